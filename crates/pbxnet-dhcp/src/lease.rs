@@ -1,0 +1,258 @@
+//! Lease records and the lease-store trait, with the in-memory store.
+//!
+//! Times are Unix seconds passed in by the caller (wall time: leases are
+//! meant to outlive the process). The store is an index; it makes no policy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+/// Who a lease belongs to: the client identifier (option 61) when the
+/// client sends one, else its hardware type and address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClientKey {
+    /// Option 61 bytes.
+    Id(Vec<u8>),
+    /// htype and the first `hlen` (≤16) bytes of chaddr.
+    Hw(u8, Vec<u8>),
+}
+
+impl ClientKey {
+    /// A stable byte form (for persistence): `I` + id or `H` + htype + addr.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            ClientKey::Id(v) => {
+                let mut o = vec![b'I'];
+                o.extend_from_slice(v);
+                o
+            }
+            ClientKey::Hw(t, a) => {
+                let mut o = vec![b'H', *t];
+                o.extend_from_slice(a);
+                o
+            }
+        }
+    }
+
+    /// Inverse of [`ClientKey::to_bytes`].
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        match b.split_first()? {
+            (b'I', rest) => Some(ClientKey::Id(rest.to_vec())),
+            (b'H', rest) => {
+                let (t, a) = rest.split_first()?;
+                Some(ClientKey::Hw(*t, a.to_vec()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Lease state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LeaseState {
+    /// Offered, held briefly for the client's REQUEST.
+    Offered,
+    /// Acknowledged.
+    Bound,
+    /// Released by the client (kept to give it the same address again).
+    Released,
+    /// Declined by a client (address in use elsewhere): on probation until
+    /// `expires`.
+    Declined,
+}
+
+impl LeaseState {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaseState::Offered => "offered",
+            LeaseState::Bound => "bound",
+            LeaseState::Released => "released",
+            LeaseState::Declined => "declined",
+        }
+    }
+
+    /// Inverse of [`LeaseState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "offered" => LeaseState::Offered,
+            "bound" => LeaseState::Bound,
+            "released" => LeaseState::Released,
+            "declined" => LeaseState::Declined,
+            _ => return None,
+        })
+    }
+}
+
+/// One lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// Owner.
+    pub client: ClientKey,
+    /// Hardware address (for display and reservations).
+    pub mac: [u8; 6],
+    /// State.
+    pub state: LeaseState,
+    /// Unix seconds when it ends (offer hold, lease end, probation end).
+    pub expires: u64,
+    /// Matched class name.
+    pub class: String,
+    /// Option 60 as sent (lossy UTF-8), empty if none.
+    pub vendor_class: String,
+    /// Option 12 as sent (lossy UTF-8), empty if none.
+    pub hostname: String,
+}
+
+impl Lease {
+    /// Whether the address is taken at `now` by this lease for anyone but
+    /// its owner: offered/bound and unexpired, or declined on probation.
+    pub fn is_active(&self, now: u64) -> bool {
+        match self.state {
+            LeaseState::Offered | LeaseState::Bound | LeaseState::Declined => self.expires > now,
+            LeaseState::Released => false,
+        }
+    }
+}
+
+/// Error from a store (only durable stores fail).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backing storage failed.
+    #[error("lease store {op} failed: {reason}")]
+    Backend {
+        /// Operation.
+        op: &'static str,
+        /// Backend's message.
+        reason: String,
+    },
+}
+
+/// The lease index the server core allocates from.
+///
+/// The core calls only these in-memory operations on the decision path. A
+/// durable store (issue 4) keeps the same index in memory and records the
+/// changes made through [`LeaseStore::upsert`] / [`LeaseStore::remove`];
+/// the shell makes them durable (`LeaseStore::commit`) before it sends the
+/// replies of the batch that produced them.
+pub trait LeaseStore: std::fmt::Debug {
+    /// The lease on `ip`.
+    fn by_ip(&self, ip: Ipv4Addr) -> Option<&Lease>;
+    /// The address currently recorded for `client`.
+    fn by_client(&self, client: &ClientKey) -> Option<&Lease>;
+    /// Inserts or replaces the lease on `lease.ip` (and indexes its client,
+    /// dropping the client's previous address from the client index).
+    fn upsert(&mut self, lease: Lease);
+    /// Removes the lease on `ip`.
+    fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease>;
+    /// Every lease, ordered by address.
+    fn all(&self) -> Vec<&Lease>;
+    /// Number of leases held.
+    fn len(&self) -> usize;
+    /// Whether no lease is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Makes pending changes durable. The in-memory store has nothing to do.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// In-memory store: a BTreeMap by address (ordered listing) and a HashMap
+/// from client to address (never reaches the wire).
+#[derive(Debug, Default)]
+pub struct MemStore {
+    by_ip: BTreeMap<u32, Lease>,
+    by_client: HashMap<ClientKey, u32>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl LeaseStore for MemStore {
+    fn by_ip(&self, ip: Ipv4Addr) -> Option<&Lease> {
+        self.by_ip.get(&u32::from(ip))
+    }
+
+    fn by_client(&self, client: &ClientKey) -> Option<&Lease> {
+        self.by_client.get(client).and_then(|ip| self.by_ip.get(ip))
+    }
+
+    fn upsert(&mut self, lease: Lease) {
+        let ip = u32::from(lease.ip);
+        if let Some(old) = self.by_ip.get(&ip) {
+            if old.client != lease.client && self.by_client.get(&old.client) == Some(&ip) {
+                self.by_client.remove(&old.client);
+            }
+        }
+        self.by_client.insert(lease.client.clone(), ip);
+        self.by_ip.insert(ip, lease);
+    }
+
+    fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        let l = self.by_ip.remove(&u32::from(ip))?;
+        if self.by_client.get(&l.client) == Some(&u32::from(ip)) {
+            self.by_client.remove(&l.client);
+        }
+        Some(l)
+    }
+
+    fn all(&self) -> Vec<&Lease> {
+        self.by_ip.values().collect()
+    }
+
+    fn len(&self) -> usize {
+        self.by_ip.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(ip: [u8; 4], id: u8) -> Lease {
+        Lease {
+            ip: Ipv4Addr::from(ip),
+            client: ClientKey::Hw(1, vec![0, 0, 0, 0, 0, id]),
+            mac: [0, 0, 0, 0, 0, id],
+            state: LeaseState::Bound,
+            expires: 100,
+            class: String::new(),
+            vendor_class: String::new(),
+            hostname: String::new(),
+        }
+    }
+
+    #[test]
+    fn client_index_follows_moves_and_takeovers() {
+        let mut s = MemStore::new();
+        s.upsert(lease([10, 0, 0, 1], 1));
+        s.upsert(lease([10, 0, 0, 2], 1)); // client 1 moves
+        assert_eq!(
+            s.by_client(&lease([0; 4], 1).client).unwrap().ip,
+            Ipv4Addr::new(10, 0, 0, 2)
+        );
+        s.upsert(lease([10, 0, 0, 2], 2)); // client 2 takes .2
+        assert!(s.by_client(&lease([0; 4], 1).client).is_none());
+        assert_eq!(s.all().len(), 2);
+        s.remove(Ipv4Addr::new(10, 0, 0, 2));
+        assert!(s.by_client(&lease([0; 4], 2).client).is_none());
+    }
+
+    #[test]
+    fn client_key_bytes_round_trip() {
+        for k in [
+            ClientKey::Id(vec![1, 2, 3]),
+            ClientKey::Hw(1, vec![0, 0x90, 0x8f, 1, 2, 3]),
+        ] {
+            assert_eq!(ClientKey::from_bytes(&k.to_bytes()), Some(k));
+        }
+        assert_eq!(ClientKey::from_bytes(b"X"), None);
+    }
+}

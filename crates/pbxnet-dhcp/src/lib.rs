@@ -1,0 +1,31 @@
+//! pbxnet-dhcp: the DHCPv4 server of a PBX site.
+//!
+//! The library is a sans-IO core: a strict codec ([`Packet`]), device
+//! classification ([`Class`], [`Matcher`]), typed option profiles
+//! ([`Profile`]), a lease index behind [`LeaseStore`] and the RFC 2131
+//! server state handling ([`Server`]). The tokio shell lives in `daemon`
+//! behind the default `daemon` feature.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod classify;
+// pub mod config;
+mod lease;
+mod profile;
+mod server;
+mod wire;
+
+pub use classify::{classify, rfc3004_instances, Class, Matcher};
+pub use lease::{ClientKey, Lease, LeaseState, LeaseStore, MemStore, StoreError};
+pub use profile::{
+    dns_name_wire, option_name, IpSpec, Profile, ProfileOption, Rendered, SubOption, Text, Value,
+    ValueError, SERVER_IP_MACRO,
+};
+pub use server::{
+    Counters, Destination, Drop, Event, FloodLimit, Interface, LeaseTimes, MessageType, Net,
+    Outcome, Pool, PoolUsage, Server, ServerConfig, SetupError, Subnet, MAX_REQUEST_LIST,
+};
+pub use wire::{
+    code, DecodeError, Field, Options, Packet, FLAG_BROADCAST, HEADER_LEN, MAGIC_COOKIE,
+    MIN_PACKET_LEN,
+};

@@ -1,0 +1,591 @@
+use super::*;
+use crate::classify::Matcher;
+use crate::lease::MemStore;
+use crate::profile::{IpSpec, ProfileOption, SubOption, Text, Value};
+use rand::SeedableRng;
+
+const SRV: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 246);
+const T0: u64 = 1_700_000_000_000;
+
+fn text(s: &str) -> Value {
+    Value::Text(Text::parse(s).unwrap())
+}
+
+fn opt(code: u8, value: Value, always: bool) -> ProfileOption {
+    ProfileOption {
+        code,
+        value,
+        always_send: always,
+    }
+}
+
+fn config() -> ServerConfig {
+    let lease = LeaseTimes {
+        default: 3600,
+        min: 60,
+        max: 86400,
+        t1: 0.5,
+        t2: 0.875,
+    };
+    ServerConfig {
+        server_ip: SRV,
+        authoritative: true,
+        subnets: vec![
+            Subnet {
+                name: "site".into(),
+                net: Net {
+                    addr: Ipv4Addr::new(192, 168, 92, 0),
+                    prefix: 24,
+                },
+                interface: None,
+                server_id: None,
+                routers: vec![Ipv4Addr::new(192, 168, 92, 1)],
+                lease,
+            },
+            Subnet {
+                name: "remote".into(),
+                net: Net {
+                    addr: Ipv4Addr::new(10, 20, 0, 0),
+                    prefix: 24,
+                },
+                interface: None,
+                server_id: None,
+                routers: vec![],
+                lease,
+            },
+        ],
+        pools: vec![
+            Pool {
+                name: "phones".into(),
+                subnet: 0,
+                start: Ipv4Addr::new(192, 168, 92, 10),
+                end: Ipv4Addr::new(192, 168, 92, 69),
+            },
+            Pool {
+                name: "tiny".into(),
+                subnet: 0,
+                start: Ipv4Addr::new(192, 168, 92, 5),
+                end: Ipv4Addr::new(192, 168, 92, 6),
+            },
+            Pool {
+                name: "remote".into(),
+                subnet: 1,
+                start: Ipv4Addr::new(10, 20, 0, 100),
+                end: Ipv4Addr::new(10, 20, 0, 199),
+            },
+        ],
+        classes: vec![
+            Class {
+                name: "reserved".into(),
+                matcher: Matcher::Mac([2, 0, 0, 0, 0, 0x99]),
+                profile: 0,
+                pool: None,
+                static_ip: Some(Ipv4Addr::new(192, 168, 92, 200)),
+            },
+            Class {
+                name: "tiny".into(),
+                matcher: Matcher::MacPrefix(vec![2, 0, 0, 0, 0xee]),
+                profile: 0,
+                pool: Some(1),
+                static_ip: None,
+            },
+            Class {
+                name: "audiocodes".into(),
+                matcher: Matcher::VendorClass {
+                    value: b"450HD".to_vec(),
+                    prefix: false,
+                },
+                profile: 1,
+                pool: Some(0),
+                static_ip: None,
+            },
+            Class {
+                name: "any".into(),
+                matcher: Matcher::Any,
+                profile: 0,
+                pool: Some(0),
+                static_ip: None,
+            },
+        ],
+        profiles: vec![
+            Profile {
+                name: "generic".into(),
+                options: vec![
+                    opt(66, text("${server_ip}"), false),
+                    opt(150, Value::Ips(vec![IpSpec::ServerIp]), false),
+                ],
+                next_server: Some(IpSpec::ServerIp),
+            },
+            Profile {
+                name: "400hd".into(),
+                options: vec![
+                    opt(160, text("tftp://${server_ip}/;<MAC>.cfg"), true),
+                    opt(
+                        43,
+                        Value::SubOptions(vec![SubOption {
+                            code: 1,
+                            value: text("MS-UC-Client"),
+                        }]),
+                        false,
+                    ),
+                    opt(2, Value::I32(7200), false),
+                ],
+                next_server: None,
+            },
+        ],
+        flood: FloodLimit {
+            max_per_second: 20,
+            ban_ms: 5000,
+        },
+        decline_probation: 600,
+        offer_hold: 30,
+        conflict_probe: false,
+    }
+}
+
+fn server() -> Server<MemStore> {
+    let mut s = Server::new(config(), MemStore::new(), StdRng::seed_from_u64(7)).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    s
+}
+
+fn client(mac: [u8; 6], mt: MessageType) -> Packet {
+    let mut p = Packet::new(1);
+    p.xid = 0xabcd;
+    p.chaddr[..6].copy_from_slice(&mac);
+    p.options.set(code::MESSAGE_TYPE, vec![mt as u8]);
+    p
+}
+
+fn run(s: &mut Server<MemStore>, now: u64, p: &Packet) -> (Outcome, Option<Packet>) {
+    let mut b = Vec::new();
+    p.encode(&mut b);
+    let mut out = Vec::new();
+    let o = s.handle(now, 2, &b, &mut out);
+    let r = matches!(o, Outcome::Reply { .. }).then(|| Packet::decode(&out).unwrap());
+    (o, r)
+}
+
+/// DISCOVER → OFFER → REQUEST(selecting) → ACK; returns the address.
+fn dora(s: &mut Server<MemStore>, now: u64, mac: [u8; 6]) -> Ipv4Addr {
+    let (_, offer) = run(s, now, &client(mac, MessageType::Discover));
+    let offer = offer.expect("offer");
+    assert_eq!(offer.options.message_type(), Some(2));
+    let mut req = client(mac, MessageType::Request);
+    req.options
+        .set(code::REQUESTED_IP, offer.yiaddr.octets().to_vec());
+    req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    let (_, ack) = run(s, now, &req);
+    let ack = ack.expect("ack");
+    assert_eq!(ack.options.message_type(), Some(5));
+    assert_eq!(ack.yiaddr, offer.yiaddr);
+    ack.yiaddr
+}
+
+#[test]
+fn full_dora_then_renew_keeps_address() {
+    let mut s = server();
+    let mac = [2, 0, 0, 0, 0, 1];
+    let ip = dora(&mut s, T0, mac);
+    assert!(config().pools[0].contains(ip));
+    let mut renew = client(mac, MessageType::Request);
+    renew.ciaddr = ip;
+    let (o, ack) = run(&mut s, T0 + 1_800_000, &renew);
+    assert_eq!(
+        o,
+        Outcome::Reply {
+            dest: Destination::Unicast(ip),
+            kind: MessageType::Ack
+        }
+    );
+    assert_eq!(ack.unwrap().yiaddr, ip);
+    // A new DISCOVER from the same client gets the same address back.
+    let (_, offer) = run(&mut s, T0 + 2_000_000, &client(mac, MessageType::Discover));
+    assert_eq!(offer.unwrap().yiaddr, ip);
+    let l = s.store().by_ip(ip).unwrap();
+    assert_eq!(l.state, LeaseState::Bound);
+    assert_eq!(l.class, "any");
+}
+
+#[test]
+fn reply_option_order_is_documented_and_deterministic() {
+    let mut s = server();
+    let mut d = client([2, 0, 0, 0, 0, 2], MessageType::Discover);
+    d.options
+        .set(code::PARAMETER_REQUEST_LIST, vec![150, 6, 3, 1, 66, 99]);
+    d.options.set(code::CLIENT_ID, vec![1, 2, 0, 0, 0, 0, 2]);
+    let (o, r) = run(&mut s, T0, &d);
+    assert!(matches!(
+        o,
+        Outcome::Reply {
+            dest: Destination::UnicastNoArp { .. },
+            kind: MessageType::Offer
+        }
+    ));
+    let r = r.unwrap();
+    let codes: Vec<u8> = r.options.iter().map(|(c, _)| c).collect();
+    assert_eq!(codes, vec![53, 54, 51, 58, 59, 1, 150, 6, 3, 66, 61]);
+    assert_eq!(
+        r.options.get(6),
+        Some(&SRV.octets()[..]),
+        "option 6 defaults to the server"
+    );
+    assert_eq!(r.options.get(150), Some(&SRV.octets()[..]));
+    assert_eq!(r.options.get(66), Some(&b"192.168.92.246"[..]));
+    assert_eq!(r.options.u32(51), Some(3600));
+    assert_eq!(r.options.u32(58), Some(1800));
+    assert_eq!(r.options.u32(59), Some(3150));
+    assert_eq!(r.siaddr, SRV);
+    // Byte-identical across runs with the same seed.
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    d.encode(&mut a);
+    server().handle(T0, 2, &a, &mut b);
+    let mut c = Vec::new();
+    server().handle(T0, 2, &a, &mut c);
+    assert_eq!(b, c);
+}
+
+#[test]
+fn audiocodes_gets_option_160_always_and_signed_offset_on_request() {
+    let mut s = server();
+    let mut d = client([0, 0x90, 0x8f, 0x61, 0xa0, 0x22], MessageType::Discover);
+    d.options.set(code::VENDOR_CLASS, b"450HD".to_vec());
+    d.options.set(code::PARAMETER_REQUEST_LIST, vec![1, 3, 2]);
+    let (_, r) = run(&mut s, T0, &d);
+    let r = r.unwrap();
+    assert_eq!(
+        r.options.get(160),
+        Some(&b"tftp://192.168.92.246/;<MAC>.cfg"[..])
+    );
+    assert_eq!(r.options.get(2), Some(&[0, 0, 0x1c, 0x20][..]));
+    assert!(!r.options.contains(43), "43 not requested, not always-send");
+}
+
+#[test]
+fn reserved_mac_gets_its_static_address() {
+    let mut s = server();
+    let ip = dora(&mut s, T0, [2, 0, 0, 0, 0, 0x99]);
+    assert_eq!(ip, Ipv4Addr::new(192, 168, 92, 200));
+}
+
+#[test]
+fn relayed_client_is_served_from_giaddr_subnet_and_answered_to_relay() {
+    let mut s = server();
+    let mut d = client([2, 0, 0, 0, 0, 3], MessageType::Discover);
+    d.giaddr = Ipv4Addr::new(10, 20, 0, 1);
+    d.options
+        .set(code::RELAY_AGENT_INFO, vec![1, 2, 0xaa, 0xbb]);
+    let (o, r) = run(&mut s, T0, &d);
+    assert_eq!(
+        o,
+        Outcome::Reply {
+            dest: Destination::Relay(Ipv4Addr::new(10, 20, 0, 1)),
+            kind: MessageType::Offer
+        }
+    );
+    let r = r.unwrap();
+    assert!(config().pools[2].contains(r.yiaddr), "{}", r.yiaddr);
+    assert_eq!(r.giaddr, Ipv4Addr::new(10, 20, 0, 1));
+    assert_eq!(
+        r.options.iter().last().unwrap(),
+        (82, &[1u8, 2, 0xaa, 0xbb][..])
+    );
+    // Option 118 overrides giaddr.
+    let mut d2 = client([2, 0, 0, 0, 0, 4], MessageType::Discover);
+    d2.giaddr = Ipv4Addr::new(10, 20, 0, 1);
+    d2.options
+        .set(code::SUBNET_SELECTION, vec![192, 168, 92, 0]);
+    let (_, r) = run(&mut s, T0, &d2);
+    assert!(config().pools[0].contains(r.unwrap().yiaddr));
+    // 82.5 link selection too.
+    let mut d3 = client([2, 0, 0, 0, 0, 5], MessageType::Discover);
+    d3.giaddr = Ipv4Addr::new(192, 168, 92, 1);
+    d3.options
+        .set(code::RELAY_AGENT_INFO, vec![1, 1, 7, 5, 4, 10, 20, 0, 0]);
+    let (_, r) = run(&mut s, T0, &d3);
+    assert!(config().pools[2].contains(r.unwrap().yiaddr));
+}
+
+#[test]
+fn init_reboot_wrong_address_nak_when_authoritative_silent_otherwise() {
+    let mut s = server();
+    let mac = [2, 0, 0, 0, 0, 6];
+    let ip = dora(&mut s, T0, mac);
+    let mut ir = client(mac, MessageType::Request);
+    ir.options.set(code::REQUESTED_IP, vec![192, 168, 92, 250]);
+    let (o, r) = run(&mut s, T0, &ir);
+    assert_eq!(
+        o,
+        Outcome::Reply {
+            dest: Destination::Broadcast,
+            kind: MessageType::Nak
+        }
+    );
+    let r = r.unwrap();
+    assert_eq!(r.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(r.options.ipv4(54), Some(SRV));
+    // Right address: ACK.
+    ir.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    let (_, r) = run(&mut s, T0, &ir);
+    assert_eq!(r.unwrap().options.message_type(), Some(5));
+
+    let mut cfg = config();
+    cfg.authoritative = false;
+    let mut s = Server::new(cfg, MemStore::new(), StdRng::seed_from_u64(1)).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    ir.options.set(code::REQUESTED_IP, vec![192, 168, 92, 250]);
+    let (o, _) = run(&mut s, T0, &ir);
+    assert_eq!(o, Outcome::Ignored(Drop::NotAuthoritative));
+    assert_eq!(s.counters().dropped[Drop::NotAuthoritative as usize], 1);
+}
+
+#[test]
+fn decline_puts_address_on_probation() {
+    let mut s = server();
+    let mac = [2, 0, 0, 0, 0, 7];
+    let ip = dora(&mut s, T0, mac);
+    let mut dec = client(mac, MessageType::Decline);
+    dec.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    dec.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    assert_eq!(
+        run(&mut s, T0, &dec).0,
+        Outcome::Consumed(MessageType::Decline)
+    );
+    assert_eq!(s.store().by_ip(ip).unwrap().state, LeaseState::Declined);
+    assert_eq!(s.poll_event(), Some(Event::Declined { ip, mac }));
+    // The same client gets another address now.
+    let ip2 = dora(&mut s, T0 + 1000, mac);
+    assert_ne!(ip2, ip);
+    // After probation the address is usable again (and reclaimed).
+    s.handle_timeout(T0 + 601_000);
+    assert!(s.store().by_ip(ip).is_none());
+}
+
+#[test]
+fn release_frees_and_requesting_other_server_drops_offer() {
+    let mut s = server();
+    let mac = [2, 0, 0, 0, 0, 8];
+    let ip = dora(&mut s, T0, mac);
+    let mut rel = client(mac, MessageType::Release);
+    rel.ciaddr = ip;
+    rel.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    assert_eq!(
+        run(&mut s, T0, &rel).0,
+        Outcome::Consumed(MessageType::Release)
+    );
+    assert_eq!(s.store().by_ip(ip).unwrap().state, LeaseState::Released);
+
+    let mac2 = [2, 0, 0, 0, 0, 9];
+    let (_, offer) = run(&mut s, T0, &client(mac2, MessageType::Discover));
+    let oip = offer.unwrap().yiaddr;
+    let mut req = client(mac2, MessageType::Request);
+    req.options.set(code::REQUESTED_IP, oip.octets().to_vec());
+    req.options.set(code::SERVER_ID, vec![192, 168, 92, 1]);
+    assert_eq!(run(&mut s, T0, &req).0, Outcome::Ignored(Drop::NotForUs));
+    assert!(s.store().by_ip(oip).is_none());
+}
+
+#[test]
+fn inform_acks_without_lease() {
+    let mut s = server();
+    let mut inf = client([2, 0, 0, 0, 0, 10], MessageType::Inform);
+    inf.ciaddr = Ipv4Addr::new(192, 168, 92, 150);
+    inf.options.set(code::PARAMETER_REQUEST_LIST, vec![66]);
+    let (o, r) = run(&mut s, T0, &inf);
+    assert_eq!(
+        o,
+        Outcome::Reply {
+            dest: Destination::Unicast(Ipv4Addr::new(192, 168, 92, 150)),
+            kind: MessageType::Ack
+        }
+    );
+    let r = r.unwrap();
+    assert_eq!(r.yiaddr, Ipv4Addr::UNSPECIFIED);
+    assert!(!r.options.contains(51));
+    assert!(r.options.contains(66));
+    assert_eq!(s.store().len(), 0);
+}
+
+#[test]
+fn pool_exhaustion_and_high_water_events() {
+    let mut s = server();
+    dora(&mut s, T0, [2, 0, 0, 0, 0xee, 1]);
+    dora(&mut s, T0, [2, 0, 0, 0, 0xee, 2]);
+    let (o, _) = run(
+        &mut s,
+        T0,
+        &client([2, 0, 0, 0, 0xee, 3], MessageType::Discover),
+    );
+    assert_eq!(o, Outcome::Ignored(Drop::PoolExhausted));
+    assert!(matches!(s.poll_event(), Some(Event::PoolExhausted(u)) if u.pool == "tiny"));
+    let u = s.pool_usage(T0 / 1000);
+    assert_eq!(u[1].used, 2);
+}
+
+#[test]
+fn flood_from_one_mac_is_ignored_others_served() {
+    let mut s = server();
+    let mac = [2, 0, 0, 0, 0, 11];
+    let mut served = 0;
+    for i in 0..50 {
+        if matches!(
+            run(&mut s, T0 + i, &client(mac, MessageType::Discover)).0,
+            Outcome::Reply { .. }
+        ) {
+            served += 1;
+        }
+    }
+    assert_eq!(served, 20);
+    assert_eq!(s.counters().dropped[Drop::Flood as usize], 30);
+    assert!(matches!(
+        run(
+            &mut s,
+            T0 + 60,
+            &client([2, 0, 0, 0, 0, 12], MessageType::Discover)
+        )
+        .0,
+        Outcome::Reply { .. }
+    ));
+    // Banned for 5 s, served after.
+    assert_eq!(
+        run(&mut s, T0 + 2000, &client(mac, MessageType::Discover)).0,
+        Outcome::Ignored(Drop::Flood)
+    );
+    assert!(matches!(
+        run(&mut s, T0 + 6000, &client(mac, MessageType::Discover)).0,
+        Outcome::Reply { .. }
+    ));
+}
+
+#[test]
+fn malformed_and_hostile_requests_are_dropped_and_counted() {
+    let mut s = server();
+    let mut out = Vec::new();
+    assert_eq!(
+        s.handle(T0, 2, &[1, 2, 3], &mut out),
+        Outcome::Ignored(Drop::Malformed)
+    );
+    let zero = client([0; 6], MessageType::Discover);
+    assert_eq!(
+        run(&mut s, T0, &zero).0,
+        Outcome::Ignored(Drop::BadHardwareAddress)
+    );
+    let mut huge = client([2, 0, 0, 0, 0, 13], MessageType::Discover);
+    huge.options
+        .set(55, (0..=255u8).cycle().take(600).collect());
+    assert_eq!(
+        run(&mut s, T0, &huge).0,
+        Outcome::Ignored(Drop::OversizedRequestList)
+    );
+    let mut noop = client([2, 0, 0, 0, 0, 13], MessageType::Discover);
+    noop.options.remove(53);
+    assert_eq!(
+        run(&mut s, T0, &noop).0,
+        Outcome::Ignored(Drop::NotARequest)
+    );
+    let c = s.counters();
+    assert_eq!(c.dropped[Drop::Malformed as usize], 1);
+    assert_eq!(c.dropped[Drop::BadHardwareAddress as usize], 1);
+    assert_eq!(c.dropped[Drop::OversizedRequestList as usize], 1);
+    // Still serving.
+    dora(&mut s, T0, [2, 0, 0, 0, 0, 14]);
+}
+
+#[test]
+fn requested_lease_time_is_clamped() {
+    let mut s = server();
+    let mut d = client([2, 0, 0, 0, 0, 15], MessageType::Discover);
+    d.options
+        .set(code::LEASE_TIME, 10u32.to_be_bytes().to_vec());
+    let (_, r) = run(&mut s, T0, &d);
+    assert_eq!(r.unwrap().options.u32(51), Some(60));
+    d.options
+        .set(code::LEASE_TIME, u32::MAX.to_be_bytes().to_vec());
+    let (_, r) = run(&mut s, T0, &d);
+    assert_eq!(r.unwrap().options.u32(51), Some(86400));
+}
+
+#[test]
+fn broadcast_flag_and_small_max_message_size() {
+    let mut s = server();
+    let mut d = client([0, 0x90, 0x8f, 1, 1, 1], MessageType::Discover);
+    d.flags = FLAG_BROADCAST;
+    d.options.set(code::VENDOR_CLASS, b"450HD".to_vec());
+    let (o, r) = run(&mut s, T0, &d);
+    assert!(matches!(
+        o,
+        Outcome::Reply {
+            dest: Destination::Broadcast,
+            ..
+        }
+    ));
+    assert_eq!(r.unwrap().flags, FLAG_BROADCAST);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        /// Random sequences of client operations never give one address to
+        /// two clients and never hand out the reserved address dynamically.
+        #[test]
+        fn no_address_bound_twice(ops in proptest::collection::vec((0u8..12, 0u8..5, 0u64..5_000_000), 1..200)) {
+            let mut s = server();
+            let mut now = T0;
+            // who -> (address, ACKed lease end in ms)
+            let mut held: std::collections::HashMap<u8, (Ipv4Addr, u64)> = Default::default();
+            for (who, what, dt) in ops {
+                now += dt;
+                let mac = [2, 0, 0, 0, 0xee - (who % 2), who];
+                match what {
+                    0 | 1 => {
+                        let (_, offer) = run(&mut s, now, &client(mac, MessageType::Discover));
+                        if let Some(offer) = offer {
+                            let mut req = client(mac, MessageType::Request);
+                            req.options.set(code::REQUESTED_IP, offer.yiaddr.octets().to_vec());
+                            req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+                            if let (_, Some(ack)) = run(&mut s, now, &req) {
+                                if ack.options.message_type() == Some(5) {
+                                    let secs = u64::from(ack.options.u32(51).unwrap());
+                                    held.insert(who, (ack.yiaddr, now + secs * 1000));
+                                }
+                            }
+                        }
+                    }
+                    2 => if let Some((ip, _)) = held.remove(&who) {
+                        let mut rel = client(mac, MessageType::Release);
+                        rel.ciaddr = ip;
+                        run(&mut s, now, &rel);
+                    },
+                    3 => if let Some((ip, _)) = held.remove(&who) {
+                        let mut dec = client(mac, MessageType::Decline);
+                        dec.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+                        run(&mut s, now, &dec);
+                    },
+                    _ => s.handle_timeout(now),
+                }
+                for l in s.store().all() {
+                    prop_assert!(l.ip != Ipv4Addr::new(192, 168, 92, 200), "reserved address leased dynamically");
+                }
+                // No address is ACKed to two clients whose leases both run.
+                let mut owners: std::collections::HashMap<Ipv4Addr, u8> = Default::default();
+                for (w, (ip, until)) in &held {
+                    if *until > now {
+                        prop_assert!(owners.insert(*ip, *w).is_none(), "{ip} held twice");
+                    }
+                }
+            }
+        }
+    }
+}
