@@ -1,0 +1,126 @@
+use super::*;
+use pbxnet_config::{load, ConfigReport, Loaded};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+const ETC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc");
+
+/// Copy the shipped example (and key file, chmod 600 as installed) into a
+/// temporary directory, with `ntp.toml` replaced by `toml` if given.
+fn stage(toml: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let ntp = toml
+        .map(str::to_string)
+        .unwrap_or_else(|| std::fs::read_to_string(Path::new(ETC).join("ntp.toml")).unwrap());
+    std::fs::write(dir.path().join("ntp.toml"), ntp).unwrap();
+    let keys = dir.path().join("ntp.keys");
+    std::fs::copy(Path::new(ETC).join("ntp.keys"), &keys).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    if let Ok(site) = std::fs::read_to_string(Path::new(ETC).join("site.toml")) {
+        std::fs::write(dir.path().join("site.toml"), site).unwrap();
+    }
+    dir
+}
+
+fn load_dir(dir: &Path) -> Result<Loaded<NtpConfig>, ConfigReport> {
+    load::<NtpConfig>(Some(dir))
+}
+
+#[test]
+fn shipped_example_parses_and_validates() {
+    let dir = stage(None);
+    let loaded = load_dir(dir.path()).unwrap_or_else(|r| panic!("{r}"));
+    let c = loaded.daemon;
+    assert_eq!(c.listen, vec!["0.0.0.0:123".parse().unwrap()]);
+    assert_eq!(c.local_stratum, Some(10));
+    assert_eq!(c.server.keys.len(), 3);
+    assert_eq!(
+        c.server.keys.get(3).unwrap().kind(),
+        crate::KeyType::Aes128Cmac
+    );
+    let rl = c.server.rate_limit.unwrap();
+    assert_eq!((rl.interval_ms, rl.burst, rl.leak), (1000, 16, 4));
+    assert!(rl.slots * SLOT_BYTES <= 1 << 20);
+    assert_eq!(c.server.policy.allow.len(), 2);
+}
+
+#[test]
+fn absent_file_gives_defaults_unsynchronised() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = load_dir(dir.path()).unwrap().daemon;
+    assert_eq!(c.local_stratum, None);
+    assert!(c.server.keys.is_empty());
+    assert!(c.server.rate_limit.is_some());
+}
+
+#[test]
+fn rejects_unknown_key_in_every_table() {
+    let text = std::fs::read_to_string(Path::new(ETC).join("ntp.toml")).unwrap();
+    let tables = ["[server]", "[server.rate-limit]", "[keys]", "[local]"];
+    for t in tables {
+        assert!(text.contains(t), "{t}");
+        let bad = text.replace(t, &format!("{t}\nspurious-key = 1"));
+        let dir = stage(Some(&bad));
+        let err = load_dir(dir.path()).expect_err(t).to_string();
+        assert!(err.contains("spurious-key"), "{t}: {err}");
+    }
+}
+
+#[test]
+fn reports_every_semantic_problem() {
+    let bad = r#"
+[server]
+listen = ["nowhere"]
+allow = ["192.168.92.1/24"]
+auth-required = ["10.0.0.0/8"]
+[server.rate-limit]
+burst = 0
+table-size = "100B"
+[keys]
+file = "ntp.keys"
+trusted = [1, 42]
+[local]
+enabled = true
+stratum = 16
+"#;
+    let dir = stage(Some(bad));
+    let err = load_dir(dir.path()).unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "server.listen[0]",
+        "server.allow[0]",
+        "server.rate-limit.burst",
+        "server.rate-limit.table-size",
+        "keys.trusted[1]",
+        "local.stratum",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    assert!(err.error_count() >= 6, "{text}");
+}
+
+#[test]
+fn refuses_world_readable_key_file_and_never_prints_keys() {
+    let dir = stage(None);
+    let keys = dir.path().join("ntp.keys");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = load_dir(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("accessible by every user"), "{text}");
+    // group-readable is only a warning
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let loaded = load_dir(dir.path()).unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("readable by group")),
+        "{:?}",
+        loaded.warnings
+    );
+    // a broken key file: errors name lines, never the key material
+    std::fs::write(&keys, "1 MD5 HEX:zzsecretzz\n").unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = load_dir(dir.path()).unwrap_err().to_string();
+    assert!(text.contains("line 1"), "{text}");
+    assert!(!text.contains("zzsecretzz"), "{text}");
+}

@@ -1,0 +1,218 @@
+//! UDP sockets with kernel receive timestamps, and the per-socket worker.
+//!
+//! Each worker owns one SO_REUSEPORT socket and one [`Server`] core on its
+//! own thread (a current-thread tokio runtime), so the two cores of the
+//! machine serve in parallel without sharing a lock on the hot path. The
+//! kernel spreads clients over the sockets by 4-tuple hash, so one client
+//! always lands on the same worker and its rate-limit slot.
+//!
+//! Receive time: SO_TIMESTAMPNS, the kernel's CLOCK_REALTIME stamp taken when
+//! the datagram arrived (falls back to reading the clock if absent). Transmit
+//! time: read inside the core's hook right before the reply is signed, then
+//! the reply goes straight to `sendto`.
+
+use crate::{NtpTimestamp, Server, ServerAction, ServerConfig, ServerStats, SystemState};
+use nix::sys::socket::{
+    bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType, SockaddrStorage,
+};
+use std::io::{self, IoSliceMut};
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::Interest;
+use tokio::sync::watch;
+
+/// Datagrams handled per readiness event before yielding (bounded work).
+const BATCH: usize = 256;
+
+/// What the workers share with the control loop.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// Per-worker counters, published every few hundred ms.
+    pub(crate) stats: Vec<Mutex<WorkerStats>>,
+}
+
+/// Counters of one worker (core + shell).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub(crate) struct WorkerStats {
+    pub(crate) server: ServerStats,
+    pub(crate) truncated: u64,
+    pub(crate) no_kernel_timestamp: u64,
+    pub(crate) send_errors: u64,
+}
+
+/// Current configuration and system state, pushed to the workers.
+pub(crate) type Feed = watch::Receiver<Arc<(ServerConfig, SystemState)>>;
+
+/// Open one UDP socket: SO_REUSEPORT, SO_TIMESTAMPNS, receive buffer sized
+/// (SO_RCVBUFFORCE when permitted, else SO_RCVBUF).
+pub(crate) fn open_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<StdUdpSocket> {
+    let fam = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(
+        fam,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    setsockopt(&fd, sockopt::ReusePort, &true)?;
+    if addr.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    setsockopt(&fd, sockopt::ReceiveTimestampns, &true)?;
+    if setsockopt(&fd, sockopt::RcvBufForce, &rcvbuf).is_err() {
+        // Not root: the kernel caps this at net.core.rmem_max.
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &rcvbuf);
+    }
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    Ok(StdUdpSocket::from(fd))
+}
+
+fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
+}
+
+struct Received {
+    len: usize,
+    from: SocketAddr,
+    kernel_ts: Option<NtpTimestamp>,
+    truncated: bool,
+}
+
+fn recv_one(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)?;
+    let mut kernel_ts = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(t) = c {
+                kernel_ts = Some(NtpTimestamp::from_unix(t.tv_sec(), t.tv_nsec() as u32));
+            }
+        }
+    }
+    let from = msg.address.as_ref().and_then(to_std).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "datagram without source address",
+        )
+    })?;
+    Ok(Received {
+        len: msg.bytes,
+        from,
+        kernel_ts,
+        truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
+    })
+}
+
+/// Wall clock now as an NTP timestamp.
+pub(crate) fn now_ntp() -> NtpTimestamp {
+    NtpTimestamp::from_unix_duration(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+/// Run one worker until the process exits.
+pub(crate) fn run_worker(
+    index: usize,
+    sock: StdUdpSocket,
+    mut feed: Feed,
+    shared: Arc<Shared>,
+    seed: [u64; 2],
+) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let sock = tokio::net::UdpSocket::from_std(sock)?;
+        let fd = sock.as_raw_fd();
+        let (cfg, state) = {
+            let cur = feed.borrow_and_update();
+            (cur.0.clone(), cur.1)
+        };
+        let mut server = Server::new(cfg, state, seed);
+        let epoch = Instant::now();
+        let mut rbuf = vec![0u8; 2048];
+        let mut obuf = [0u8; crate::MAX_REPLY_LEN];
+        let mut shell = WorkerStats::default();
+        let mut last_publish = Instant::now();
+        loop {
+            tokio::select! {
+                r = sock.readable() => r?,
+                c = feed.changed() => {
+                    if c.is_err() {
+                        return Ok(());
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            if feed.has_changed().unwrap_or(false) {
+                let cur = feed.borrow_and_update().clone();
+                server.reload(cur.0.clone());
+                server.update_system(cur.1);
+            }
+            for _ in 0..BATCH {
+                let r = sock.try_io(Interest::READABLE, || recv_one(fd, &mut rbuf));
+                let rx = match r {
+                    Ok(rx) => rx,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        tracing::debug!(worker = index, error = %e, "recvmsg failed");
+                        break;
+                    }
+                };
+                if rx.truncated {
+                    shell.truncated += 1;
+                    continue;
+                }
+                let recv_ts = match rx.kernel_ts {
+                    Some(t) => t,
+                    None => {
+                        shell.no_kernel_timestamp += 1;
+                        now_ntp()
+                    }
+                };
+                let now_ms = epoch.elapsed().as_millis() as u64;
+                let action = server.handle(
+                    &rbuf[..rx.len],
+                    rx.from.ip(),
+                    recv_ts,
+                    now_ms,
+                    now_ntp,
+                    &mut obuf,
+                );
+                if let ServerAction::Respond(reply) = action {
+                    match sock.try_send_to(reply, rx.from) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            if sock.send_to(reply, rx.from).await.is_err() {
+                                shell.send_errors += 1;
+                            }
+                        }
+                        Err(_) => shell.send_errors += 1,
+                    }
+                }
+            }
+            if last_publish.elapsed() >= Duration::from_millis(200) {
+                last_publish = Instant::now();
+                shell.server = server.stats().clone();
+                if let Some(slot) = shared.stats.get(index) {
+                    if let Ok(mut s) = slot.lock() {
+                        *s = shell.clone();
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,36 @@
+//! pbxnet-ntp: NTP/SNTP server for the PBX site, with symmetric-key MACs.
+//!
+//! The library is a sans-IO core: packet codec ([`Packet`], [`Header`]),
+//! era-safe time types ([`NtpTimestamp`], [`NtpDuration`]), MACs ([`Key`],
+//! [`KeyStore`]), key-file parsing ([`parse_key_file`]), access policy and rate
+//! limiting, and the request → reply [`Server`]. No sockets, clocks, RNG or
+//! files: time and randomness are arguments. The daemon shell lives in
+//! `daemon` (feature `daemon`).
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+mod config;
+mod keys;
+mod mac;
+mod packet;
+mod policy;
+mod ratelimit;
+mod server;
+mod time;
+
+#[cfg(feature = "daemon")]
+pub mod daemon;
+
+pub use config::{NtpConfig, RawNtpConfig};
+pub use keys::{parse_key_file, KeyFileError, KeyFileFormat};
+pub use mac::{AuthError, Key, KeyError, KeyStore, KeyType, MAX_DIGEST_LEN};
+pub use packet::{
+    DecodeError, ExtensionField, Header, LeapIndicator, MacField, Mode, Packet, ReferenceId,
+    HEADER_LEN, MAX_EXTENSION_FIELDS, MAX_MAC_LEN,
+};
+pub use policy::{Access, AccessPolicy, BadMacResponse, IpNet, IpNetError};
+pub use ratelimit::{RateLimitConfig, RateLimiter, RateVerdict, SLOT_BYTES};
+pub use server::{
+    Server, ServerAction, ServerConfig, ServerStats, SystemState, MAX_REPLY_LEN, PHI,
+};
+pub use time::{offset_delay, NtpDuration, NtpShort, NtpTimestamp, NTP_UNIX_OFFSET};

@@ -1,0 +1,377 @@
+use super::*;
+use crate::mac::{Key, KeyType};
+use crate::policy::IpNet;
+
+const T1: u64 = 0xe9b2_4c7a_1234_5678;
+
+fn req(version: u8, mode: u8) -> Vec<u8> {
+    let mut b = vec![0u8; 48];
+    b[0] = (version << 3) | mode;
+    b[2] = 6;
+    b[40..48].copy_from_slice(&T1.to_be_bytes());
+    b
+}
+
+fn recv() -> NtpTimestamp {
+    NtpTimestamp::from_unix(1_763_700_000, 250_000_000)
+}
+
+fn tx() -> NtpTimestamp {
+    NtpTimestamp::from_unix(1_763_700_000, 250_010_000)
+}
+
+fn peer() -> IpAddr {
+    "192.168.92.10".parse().unwrap()
+}
+
+fn keys() -> KeyStore {
+    KeyStore::new(
+        vec![
+            Key::new(1, KeyType::Md5, b"md5secret".to_vec()).unwrap(),
+            Key::new(2, KeyType::Sha1, b"sha1secret".to_vec()).unwrap(),
+            Key::new(3, KeyType::Aes128Cmac, (0u8..16).collect()).unwrap(),
+            Key::new(4, KeyType::Md5, b"untrusted".to_vec()).unwrap(),
+        ],
+        [1, 2, 3],
+    )
+}
+
+fn local_server(cfg: ServerConfig) -> Server {
+    let now = NtpTimestamp::from_unix(1_763_699_990, 0);
+    Server::new(cfg, SystemState::local(8, -20, now), [7, 9])
+}
+
+fn signed(mut b: Vec<u8>, key_id: u32) -> Vec<u8> {
+    let ks = keys();
+    let k = ks.get(key_id).unwrap();
+    let n = b.len();
+    b.resize(n + 24, 0);
+    let m = k.sign_in_place(&mut b, n).unwrap();
+    b.truncate(m);
+    b
+}
+
+fn answer(s: &mut Server, request: &[u8]) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 128];
+    match s.handle(request, peer(), recv(), 1000, tx, &mut buf) {
+        ServerAction::Respond(r) => Some(r.to_vec()),
+        ServerAction::Ignore => None,
+    }
+}
+
+#[test]
+fn answers_v4_client_with_correct_header_bytes() {
+    let mut s = local_server(ServerConfig::default());
+    let r = answer(&mut s, &req(4, 3)).unwrap();
+    assert_eq!(r.len(), 48);
+    assert_eq!(r[0], 0x24, "LI=0 VN=4 mode=4");
+    assert_eq!(r[1], 8, "stratum");
+    assert_eq!(r[2], 6, "poll echoed");
+    assert_eq!(r[3] as i8, -20, "precision");
+    assert_eq!(&r[4..8], &[0, 0, 0, 0], "root delay");
+    // root dispersion: 10.25 s since reference * 15 ppm = 153.75 us = 10/65536 s (16.16)
+    assert_eq!(u32::from_be_bytes(r[8..12].try_into().unwrap()), 10);
+    assert_eq!(&r[12..16], &[127, 127, 1, 1]);
+    assert_eq!(
+        &r[16..24],
+        &NtpTimestamp::from_unix(1_763_699_990, 0)
+            .to_bits()
+            .to_be_bytes()
+    );
+    assert_eq!(
+        &r[24..32],
+        &T1.to_be_bytes(),
+        "origin = request transmit, byte for byte"
+    );
+    assert_eq!(&r[32..40], &recv().to_bits().to_be_bytes());
+    assert_eq!(&r[40..48], &tx().to_bits().to_be_bytes());
+    assert_eq!(s.stats().replies_by_version[4], 1);
+}
+
+#[test]
+fn echoes_versions_1_to_3() {
+    let mut s = local_server(ServerConfig::default());
+    for v in 1..=3u8 {
+        let r = answer(&mut s, &req(v, 3)).unwrap();
+        assert_eq!((r[0] >> 3) & 7, v);
+        assert_eq!(r[0] & 7, 4);
+    }
+    // v1 with mode 0 (RFC 1059 clients)
+    let r = answer(&mut s, &req(1, 0)).unwrap();
+    assert_eq!(r[0], 0x0c);
+}
+
+#[test]
+fn unsynchronised_sends_li3_stratum16() {
+    let mut s = Server::new(
+        ServerConfig::default(),
+        SystemState::unsynchronized(-20),
+        [1, 1],
+    );
+    let r = answer(&mut s, &req(4, 3)).unwrap();
+    assert_eq!(r[0] >> 6, 3);
+    assert_eq!(r[1], 16);
+    assert_eq!(&r[16..24], &[0; 8], "no reference time");
+    assert_eq!(&r[24..32], &T1.to_be_bytes());
+}
+
+#[test]
+fn never_answers_control_private_symmetric_broadcast_or_server_modes() {
+    let mut s = local_server(ServerConfig::default());
+    for mode in [0u8, 1, 2, 4, 5, 6, 7] {
+        assert_eq!(answer(&mut s, &req(4, mode)), None, "mode {mode}");
+    }
+    assert_eq!(s.stats().drop_mode_control, 2);
+    assert_eq!(s.stats().drop_mode_other, 5);
+    for v in [0u8, 5, 6, 7] {
+        assert_eq!(answer(&mut s, &req(v, 3)), None);
+    }
+    assert_eq!(s.stats().drop_bad_version, 4);
+}
+
+#[test]
+fn malformed_is_dropped_and_counted() {
+    let mut s = local_server(ServerConfig::default());
+    assert_eq!(answer(&mut s, &[0x23; 47]), None);
+    let mut b = req(4, 3);
+    b.extend_from_slice(&[1, 2, 3]);
+    assert_eq!(answer(&mut s, &b), None);
+    assert_eq!(s.stats().drop_malformed, 2);
+}
+
+#[test]
+fn signs_reply_with_the_requests_key() {
+    for key_id in [1u32, 2, 3] {
+        let mut s = local_server(ServerConfig {
+            keys: keys(),
+            ..Default::default()
+        });
+        let request = signed(req(4, 3), key_id);
+        let r = answer(&mut s, &request).unwrap();
+        assert_eq!(r.len(), request.len());
+        let p = Packet::decode(&r).unwrap();
+        let mac = p.mac.unwrap();
+        assert_eq!(mac.key_id, key_id);
+        assert!(keys().verify(key_id, p.authenticated, mac.digest).is_ok());
+        assert_eq!(s.stats().replies_authenticated, 1);
+    }
+}
+
+#[test]
+fn bad_mac_gets_crypto_nak_bytes_or_silence() {
+    let mut s = local_server(ServerConfig {
+        keys: keys(),
+        ..Default::default()
+    });
+    let mut request = signed(req(4, 3), 1);
+    let last = request.len() - 1;
+    request[last] ^= 0x80;
+    let r = answer(&mut s, &request).unwrap();
+    assert_eq!(r.len(), 52);
+    assert_eq!(&r[48..52], &[0, 0, 0, 0], "crypto-NAK: key id 0, no digest");
+    assert_eq!(&r[24..32], &T1.to_be_bytes());
+    // unknown and untrusted keys too
+    assert_eq!(answer(&mut s, &signed(req(4, 3), 4)).unwrap().len(), 52);
+    let mut unknown = req(4, 3);
+    unknown.extend_from_slice(&99u32.to_be_bytes());
+    unknown.extend_from_slice(&[0; 16]);
+    assert_eq!(answer(&mut s, &unknown).unwrap()[48..], [0, 0, 0, 0]);
+    let st = s.stats();
+    assert_eq!(
+        (
+            st.auth_bad_mac,
+            st.auth_untrusted_key,
+            st.auth_unknown_key,
+            st.crypto_nak
+        ),
+        (1, 1, 1, 3)
+    );
+
+    let mut policy = AccessPolicy {
+        bad_mac: BadMacResponse::Silence,
+        ..Default::default()
+    };
+    policy.allow.clear();
+    let mut s = local_server(ServerConfig {
+        keys: keys(),
+        policy,
+        ..Default::default()
+    });
+    assert_eq!(answer(&mut s, &request), None);
+    assert_eq!(s.stats().drop_bad_auth, 1);
+}
+
+#[test]
+fn denied_network_gets_deny_kod_bytes_or_silence() {
+    let policy = AccessPolicy {
+        allow: vec!["10.0.0.0/8".parse::<IpNet>().unwrap()],
+        deny_kod: true,
+        ..Default::default()
+    };
+    let mut s = local_server(ServerConfig {
+        policy: policy.clone(),
+        ..Default::default()
+    });
+    let r = answer(&mut s, &req(4, 3)).unwrap();
+    assert_eq!(r.len(), 48);
+    assert_eq!(r[0], 0xe4, "LI=3 VN=4 mode 4");
+    assert_eq!(r[1], 0, "stratum 0");
+    assert_eq!(&r[12..16], b"DENY");
+    assert_eq!(&r[24..32], &T1.to_be_bytes());
+    assert_eq!(&r[32..40], &T1.to_be_bytes(), "no time in a KoD");
+    assert_eq!(&r[40..48], &T1.to_be_bytes());
+    assert_eq!(s.stats().kod_deny, 1);
+    let mut s = local_server(ServerConfig {
+        policy: AccessPolicy {
+            deny_kod: false,
+            ..policy
+        },
+        ..Default::default()
+    });
+    assert_eq!(answer(&mut s, &req(4, 3)), None);
+    assert_eq!(s.stats().drop_denied, 1);
+}
+
+#[test]
+fn auth_required_network_needs_a_mac() {
+    let policy = AccessPolicy {
+        auth_required: vec!["192.168.92.0/24".parse().unwrap()],
+        ..Default::default()
+    };
+    let mut s = local_server(ServerConfig {
+        policy,
+        keys: keys(),
+        ..Default::default()
+    });
+    assert_eq!(answer(&mut s, &req(4, 3)), None);
+    assert_eq!(s.stats().drop_auth_required, 1);
+    assert!(answer(&mut s, &signed(req(4, 3), 2)).is_some());
+}
+
+#[test]
+fn rate_limit_sends_rate_kod_sparingly_and_leaks() {
+    let rl = RateLimitConfig {
+        interval_ms: 1000,
+        burst: 2,
+        leak: 2,
+        kod: true,
+        kod_interval_ms: 60_000,
+        slots: 16,
+    };
+    let mut s = local_server(ServerConfig {
+        rate_limit: Some(rl),
+        ..Default::default()
+    });
+    let mut kinds = Vec::new();
+    for _ in 0..10 {
+        kinds.push(match answer(&mut s, &req(4, 3)) {
+            None => "drop",
+            Some(r) if &r[12..16] == b"RATE" => {
+                assert_eq!(r[0] >> 6, 3);
+                assert_eq!(r[1], 0);
+                "kod"
+            }
+            Some(_) => "reply",
+        });
+    }
+    assert_eq!(
+        kinds,
+        ["reply", "reply", "drop", "kod", "drop", "reply", "drop", "reply", "drop", "reply"]
+    );
+    let st = s.stats();
+    assert_eq!(
+        (st.kod_rate, st.drop_rate_limited, st.replies_rate_leaked),
+        (1, 4, 3)
+    );
+}
+
+#[test]
+fn reply_never_exceeds_request_for_any_shape() {
+    let mut s = local_server(ServerConfig {
+        keys: keys(),
+        ..Default::default()
+    });
+    let mut shapes: Vec<Vec<u8>> = vec![req(4, 3), req(3, 3), req(1, 0)];
+    for k in [1, 2, 3, 4] {
+        shapes.push(signed(req(4, 3), k));
+        shapes.push(signed(req(3, 3), k));
+    }
+    // extension fields with and without MAC
+    let mut ef = req(4, 3);
+    ef.extend_from_slice(&[0x01, 0x04, 0x00, 0x20]);
+    ef.extend_from_slice(&[0xaa; 28]);
+    shapes.push(ef.clone());
+    shapes.push(signed(ef.clone(), 1));
+    // a crypto-NAK-shaped request (4-byte MAC)
+    let mut nak = req(4, 3);
+    nak.extend_from_slice(&[0; 4]);
+    shapes.push(nak);
+    for mac_len in [8usize, 12, 16] {
+        let mut m = req(4, 3);
+        m.extend_from_slice(&1u32.to_be_bytes());
+        m.resize(48 + mac_len, 0);
+        shapes.push(m);
+    }
+    for shape in &shapes {
+        let r = answer(&mut s, shape).expect("all shapes are answered");
+        assert!(r.len() <= shape.len(), "{} > {}", r.len(), shape.len());
+    }
+    assert_eq!(s.stats().drop_amplification, 0);
+}
+
+#[test]
+fn requests_with_extension_fields_get_plain_or_signed_reply() {
+    let mut s = local_server(ServerConfig {
+        keys: keys(),
+        ..Default::default()
+    });
+    let mut ef = req(4, 3);
+    ef.extend_from_slice(&[0x01, 0x04, 0x00, 0x20]);
+    ef.extend_from_slice(&[0xaa; 28]);
+    assert_eq!(answer(&mut s, &ef).unwrap().len(), 48);
+    let r = answer(&mut s, &signed(ef, 3)).unwrap();
+    assert_eq!(r.len(), 68);
+}
+
+#[test]
+fn root_dispersion_grows_with_age() {
+    let st = SystemState {
+        root_dispersion: NtpDuration::from_seconds(0.001),
+        ..SystemState::local(3, -20, NtpTimestamp::from_unix(1000, 0))
+    };
+    let d = st.root_dispersion_at(NtpTimestamp::from_unix(2000, 0));
+    assert!((d.as_seconds() - (0.001 + 1000.0 * 15e-6)).abs() < 1e-6);
+    assert!(st.is_synchronized());
+    assert!(!SystemState::unsynchronized(-20).is_synchronized());
+}
+
+#[test]
+fn tx_hook_called_after_checks_only_when_replying() {
+    let mut s = local_server(ServerConfig::default());
+    let mut called = 0;
+    let mut buf = [0u8; 72];
+    let _ = s.handle(
+        &req(4, 6),
+        peer(),
+        recv(),
+        0,
+        || {
+            called += 1;
+            tx()
+        },
+        &mut buf,
+    );
+    assert_eq!(called, 0);
+    let _ = s.handle(
+        &req(4, 3),
+        peer(),
+        recv(),
+        0,
+        || {
+            called += 1;
+            tx()
+        },
+        &mut buf,
+    );
+    assert_eq!(called, 1);
+}
