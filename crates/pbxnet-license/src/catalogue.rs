@@ -1,0 +1,1099 @@
+//! The services catalogue: every licence of seed 000 §2.2.1 (Main key) and
+//! §2.2.2 (CTI key), as data. The encoder, the decoder, the issuing tool, the
+//! validator and the status display all read these two tables and nothing
+//! else, so a field exists in exactly one place.
+//!
+//! Values are stored in the payload as an index: `(value - min) / step` for
+//! counters, the position in the list for choices, one bit for flags and for
+//! active deprecated licences (present → the fixed value). Each field takes
+//! the width its largest index needs. Fields marked [`Role::Inactive`] take no
+//! bits (the seed: "their value is set to 0, the system does not test them").
+
+use crate::bits::width_for;
+use crate::key::KeyKind;
+
+/// How a field's value is constrained and encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    /// closed (0) / open (1).
+    Flag,
+    /// `min, min + step, …, max`. `min` is the limited-mode level: a key
+    /// cannot grant less than the default state.
+    Counter { min: u32, step: u32, max: u32 },
+    /// One of a fixed list (ACD agents 0/5/10/20/32).
+    Choice(&'static [u32]),
+    /// Active deprecated licence: absent → default, present → `fixed`.
+    Fixed { fixed: u32 },
+    /// Compatibility level: any raw value 0..=101 can be carried; only
+    /// 0, 1, 2 and 101 mean something, anything else is read as 0 (§2.2.1.6).
+    CompatLevel,
+    /// Free number `0..=max` (eLP fields, release numbers).
+    Raw { max: u32 },
+    /// Inactive deprecated or internal: always 0, no bits in the payload.
+    Zero,
+}
+
+/// Whether the system uses the field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Opens a service.
+    Active,
+    /// "Active deprecated": fixed value, always tested (§2.2.1 note).
+    ActiveDeprecated,
+    /// eLP field: "ignored by the system", carried and shown only.
+    Ignored,
+    /// "Inactive deprecated": never contributes, shown as 0.
+    Inactive,
+}
+
+/// Unit used for display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unit {
+    /// A count (users, channels, ports…).
+    Count,
+    /// closed / open.
+    OnOff,
+    /// Minutes.
+    Minutes,
+    /// Days since 2000-01-01 (0 = none).
+    Date,
+    /// A code or release number.
+    Code,
+}
+
+/// One licence.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// Stable identifier (TOML order key, config key, JSON key).
+    pub id: &'static str,
+    /// Name as printed in the seed.
+    pub name: &'static str,
+    /// Table heading / application in the seed.
+    pub group: &'static str,
+    /// Default (limited-mode / no-key) level.
+    pub default: u32,
+    /// Value domain.
+    pub domain: Domain,
+    /// Role.
+    pub role: Role,
+    /// Display unit.
+    pub unit: Unit,
+    /// "Hardware extension: Yes" in the seed: capped by site hardware.
+    pub hardware: bool,
+    /// A change of this service needs a warm restart to take effect
+    /// (seed §2.2.1.21: "in the case of an upgrade, a reset is necessary").
+    pub restart: bool,
+}
+
+impl Service {
+    const fn new(
+        id: &'static str,
+        name: &'static str,
+        group: &'static str,
+        default: u32,
+        domain: Domain,
+    ) -> Self {
+        let unit = match domain {
+            Domain::Flag => Unit::OnOff,
+            _ => Unit::Count,
+        };
+        Self {
+            id,
+            name,
+            group,
+            default,
+            domain,
+            role: Role::Active,
+            unit,
+            hardware: false,
+            restart: false,
+        }
+    }
+    const fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+    const fn unit(mut self, unit: Unit) -> Self {
+        self.unit = unit;
+        self
+    }
+    const fn hw(mut self) -> Self {
+        self.hardware = true;
+        self
+    }
+    const fn restart(mut self) -> Self {
+        self.restart = true;
+        self
+    }
+
+    /// Largest index stored in the payload.
+    pub fn max_index(&self) -> u32 {
+        match self.domain {
+            Domain::Flag | Domain::Fixed { .. } => 1,
+            Domain::Counter { min, step, max } => (max - min) / step,
+            Domain::Choice(list) => list.len() as u32 - 1,
+            Domain::CompatLevel => 101,
+            Domain::Raw { max } => max,
+            Domain::Zero => 0,
+        }
+    }
+
+    /// Payload width in bits.
+    pub fn width(&self) -> u32 {
+        width_for(self.max_index())
+    }
+
+    /// Largest value a key may carry.
+    pub fn max_value(&self) -> u32 {
+        match self.domain {
+            Domain::Flag => 1,
+            Domain::Fixed { fixed } => fixed,
+            Domain::Counter { max, .. } => max,
+            Domain::Choice(list) => list.iter().copied().max().unwrap_or(0),
+            Domain::CompatLevel => 101,
+            Domain::Raw { max } => max,
+            Domain::Zero => 0,
+        }
+    }
+
+    /// Index of a value, or why it is not allowed.
+    pub fn index_of(&self, value: u32) -> Result<u32, ValueError> {
+        let bad = |reason| {
+            Err(ValueError {
+                id: self.id,
+                value,
+                reason,
+            })
+        };
+        match self.domain {
+            Domain::Flag => match value {
+                0 | 1 => Ok(value),
+                _ => bad(ValueReason::AboveMax { max: 1 }),
+            },
+            Domain::Fixed { fixed } => {
+                if value == fixed {
+                    Ok(1)
+                } else if value == self.default {
+                    Ok(0)
+                } else {
+                    bad(ValueReason::NotFixed {
+                        default: self.default,
+                        fixed,
+                    })
+                }
+            }
+            Domain::Counter { min, step, max } => {
+                if value > max {
+                    bad(ValueReason::AboveMax { max })
+                } else if value < min {
+                    bad(ValueReason::BelowMin { min })
+                } else if (value - min) % step != 0 {
+                    bad(ValueReason::OffGranularity { min, step })
+                } else {
+                    Ok((value - min) / step)
+                }
+            }
+            Domain::Choice(list) => match list.iter().position(|&v| v == value) {
+                Some(i) => Ok(i as u32),
+                None => bad(ValueReason::NotInList { allowed: list }),
+            },
+            Domain::CompatLevel => {
+                if value <= 101 {
+                    Ok(value)
+                } else {
+                    bad(ValueReason::AboveMax { max: 101 })
+                }
+            }
+            Domain::Raw { max } => {
+                if value <= max {
+                    Ok(value)
+                } else {
+                    bad(ValueReason::AboveMax { max })
+                }
+            }
+            Domain::Zero => {
+                if value == 0 {
+                    Ok(0)
+                } else {
+                    bad(ValueReason::Inactive)
+                }
+            }
+        }
+    }
+
+    /// Value of a payload index; `None` if the index is out of range.
+    pub fn value_of(&self, index: u32) -> Option<u32> {
+        if index > self.max_index() {
+            return None;
+        }
+        Some(match self.domain {
+            Domain::Flag | Domain::CompatLevel | Domain::Raw { .. } => index,
+            Domain::Fixed { fixed } => {
+                if index == 1 {
+                    fixed
+                } else {
+                    self.default
+                }
+            }
+            Domain::Counter { min, step, .. } => min + index * step,
+            Domain::Choice(list) => list[index as usize],
+            Domain::Zero => 0,
+        })
+    }
+
+    /// The level the system really uses for a carried value: the
+    /// compatibility-level rule (0/1/2/101, anything else → 0) and inactive
+    /// fields (always 0). Ignored eLP fields keep their value for display.
+    pub fn effective(&self, value: u32) -> u32 {
+        match self.domain {
+            Domain::CompatLevel => match value {
+                0 | 1 | 2 | 101 => value,
+                _ => 0,
+            },
+            Domain::Zero => 0,
+            _ => value,
+        }
+    }
+}
+
+/// Why a value is refused for a service.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{id} = {value}: {reason}")]
+pub struct ValueError {
+    /// Service id.
+    pub id: &'static str,
+    /// Offending value.
+    pub value: u32,
+    /// Reason.
+    pub reason: ValueReason,
+}
+
+/// Reason a value is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueReason {
+    /// Above the seed's maximum.
+    #[error("above the maximum {max}")]
+    AboveMax { max: u32 },
+    /// Below the default (limited-mode) level.
+    #[error("below the minimum {min} (the default level)")]
+    BelowMin { min: u32 },
+    /// Not `min + k * step`.
+    #[error("not on the granularity: {min} + k * {step}")]
+    OffGranularity { min: u32, step: u32 },
+    /// Not one of the allowed values.
+    #[error("not one of {allowed:?}")]
+    NotInList { allowed: &'static [u32] },
+    /// Active deprecated licence: only the default or the fixed value.
+    #[error("an active deprecated licence is either {default} (absent) or {fixed}")]
+    NotFixed { default: u32, fixed: u32 },
+    /// Inactive deprecated / internal field.
+    #[error("inactive deprecated or internal field: always 0")]
+    Inactive,
+    /// Cross-field rule (MyIC Social Networks max 25 without TAPI 2.1 server).
+    #[error("at most {max} because {because}")]
+    Conditional { max: u32, because: &'static str },
+}
+
+const MAIN_GROUP_UUT: &str = "Universal User Terminals";
+const MAIN_GROUP_MOB: &str = "Mobility";
+const MAIN_GROUP_SYS: &str = "System Services";
+const MAIN_GROUP_NET: &str = "Networking";
+const MAIN_GROUP_IP: &str = "Services over IP";
+const MAIN_GROUP_VM: &str = "Voice Mail & Automated Attendant";
+const MAIN_GROUP_MOH: &str = "Greetings & MOH";
+const MAIN_GROUP_ACD: &str = "ACD";
+const MAIN_GROUP_ELP: &str = "eLP";
+
+/// Main key services, seed 000 §2.2.1 (table order), then the active
+/// deprecated licences, then the eLP fields. SWL version / edition /
+/// acknowledgement code are the key header, not services.
+pub static MAIN: &[Service] = &[
+    Service::new(
+        "utl",
+        "Number of UTL",
+        MAIN_GROUP_UUT,
+        2,
+        Domain::Counter {
+            min: 2,
+            step: 1,
+            max: 300,
+        },
+    ),
+    Service::new(
+        "hot-desking-users",
+        "Number of Hot Desking users",
+        MAIN_GROUP_UUT,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 200,
+        },
+    ),
+    Service::new(
+        "otcv",
+        "Number of OTCV applications",
+        MAIN_GROUP_MOB,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 50,
+        },
+    ),
+    Service::new(
+        "isvpn",
+        "ISVPN ISDN (Need ARS)",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::Flag,
+    ),
+    Service::new(
+        "qsig-plus",
+        "QSIG + (Need ARS)",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::Flag,
+    ),
+    Service::new(
+        "meet-me-conferences",
+        "Number of Meet-me Conferences",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 1,
+        },
+    ),
+    Service::new(
+        "metering-tickets",
+        "Metering tickets for NMC",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1000,
+            max: 30000,
+        },
+    )
+    .hw(),
+    Service::new(
+        "fax-switching",
+        "Fax switching",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::Flag,
+    ),
+    Service::new(
+        "compatibility-level",
+        "CL (C_L, compatibility level)",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::CompatLevel,
+    )
+    .unit(Unit::Code)
+    .restart(),
+    Service::new(
+        "b-channels-private",
+        "Number of B channels (private netw.)",
+        MAIN_GROUP_NET,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 120,
+        },
+    ),
+    Service::new(
+        "b-channels-mix",
+        "Number of B channels on MIX boards (public netw.)",
+        MAIN_GROUP_NET,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 2,
+            max: 120,
+        },
+    ),
+    Service::new(
+        "voip-channels",
+        "Number of VoIP channels (R2.0 to R2.2)",
+        MAIN_GROUP_IP,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 82,
+        },
+    )
+    .hw(),
+    Service::new(
+        "voip-trunk-channels",
+        "Number of VoIP trunks channels",
+        MAIN_GROUP_IP,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 82,
+        },
+    )
+    .hw(),
+    Service::new(
+        "open-sip-phones",
+        "Number of Open SIP phones",
+        MAIN_GROUP_IP,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 300,
+        },
+    ),
+    Service::new(
+        "voice-mail-ports",
+        "Number of Voice Mail ports",
+        MAIN_GROUP_VM,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 8,
+        },
+    ),
+    Service::new(
+        "voice-mail-storage",
+        "Voice mail Storage capability",
+        MAIN_GROUP_VM,
+        60,
+        Domain::Counter {
+            min: 60,
+            step: 10,
+            max: 12000,
+        },
+    )
+    .unit(Unit::Minutes),
+    Service::new(
+        "automated-attendant",
+        "Automated Attendant",
+        MAIN_GROUP_VM,
+        0,
+        Domain::Flag,
+    ),
+    Service::new(
+        "enhanced-automated-attendant",
+        "Enhanced Automated Attendant",
+        MAIN_GROUP_VM,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 5,
+        },
+    ),
+    Service::new("audiotext", "Audiotext", MAIN_GROUP_VM, 0, Domain::Flag),
+    Service::new(
+        "distribution-lists",
+        "Distribution lists",
+        MAIN_GROUP_VM,
+        0,
+        Domain::Flag,
+    ),
+    Service::new(
+        "record-on-line",
+        "Record on Line",
+        MAIN_GROUP_VM,
+        0,
+        Domain::Flag,
+    ),
+    Service::new(
+        "greetings",
+        "Number of greetings msg (16\")",
+        MAIN_GROUP_MOH,
+        4,
+        Domain::Counter {
+            min: 4,
+            step: 4,
+            max: 20,
+        },
+    ),
+    Service::new(
+        "moh-length",
+        "Length of customized MOH",
+        MAIN_GROUP_MOH,
+        2,
+        Domain::Counter {
+            min: 2,
+            step: 2,
+            max: 10,
+        },
+    )
+    .unit(Unit::Minutes),
+    Service::new(
+        "moh-entities",
+        "MOH : number of entities",
+        MAIN_GROUP_MOH,
+        1,
+        Domain::Counter {
+            min: 1,
+            step: 1,
+            max: 4,
+        },
+    ),
+    Service::new(
+        "acd-groups",
+        "ACD number of groups",
+        MAIN_GROUP_ACD,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 8,
+            max: 8,
+        },
+    )
+    .restart(),
+    Service::new(
+        "acd-agents",
+        "ACD number of active agents",
+        MAIN_GROUP_ACD,
+        0,
+        Domain::Choice(&[0, 5, 10, 20, 32]),
+    )
+    .restart(),
+    Service::new(
+        "acd-statistics",
+        "ACD statistic module",
+        MAIN_GROUP_ACD,
+        0,
+        Domain::Flag,
+    )
+    .restart(),
+    Service::new(
+        "acd-pc-agents",
+        "ACD number of PC agent (DAM)",
+        MAIN_GROUP_ACD,
+        0,
+        Domain::Choice(&[0, 10, 20, 32]),
+    )
+    .restart(),
+    Service::new(
+        "acd-supervisors",
+        "ACD number of supervisor applications",
+        MAIN_GROUP_ACD,
+        0,
+        Domain::Counter {
+            min: 0,
+            step: 1,
+            max: 4,
+        },
+    )
+    .restart(),
+    Service::new(
+        "scr",
+        "SCR (Smart Call Routing)",
+        MAIN_GROUP_ACD,
+        0,
+        Domain::Flag,
+    )
+    .restart(),
+    // Active deprecated licences (§2.2.1 note): fixed value, always tested.
+    Service::new("ars", "ARS", MAIN_GROUP_SYS, 0, Domain::Fixed { fixed: 1 })
+        .role(Role::ActiveDeprecated),
+    Service::new(
+        "disa",
+        "DISA / DISA Transit",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::Fixed { fixed: 1 },
+    )
+    .role(Role::ActiveDeprecated),
+    Service::new(
+        "languages",
+        "Number of languages",
+        MAIN_GROUP_SYS,
+        2,
+        Domain::Fixed { fixed: 4 },
+    )
+    .role(Role::ActiveDeprecated),
+    Service::new(
+        "ldap",
+        "LDAP service",
+        MAIN_GROUP_SYS,
+        0,
+        Domain::Fixed { fixed: 1 },
+    )
+    .role(Role::ActiveDeprecated),
+    Service::new(
+        "call-accounting-over-ip",
+        "Call accounting over IP",
+        MAIN_GROUP_IP,
+        0,
+        Domain::Fixed { fixed: 1 },
+    )
+    .role(Role::ActiveDeprecated),
+    Service::new(
+        "mailbox-greetings",
+        "Mailbox greetings",
+        MAIN_GROUP_VM,
+        0,
+        Domain::Fixed { fixed: 1 },
+    )
+    .role(Role::ActiveDeprecated),
+    Service::new(
+        "remote-customization",
+        "Remote customization",
+        MAIN_GROUP_VM,
+        0,
+        Domain::Fixed { fixed: 1 },
+    )
+    .role(Role::ActiveDeprecated),
+    // eLP: "ignored by the system", carried and shown.
+    Service::new(
+        "elp-engine",
+        "Engine",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 15 },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Code),
+    Service::new(
+        "elp-engine-bis",
+        "EngineBis",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 15 },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Code),
+    Service::new(
+        "elp-checker-syst-solution",
+        "Checker_syst_solution",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 15 },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Code),
+    Service::new(
+        "elp-checker-cs-type",
+        "Checker_cs_type",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 15 },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Code),
+    Service::new(
+        "elp-checker-oxo-01",
+        "Checker_oxo_01",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 15 },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Code),
+    Service::new(
+        "elp-product",
+        "Product",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 63 },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Code),
+    Service::new(
+        "elp-cloud-solution-status",
+        "Cloud Solution status",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 3 },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Code),
+    Service::new(
+        "elp-service-assurance-period",
+        "Serv. Assurance period (months)",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 120 },
+    )
+    .role(Role::Ignored),
+    Service::new(
+        "elp-service-assurance-validity",
+        "Serv. Assurance validity date",
+        MAIN_GROUP_ELP,
+        0,
+        Domain::Raw { max: 0xFFFF },
+    )
+    .role(Role::Ignored)
+    .unit(Unit::Date),
+];
+
+const CTI_NON_CSTA: &str = "Non-CSTA applications";
+
+macro_rules! csta {
+    ($n:literal, $app:literal, $sessions:literal, $monitors:literal) => {
+        [
+            Service::new(
+                concat!("csta", $n, "-sessions"),
+                concat!($app, ": number of sessions"),
+                concat!("CSTA application ", $n),
+                0,
+                Domain::Counter {
+                    min: 0,
+                    step: 1,
+                    max: $sessions,
+                },
+            ),
+            Service::new(
+                concat!("csta", $n, "-monitors"),
+                concat!($app, ": number of monitors"),
+                concat!("CSTA application ", $n),
+                0,
+                Domain::Counter {
+                    min: 0,
+                    step: 1,
+                    max: $monitors,
+                },
+            ),
+            Service::new(
+                concat!("csta", $n, "-features"),
+                concat!($app, ": features (none / all)"),
+                concat!("CSTA application ", $n),
+                0,
+                Domain::Flag,
+            ),
+        ]
+    };
+}
+
+macro_rules! inactive {
+    ($id:literal, $name:literal, $group:expr) => {
+        Service::new($id, $name, $group, 0, Domain::Zero).role(Role::Inactive)
+    };
+}
+
+const fn cti_table() -> [Service; 37] {
+    let c1 = csta!("1", "INTEGRATED TAPI 2.0 or TAPI desktop", 25, 50);
+    let c3 = csta!("3", "CSTA DESKTOP CLIENT", 25, 50);
+    let c5 = csta!("5", "CSTA Server", 25, 300);
+    let c6 = csta!("6", "TAPI 2.1 SERVER", 25, 300);
+    let c7 = csta!("7", "Busy Lamp field", 200, 500);
+    let c9 = csta!("9", "Extended Busy Lamp field", 200, 500);
+    [
+        Service::new(
+            "counter1",
+            "COUNTER1 PIMphony Pro/PIMphony Touch",
+            CTI_NON_CSTA,
+            0,
+            Domain::Counter {
+                min: 0,
+                step: 1,
+                max: 200,
+            },
+        ),
+        Service::new(
+            "counter2",
+            "COUNTER2 PIMphony Team",
+            CTI_NON_CSTA,
+            0,
+            Domain::Counter {
+                min: 0,
+                step: 1,
+                max: 200,
+            },
+        ),
+        inactive!(
+            "counter3",
+            "COUNTER3 inactive deprecated (Nomadic)",
+            CTI_NON_CSTA
+        ),
+        Service::new(
+            "counter4",
+            "COUNTER4 PIMphony release (50 = 5.0)",
+            CTI_NON_CSTA,
+            0,
+            Domain::Raw { max: 255 },
+        )
+        .unit(Unit::Code),
+        Service::new(
+            "counter5",
+            "COUNTER5 PIMphony Attendant",
+            CTI_NON_CSTA,
+            0,
+            Domain::Counter {
+                min: 0,
+                step: 1,
+                max: 10,
+            },
+        ),
+        inactive!(
+            "counter6",
+            "COUNTER6 inactive deprecated (PPU)",
+            CTI_NON_CSTA
+        ),
+        Service::new(
+            "counter7",
+            "COUNTER7 MyIC Social Networks",
+            CTI_NON_CSTA,
+            0,
+            Domain::Counter {
+                min: 0,
+                step: 1,
+                max: 200,
+            },
+        ),
+        Service::new(
+            "counter8",
+            "COUNTER8 MyIC Social Networks release",
+            CTI_NON_CSTA,
+            0,
+            Domain::Raw { max: 255 },
+        )
+        .unit(Unit::Code),
+        inactive!(
+            "counter9",
+            "COUNTER9 inactive deprecated (OBFM)",
+            CTI_NON_CSTA
+        ),
+        Service::new(
+            "counter10",
+            "COUNTER10 IP Desktop Softphone",
+            CTI_NON_CSTA,
+            0,
+            Domain::Counter {
+                min: 0,
+                step: 1,
+                max: 300,
+            },
+        ),
+        c1[0],
+        c1[1],
+        c1[2],
+        inactive!(
+            "csta2",
+            "CSTA 2 inactive deprecated (OmniTouch Call Center Office)",
+            "CSTA application 2"
+        ),
+        c3[0],
+        c3[1],
+        c3[2],
+        inactive!(
+            "csta4",
+            "CSTA 4 inactive deprecated (Central Services)",
+            "CSTA application 4"
+        ),
+        c5[0],
+        c5[1],
+        c5[2],
+        c6[0],
+        c6[1],
+        c6[2],
+        c7[0],
+        c7[1],
+        c7[2],
+        inactive!(
+            "csta8",
+            "CSTA 8 inactive deprecated (old OTS or XML server)",
+            "CSTA application 8"
+        ),
+        c9[0],
+        c9[1],
+        c9[2],
+        inactive!(
+            "csta10",
+            "CSTA 10 inactive deprecated (PIMphony Unified)",
+            "CSTA application 10"
+        ),
+        inactive!(
+            "csta11",
+            "CSTA 11 Gateway SIP phone (not a licence, internal use)",
+            "CSTA application 11"
+        ),
+        inactive!(
+            "csta12",
+            "CSTA 12 inactive deprecated (ECS)",
+            "CSTA application 12"
+        ),
+        inactive!(
+            "csta33",
+            "CSTA 33 OTS (not a licence, internal use)",
+            "CSTA application 33"
+        ),
+        // COUNTER11..16 and CSTA 13..32 are "available for future use": a
+        // future schema version adds them.
+        inactive!(
+            "counter11-16",
+            "COUNTER11..16 available for future use",
+            CTI_NON_CSTA
+        ),
+        inactive!(
+            "csta13-32",
+            "CSTA 13..32 available for future use",
+            "CSTA applications 13..32"
+        ),
+    ]
+}
+
+static CTI_TABLE: [Service; 37] = cti_table();
+
+/// CTI key services, seed 000 §2.2.2.
+pub static CTI: &[Service] = &CTI_TABLE;
+
+/// The catalogue for a key kind.
+pub fn services(kind: KeyKind) -> &'static [Service] {
+    match kind {
+        KeyKind::Main => MAIN,
+        KeyKind::Cti => CTI,
+    }
+}
+
+/// Looks a service up by id.
+pub fn find(kind: KeyKind, id: &str) -> Option<(usize, &'static Service)> {
+    services(kind).iter().enumerate().find(|(_, s)| s.id == id)
+}
+
+/// Default values (limited mode, no key) in catalogue order.
+pub fn defaults(kind: KeyKind) -> Vec<u32> {
+    services(kind).iter().map(|s| s.default).collect()
+}
+
+/// Largest values in catalogue order (a "fully loaded" key).
+pub fn maxima(kind: KeyKind) -> Vec<u32> {
+    services(kind).iter().map(|s| s.max_value()).collect()
+}
+
+/// Cross-field rules. COUNTER7 (MyIC Social Networks): "25 (with TAPI
+/// desktop), 200 (with TAPI 2.1 server)".
+pub(crate) fn check_cross_fields(kind: KeyKind, values: &[u32]) -> Result<(), ValueError> {
+    if kind == KeyKind::Cti {
+        let (i7, _) = find(kind, "counter7").expect("catalogue has counter7");
+        let (i6, _) = find(kind, "csta6-sessions").expect("catalogue has csta6");
+        let v = values.get(i7).copied().unwrap_or(0);
+        let tapi21 = values.get(i6).copied().unwrap_or(0);
+        if tapi21 == 0 && v > 25 {
+            return Err(ValueError {
+                id: "counter7",
+                value: v,
+                reason: ValueReason::Conditional {
+                    max: 25,
+                    because: "no TAPI 2.1 server session (csta6-sessions = 0)",
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Payload bits used by the services of a kind.
+pub(crate) fn service_bits(kind: KeyKind) -> u32 {
+    services(kind).iter().map(Service::width).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_defaults_valid() {
+        for kind in [KeyKind::Main, KeyKind::Cti] {
+            let svcs = services(kind);
+            for (i, s) in svcs.iter().enumerate() {
+                assert!(svcs[..i].iter().all(|o| o.id != s.id), "duplicate {}", s.id);
+                let idx = s
+                    .index_of(s.default)
+                    .unwrap_or_else(|e| panic!("default of {}: {e}", s.id));
+                assert_eq!(s.value_of(idx), Some(s.default));
+                let idx = s.index_of(s.max_value()).unwrap();
+                assert_eq!(s.value_of(idx), Some(s.max_value()));
+                assert!(s.value_of(s.max_index() + 1).is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn seed_table_values() {
+        let get = |kind, id| find(kind, id).unwrap().1;
+        let utl = get(KeyKind::Main, "utl");
+        assert_eq!((utl.default, utl.max_value(), utl.width()), (2, 300, 9));
+        assert_eq!(get(KeyKind::Main, "open-sip-phones").max_value(), 300);
+        assert_eq!(get(KeyKind::Main, "voip-trunk-channels").max_value(), 82);
+        assert_eq!(get(KeyKind::Main, "voice-mail-ports").max_value(), 8);
+        let vms = get(KeyKind::Main, "voice-mail-storage");
+        assert_eq!((vms.default, vms.max_value()), (60, 200 * 60));
+        assert!(vms.index_of(65).is_err());
+        assert!(vms.index_of(70).is_ok());
+        let agents = get(KeyKind::Main, "acd-agents");
+        assert!(
+            agents.index_of(5).is_ok()
+                && agents.index_of(6).is_err()
+                && agents.index_of(32).is_ok()
+        );
+        let greet = get(KeyKind::Main, "greetings");
+        assert_eq!(greet.index_of(8), Ok(1));
+        assert!(matches!(
+            greet.index_of(6),
+            Err(ValueError {
+                reason: ValueReason::OffGranularity { .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            greet.index_of(24),
+            Err(ValueError {
+                reason: ValueReason::AboveMax { max: 20 },
+                ..
+            })
+        ));
+        let moh = get(KeyKind::Main, "moh-length");
+        assert_eq!((moh.default, moh.max_value()), (2, 10));
+        let cl = get(KeyKind::Main, "compatibility-level");
+        for (raw, eff) in [
+            (0, 0),
+            (1, 1),
+            (2, 2),
+            (101, 101),
+            (3, 0),
+            (57, 0),
+            (100, 0),
+        ] {
+            assert_eq!(cl.effective(raw), eff);
+        }
+        let lang = get(KeyKind::Main, "languages");
+        assert_eq!((lang.default, lang.value_of(1)), (2, Some(4)));
+        assert!(lang.index_of(3).is_err());
+        assert_eq!(get(KeyKind::Cti, "csta7-monitors").max_value(), 500);
+        assert_eq!(get(KeyKind::Cti, "counter10").max_value(), 300);
+    }
+
+    #[test]
+    fn payloads_fit_the_length_budget() {
+        // 40 header bits + services within 29 bytes (main) / 44 bytes (CTI).
+        assert!(
+            40 + service_bits(KeyKind::Main) <= 29 * 8,
+            "main uses {}",
+            service_bits(KeyKind::Main)
+        );
+        assert!(
+            40 + service_bits(KeyKind::Cti) <= 44 * 8,
+            "cti uses {}",
+            service_bits(KeyKind::Cti)
+        );
+    }
+
+    #[test]
+    fn myic_limit_depends_on_tapi21() {
+        let mut v = defaults(KeyKind::Cti);
+        let (i7, _) = find(KeyKind::Cti, "counter7").unwrap();
+        let (i6, _) = find(KeyKind::Cti, "csta6-sessions").unwrap();
+        v[i7] = 26;
+        assert!(check_cross_fields(KeyKind::Cti, &v).is_err());
+        v[i6] = 1;
+        assert!(check_cross_fields(KeyKind::Cti, &v).is_ok());
+    }
+}

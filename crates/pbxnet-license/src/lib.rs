@@ -1,0 +1,40 @@
+//! pbxnet-license: the software keys of a PBX site and their validator.
+//!
+//! The library is a sans-IO core (no sockets, no clock reads, no RNG, no
+//! filesystem): the key alphabet and text encoding, the bit-packed payload,
+//! Ed25519 signing and verification, the services catalogue of seed 000
+//! chapter 2, the validator state machine driven by injected wall time and
+//! monotonic elapsed time, and the persisted state format. The shell
+//! (`daemon` feature) watches the key directory, writes the state file and
+//! serves the control socket.
+#![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
+
+mod alphabet;
+mod bits;
+mod catalogue;
+mod key;
+
+pub use alphabet::{
+    chars_for_bytes, decode as base42_decode, encode as base42_encode, Base42Error, ALPHABET,
+};
+pub use bits::BitsError;
+pub use catalogue::{
+    defaults, find as find_service, maxima, services, Domain, Role, Service, Unit, ValueError,
+    ValueReason, CTI, MAIN,
+};
+pub use key::{
+    decode, issue, key_text_from_file, syntax_check, DecodeError, DecodedKey, EncodeError, KeyKind,
+    License, Serial, SerialError, SignatureError, SyntaxError, MAX_MAJOR_VERSION, SCHEMA,
+};
+mod persist;
+mod time;
+mod validator;
+
+pub use persist::{ClockBack, KeyRecord, PersistError, PersistedState, STATE_FORMAT};
+pub use time::{format_date, format_datetime, Now};
+pub use validator::{
+    try_and_buy_grants, ClockBackStatus, Event, Grant, KeyStatus, Mode, ServiceStatus, Status,
+    TryAndBuyStatus, Validator, ValidatorConfig, Verdict, CHECKPOINT_SECS, GRACE_SECS,
+    TRY_AND_BUY_SECS,
+};
