@@ -1,0 +1,83 @@
+//! The CLI pieces every daemon shares.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic};
+
+/// Options every daemon takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Configuration directory (holding site.toml and the daemon's file) or
+    /// the daemon's file itself.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "PBXNET_CONFIG",
+        value_name = "DIR|FILE"
+    )]
+    pub config: Option<PathBuf>,
+}
+
+/// Options of the `check` subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CheckArgs {
+    /// Print the diagnostics as JSON (one array) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Renders diagnostics for a terminal (text) or a program (JSON array).
+pub fn render_report(diagnostics: &[Diagnostic], json: bool) -> String {
+    if json {
+        serde_json::to_string_pretty(diagnostics).unwrap_or_else(|_| "[]".into())
+    } else {
+        let report = ConfigReport {
+            diagnostics: diagnostics.to_vec(),
+        };
+        report.to_string()
+    }
+}
+
+/// `check`: validates the configuration, prints every problem, and exits 0
+/// when the daemon could start on it, 1 otherwise.
+pub fn check<D: DaemonConfig>(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
+    check_paths::<D>(
+        &ConfigPaths::resolve(global.config.as_deref(), D::FILE_NAME),
+        args,
+    )
+}
+
+/// [`check`] with explicit paths.
+pub fn check_paths<D: DaemonConfig>(paths: &ConfigPaths, args: &CheckArgs) -> ExitCode {
+    let result = pbxnet_config::load_paths::<D>(paths);
+    let (diagnostics, ok, files) = match &result {
+        Ok(loaded) => (loaded.warnings.clone(), true, loaded.files.clone()),
+        Err(report) => (report.diagnostics.clone(), false, Vec::new()),
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let _ = writeln!(out, "{}", render_report(&diagnostics, true));
+    } else {
+        if !diagnostics.is_empty() {
+            let _ = writeln!(out, "{}", render_report(&diagnostics, false));
+        }
+        if ok {
+            let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            let what = if names.is_empty() {
+                "built-in defaults".to_string()
+            } else {
+                names.join(", ")
+            };
+            let _ = writeln!(out, "configuration OK ({what})");
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
