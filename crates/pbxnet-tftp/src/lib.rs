@@ -9,13 +9,27 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod config;
+mod generated;
 mod netascii;
 mod options;
+mod path;
+mod server;
 mod transfer;
 pub mod wire;
 
+pub use config::{matches_patterns, RawTftpConfig, TftpConfig};
+pub use generated::{
+    expand_macros, generated, Provisioning, Stellar, BINARY_FOLDER, HAP_CONF, HAP_INSTRUCTION,
+    OMNISWITCH_FOLDER, OS8_INS, OS_INS, THIRD_PARTY_FOLDER,
+};
 pub use netascii::{Decoder as NetasciiDecoder, Encoder as NetasciiEncoder};
 pub use options::{negotiate, Limits, Negotiated};
+pub use path::{candidates, parse_request_path, PathError, RequestPath, MAX_DEPTH, SECURED_FOLDER};
+pub use server::{
+    decide, Admission, Decision, IgnoreReason, Policy, ReadPlan, RefuseReason, UploadPolicy,
+    WritePlan,
+};
 pub use transfer::{
     Done, Event, Negotiating, Outcome, Sending, Source, State, Timing, Transfer, TransferStats,
 };
