@@ -1,0 +1,55 @@
+# pbxnet: the two set-up commands are `make demo` and `make test` (as root on
+# Debian: both install the peers they need first).
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all build deps test demo lint fmt check-core fuzz-check bench clean
+
+all: build
+
+## Debian packages for the peers, the lab and the anchors.
+deps:
+	@tests/install-deps.sh
+
+## Debug build of every crate and binary (what the tests and the demo run).
+build:
+	$(CARGO) build --workspace --bins
+
+## The README's test command: every unit, property, simulation and
+## namespace-lab test of the workspace.
+test: deps
+	$(CARGO) test --workspace --no-fail-fast
+
+## The main job on the embedded default: builds, creates an isolated LAN,
+## starts the daemons on etc/, powers on a small fleet, prints a report, cleans up.
+demo: deps build
+	target/debug/pbxnet-sim demo --config etc
+
+## Style and lints as CI runs them.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## The sans-IO cores build without tokio or the daemon shells.
+check-core:
+	for c in pbxnet-dhcp pbxnet-tftp pbxnet-ntp pbxnet-license; do \
+	  $(CARGO) check -p $$c --no-default-features --lib || exit 1; \
+	done
+
+## The fuzz targets compile (running them needs cargo-fuzz: see fuzz/README.md).
+fuzz-check:
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+
+## Every benchmark (each prints a table beside its anchor; see docs/performance.md).
+bench:
+	@for t in $$(grep -oE '^bench-[a-z-]+:' Makefile | tr -d ':'); do $(MAKE) $$t || exit 1; done
+
+clean:
+	$(CARGO) clean
+
+# ---------------------------------------------------------------------------
+# Benchmarks (bench-*), one per daemon, appended below.
