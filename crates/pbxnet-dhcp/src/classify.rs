@@ -2,6 +2,8 @@
 
 use std::net::Ipv4Addr;
 
+use pbxnet_config::{MacAddr, MacPattern};
+
 use crate::wire::{code, Packet};
 
 /// What a class matches on.
@@ -9,8 +11,8 @@ use crate::wire::{code, Packet};
 pub enum Matcher {
     /// Exact MAC address.
     Mac([u8; 6]),
-    /// MAC prefix (`00:90:8f*`): the leading bytes must be equal.
-    MacPrefix(Vec<u8>),
+    /// MAC prefix with wildcard (`00:90:8f*`), matched by hex digit.
+    MacPrefix(MacPattern),
     /// Option 60 equal to the bytes, or starting with them when `prefix`.
     VendorClass {
         /// Bytes to compare.
@@ -73,9 +75,7 @@ impl Matcher {
     pub fn matches(&self, p: &Packet) -> bool {
         match self {
             Matcher::Mac(m) => p.hlen == 6 && p.chaddr[..6] == m[..],
-            Matcher::MacPrefix(pre) => {
-                usize::from(p.hlen) >= pre.len() && p.chaddr.starts_with(pre)
-            }
+            Matcher::MacPrefix(pat) => p.hlen == 6 && pat.matches(&MacAddr(p.mac())),
             Matcher::VendorClass { value, prefix } => p
                 .options
                 .get(code::VENDOR_CLASS)
@@ -140,7 +140,7 @@ mod tests {
     fn first_match_wins_in_installer_order() {
         let classes = vec![
             class("exact", Matcher::Mac([0, 0x90, 0x8f, 1, 2, 3])),
-            class("group", Matcher::MacPrefix(vec![0, 0x90, 0x8f])),
+            class("group", Matcher::MacPrefix("00:90:8f*".parse().unwrap())),
             class(
                 "vc",
                 Matcher::VendorClass {

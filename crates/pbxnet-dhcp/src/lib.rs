@@ -9,7 +9,7 @@
 #![warn(missing_docs)]
 
 mod classify;
-// pub mod config;
+pub mod config;
 mod lease;
 mod profile;
 mod server;
@@ -19,7 +19,7 @@ pub use classify::{classify, rfc3004_instances, Class, Matcher};
 pub use lease::{ClientKey, Lease, LeaseState, LeaseStore, MemStore, StoreError};
 pub use profile::{
     dns_name_wire, option_name, IpSpec, Profile, ProfileOption, Rendered, SubOption, Text, Value,
-    ValueError, SERVER_IP_MACRO,
+    ValueError,
 };
 pub use server::{
     Counters, Destination, Drop, Event, FloodLimit, Interface, LeaseTimes, MessageType, Net,

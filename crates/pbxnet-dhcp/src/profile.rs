@@ -8,64 +8,8 @@
 
 use std::net::Ipv4Addr;
 
-/// A piece of text that may contain the server-address macro.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Text {
-    parts: Vec<TextPart>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum TextPart {
-    Lit(String),
-    ServerIp,
-}
-
-/// The macro token standing for the server's own address.
-pub const SERVER_IP_MACRO: &str = "${server_ip}";
-
-impl Text {
-    /// Parses `s`, recognising `${server_ip}`. Any other `${...}` is an error
-    /// (returned as the unknown macro name).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let mut parts = Vec::new();
-        let mut rest = s;
-        while let Some(i) = rest.find("${") {
-            let Some(j) = rest[i..].find('}') else {
-                return Err(rest[i..].to_string());
-            };
-            let name = &rest[i + 2..i + j];
-            if name != "server_ip" {
-                return Err(format!("${{{name}}}"));
-            }
-            if i > 0 {
-                parts.push(TextPart::Lit(rest[..i].to_string()));
-            }
-            parts.push(TextPart::ServerIp);
-            rest = &rest[i + j + 1..];
-        }
-        if !rest.is_empty() {
-            parts.push(TextPart::Lit(rest.to_string()));
-        }
-        Ok(Self { parts })
-    }
-
-    /// Expands with the given server address.
-    pub fn expand(&self, server_ip: Ipv4Addr) -> String {
-        let mut s = String::new();
-        for p in &self.parts {
-            match p {
-                TextPart::Lit(l) => s.push_str(l),
-                TextPart::ServerIp => s.push_str(&server_ip.to_string()),
-            }
-        }
-        s
-    }
-
-    /// Whether the macro appears.
-    pub fn uses_macro(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, TextPart::ServerIp))
-    }
-}
+use pbxnet_config::MacroContext;
+pub use pbxnet_config::Template as Text;
 
 /// An IPv4 address or the server-address macro.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +121,7 @@ impl Value {
                 .flat_map(|s| s.resolve(server_ip).octets())
                 .collect(),
             Value::Text(t) => {
-                let s = t.expand(server_ip);
+                let s = t.expand(&MacroContext { server_ip });
                 if let Some(offset) = s.bytes().position(|b| b == 0) {
                     return Err(ValueError::NulInText { offset });
                 }
@@ -236,7 +180,7 @@ impl Value {
     pub fn uses_macro(&self) -> bool {
         match self {
             Value::Ips(v) | Value::SipAddrs(v) => v.contains(&IpSpec::ServerIp),
-            Value::Text(t) => t.uses_macro(),
+            Value::Text(t) => t.uses_server_ip(),
             Value::SubOptions(s) => s.iter().any(|s| s.value.uses_macro()),
             _ => false,
         }
@@ -335,12 +279,13 @@ mod tests {
     const SRV: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 246);
 
     #[test]
-    fn expands_server_ip_macro() {
-        let t = Text::parse("tftp://${server_ip}/;<MAC>.cfg").unwrap();
-        assert_eq!(t.expand(SRV), "tftp://192.168.92.246/;<MAC>.cfg");
-        assert!(t.uses_macro());
-        assert_eq!(Text::parse("x${oxo}").unwrap_err(), "${oxo}");
-        assert!(!Text::parse("plain").unwrap().uses_macro());
+    fn option_160_expands_macro_and_keeps_mac_token() {
+        let v = Value::Text(Text::parse("tftp://${server_ip}/;<MAC>.cfg").unwrap());
+        assert_eq!(
+            v.encode(SRV).unwrap(),
+            b"tftp://192.168.92.246/;<MAC>.cfg".to_vec()
+        );
+        assert!(v.uses_macro());
     }
 
     #[test]

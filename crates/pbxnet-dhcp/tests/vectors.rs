@@ -68,7 +68,7 @@ fn udhcpc_450hd_discover() {
         prefix: true,
     };
     assert_eq!(classify(&classes(vc), &p), Some(0));
-    let grp = Matcher::MacPrefix(vec![0x00, 0x90, 0x8f]);
+    let grp = Matcher::MacPrefix("00:90:8f*".parse().unwrap());
     assert_eq!(classify(&classes(grp), &p), Some(0));
 }
 

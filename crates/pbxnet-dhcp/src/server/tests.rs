@@ -84,7 +84,7 @@ fn config() -> ServerConfig {
             },
             Class {
                 name: "tiny".into(),
-                matcher: Matcher::MacPrefix(vec![2, 0, 0, 0, 0xee]),
+                matcher: Matcher::MacPrefix("02:00:00:00:ee*".parse().unwrap()),
                 profile: 0,
                 pool: Some(1),
                 static_ip: None,
