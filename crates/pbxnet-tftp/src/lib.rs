@@ -6,10 +6,12 @@
 //! ([`Transfer`]), request admission and path policy ([`Server`]), and the
 //! generated provisioning files. No sockets, clocks, RNG or file system
 //! access happen here; the tokio shell lives in `daemon` (feature `daemon`).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod config;
+#[cfg(feature = "daemon")]
+pub mod daemon;
 mod generated;
 mod netascii;
 mod options;
@@ -27,8 +29,8 @@ pub use netascii::{Decoder as NetasciiDecoder, Encoder as NetasciiEncoder};
 pub use options::{negotiate, Limits, Negotiated};
 pub use path::{candidates, parse_request_path, PathError, RequestPath, MAX_DEPTH, SECURED_FOLDER};
 pub use server::{
-    decide, Admission, Decision, IgnoreReason, Policy, ReadPlan, RefuseReason, UploadPolicy,
-    WritePlan,
+    decide, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan, RefuseReason,
+    UploadPolicy, WritePlan,
 };
 pub use transfer::{
     Done, Event, Negotiating, Outcome, Sending, Source, State, Timing, Transfer, TransferStats,

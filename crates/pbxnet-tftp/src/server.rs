@@ -285,6 +285,39 @@ impl Admission {
     }
 }
 
+/// Picks transfer source ports from a configured range, in a random order
+/// drawn from a seeded RNG (the shell seeds it from the OS; tests from a
+/// constant), so that ports are not predictable from one transfer to the next.
+#[derive(Debug)]
+pub struct PortPicker {
+    rng: rand::rngs::StdRng,
+    first: u16,
+    last: u16,
+}
+
+impl PortPicker {
+    /// New picker over `first..=last`.
+    pub fn new(seed: u64, first: u16, last: u16) -> Self {
+        use rand::SeedableRng;
+        PortPicker {
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            first,
+            last: last.max(first),
+        }
+    }
+
+    /// Up to `attempts` ports to try, in order: a random start, then
+    /// consecutive ports (wrapping) so a busy range is still searched fully.
+    pub fn candidates(&mut self, attempts: usize) -> Vec<u16> {
+        use rand::Rng;
+        let size = u32::from(self.last - self.first) + 1;
+        let start = self.rng.gen_range(0..size);
+        (0..size.min(attempts as u32))
+            .map(|i| self.first + ((start + i) % size) as u16)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +436,19 @@ mod tests {
             decide(b"\xff", &policy(), &prov()),
             Decision::Ignore(IgnoreReason::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn port_picker_stays_in_range_and_is_seeded() {
+        let mut a = PortPicker::new(7, 40_000, 40_009);
+        let mut b = PortPicker::new(7, 40_000, 40_009);
+        let pa = a.candidates(100);
+        assert_eq!(pa, b.candidates(100));
+        assert_eq!(pa.len(), 10);
+        let mut sorted = pa.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (40_000..=40_009).collect::<Vec<_>>());
+        assert_eq!(PortPicker::new(1, 5000, 5000).candidates(3), vec![5000]);
     }
 
     #[test]

@@ -1,0 +1,158 @@
+//! File access beneath the root: `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_MAGICLINKS)` relative to a descriptor of the root, so neither
+//! `..` nor an absolute symlink nor a symlink chain can leave it (the kernel
+//! checks every step, no check-then-open race). Symlinks that stay inside
+//! the root are followed.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use crate::Source;
+
+/// The served root, held open.
+#[derive(Debug)]
+pub(crate) struct Root {
+    fd: OwnedFd,
+}
+
+/// Why a file could not be served.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// No such file (after all candidates and case folding).
+    NotFound,
+    /// The path leaves the root (symlink), is not a regular file, or is not
+    /// readable.
+    Denied(&'static str),
+    /// Other I/O error.
+    Io(std::io::Error),
+}
+
+impl Root {
+    pub(crate) fn open(path: &Path) -> std::io::Result<Root> {
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root { fd })
+    }
+
+    fn open_exact(&self, rel: &str) -> Result<File, OpenError> {
+        let r = rustix::fs::openat2(
+            self.fd.as_fd(),
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        );
+        match r {
+            Ok(fd) => {
+                let file = File::from(fd);
+                let meta = file.metadata().map_err(OpenError::Io)?;
+                if !meta.is_file() {
+                    return Err(OpenError::Denied("not a regular file"));
+                }
+                Ok(file)
+            }
+            Err(rustix::io::Errno::NOENT) | Err(rustix::io::Errno::NOTDIR) => {
+                Err(OpenError::NotFound)
+            }
+            Err(rustix::io::Errno::XDEV) => Err(OpenError::Denied("path leaves the root")),
+            Err(rustix::io::Errno::LOOP) => Err(OpenError::Denied("symlink loop")),
+            Err(rustix::io::Errno::ACCESS) | Err(rustix::io::Errno::PERM) => {
+                Err(OpenError::Denied("permission denied"))
+            }
+            Err(e) => Err(OpenError::Io(e.into())),
+        }
+    }
+
+    /// Case-insensitive resolution of `rel`: each component matched exactly
+    /// if present, otherwise the first (sorted) entry equal ignoring ASCII
+    /// case. Directory listings are opened beneath the root too.
+    fn fold_case(&self, rel: &str) -> Option<String> {
+        let mut resolved = String::new();
+        for comp in rel.split('/') {
+            let dir = if resolved.is_empty() {
+                "."
+            } else {
+                resolved.as_str()
+            };
+            let dfd = rustix::fs::openat2(
+                self.fd.as_fd(),
+                dir,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            )
+            .ok()?;
+            let mut names: Vec<String> = Vec::new();
+            let mut it = rustix::fs::Dir::read_from(&dfd).ok()?;
+            let mut n = 0;
+            while let Some(Ok(entry)) = it.next() {
+                n += 1;
+                if n > 10_000 {
+                    break;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.eq_ignore_ascii_case(comp) {
+                    names.push(name);
+                }
+            }
+            names.sort();
+            let pick = if names.iter().any(|n| n == comp) {
+                comp.to_string()
+            } else {
+                names.into_iter().next()?
+            };
+            if !resolved.is_empty() {
+                resolved.push('/');
+            }
+            resolved.push_str(&pick);
+        }
+        Some(resolved)
+    }
+
+    /// Open the first candidate that exists: exact names first (all
+    /// candidates), then case-folded. Returns the root-relative path used.
+    pub(crate) fn open_first(&self, candidates: &[String]) -> Result<(String, File), OpenError> {
+        for c in candidates {
+            match self.open_exact(c) {
+                Ok(f) => return Ok((c.clone(), f)),
+                Err(OpenError::NotFound) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        for c in candidates {
+            if let Some(folded) = self.fold_case(c) {
+                match self.open_exact(&folded) {
+                    Ok(f) => return Ok((folded, f)),
+                    Err(OpenError::NotFound) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Err(OpenError::NotFound)
+    }
+}
+
+/// What a transfer reads: a file (pread) or bytes in memory (generated or
+/// macro-expanded).
+#[derive(Debug)]
+pub(crate) enum Content {
+    File(File),
+    Memory(Arc<[u8]>),
+}
+
+impl Source for Content {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Content::File(f) => f.read_at(buf, offset),
+            Content::Memory(m) => m.read_at(offset, buf),
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! pbxnet-tftpd shell: CLI, sockets, one task per transfer, signals,
+//! control socket.
+//!
+//! `pbxnet-tftpd [--config PATH] run | check [--json] | status [--json]`.
+//!
+//! `run` loads and validates the config (exit 78 on error), binds the
+//! listening socket, drops privileges (site `user`), sends READY=1, then
+//! runs one select loop: requests on the listening socket → [`decide`] →
+//! admission → open beneath the root → spawn a transfer task that owns a
+//! connected ephemeral socket and a [`Transfer`]; finished transfers report
+//! back (one log line each) and free their slot; SIGHUP reloads (keeping
+//! the old config on error); SIGTERM aborts running transfers with an ERROR
+//! and exits.
+
+mod files;
+mod task;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use pbxnet_config::Loaded;
+use pbxnet_runtime::{control, notify, signals, CheckArgs, GlobalArgs};
+use serde::{Deserialize, Serialize};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use crate::server::{Admission, Decision, IgnoreReason, PortPicker, RefuseReason};
+use crate::wire::{self, ErrorCode, Mode};
+use crate::{decide, negotiate, TftpConfig, Transfer};
+
+use files::{Content, OpenError, Root};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pbxnet-tftpd",
+    version,
+    about = "TFTP server for switch, AP and phone provisioning"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (default).
+    Run,
+    /// Validate the configuration and the served tree; print every problem.
+    Check(CheckArgs),
+    /// Ask the running daemon for its active transfers and totals.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry point of the `pbxnet-tftpd` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Check(args) => pbxnet_runtime::check::<TftpConfig>(&cli.global, &args),
+        Command::Status { json } => match status(&cli.global, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pbxnet-tftpd: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run => {
+            let reloader = match pbxnet_runtime::startup::<TftpConfig>(&cli.global) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("pbxnet-tftpd: starting the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(run(reloader)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("pbxnet-tftpd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Control socket request.
+#[derive(Debug, Serialize, Deserialize)]
+enum Request {
+    Status,
+}
+
+/// One running transfer in `status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ActiveInfo {
+    client: SocketAddr,
+    file: String,
+    blksize: u16,
+    windowsize: u16,
+    bytes: u64,
+    seconds: f64,
+}
+
+/// Totals since start.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Totals {
+    requests: u64,
+    malformed: u64,
+    refused: HashMap<String, u64>,
+    outcomes: HashMap<String, u64>,
+    bytes_sent: u64,
+    retransmits: u64,
+}
+
+/// `status` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StatusReport {
+    version: String,
+    uptime_seconds: u64,
+    active: Vec<ActiveInfo>,
+    totals: Totals,
+}
+
+fn status(global: &GlobalArgs, json: bool) -> Result<()> {
+    let loaded = pbxnet_config::load::<TftpConfig>(global.config.as_deref())
+        .map_err(|r| anyhow::anyhow!("{r}"))?;
+    let path = control::socket_path(&loaded.site.runtime_directory, "tftpd");
+    let mut report: StatusReport = control::request(&path, &Request::Status)
+        .with_context(|| format!("asking the daemon on {}", path.display()))?;
+    report.active.sort_by_key(|a| a.client);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "pbxnet-tftpd {} up {}s: {} active transfer(s)",
+        report.version,
+        report.uptime_seconds,
+        report.active.len()
+    );
+    for a in &report.active {
+        println!(
+            "  {:<22} {:<40} {:>12} bytes  blksize {:<5} window {:<3} {:.1}s",
+            a.client, a.file, a.bytes, a.blksize, a.windowsize, a.seconds
+        );
+    }
+    let t = &report.totals;
+    println!(
+        "totals: {} requests, {} malformed, {} bytes sent, {} retransmits",
+        t.requests, t.malformed, t.bytes_sent, t.retransmits
+    );
+    let mut o: Vec<_> = t.outcomes.iter().collect();
+    o.sort();
+    for (k, v) in o {
+        println!("  outcome {k}: {v}");
+    }
+    let mut r: Vec<_> = t.refused.iter().collect();
+    r.sort();
+    for (k, v) in r {
+        println!("  refused {k}: {v}");
+    }
+    Ok(())
+}
+
+/// Everything derived from one loaded configuration.
+struct Active {
+    loaded: Arc<Loaded<TftpConfig>>,
+    root: Option<Arc<Root>>,
+}
+
+impl Active {
+    fn new(loaded: Arc<Loaded<TftpConfig>>) -> Active {
+        let root = match Root::open(&loaded.daemon.root) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::warn!(root = %loaded.daemon.root.display(), error = %e, "root not available: serving generated files only");
+                None
+            }
+        };
+        Active { loaded, root }
+    }
+    fn cfg(&self) -> &TftpConfig {
+        &self.loaded.daemon
+    }
+}
+
+/// A finished transfer, reported by its task.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    id: u64,
+    outcome: String,
+    bytes: u64,
+    retransmits: u64,
+    duration: Duration,
+}
+
+struct Running {
+    client: SocketAddr,
+    file: String,
+    blksize: u16,
+    windowsize: u16,
+    started: Instant,
+    progress: Arc<AtomicU64>,
+}
+
+async fn run(mut reloader: pbxnet_runtime::Reloader<TftpConfig>) -> Result<()> {
+    let started = Instant::now();
+    let mut active = Active::new(reloader.current());
+    let listen_addr = active.cfg().listen;
+    let listen = bind_listen(listen_addr).with_context(|| format!("binding {listen_addr}"))?;
+    let mut signals = signals::Signals::new().context("installing signal handlers")?;
+    let ctl_path = control::socket_path(&active.loaded.site.runtime_directory, "tftpd");
+    let mut ctl_rx = match control::serve::<Request, StatusReport>(&ctl_path) {
+        Ok(rx) => Some(rx),
+        Err(e) => {
+            tracing::warn!(path = %ctl_path.display(), error = %format!("{e:#}"), "control socket unavailable; `status` will not work");
+            None
+        }
+    };
+    if let Some(user) = &active.loaded.site.user {
+        pbxnet_runtime::privileges::drop_to(user)?;
+    }
+    let seed: u64 = rand::random();
+    let mut ports = active
+        .cfg()
+        .port_range
+        .map(|(a, b)| PortPicker::new(seed, a, b));
+    let mut admission = Admission::new(
+        active.cfg().max_transfers,
+        active.cfg().max_transfers_per_client,
+    );
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut running: HashMap<u64, Running> = HashMap::new();
+    let mut next_id = 0u64;
+    let mut totals = Totals::default();
+    let mut buf = vec![0u8; 2048];
+    tracing::info!(listen = %listen.local_addr()?, root = %active.cfg().root.display(), "pbxnet-tftpd ready");
+    notify::ready();
+    loop {
+        tokio::select! {
+            r = listen.recv_from(&mut buf) => {
+                let (n, peer) = match r {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "recv on listening socket");
+                        continue;
+                    }
+                };
+                totals.requests += 1;
+                next_id += 1;
+                handle_request(
+                    &buf[..n], peer, next_id, &active, &listen, &mut admission, &mut ports,
+                    &mut totals, &mut running, &done_tx, &stop_rx,
+                ).await;
+            }
+            Some(f) = done_rx.recv() => {
+                if let Some(r) = running.remove(&f.id) {
+                    admission.release(r.client.ip());
+                    *totals.outcomes.entry(f.outcome.clone()).or_default() += 1;
+                    totals.bytes_sent += f.bytes;
+                    totals.retransmits += f.retransmits;
+                    tracing::info!(
+                        client = %r.client, file = %r.file, bytes = f.bytes,
+                        blksize = r.blksize, windowsize = r.windowsize,
+                        duration_ms = f.duration.as_millis() as u64,
+                        retransmits = f.retransmits, outcome = %f.outcome,
+                        "transfer"
+                    );
+                }
+            }
+            Some(p) = async { match ctl_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
+                let Request::Status = p.request;
+                let now = Instant::now();
+                let report = StatusReport {
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    uptime_seconds: now.duration_since(started).as_secs(),
+                    active: running.values().map(|r| ActiveInfo {
+                        client: r.client,
+                        file: r.file.clone(),
+                        blksize: r.blksize,
+                        windowsize: r.windowsize,
+                        bytes: r.progress.load(Ordering::Relaxed),
+                        seconds: now.duration_since(r.started).as_secs_f64(),
+                    }).collect(),
+                    totals: totals.clone(),
+                };
+                let _ = p.reply.send(report);
+            }
+            sig = signals.next() => match sig {
+                signals::Signal::Reload => {
+                    if let Ok(loaded) = reloader.reload() {
+                        if loaded.daemon.listen != listen_addr {
+                            tracing::warn!(old = %listen_addr, new = %loaded.daemon.listen, "server.listen changed: restart the daemon to apply it");
+                        }
+                        active = Active::new(loaded);
+                        admission.set_caps(active.cfg().max_transfers, active.cfg().max_transfers_per_client);
+                        ports = active.cfg().port_range.map(|(a, b)| PortPicker::new(rand::random(), a, b));
+                    }
+                }
+                signals::Signal::Terminate => break,
+            },
+        }
+    }
+    notify::stopping();
+    tracing::info!(
+        active = running.len(),
+        "stopping: aborting running transfers"
+    );
+    let _ = stop_tx.send(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !running.is_empty() {
+        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+            Ok(Some(f)) => {
+                running.remove(&f.id);
+            }
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+fn bind_listen(addr: SocketAddr) -> Result<UdpSocket> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // A boot storm sends hundreds of RRQs at once.
+    let _ = sock.set_recv_buffer_size(1 << 20);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    Ok(UdpSocket::from_std(sock.into())?)
+}
+
+async fn send_error(sock: &UdpSocket, to: SocketAddr, code: ErrorCode, msg: &str) {
+    let mut out = Vec::new();
+    wire::encode_error(code, msg, &mut out);
+    let _ = sock.send_to(&out, to).await;
+}
+
+/// Bind the transfer socket: same local IP as the listener, port from the
+/// range or the kernel, connected to the client.
+fn bind_transfer(
+    local_ip: IpAddr,
+    peer: SocketAddr,
+    ports: &mut Option<PortPicker>,
+) -> std::io::Result<UdpSocket> {
+    let mk = |port: u16| -> std::io::Result<std::net::UdpSocket> {
+        let s = std::net::UdpSocket::bind(SocketAddr::new(local_ip, port))?;
+        s.connect(peer)?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    };
+    let std_sock = match ports {
+        None => mk(0)?,
+        Some(p) => {
+            let mut last = std::io::Error::from(std::io::ErrorKind::AddrInUse);
+            let mut found = None;
+            for port in p.candidates(1024) {
+                match mk(port) {
+                    Ok(s) => {
+                        found = Some(s);
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            found.ok_or(last)?
+        }
+    };
+    UdpSocket::from_std(std_sock)
+}
+
+fn path_mtu(sock: &UdpSocket) -> Option<u16> {
+    let mtu = nix::sys::socket::getsockopt(sock, nix::sys::socket::sockopt::IpMtu).ok()?;
+    u16::try_from(mtu).ok()
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn handle_request(
+    datagram: &[u8],
+    peer: SocketAddr,
+    id: u64,
+    active: &Active,
+    listen: &UdpSocket,
+    admission: &mut Admission,
+    ports: &mut Option<PortPicker>,
+    totals: &mut Totals,
+    running: &mut HashMap<u64, Running>,
+    done_tx: &mpsc::UnboundedSender<Finished>,
+    stop_rx: &watch::Receiver<bool>,
+) {
+    let cfg = active.cfg();
+    let prov = cfg.provisioning(active.loaded.site.server_address);
+    let mut refuse = |reason: RefuseReason, code: ErrorCode, message: String, name: &str| {
+        *totals
+            .refused
+            .entry(reason.label().to_string())
+            .or_default() += 1;
+        match reason {
+            RefuseReason::ServerBusy | RefuseReason::ClientBusy => {
+                tracing::warn!(client = %peer, file = %name, reason = reason.label(), "request refused: concurrency cap reached")
+            }
+            RefuseReason::NotFound => {
+                tracing::info!(client = %peer, file = %name, "request refused: file not found")
+            }
+            _ => {
+                tracing::info!(client = %peer, file = %name, reason = reason.label(), %message, "request refused")
+            }
+        }
+        (code, message)
+    };
+    let plan = match decide(datagram, &cfg.policy, &prov) {
+        Decision::Ignore(IgnoreReason::Malformed(e)) => {
+            totals.malformed += 1;
+            tracing::debug!(client = %peer, error = %e, "malformed datagram dropped");
+            return;
+        }
+        Decision::Ignore(IgnoreReason::NotARequest) => {
+            totals.malformed += 1;
+            return;
+        }
+        Decision::Refuse {
+            reason,
+            code,
+            message,
+            name,
+        } => {
+            let (code, message) = refuse(reason, code, message, &name);
+            send_error(listen, peer, code, &message).await;
+            return;
+        }
+        Decision::Write(w) => {
+            let (code, message) = refuse(
+                RefuseReason::WriteRefused,
+                ErrorCode::AccessViolation,
+                "uploads are not implemented in this build".into(),
+                &w.destination,
+            );
+            send_error(listen, peer, code, &message).await;
+            return;
+        }
+        Decision::Read(plan) => plan,
+    };
+    let name = plan.path.joined();
+    if let Err(reason) = admission.try_admit(peer.ip()) {
+        let (code, message) = refuse(
+            reason,
+            ErrorCode::NotDefined,
+            "server busy, retry later".into(),
+            &name,
+        );
+        send_error(listen, peer, code, &message).await;
+        return;
+    }
+    // From here on the slot is held: every early return releases it.
+    let opened = open_content(active, &plan);
+    let (served, content, len) = match opened {
+        Ok(v) => v,
+        Err((reason, code, message)) => {
+            admission.release(peer.ip());
+            let (code, message) = refuse(reason, code, message, &name);
+            send_error(listen, peer, code, &message).await;
+            return;
+        }
+    };
+    let local_ip = listen
+        .local_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let sock = match bind_transfer(local_ip, peer, ports) {
+        Ok(s) => s,
+        Err(e) => {
+            admission.release(peer.ip());
+            let (code, message) = refuse(
+                RefuseReason::ServerBusy,
+                ErrorCode::NotDefined,
+                "server busy, retry later".into(),
+                &name,
+            );
+            tracing::warn!(client = %peer, error = %e, "no transfer port available");
+            send_error(listen, peer, code, &message).await;
+            return;
+        }
+    };
+    let mut limits = cfg.limits.clone();
+    if cfg.blksize_within_mtu {
+        if let Some(mtu) = path_mtu(&sock) {
+            limits.max_blksize = limits.max_blksize.min(mtu.saturating_sub(32).max(512));
+        }
+    }
+    let tsize = (plan.mode == Mode::Octet).then_some(len);
+    let neg = negotiate(&plan.options, &limits, tsize, false);
+    let now = Instant::now();
+    let transfer = Transfer::new(now, content, plan.mode, &neg, cfg.timing.clone());
+    let progress = Arc::new(AtomicU64::new(0));
+    running.insert(
+        id,
+        Running {
+            client: peer,
+            file: served.clone(),
+            blksize: neg.blksize,
+            windowsize: neg.windowsize,
+            started: now,
+            progress: progress.clone(),
+        },
+    );
+    tracing::debug!(client = %peer, file = %served, blksize = neg.blksize, windowsize = neg.windowsize, "transfer started");
+    tokio::spawn(task::drive(
+        id,
+        sock,
+        transfer,
+        progress,
+        done_tx.clone(),
+        stop_rx.clone(),
+    ));
+}
+
+type Refusal = (RefuseReason, ErrorCode, String);
+
+/// Find the content for a read: a file beneath the root (exact, then case
+/// folded) takes precedence over the generated one. Quotas and macros are
+/// applied here.
+fn open_content(
+    active: &Active,
+    plan: &crate::ReadPlan,
+) -> Result<(String, Content, u64), Refusal> {
+    let cfg = active.cfg();
+    let server_ip = active.loaded.site.server_address;
+    let found = match &active.root {
+        Some(root) => match root.open_first(&plan.candidates) {
+            Ok(v) => Some(v),
+            Err(OpenError::NotFound) => None,
+            Err(OpenError::Denied(why)) => {
+                return Err((
+                    RefuseReason::BadPath,
+                    ErrorCode::AccessViolation,
+                    format!("access violation: {why}"),
+                ))
+            }
+            Err(OpenError::Io(e)) => {
+                return Err((
+                    RefuseReason::NotFound,
+                    ErrorCode::NotDefined,
+                    format!("read error: {}", e.kind()),
+                ))
+            }
+        },
+        None => None,
+    };
+    let Some((rel, file)) = found else {
+        return match &plan.generated {
+            Some(g) => {
+                let len = g.len() as u64;
+                Ok((
+                    format!("{} (generated)", plan.path.joined()),
+                    Content::Memory(Arc::from(g.clone())),
+                    len,
+                ))
+            }
+            None => Err((
+                RefuseReason::NotFound,
+                ErrorCode::FileNotFound,
+                "file not found".into(),
+            )),
+        };
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if let Some(q) = cfg.file_quota(&rel) {
+        if len > q {
+            return Err((
+                RefuseReason::OverQuota,
+                ErrorCode::DiskFull,
+                format!("{rel} exceeds the {q}-byte quota"),
+            ));
+        }
+    }
+    let name = rel.rsplit('/').next().unwrap_or("");
+    if cfg.is_macro_file(name) && len <= cfg.macro_max_size {
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&file, cfg.macro_max_size + 1),
+            &mut bytes,
+        )
+        .map_err(|e| {
+            (
+                RefuseReason::NotFound,
+                ErrorCode::NotDefined,
+                format!("read error: {}", e.kind()),
+            )
+        })?;
+        return match crate::expand_macros(&bytes, server_ip) {
+            Ok(Some(expanded)) => {
+                let l = expanded.len() as u64;
+                Ok((rel, Content::Memory(Arc::from(expanded)), l))
+            }
+            Ok(None) => {
+                let l = bytes.len() as u64;
+                Ok((rel, Content::Memory(Arc::from(bytes)), l))
+            }
+            Err(e) => {
+                tracing::warn!(file = %rel, error = %e, "macro error in served file; run `pbxnet-tftpd check`");
+                Err((
+                    RefuseReason::NotFound,
+                    ErrorCode::NotDefined,
+                    "server configuration error".into(),
+                ))
+            }
+        };
+    }
+    Ok((rel, Content::File(file), len))
+}
