@@ -38,3 +38,12 @@ pub use validator::{
     TryAndBuyStatus, Validator, ValidatorConfig, Verdict, CHECKPOINT_SECS, GRACE_SECS,
     TRY_AND_BUY_SECS,
 };
+mod config;
+
+pub use config::{serial_from_machine_id, LicenseConfig, RawLicenseConfig, SerialSource};
+mod order;
+
+pub use order::{AckCode, Order, OrderError, RawOrder};
+
+#[cfg(feature = "daemon")]
+pub mod daemon;
