@@ -57,6 +57,8 @@ pub enum RefuseReason {
     NotFound,
     /// Over the configured quota.
     OverQuota,
+    /// A request that did not decode.
+    Malformed,
 }
 
 impl RefuseReason {
@@ -71,6 +73,7 @@ impl RefuseReason {
             RefuseReason::ClientBusy => "client-busy",
             RefuseReason::NotFound => "not-found",
             RefuseReason::OverQuota => "over-quota",
+            RefuseReason::Malformed => "malformed-request",
         }
     }
 }
@@ -166,6 +169,16 @@ fn refuse_path(e: PathError, name: String) -> Decision {
 pub fn decide(datagram: &[u8], policy: &Policy, prov: &Provisioning) -> Decision {
     let packet = match wire::decode(datagram) {
         Ok(p) => p,
+        // A broken RRQ/WRQ gets an answer (the client is waiting for one);
+        // anything else is dropped and counted.
+        Err(e) if matches!(datagram.get(..2), Some([0, 1]) | Some([0, 2])) => {
+            return Decision::Refuse {
+                reason: RefuseReason::Malformed,
+                code: ErrorCode::IllegalOperation,
+                message: format!("malformed request: {e}"),
+                name: lossy(datagram.get(2..).unwrap_or_default()),
+            }
+        }
         Err(e) => return Decision::Ignore(IgnoreReason::Malformed(e)),
     };
     let (req, write) = match packet {
@@ -435,6 +448,15 @@ mod tests {
         assert!(matches!(
             decide(b"\xff", &policy(), &prov()),
             Decision::Ignore(IgnoreReason::Malformed(_))
+        ));
+        // An RRQ with a NUL inside the name: the rest becomes the mode.
+        assert!(matches!(
+            decide(b"\x00\x01a\x00b\x00octet\x00", &policy(), &prov()),
+            Decision::Refuse {
+                reason: RefuseReason::Malformed,
+                code: ErrorCode::IllegalOperation,
+                ..
+            }
         ));
     }
 

@@ -1,0 +1,662 @@
+//! pbxnet-tftpd against real TFTP clients in the namespace lab.
+//!
+//! Server in its own namespace at 192.168.92.246, clients in theirs; the
+//! daemon is waited for with READY=1. Peers: tftp-hpa `tftp`, `atftp`,
+//! `curl` (tftp://), `busybox tftp`, and a raw UDP client (a thread moved
+//! into a client namespace with setns) for what the tools cannot do.
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pbxnet_testlab::{skip_unless_root, Daemon, Lab, Netns, SERVER_IP};
+
+const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 10);
+const BIG: usize = 33 * 1024 * 1024 + 1234; // over 32 MiB: block roll-over at 512
+
+fn pattern(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+struct Setup {
+    _lab: Lab,
+    lab_client: usize,
+    daemon: Daemon,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn client(&self) -> &Netns {
+        self._lab.client(self.lab_client)
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+}
+
+/// Lab with one addressed client; daemon running with `extra` appended to
+/// tftp.toml; a root with the seed folders and test files.
+fn setup(extra: &str, big: bool) -> Setup {
+    let lab = Lab::builder()
+        .client_with_address(CLIENT_IP)
+        .build()
+        .expect("lab");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    for d in [
+        "Omniswitch",
+        "ThirdParty_Devices/420HD",
+        "Secured_Config",
+        "Binary",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::create_dir_all(dir.path().join("work")).unwrap();
+    fs::create_dir_all(dir.path().join("run")).unwrap();
+    fs::write(root.join("Binary/small.bin"), pattern(1_000_003, 1)).unwrap();
+    if big {
+        fs::write(root.join("Binary/big.img"), pattern(BIG, 2)).unwrap();
+    }
+    fs::write(
+        root.join("ThirdParty_Devices/text.cfg"),
+        b"line one\nbare\rcr then lf\n\nlast line without newline".repeat(200),
+    )
+    .unwrap();
+    fs::write(
+        root.join("ThirdParty_Devices/420HD/420HD.cfg"),
+        b"model=420HD\n",
+    )
+    .unwrap();
+    fs::write(root.join("Secured_Config/secret.ini"), b"password=x\n").unwrap();
+    std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("passwd_link")).unwrap();
+    std::os::unix::fs::symlink("Binary/small.bin", root.join("inside_link")).unwrap();
+    fs::write(
+        dir.path().join("site.toml"),
+        format!(
+            "server-address = \"192.168.92.246\"\nruntime-directory = \"{}\"\n",
+            dir.path().join("run").display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("tftp.toml"),
+        format!("[server]\nlisten = \"0.0.0.0:69\"\n[files]\nroot = \"root\"\n{extra}"),
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"));
+    let mut daemon = Daemon::spawn(
+        lab.server(),
+        bin,
+        &["--config", dir.path().to_str().unwrap(), "run"],
+    )
+    .expect("spawn");
+    daemon
+        .wait_ready(Duration::from_secs(20))
+        .expect("daemon READY");
+    Setup {
+        _lab: lab,
+        lab_client: 0,
+        daemon,
+        dir,
+    }
+}
+
+fn run_in(ns: &Netns, cwd: &Path, program: &str, args: &[&str]) -> std::process::Output {
+    let out = ns
+        .command("timeout")
+        .arg("120")
+        .arg(program)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("spawn client");
+    out
+}
+
+fn assert_same(got: &Path, want: &Path, what: &str, out: &std::process::Output) {
+    let g = fs::read(got).unwrap_or_else(|e| {
+        panic!(
+            "{what}: no output file {}: {e}\nstdout {}\nstderr {}",
+            got.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let w = fs::read(want).unwrap();
+    assert!(g == w, "{what}: {} bytes, want {} bytes", g.len(), w.len());
+}
+
+#[test]
+fn real_clients_download_byte_exact() {
+    skip_unless_root!();
+    let s = setup("", true);
+    let c = s.client();
+    let work = s.work();
+    let root = s.root();
+    let host = SERVER_IP.to_string();
+    let t0 = Instant::now();
+
+    // tftp-hpa, octet, lock-step 512 on a file over 32 MiB (roll-over).
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &[
+            "-m",
+            "binary",
+            &host,
+            "-c",
+            "get",
+            "Binary/big.img",
+            "hpa_big",
+        ],
+    );
+    assert_same(
+        &work.join("hpa_big"),
+        &root.join("Binary/big.img"),
+        "tftp-hpa octet 33 MiB @512",
+        &out,
+    );
+    let hpa_big = t0.elapsed();
+
+    // tftp-hpa netascii: the client converts back to local LF text.
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &[
+            "-m",
+            "netascii",
+            &host,
+            "-c",
+            "get",
+            "/tftpboot/text.cfg",
+            "hpa_text",
+        ],
+    );
+    assert_same(
+        &work.join("hpa_text"),
+        &root.join("ThirdParty_Devices/text.cfg"),
+        "tftp-hpa netascii",
+        &out,
+    );
+
+    // atftp without options, then with blksize/windowsize/tsize on the big file.
+    let out = run_in(
+        c,
+        &work,
+        "atftp",
+        &["-g", "-r", "Binary/small.bin", "-l", "atftp_plain", &host],
+    );
+    assert_same(
+        &work.join("atftp_plain"),
+        &root.join("Binary/small.bin"),
+        "atftp plain",
+        &out,
+    );
+    let out = run_in(
+        c,
+        &work,
+        "atftp",
+        &[
+            "--option",
+            "blksize 1468",
+            "--option",
+            "windowsize 16",
+            "--option",
+            "tsize",
+            "-g",
+            "-r",
+            "big.img",
+            "-l",
+            "atftp_big",
+            &host,
+        ],
+    );
+    assert_same(
+        &work.join("atftp_big"),
+        &root.join("Binary/big.img"),
+        "atftp 1468/16/tsize",
+        &out,
+    );
+    let out = run_in(
+        c,
+        &work,
+        "atftp",
+        &[
+            "--option",
+            "blksize 8192",
+            "--option",
+            "windowsize 64",
+            "-g",
+            "-r",
+            "small.bin",
+            "-l",
+            "atftp_8k",
+            &host,
+        ],
+    );
+    assert_same(
+        &work.join("atftp_8k"),
+        &root.join("Binary/small.bin"),
+        "atftp 8192/64",
+        &out,
+    );
+    // atftp netascii mode (interactive command; no CLI flag for it).
+    let script =
+        format!("printf 'mode netascii\\nget text.cfg atftp_text\\nquit\\n' | atftp {host}");
+    let out = run_in(c, &work, "sh", &["-c", &script]);
+    assert_same(
+        &work.join("atftp_text"),
+        &root.join("ThirdParty_Devices/text.cfg"),
+        "atftp netascii",
+        &out,
+    );
+
+    // curl, default and blksize 1468.
+    let url = format!("tftp://{host}/Binary/small.bin");
+    let out = run_in(c, &work, "curl", &["-sS", "-o", "curl_512", &url]);
+    assert_same(
+        &work.join("curl_512"),
+        &root.join("Binary/small.bin"),
+        "curl 512",
+        &out,
+    );
+    let out = run_in(
+        c,
+        &work,
+        "curl",
+        &["-sS", "--tftp-blksize", "1468", "-o", "curl_1468", &url],
+    );
+    assert_same(
+        &work.join("curl_1468"),
+        &root.join("Binary/small.bin"),
+        "curl 1468",
+        &out,
+    );
+
+    // busybox tftp, blksize 1468; `<Model>/<file>` form through the search folders.
+    let out = run_in(
+        c,
+        &work,
+        "busybox",
+        &[
+            "tftp",
+            "-g",
+            "-b",
+            "1468",
+            "-r",
+            "small.bin",
+            "-l",
+            "bb",
+            &host,
+        ],
+    );
+    assert_same(
+        &work.join("bb"),
+        &root.join("Binary/small.bin"),
+        "busybox 1468",
+        &out,
+    );
+    let out = run_in(
+        c,
+        &work,
+        "busybox",
+        &[
+            "tftp",
+            "-g",
+            "-r",
+            "420HD/420HD.cfg",
+            "-l",
+            "bb_model",
+            &host,
+        ],
+    );
+    assert_same(
+        &work.join("bb_model"),
+        &root.join("ThirdParty_Devices/420HD/420HD.cfg"),
+        "busybox model path",
+        &out,
+    );
+    // Case folding: the phone asks in another case.
+    let out = run_in(
+        c,
+        &work,
+        "busybox",
+        &[
+            "tftp",
+            "-g",
+            "-r",
+            "420hd/420hd.CFG",
+            "-l",
+            "bb_case",
+            &host,
+        ],
+    );
+    assert_same(
+        &work.join("bb_case"),
+        &root.join("ThirdParty_Devices/420HD/420HD.cfg"),
+        "busybox case-folded",
+        &out,
+    );
+    // A symlink that stays inside the root is served.
+    let out = run_in(
+        c,
+        &work,
+        "busybox",
+        &["tftp", "-g", "-r", "inside_link", "-l", "bb_link", &host],
+    );
+    assert_same(
+        &work.join("bb_link"),
+        &root.join("Binary/small.bin"),
+        "inside symlink",
+        &out,
+    );
+
+    eprintln!(
+        "33 MiB @512 lock-step (tftp-hpa): {hpa_big:?}; all clients: {:?}",
+        t0.elapsed()
+    );
+    let log = s.daemon.log();
+    assert!(log.contains("outcome=complete"), "{log}");
+}
+
+/// A raw TFTP client on a thread moved into a client namespace.
+fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{}", ns.name());
+    std::thread::spawn(move || {
+        let file = fs::File::open(&path).expect("netns file");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+fn rrq(name: &[u8], mode: &str, opts: &[(&str, &str)]) -> Vec<u8> {
+    let mut v = vec![0, 1];
+    v.extend_from_slice(name);
+    v.push(0);
+    v.extend_from_slice(mode.as_bytes());
+    v.push(0);
+    for (k, val) in opts {
+        v.extend_from_slice(k.as_bytes());
+        v.push(0);
+        v.extend_from_slice(val.as_bytes());
+        v.push(0);
+    }
+    v
+}
+
+/// Send a request; return (opcode, code-or-block, message) of the answer.
+fn ask(sock: &UdpSocket, req: &[u8]) -> (u16, u16, String, SocketAddr) {
+    let server = SocketAddr::from((SERVER_IP, 69));
+    sock.send_to(req, server).unwrap();
+    let mut buf = [0u8; 70_000];
+    let (n, from) = sock.recv_from(&mut buf).expect("an answer");
+    let op = u16::from_be_bytes([buf[0], buf[1]]);
+    let code = u16::from_be_bytes([buf[2], buf[3]]);
+    let msg = String::from_utf8_lossy(&buf[4..n])
+        .trim_end_matches('\0')
+        .to_string();
+    (op, code, msg, from)
+}
+
+#[test]
+fn escape_attempts_fail_with_the_right_error_and_are_logged() {
+    skip_unless_root!();
+    let s = setup("", false);
+    let results = in_netns(s.client(), || {
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let cases: Vec<(Vec<u8>, &str, u16, u16)> = vec![
+            (b"../etc/passwd".to_vec(), "octet", 5, 2),
+            (b"Binary/../../etc/passwd".to_vec(), "octet", 5, 2),
+            (b"..\\..\\etc\\passwd".to_vec(), "octet", 5, 2),
+            (b"/etc/passwd".to_vec(), "octet", 5, 1),
+            (b"%2e%2e/%2e%2e/etc/passwd".to_vec(), "octet", 5, 1),
+            (b"escape/passwd".to_vec(), "octet", 5, 2),
+            (b"passwd_link".to_vec(), "octet", 5, 2),
+            (b"Secured_Config/secret.ini".to_vec(), "octet", 5, 2),
+            (
+                b"/tftpboot/secured_config/secret.ini".to_vec(),
+                "octet",
+                5,
+                2,
+            ),
+            (b"text.cfg\r\n../../etc/passwd".to_vec(), "netascii", 5, 2),
+            (b"a\rb".to_vec(), "netascii", 5, 2),
+            (vec![b'a'; 600], "octet", 5, 2),
+            (vec![b'a'; 10_000], "octet", 5, 4),
+            (b"Binary/small.bin\0x".to_vec(), "octet", 5, 4),
+            (b"nonexistent.cfg".to_vec(), "octet", 5, 1),
+        ];
+        let mut out = Vec::new();
+        for (name, mode, want_op, want_code) in cases {
+            let (op, code, msg, from) = ask(&sock, &rrq(&name, mode, &[]));
+            out.push((
+                String::from_utf8_lossy(&name[..name.len().min(40)]).into_owned(),
+                op,
+                code,
+                msg,
+                from,
+                want_op,
+                want_code,
+            ));
+        }
+        out
+    });
+    for (name, op, code, msg, _from, want_op, want_code) in &results {
+        assert_eq!(
+            (op, code),
+            (want_op, want_code),
+            "{name:?}: got {op}/{code} {msg:?}"
+        );
+    }
+    // And a sane request next to them still works (no state was hurt).
+    let ok = in_netns(s.client(), || {
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (op, block, _, _) = ask(&sock, &rrq(b"420HD/420HD.cfg", "octet", &[]));
+        (op, block)
+    });
+    assert_eq!(ok, (3, 1));
+    let log = s.daemon.log();
+    assert!(log.contains("path traversal"), "{log}");
+    assert!(log.contains("path leaves the root"), "{log}");
+    assert!(log.contains("Secured_Config is not served"), "{log}");
+}
+
+/// Receive DATA packets until `quiet` passes without one; count them.
+fn count_data(sock: &UdpSocket, quiet: Duration) -> usize {
+    sock.set_read_timeout(Some(quiet)).unwrap();
+    let mut buf = [0u8; 70_000];
+    let mut n = 0;
+    while let Ok(len) = sock.recv(&mut buf) {
+        if len >= 4 && buf[1] == 3 {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn client_error_stops_the_transfer_at_once() {
+    skip_unless_root!();
+    let s = setup("", false);
+    let status = |dir: &Path| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
+            .args(["--config", dir.to_str().unwrap(), "status", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (lockstep_after, window_after, window_first) = in_netns(s.client(), || {
+        // Lock-step: read DATA 1 (a phone reading the firmware header), ERROR.
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (op, block, _, from) = ask(&sock, &rrq(b"Binary/small.bin", "octet", &[]));
+        assert_eq!((op, block), (3, 1));
+        sock.connect(from).unwrap();
+        sock.send(b"\x00\x05\x00\x00firmware unchanged\x00")
+            .unwrap();
+        // Longer than the initial RTO (1 s): a retransmission would show.
+        let lockstep_after = count_data(&sock, Duration::from_millis(1500));
+
+        // Windowed: take the whole first window of 16, then ERROR.
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (op, _, _, from) = ask(
+            &sock,
+            &rrq(
+                b"Binary/small.bin",
+                "octet",
+                &[("blksize", "1024"), ("windowsize", "16")],
+            ),
+        );
+        assert_eq!(op, 6, "OACK");
+        sock.connect(from).unwrap();
+        sock.send(b"\x00\x04\x00\x00").unwrap();
+        let mut buf = [0u8; 2000];
+        let mut first = 0;
+        while first < 16 {
+            let n = sock.recv(&mut buf).expect("window DATA");
+            if n >= 4 && buf[1] == 3 {
+                first += 1;
+            }
+        }
+        sock.send(b"\x00\x05\x00\x00abort\x00").unwrap();
+        let window_after = count_data(&sock, Duration::from_millis(1500));
+        (lockstep_after, window_after, first)
+    });
+    assert_eq!(window_first, 16);
+    assert_eq!(lockstep_after, 0, "DATA after a client ERROR (lock-step)");
+    assert_eq!(window_after, 0, "DATA after a client ERROR (window 16)");
+    let st = status(s.dir.path());
+    assert_eq!(st["active"].as_array().unwrap().len(), 0, "{st}");
+    let outcomes = st["totals"]["outcomes"].as_object().unwrap();
+    let client_errors: u64 = outcomes
+        .iter()
+        .filter(|(k, _)| k.starts_with("client-error"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(client_errors, 2, "{st}");
+}
+
+#[test]
+fn sighup_moves_the_instruction_file_to_the_new_server_address() {
+    skip_unless_root!();
+    let s = setup("", false);
+    let work = s.work();
+    let root = s.root();
+    let Setup {
+        _lab: lab,
+        mut daemon,
+        dir,
+        ..
+    } = s;
+    let c = lab.client(0);
+    let host = SERVER_IP.to_string();
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "get", "os_ins.alu", "ins1"],
+    );
+    let ins1 = fs::read_to_string(work.join("ins1")).unwrap_or_else(|_| panic!("{out:?}"));
+    assert!(ins1.contains("TFTP Server IP:192.168.92.246\n"), "{ins1}");
+    assert!(ins1.contains("Config filename:os_conf\n"), "{ins1}");
+
+    // An invalid config is refused on SIGHUP: the old one stays.
+    let site = dir.path().join("site.toml");
+    let good = fs::read_to_string(&site).unwrap();
+    fs::write(
+        dir.path().join("tftp.toml"),
+        "[server]\nlisten = \"0.0.0.0:69\"\nbogus = 1\n[files]\nroot = \"root\"\n",
+    )
+    .unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    daemon
+        .wait_notify("RELOADING=1", Duration::from_secs(10))
+        .unwrap();
+    daemon
+        .wait_notify("READY=1", Duration::from_secs(10))
+        .unwrap();
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "get", "os_ins.alu", "ins2"],
+    );
+    let ins2 = fs::read_to_string(work.join("ins2")).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(ins1, ins2);
+
+    // The installer changes the server address (and the AOS 6 config name).
+    fs::write(&site, good.replace("192.168.92.246", "192.168.92.247")).unwrap();
+    fs::write(
+        dir.path().join("tftp.toml"),
+        "[server]\nlisten = \"0.0.0.0:69\"\n[files]\nroot = \"root\"\n[omniswitch]\nconfig-file = \"site_conf\"\n",
+    )
+    .unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    daemon
+        .wait_notify("RELOADING=1", Duration::from_secs(10))
+        .unwrap();
+    daemon
+        .wait_notify("READY=1", Duration::from_secs(10))
+        .unwrap();
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "get", "os_ins.alu", "ins3"],
+    );
+    let ins3 = fs::read_to_string(work.join("ins3")).unwrap_or_else(|_| panic!("{out:?}"));
+    assert!(ins3.contains("TFTP Server IP:192.168.92.247\n"), "{ins3}");
+    assert!(ins3.contains("Config filename:site_conf\n"), "{ins3}");
+
+    // An imported file takes precedence, with the macro expanded; removing
+    // it brings the generated one back.
+    let imported = root.join("Omniswitch/os_ins.alu");
+    fs::write(
+        &imported,
+        "Custom instruction\nTFTP Server IP:${server_ip}\n",
+    )
+    .unwrap();
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "get", "os_ins.alu", "ins4"],
+    );
+    let ins4 = fs::read_to_string(work.join("ins4")).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(ins4, "Custom instruction\nTFTP Server IP:192.168.92.247\n");
+    fs::remove_file(&imported).unwrap();
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "get", "os_ins.alu", "ins5"],
+    );
+    let ins5 = fs::read_to_string(work.join("ins5")).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(ins5, ins3);
+}
