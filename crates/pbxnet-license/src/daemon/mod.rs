@@ -307,8 +307,7 @@ fn watch(dir: &std::path::Path) -> Result<inotify::EventStream<Vec<u8>>> {
             WatchMask::CLOSE_WRITE
                 | WatchMask::MOVED_TO
                 | WatchMask::MOVED_FROM
-                | WatchMask::DELETE
-                | WatchMask::CREATE,
+                | WatchMask::DELETE,
         )
         .with_context(|| format!("watching key directory {}", dir.display()))?;
     inotify
