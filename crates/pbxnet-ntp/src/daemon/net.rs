@@ -20,7 +20,7 @@ use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::Interest;
 use tokio::sync::watch;
 
@@ -146,7 +146,6 @@ pub(crate) fn run_worker(
         let mut rbuf = vec![0u8; 2048];
         let mut obuf = [0u8; crate::MAX_REPLY_LEN];
         let mut shell = WorkerStats::default();
-        let mut last_publish = Instant::now();
         loop {
             tokio::select! {
                 r = sock.readable() => r?,
@@ -154,14 +153,13 @@ pub(crate) fn run_worker(
                     if c.is_err() {
                         return Ok(());
                     }
+                    let cur = feed.borrow_and_update().clone();
+                    server.reload(cur.0.clone());
+                    server.update_system(cur.1);
+                    continue;
                 }
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
-            if feed.has_changed().unwrap_or(false) {
-                let cur = feed.borrow_and_update().clone();
-                server.reload(cur.0.clone());
-                server.update_system(cur.1);
-            }
+            let mut handled = 0usize;
             for _ in 0..BATCH {
                 let r = sock.try_io(Interest::READABLE, || recv_one(fd, &mut rbuf));
                 let rx = match r {
@@ -172,6 +170,7 @@ pub(crate) fn run_worker(
                         break;
                     }
                 };
+                handled += 1;
                 if rx.truncated {
                     shell.truncated += 1;
                     continue;
@@ -204,8 +203,8 @@ pub(crate) fn run_worker(
                     }
                 }
             }
-            if last_publish.elapsed() >= Duration::from_millis(200) {
-                last_publish = Instant::now();
+            if handled > 0 {
+                // Publish after every batch: one uncontended lock per batch.
                 shell.server = server.stats().clone();
                 if let Some(slot) = shared.stats.get(index) {
                     if let Ok(mut s) = slot.lock() {

@@ -1,0 +1,381 @@
+//! NTP load generator and calibration responder for `make bench-ntp-server`.
+//!
+//! `ntp-loadgen run --target IP:123 --rates 50000,100000 --step-secs 3
+//!  [--md5 ID:HEX] [--server-pid PID] --label NAME`
+//! sends paced NTPv4 client requests from `--sockets` source ports (each
+//! connected to the target), matches every reply to its request by the
+//! origin timestamp (the request's transmit timestamp carries a step id and a
+//! sequence number), and prints per rate step: sent, answered, loss, p50/p99
+//! response time, server CPU per request (from /proc/PID/stat) and the CPU
+//! used by other processes during the step (from /proc/stat minus the server
+//! and the generator); a disturbed step (others > `--max-others` % of a
+//! core) is rerun up to `--reruns` times. The number of requests is bounded
+//! by rate × step time; the generator stops by itself.
+//!
+//! `ntp-loadgen respond --bind IP:123` is a do-nothing responder: it echoes
+//! each request as a mode-4 reply with origin = transmit, nothing else. It
+//! shows what the machine and the generator can measure at all.
+
+use clap::{Parser, Subcommand};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use pbxnet_ntp::{Key, KeyType};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Calibration responder.
+    Respond {
+        #[arg(long)]
+        bind: SocketAddr,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        max_secs: u64,
+    },
+    /// Load steps.
+    Run {
+        #[arg(long)]
+        target: SocketAddr,
+        /// Comma-separated request rates (requests/s).
+        #[arg(long)]
+        rates: String,
+        #[arg(long, default_value_t = 3.0)]
+        step_secs: f64,
+        #[arg(long, default_value_t = 32)]
+        sockets: usize,
+        /// Sign requests with an MD5 key: `ID:HEX`.
+        #[arg(long)]
+        md5: Option<String>,
+        /// PID of the server, for CPU and RSS.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[arg(long, default_value = "server")]
+        label: String,
+        /// Rerun a step when other processes used more than this % of a core.
+        #[arg(long, default_value_t = 15.0)]
+        max_others: f64,
+        #[arg(long, default_value_t = 2)]
+        reruns: u32,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Respond { bind, max_secs } => respond(bind, max_secs),
+        Cmd::Run {
+            target,
+            rates,
+            step_secs,
+            sockets,
+            md5,
+            server_pid,
+            label,
+            max_others,
+            reruns,
+        } => {
+            let key = md5.map(|s| {
+                let (id, hex) = s.split_once(':').expect("--md5 ID:HEX");
+                let bytes = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex key"))
+                    .collect();
+                Key::new(id.parse().expect("key id"), KeyType::Md5, bytes).expect("key")
+            });
+            let rates: Vec<u64> = rates
+                .split(',')
+                .map(|r| r.trim().parse().expect("rate"))
+                .collect();
+            run(
+                target,
+                &rates,
+                step_secs,
+                sockets,
+                key.as_ref(),
+                server_pid,
+                &label,
+                max_others,
+                reruns,
+            );
+        }
+    }
+}
+
+fn respond(bind: SocketAddr, max_secs: u64) {
+    let s = UdpSocket::bind(bind).expect("bind");
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok();
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    // READY for the harness
+    println!("READY");
+    while start.elapsed() < Duration::from_secs(max_secs) {
+        let Ok((n, from)) = s.recv_from(&mut buf) else {
+            continue;
+        };
+        if n < 48 {
+            continue;
+        }
+        let mut r = [0u8; 48];
+        r[0] = (buf[0] & 0x38) | 4;
+        r[1] = 1;
+        r[24..32].copy_from_slice(&buf[40..48]);
+        let _ = s.send_to(&r, from);
+    }
+}
+
+const MAGIC: u64 = 0xd1;
+
+struct Step {
+    rate: u64,
+    sent: u64,
+    answered: u64,
+    send_fail: u64,
+    p50_us: f64,
+    p99_us: f64,
+    server_cpu_s: f64,
+    others_core_pct: f64,
+    gen_cpu_s: f64,
+}
+
+fn proc_jiffies(pid: &str) -> u64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(after) = s.rsplit_once(')').map(|(_, a)| a) else {
+        return 0;
+    };
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // fields after ')' start at field 3 (state); utime=14, stime=15
+    let ut: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0);
+    let st: u64 = f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
+    ut + st
+}
+
+fn busy_jiffies_no_softirq() -> u64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let line = s.lines().next().unwrap_or_default();
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let g = |i: usize| v.get(i).copied().unwrap_or(0);
+    g(0) + g(1) + g(2) + g(5) + g(7)
+}
+
+fn hz() -> f64 {
+    100.0
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    target: SocketAddr,
+    rates: &[u64],
+    step_secs: f64,
+    nsock: usize,
+    key: Option<&Key>,
+    server_pid: Option<u32>,
+    label: &str,
+    max_others: f64,
+    reruns: u32,
+) {
+    let socks: Vec<UdpSocket> = (0..nsock.max(1))
+        .map(|_| {
+            let s = UdpSocket::bind(if target.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            })
+            .expect("bind");
+            s.connect(target).expect("connect");
+            s.set_nonblocking(true).expect("nonblocking");
+            s
+        })
+        .collect();
+    let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).expect("epoll");
+    for (i, s) in socks.iter().enumerate() {
+        ep.add(s, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+            .expect("epoll add");
+    }
+    println!(
+        "{:<14} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8}",
+        "server", "rate/s", "sent", "answered", "loss%", "p50us", "p99us", "cpu_us/req", "others%"
+    );
+    let mut step_id = 1u64;
+    let mut results = Vec::new();
+    for &rate in rates {
+        let mut attempt = 0;
+        loop {
+            let r = step(&socks, &ep, rate, step_secs, key, server_pid, step_id);
+            step_id += 1;
+            let loss = 100.0 * (r.sent - r.answered.min(r.sent)) as f64 / r.sent.max(1) as f64;
+            let cpu_req = r.server_cpu_s * 1e6 / r.answered.max(1) as f64;
+            let disturbed = r.others_core_pct > max_others;
+            println!(
+                "{:<14} {:>8} {:>9} {:>9} {:>8.3} {:>8.0} {:>8.0} {:>10.2} {:>8.1}{}",
+                label,
+                r.rate,
+                r.sent,
+                r.answered,
+                loss,
+                r.p50_us,
+                r.p99_us,
+                cpu_req,
+                r.others_core_pct,
+                if disturbed && attempt < reruns {
+                    "  (disturbed: rerun)"
+                } else if disturbed {
+                    "  (disturbed)"
+                } else {
+                    ""
+                }
+            );
+            let _ = r.gen_cpu_s;
+            let _ = r.send_fail;
+            if !disturbed || attempt >= reruns {
+                results.push((r, loss, cpu_req));
+                break;
+            }
+            attempt += 1;
+        }
+    }
+    // Summary: highest rate with < 0.1 % loss; figures at 100k (or nearest).
+    let best = results
+        .iter()
+        .filter(|(_, loss, _)| *loss < 0.1)
+        .map(|(r, _, _)| r.rate)
+        .max()
+        .unwrap_or(0);
+    let at = results
+        .iter()
+        .min_by_key(|(r, _, _)| r.rate.abs_diff(100_000))
+        .map(|(r, _, c)| (r.rate, r.p50_us, r.p99_us, *c));
+    let rss = server_pid.map(vm_hwm_kib).unwrap_or(0);
+    if let Some((rate, p50, p99, cpu)) = at {
+        println!(
+            "SUMMARY label={label} max_rate_ok={best} at_rate={rate} p50_us={p50:.0} p99_us={p99:.0} cpu_us_per_req={cpu:.2} rss_kib={rss}"
+        );
+    }
+}
+
+fn step(
+    socks: &[UdpSocket],
+    ep: &Epoll,
+    rate: u64,
+    secs: f64,
+    key: Option<&Key>,
+    server_pid: Option<u32>,
+    step_id: u64,
+) -> Step {
+    let total = (rate as f64 * secs) as usize;
+    let mut sent_at = vec![0u64; total];
+    let mut got = vec![false; total];
+    let mut lat: Vec<u32> = Vec::with_capacity(total);
+    let spid = server_pid.map(|p| p.to_string());
+    let srv0 = spid.as_deref().map(proc_jiffies).unwrap_or(0);
+    let me0 = proc_jiffies("self");
+    let busy0 = busy_jiffies_no_softirq();
+    let mut pkt = [0u8; 68];
+    pkt[0] = 0x23;
+    pkt[2] = 6;
+    pkt[3] = 0xec;
+    let plen = if key.is_some() { 68 } else { 48 };
+    let mut events = [EpollEvent::empty(); 64];
+    let mut rbuf = [0u8; 256];
+    let mut sent = 0usize;
+    let mut answered = 0u64;
+    let mut send_fail = 0u64;
+    let start = Instant::now();
+    let dur = Duration::from_secs_f64(secs);
+    loop {
+        let el = start.elapsed();
+        let due = ((el.as_secs_f64() * rate as f64) as usize).min(total);
+        let mut burst = 0;
+        while sent < due && burst < 64 {
+            let tx = (MAGIC << 56) | ((step_id & 0xff_ffff) << 32) | sent as u64;
+            pkt[40..48].copy_from_slice(&tx.to_be_bytes());
+            if let Some(k) = key {
+                k.sign_in_place(&mut pkt, 48);
+            }
+            sent_at[sent] = start.elapsed().as_nanos() as u64;
+            if socks[sent % socks.len()].send(&pkt[..plen]).is_err() {
+                send_fail += 1;
+            }
+            sent += 1;
+            burst += 1;
+        }
+        let timeout = if sent < total {
+            EpollTimeout::ZERO
+        } else {
+            EpollTimeout::from(10u8)
+        };
+        let n = ep.wait(&mut events, timeout).unwrap_or(0);
+        for ev in &events[..n] {
+            let s = &socks[ev.data() as usize];
+            while let Ok(len) = s.recv(&mut rbuf) {
+                if len < 48 {
+                    continue;
+                }
+                let org = u64::from_be_bytes(rbuf[24..32].try_into().unwrap_or_default());
+                if org >> 56 != MAGIC || (org >> 32) & 0xff_ffff != step_id & 0xff_ffff {
+                    continue;
+                }
+                let seq = (org & 0xffff_ffff) as usize;
+                if seq < total && !got[seq] {
+                    got[seq] = true;
+                    answered += 1;
+                    let now = start.elapsed().as_nanos() as u64;
+                    lat.push(
+                        ((now.saturating_sub(sent_at[seq])) / 1000).min(u32::MAX as u64) as u32,
+                    );
+                }
+            }
+        }
+        if sent >= total
+            && (answered as usize >= total || start.elapsed() > dur + Duration::from_millis(300))
+        {
+            break;
+        }
+    }
+    let srv1 = spid.as_deref().map(proc_jiffies).unwrap_or(0);
+    let me1 = proc_jiffies("self");
+    let busy1 = busy_jiffies_no_softirq();
+    let wall = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+    };
+    let others = busy1
+        .saturating_sub(busy0)
+        .saturating_sub(srv1 - srv0)
+        .saturating_sub(me1 - me0);
+    Step {
+        rate,
+        sent: sent as u64,
+        answered,
+        send_fail,
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+        server_cpu_s: (srv1 - srv0) as f64 / hz(),
+        others_core_pct: 100.0 * others as f64 / hz() / wall,
+        gen_cpu_s: (me1 - me0) as f64 / hz(),
+    }
+}

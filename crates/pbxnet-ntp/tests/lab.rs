@@ -1,0 +1,529 @@
+//! Integration tests in the namespace lab, against real peers: chronyd (MD5,
+//! SHA1, AES128 keys; wrong key), ntpsec's ntpdig (plain, `-a`/`-k` MD5 and
+//! SHA1), sntpc standing in for a phone, and raw wire checks (KoD RATE/DENY,
+//! crypto-NAK, LI=3/stratum 16, reply ≤ request, v3 → v3).
+//!
+//! Every peer runs in its own client namespace on 192.168.92.0/24; the
+//! daemon runs in the server namespace at 192.168.92.246:123. chronyd runs
+//! with `-x` and, like every lab process, without CAP_SYS_TIME.
+
+use pbxnet_testlab::{skip_unless_root, Daemon, Lab, Netns};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const SERVER: &str = "192.168.92.246:123";
+const MD5_HEX: &str = "5a8c0d3f9e2b4a61c7d8e9f0a1b2c3d4";
+const SHA1_HEX: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f001122334";
+const AES_HEX: &str = "000102030405060708090a0b0c0d0e0f";
+
+fn chrony_keys() -> String {
+    format!("1 MD5 HEX:{MD5_HEX}\n2 SHA1 HEX:{SHA1_HEX}\n3 AES128 HEX:{AES_HEX}\n")
+}
+
+fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+struct Ntpd {
+    daemon: Daemon,
+    dir: tempfile::TempDir,
+}
+
+impl Ntpd {
+    fn start(lab: &Lab, ntp_toml: &str) -> Ntpd {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("site.toml"),
+            format!(
+                "runtime-directory = \"{0}/run\"\nstate-directory = \"{0}/state\"\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("ntp.toml"), ntp_toml).unwrap();
+        write_secret(&dir.path().join("ntp.keys"), &chrony_keys());
+        let exe = Path::new(env!("CARGO_BIN_EXE_pbxnet-ntpd"));
+        let cfg = dir.path().to_str().unwrap().to_string();
+        let mut daemon = Daemon::spawn(lab.server(), exe, &["--config", &cfg, "run"]).unwrap();
+        daemon.wait_ready(Duration::from_secs(20)).unwrap();
+        Ntpd { daemon, dir }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pbxnet-ntpd"))
+            .args([
+                "--config",
+                self.dir.path().to_str().unwrap(),
+                "status",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn counter(&self, name: &str) -> u64 {
+        self.status()["server"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counter {name}"))
+    }
+
+    /// Wait (bounded) until counter `name` reaches `want`; return its value.
+    /// Workers publish their counters right after each batch, so this only
+    /// covers the gap between our reading the reply and that publication.
+    fn wait_counter(&self, name: &str, want: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let v = self.counter(name);
+            if v >= want || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+const BASE_TOML: &str = r#"
+[server]
+listen = ["0.0.0.0:123"]
+allow = ["192.168.92.0/24"]
+deny = ["192.168.92.13/32"]
+deny-kod = true
+bad-mac = "crypto-nak"
+[server.rate-limit]
+interval = "1s"
+burst = 64
+leak = 2
+kod = true
+kod-interval = "10s"
+[keys]
+file = "ntp.keys"
+trusted = [1, 2, 3]
+[local]
+enabled = true
+stratum = 10
+"#;
+
+/// Run `f` on a thread that has entered `ns`'s network namespace.
+fn in_ns<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{}", ns.name());
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+/// Send each request from `ns` and collect the replies (None = no reply
+/// within `wait`).
+fn exchange(ns: &Netns, reqs: &[Vec<u8>], wait: Duration) -> Vec<Option<Vec<u8>>> {
+    in_ns(ns, || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(wait)).unwrap();
+        let mut out = Vec::new();
+        for r in reqs {
+            s.send_to(r, SERVER).unwrap();
+            let mut buf = [0u8; 2048];
+            out.push(s.recv(&mut buf).ok().map(|n| buf[..n].to_vec()));
+        }
+        out
+    })
+}
+
+fn request(version: u8, mode: u8, tx: u64) -> Vec<u8> {
+    let mut b = vec![0u8; 48];
+    b[0] = (version << 3) | mode;
+    b[2] = 6;
+    b[40..48].copy_from_slice(&tx.to_be_bytes());
+    b
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn signed(mut b: Vec<u8>, id: u32, kind: pbxnet_ntp::KeyType, secret: &str) -> Vec<u8> {
+    let k = pbxnet_ntp::Key::new(id, kind, hex(secret)).unwrap();
+    let n = b.len();
+    b.resize(n + 24, 0);
+    let m = k.sign_in_place(&mut b, n).unwrap();
+    b.truncate(m);
+    b
+}
+
+fn lab(clients: &[u8]) -> Lab {
+    let mut b = Lab::builder();
+    for c in clients {
+        b = b.client_with_address(Ipv4Addr::new(192, 168, 92, *c));
+    }
+    b.build().unwrap()
+}
+
+struct Chronyd {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Chronyd {
+    fn start(ns: &Netns, key_id: u32, keys: &str) -> Chronyd {
+        let dir = tempfile::tempdir().unwrap();
+        // chronyd refuses a command-socket directory that others can enter
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let d = dir.path().display();
+        write_secret(&dir.path().join("chrony.keys"), keys);
+        std::fs::write(
+            dir.path().join("chrony.conf"),
+            format!(
+                "server 192.168.92.246 iburst minpoll -2 maxpoll -2 key {key_id}\n\
+                 keyfile {d}/chrony.keys\nbindcmdaddress {d}/chronyd.sock\ncmdport 0\n\
+                 pidfile {d}/chronyd.pid\n"
+            ),
+        )
+        .unwrap();
+        let child = ns
+            .command("chronyd")
+            .args(["-x", "-d", "-u", "root", "-f"])
+            .arg(dir.path().join("chrony.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("chronyd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        Chronyd { child, dir }
+    }
+
+    /// `chronyc -c sources` fields of the first source, if any.
+    fn source(&self) -> Option<Vec<String>> {
+        let sock: PathBuf = self.dir.path().join("chronyd.sock");
+        let out = std::process::Command::new("chronyc")
+            .args(["-h", sock.to_str().unwrap(), "-n", "-c", "sources"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .next()
+            .map(|l| l.split(',').map(str::to_string).collect())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("chronyd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Chronyd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn selectable(fields: &[String]) -> bool {
+    fields.len() > 2 && fields[0] == "^" && (fields[1] == "*" || fields[1] == "+")
+}
+
+#[test]
+fn chronyd_syncs_with_md5_sha1_aes128_keys_and_refuses_a_wrong_key() {
+    skip_unless_root!();
+    let lab = lab(&[11, 12, 14, 15]);
+    let ntpd = Ntpd::start(&lab, BASE_TOML);
+    let good: Vec<(u32, Chronyd)> = [1u32, 2, 3]
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| (k, Chronyd::start(lab.client(i), k, &chrony_keys())))
+        .collect();
+    let wrong = format!(
+        "1 MD5 HEX:{}\n",
+        "00".repeat(16) // same id, different secret
+    );
+    let bad = Chronyd::start(lab.client(3), 1, &wrong);
+
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut done = [false; 3];
+    while !done.iter().all(|d| *d) {
+        assert!(
+            Instant::now() < deadline,
+            "chronyd did not select pbxnet-ntpd: {:?}\n{}",
+            done,
+            good.iter()
+                .map(|(_, c)| c.log())
+                .collect::<Vec<_>>()
+                .join("\n---\n")
+        );
+        for (i, (_, c)) in good.iter().enumerate() {
+            if let Some(f) = c.source() {
+                if selectable(&f) {
+                    assert_eq!(f[2], "192.168.92.246");
+                    assert_eq!(f[3], "10", "stratum 10 + nothing: chrony shows our stratum");
+                    done[i] = true;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // The wrong-key client has polled as long as the others: never selectable.
+    let f = bad.source().expect("chronyc sources");
+    assert!(!selectable(&f), "wrong key must be refused: {f:?}");
+    let st = ntpd.status();
+    let s = &st["server"];
+    assert!(s["replies_authenticated"].as_u64().unwrap() >= 12, "{st}");
+    assert!(s["auth_bad_mac"].as_u64().unwrap() >= 1, "{st}");
+    assert!(s["crypto_nak"].as_u64().unwrap() >= 1, "{st}");
+    assert_eq!(st["stratum"], 10);
+}
+
+fn ntpdig(ns: &Netns, args: &[&str]) -> (bool, String) {
+    let out = ns.command("ntpdig").args(args).output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn ntpdig_accepts_plain_md5_and_sha1_replies() {
+    skip_unless_root!();
+    let lab = lab(&[11]);
+    let ntpd = Ntpd::start(&lab, BASE_TOML);
+    let c = lab.client(0);
+    let (ok, out) = ntpdig(c, &["-j", "-t", "2", "192.168.92.246"]);
+    assert!(ok, "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(out.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(v["stratum"], 10, "{v}");
+    assert_eq!(v["leap"], "no-leap", "{v}");
+    assert!(v["offset"].as_f64().unwrap().abs() < 0.05, "{v}");
+
+    // ntpsec key file format: keyno type key (hex when longer than 20 chars)
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("ntp.keys");
+    write_secret(
+        &keys,
+        &format!(
+            "1 MD5 {MD5_HEX}\n2 SHA1 {SHA1_HEX}\n9 MD5 {}\n",
+            "ab".repeat(16)
+        ),
+    );
+    let k = keys.to_str().unwrap();
+    for id in ["1", "2"] {
+        let (ok, out) = ntpdig(c, &["-j", "-t", "2", "-a", id, "-k", k, "192.168.92.246"]);
+        assert!(ok, "key {id}: {out}");
+        assert!(
+            out.contains("\"stratum\":10") || out.contains("\"stratum\": 10"),
+            "{out}"
+        );
+    }
+    assert_eq!(ntpd.wait_counter("replies_authenticated", 2), 2);
+    // key 9 is unknown to the server: crypto-NAK, which ntpdig must not accept as time
+    let (ok, out) = ntpdig(c, &["-j", "-t", "2", "-a", "9", "-k", k, "192.168.92.246"]);
+    assert!(!ok || !out.contains("\"stratum\""), "{out}");
+    assert_eq!(ntpd.wait_counter("auth_unknown_key", 1), 1);
+}
+
+struct PhoneSock(UdpSocket);
+
+impl sntpc::NtpUdpSocket for PhoneSock {
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> sntpc::Result<usize> {
+        self.0.send_to(buf, addr).map_err(|_| sntpc::Error::Network)
+    }
+    async fn recv_from(&self, buf: &mut [u8]) -> sntpc::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf).map_err(|_| sntpc::Error::Network)
+    }
+}
+
+fn phone_query(ns: &Netns) -> sntpc::Result<sntpc::NtpResult> {
+    in_ns(ns, || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let ctx = sntpc::NtpContext::new(sntpc::StdTimestampGen::default());
+        sntpc::sync::get_time(SERVER.parse().unwrap(), &PhoneSock(s), ctx)
+    })
+}
+
+#[test]
+fn sntp_phone_gets_synchronised_time_denied_phone_gets_kod() {
+    skip_unless_root!();
+    let lab = lab(&[11, 13]);
+    let ntpd = Ntpd::start(&lab, BASE_TOML);
+    let r = phone_query(lab.client(0)).expect("sntpc reply");
+    assert_eq!(r.stratum(), 10);
+    assert_eq!(r.leap_indicator(), 0);
+    assert!(r.offset().abs() < 50_000, "offset {} us", r.offset());
+    assert!(r.roundtrip() < 100_000);
+    match phone_query(lab.client(1)) {
+        Err(sntpc::Error::KissOfDeath(code)) => assert_eq!(code, sntpc::KissOfDeathCode::Deny),
+        other => panic!("denied phone: {other:?}"),
+    }
+    assert_eq!(ntpd.wait_counter("kod_deny", 1), 1);
+}
+
+#[test]
+fn wire_bytes_kod_crypto_nak_versions_sizes_and_unsynchronised() {
+    skip_unless_root!();
+    let lab = lab(&[11, 12, 13]);
+    let mut ntpd = Ntpd::start(&lab, BASE_TOML);
+    use pbxnet_ntp::KeyType::*;
+    let tx = 0xe9b2_4c7a_0102_0304u64;
+
+    // v3 client gets a v3 reply; origin = transmit, byte for byte
+    let r = exchange(lab.client(0), &[request(3, 3, tx)], Duration::from_secs(2));
+    let r = r[0].as_ref().expect("v3 reply");
+    assert_eq!(r.len(), 48);
+    assert_eq!(r[0], 0x1c, "LI=0 VN=3 mode=4");
+    assert_eq!(r[1], 10);
+    assert_eq!(&r[12..16], &[127, 127, 1, 1]);
+    assert_eq!(&r[24..32], &tx.to_be_bytes());
+
+    // every request shape: reply never larger than the request
+    let mut ef = request(4, 3, tx);
+    ef.extend_from_slice(&[0x01, 0x04, 0x00, 0x20]);
+    ef.extend_from_slice(&[0xaa; 28]);
+    let mut bad = signed(request(4, 3, tx), 1, Md5, MD5_HEX);
+    *bad.last_mut().unwrap() ^= 1;
+    let shapes = vec![
+        request(4, 3, tx),
+        request(3, 3, tx),
+        request(2, 3, tx),
+        request(1, 3, tx),
+        signed(request(4, 3, tx), 1, Md5, MD5_HEX),
+        signed(request(4, 3, tx), 2, Sha1, SHA1_HEX),
+        signed(request(4, 3, tx), 3, Aes128Cmac, AES_HEX),
+        signed(request(3, 3, tx), 1, Md5, MD5_HEX),
+        ef.clone(),
+        signed(ef, 2, Sha1, SHA1_HEX),
+        bad.clone(),
+    ];
+    let replies = exchange(lab.client(0), &shapes, Duration::from_secs(2));
+    for (req, rep) in shapes.iter().zip(&replies) {
+        let rep = rep.as_ref().expect("reply");
+        assert!(rep.len() <= req.len(), "{} > {}", rep.len(), req.len());
+        assert_eq!(rep[0] & 0x38, req[0] & 0x38, "version echoed");
+    }
+    // signed replies verify with the same key
+    for (i, (id, kind, secret)) in [
+        (1, Md5, MD5_HEX),
+        (2, Sha1, SHA1_HEX),
+        (3, Aes128Cmac, AES_HEX),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let rep = replies[4 + i].as_ref().unwrap();
+        let p = pbxnet_ntp::Packet::decode(rep).unwrap();
+        let mac = p.mac.unwrap();
+        assert_eq!(mac.key_id, id);
+        let k = pbxnet_ntp::Key::new(id, kind, hex(secret)).unwrap();
+        assert!(k.verify(p.authenticated, mac.digest));
+    }
+    // crypto-NAK bytes
+    let nak = replies[10].as_ref().unwrap();
+    assert_eq!(nak.len(), 52);
+    assert_eq!(&nak[48..52], &[0, 0, 0, 0]);
+    assert_eq!(&nak[24..32], &tx.to_be_bytes());
+
+    // mode 6, mode 7, symmetric, broadcast and garbage: silence, counted
+    let silent = vec![
+        request(2, 6, tx),
+        request(2, 7, tx),
+        request(4, 1, tx),
+        request(4, 5, tx),
+        vec![0x23; 30],
+    ];
+    let replies = exchange(lab.client(0), &silent, Duration::from_millis(300));
+    assert!(replies.iter().all(Option::is_none), "{replies:?}");
+    assert_eq!(ntpd.wait_counter("drop_mode_control", 2), 2);
+    assert_eq!(ntpd.wait_counter("drop_mode_other", 2), 2);
+    assert_eq!(ntpd.wait_counter("drop_malformed", 1), 1);
+
+    // DENY kiss-o'-death
+    let r = exchange(lab.client(2), &[request(4, 3, tx)], Duration::from_secs(2));
+    let r = r[0].as_ref().expect("DENY KoD");
+    assert_eq!(r.len(), 48);
+    assert_eq!(r[0], 0xe4, "LI=3 VN=4 mode=4");
+    assert_eq!(r[1], 0, "stratum 0");
+    assert_eq!(&r[12..16], b"DENY");
+    assert_eq!(&r[24..32], &tx.to_be_bytes());
+
+    // RATE: a flood of 100 from one client; 64 pass (burst), then 1 in 2 is
+    // answered: first a RATE KoD, then normal replies.
+    let flood: Vec<Vec<u8>> = (0..100).map(|i| request(4, 3, tx + i)).collect();
+    let replies = in_ns(lab.client(1), || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for r in &flood {
+            s.send_to(r, SERVER).unwrap();
+        }
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = s.recv(&mut buf) {
+            out.push(buf[..n].to_vec());
+        }
+        out
+    });
+    let kods: Vec<_> = replies.iter().filter(|r| &r[12..16] == b"RATE").collect();
+    assert_eq!(kods.len(), 1, "one RATE KoD");
+    assert_eq!(kods[0][0] >> 6, 3);
+    assert_eq!(kods[0][1], 0);
+    assert!(
+        replies.len() >= 64 + 10 && replies.len() < 100,
+        "{} replies",
+        replies.len()
+    );
+    assert_eq!(ntpd.wait_counter("kod_rate", 1), 1);
+    assert!(ntpd.wait_counter("drop_rate_limited", 15) >= 15);
+
+    // reload without [local]: unsynchronised LI=3 / stratum 16
+    let toml = BASE_TOML.replace("enabled = true\nstratum = 10", "enabled = false");
+    std::fs::write(ntpd.dir.path().join("ntp.toml"), toml).unwrap();
+    ntpd.daemon
+        .signal(nix::sys::signal::Signal::SIGHUP)
+        .unwrap();
+    ntpd.daemon
+        .wait_notify("READY=1", Duration::from_secs(10))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = exchange(lab.client(0), &[request(4, 3, tx)], Duration::from_secs(2));
+        let r = r[0].clone().expect("reply");
+        if r[1] == 16 {
+            assert_eq!(r[0] >> 6, 3, "LI=3");
+            assert_eq!(&r[16..24], &[0; 8], "no reference time");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still stratum {}", r[1]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // a broken config on reload keeps the running one
+    std::fs::write(ntpd.dir.path().join("ntp.toml"), "[server]\nbogus = 1\n").unwrap();
+    ntpd.daemon
+        .signal(nix::sys::signal::Signal::SIGHUP)
+        .unwrap();
+    ntpd.daemon
+        .wait_notify("READY=1", Duration::from_secs(10))
+        .unwrap();
+    let r = exchange(lab.client(0), &[request(4, 3, tx)], Duration::from_secs(2));
+    assert_eq!(r[0].as_ref().expect("still serving")[1], 16);
+    assert!(ntpd
+        .daemon
+        .log()
+        .contains("keeping the running configuration"));
+}
