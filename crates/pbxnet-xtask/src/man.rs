@@ -1,0 +1,220 @@
+//! Man pages from the clap definitions (clap_mangen).
+//!
+//! Contract with the daemon crates (they own their `Cli` types): each exposes
+//! its command line as a function returning the clap `Command`, behind its
+//! `daemon` feature, so that this crate never copies a command line:
+//!
+//! | binary | function |
+//! |---|---|
+//! | `pbxnet-dhcpd` | `pbxnet_dhcp::daemon::cli() -> clap::Command` |
+//! | `pbxnet-tftpd` | `pbxnet_tftp::daemon::cli() -> clap::Command` |
+//! | `pbxnet-ntpd` | `pbxnet_ntp::daemon::cli() -> clap::Command` |
+//! | `pbxnet-licd` | `pbxnet_license::daemon::licd_cli() -> clap::Command` |
+//! | `pbxnet-keygen` | `pbxnet_license::daemon::keygen_cli() -> clap::Command` |
+//!
+//! each implemented as `<Cli as clap::CommandFactory>::command()`. The build
+//! script detects which of them exist (a `pub fn NAME() -> ` line, or a
+//! `pub use` naming it, in `src/daemon/mod.rs`), so pages appear as the
+//! functions do; [`pages`] says which binaries still lack one.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use clap::Command;
+
+/// One man page to render.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// Binary name, and so the page name.
+    pub binary: &'static str,
+    /// Manual section: 8 for the daemons, 1 for tools.
+    pub section: &'static str,
+    /// The function of the contract (for messages).
+    pub provider: &'static str,
+    /// The command line, when the crate exposes it.
+    pub command: Option<fn() -> Command>,
+    /// Daemon file read besides site.toml (`None` for tools).
+    pub config_file: Option<&'static str>,
+}
+
+/// Every binary that gets a man page, in a fixed order.
+pub fn pages() -> Vec<Page> {
+    vec![
+        Page {
+            binary: "pbxnet-dhcpd",
+            section: "8",
+            provider: "pbxnet_dhcp::daemon::cli",
+            #[cfg(pbxnet_cli = "pbxnet-dhcpd")]
+            command: Some(pbxnet_dhcp::daemon::cli),
+            #[cfg(not(pbxnet_cli = "pbxnet-dhcpd"))]
+            command: None,
+            config_file: Some("dhcp.toml"),
+        },
+        Page {
+            binary: "pbxnet-tftpd",
+            section: "8",
+            provider: "pbxnet_tftp::daemon::cli",
+            #[cfg(pbxnet_cli = "pbxnet-tftpd")]
+            command: Some(pbxnet_tftp::daemon::cli),
+            #[cfg(not(pbxnet_cli = "pbxnet-tftpd"))]
+            command: None,
+            config_file: Some("tftp.toml"),
+        },
+        Page {
+            binary: "pbxnet-ntpd",
+            section: "8",
+            provider: "pbxnet_ntp::daemon::cli",
+            #[cfg(pbxnet_cli = "pbxnet-ntpd")]
+            command: Some(pbxnet_ntp::daemon::cli),
+            #[cfg(not(pbxnet_cli = "pbxnet-ntpd"))]
+            command: None,
+            config_file: Some("ntp.toml"),
+        },
+        Page {
+            binary: "pbxnet-licd",
+            section: "8",
+            provider: "pbxnet_license::daemon::licd_cli",
+            #[cfg(pbxnet_cli = "pbxnet-licd")]
+            command: Some(pbxnet_license::daemon::licd_cli),
+            #[cfg(not(pbxnet_cli = "pbxnet-licd"))]
+            command: None,
+            config_file: Some("license.toml"),
+        },
+        Page {
+            binary: "pbxnet-keygen",
+            section: "1",
+            provider: "pbxnet_license::daemon::keygen_cli",
+            #[cfg(pbxnet_cli = "pbxnet-keygen")]
+            command: Some(pbxnet_license::daemon::keygen_cli),
+            #[cfg(not(pbxnet_cli = "pbxnet-keygen"))]
+            command: None,
+            config_file: None,
+        },
+    ]
+}
+
+/// A rendered page: file name and roff text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// `pbxnet-dhcpd.8`, `pbxnet-dhcpd-check.8`, …
+    pub file_name: String,
+    /// roff source.
+    pub text: String,
+}
+
+/// Renders the page of `page` and one page per subcommand
+/// (`<binary>-<sub>.<section>`). `None` when the crate does not expose its
+/// command line yet.
+pub fn render(page: &Page) -> Option<io::Result<Vec<Rendered>>> {
+    let command = (page.command?)();
+    Some(render_command(page, command))
+}
+
+fn render_command(page: &Page, command: Command) -> io::Result<Vec<Rendered>> {
+    let mut command = command.name(page.binary);
+    command.build();
+    let subcommands: Vec<Command> = command
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+
+    let mut main = Vec::new();
+    let man = clap_mangen::Man::new(command.clone())
+        .section(page.section)
+        .manual("pbxnet");
+    man.render(&mut main)?;
+    let mut text = String::from_utf8(main).map_err(io::Error::other)?;
+    text.push_str(&extra_sections(page, &subcommands));
+    out.push(Rendered {
+        file_name: format!("{}.{}", page.binary, page.section),
+        text,
+    });
+
+    for sub in subcommands {
+        let sub_name = sub.get_name().to_string();
+        let name = format!("{}-{sub_name}", page.binary);
+        let sub = sub
+            .name(name.clone())
+            .bin_name(format!("{} {sub_name}", page.binary));
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(sub)
+            .section(page.section)
+            .manual("pbxnet")
+            .render(&mut buf)?;
+        let mut text = String::from_utf8(buf).map_err(io::Error::other)?;
+        let _ = write!(
+            text,
+            ".SH \"SEE ALSO\"\n\\fB{}\\fR({})\n",
+            page.binary, page.section
+        );
+        out.push(Rendered {
+            file_name: format!("{name}.{}", page.section),
+            text,
+        });
+    }
+    Ok(out)
+}
+
+/// FILES, EXIT STATUS, SIGNALS and SEE ALSO: what clap does not know.
+fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
+    let mut s = String::new();
+    if let Some(file) = page.config_file {
+        let _ = write!(
+            s,
+            ".SH FILES\n\
+             .TP\n\\fI/etc/pbxnet/site.toml\\fR\n\
+             Settings shared by the four daemons: server address, interfaces, state and runtime directories, logging.\n\
+             .TP\n\\fI/etc/pbxnet/{file}\\fR\n\
+             This daemon's configuration. Every key is described in /usr/share/doc/pbxnet/config-reference.md.\n\
+             .TP\n\\fI/run/pbxnet/\\fR\n\
+             Control sockets (mode 0600), used by the read-only subcommands.\n\
+             .TP\n\\fI/var/lib/pbxnet/\\fR\n\
+             Durable state.\n\
+             .SH \"EXIT STATUS\"\n\
+             .TP\n0\nSuccess; for \\fBcheck\\fR: the configuration is valid (warnings allowed).\n\
+             .TP\n1\n\\fBcheck\\fR found errors, or a command failed.\n\
+             .TP\n78\n\\fBrun\\fR refused a configuration it cannot honour (EX_CONFIG); systemd does not restart it.\n\
+             .SH SIGNALS\n\
+             .TP\nSIGHUP\nRe-read and validate the configuration; on any error keep the running one and log every problem.\n\
+             .TP\nSIGTERM, SIGINT\nStop.\n"
+        );
+    }
+    let mut see_also: Vec<String> = subcommands
+        .iter()
+        .filter(|c| c.get_name() != "help")
+        .map(|c| format!("\\fB{}-{}\\fR({})", page.binary, c.get_name(), page.section))
+        .collect();
+    if page.config_file.is_some() {
+        see_also.push("\\fBsystemctl\\fR(1)".into());
+        see_also.push("\\fBjournalctl\\fR(1)".into());
+    }
+    if !see_also.is_empty() {
+        let _ = write!(s, ".SH \"SEE ALSO\"\n{}\n", see_also.join(",\n"));
+    }
+    s
+}
+
+/// Writes every available page into `dir`. Returns the files written and
+/// the pages that could not be rendered because the crate does not expose
+/// its command line (binary, missing function).
+pub fn write_all(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<(&'static str, &'static str)>)> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut missing = Vec::new();
+    for page in pages() {
+        match render(&page) {
+            None => missing.push((page.binary, page.provider)),
+            Some(pages) => {
+                for r in pages? {
+                    let path = dir.join(&r.file_name);
+                    std::fs::write(&path, r.text)?;
+                    written.push(path);
+                }
+            }
+        }
+    }
+    Ok((written, missing))
+}
