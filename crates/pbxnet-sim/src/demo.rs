@@ -1,0 +1,541 @@
+//! `make demo`: an isolated LAN, the four daemons on a temporary copy of the
+//! example site, a licence key issued on the fly, a small fleet powering on,
+//! and a report an installer can read. Everything is removed at the end,
+//! also on failure and on Ctrl-C.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use pbxnet_testlab::{Lab, Netns};
+
+use crate::device::{DeviceSpec, Kind, RunLimits};
+use crate::fleet::{FleetSpec, CURRENT_FIRMWARE, OLD_FIRMWARE};
+use crate::provision::make_firmware_image;
+use crate::report::FleetReport;
+use crate::site::{self, ScratchSite, Started};
+
+/// `pbxnet-sim demo` options.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The example site configuration directory.
+    #[arg(long, default_value = "etc")]
+    pub config: PathBuf,
+    /// Also print every device's steps and timings.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// The demo fleet: a few of each kind, chosen to walk every provisioning
+/// path of the example site.
+pub fn demo_fleet() -> Vec<DeviceSpec> {
+    let d =
+        |name: &str, kind, model: &str, mac: &str, fw: Option<&str>, ignores_160, at| DeviceSpec {
+            name: name.into(),
+            kind,
+            model: model.into(),
+            mac: mac.into(),
+            firmware_version: fw.map(Into::into),
+            ignores_160,
+            power_on_ms: at,
+        };
+    vec![
+        // Option 160 `;<MAC>.cfg`: its own config file from the example tree.
+        d(
+            "ac-01",
+            Kind::Audiocodes,
+            "450HD",
+            "00:90:8f:61:a0:22",
+            Some(CURRENT_FIRMWARE),
+            false,
+            0,
+        ),
+        // Option 160, no per-MAC file: falls back to 420HD/420HD.cfg.
+        d(
+            "ac-02",
+            Kind::Audiocodes,
+            "420HD",
+            "00:90:8f:70:00:02",
+            Some(CURRENT_FIRMWARE),
+            false,
+            40,
+        ),
+        // Firmware ignoring 160: 66/67, older firmware, whole image.
+        d(
+            "ac-03",
+            Kind::Audiocodes,
+            "420HD",
+            "00:90:8f:70:00:03",
+            Some(OLD_FIRMWARE),
+            true,
+            80,
+        ),
+        // 66/67, same firmware: header only, then ERROR.
+        d(
+            "ac-04",
+            Kind::Audiocodes,
+            "420HD",
+            "00:90:8f:70:00:04",
+            Some(CURRENT_FIRMWARE),
+            true,
+            120,
+        ),
+        d(
+            "ale-01",
+            Kind::AlePhone,
+            "8068s",
+            "00:80:9f:70:00:01",
+            None,
+            false,
+            160,
+        ),
+        // The example site's reserved reception phone (static 192.168.92.200).
+        d(
+            "ale-02",
+            Kind::AlePhone,
+            "8068s",
+            "00:80:9f:12:34:56",
+            None,
+            false,
+            200,
+        ),
+        d(
+            "sip-01",
+            Kind::SipPhone,
+            "T46",
+            "00:04:13:70:00:01",
+            None,
+            false,
+            240,
+        ),
+        d(
+            "sip-02",
+            Kind::SipPhone,
+            "T46",
+            "00:04:13:70:00:02",
+            None,
+            false,
+            280,
+        ),
+        d(
+            "sw-01",
+            Kind::Omniswitch,
+            "OS6450",
+            "00:e0:b1:70:00:01",
+            None,
+            false,
+            320,
+        ),
+        d(
+            "sw-02",
+            Kind::Omniswitch,
+            "OS6360",
+            "00:e0:b1:70:00:02",
+            None,
+            false,
+            360,
+        ),
+        d(
+            "ap-01",
+            Kind::Stellar,
+            "OAW-AP1221",
+            "34:e7:0b:70:00:01",
+            None,
+            false,
+            400,
+        ),
+        d(
+            "ap-02",
+            Kind::Stellar,
+            "OAW-AP1231",
+            "34:e7:0b:70:00:02",
+            None,
+            false,
+            440,
+        ),
+    ]
+}
+
+/// Runs the demo; the exit code is non-zero when a device failed or a
+/// daemon was unavailable.
+pub fn run(a: &DemoArgs) -> Result<ExitCode> {
+    if let Err(why) = pbxnet_testlab::can_run_lab() {
+        bail!("the demo {why}");
+    }
+    let stop = site::interrupted_flag()?;
+    let t0 = Instant::now();
+    let bins = site::bin_dir()?;
+    let scratch = ScratchSite::new(&a.config)?;
+    println!(
+        "pbxnet demo: example site {} copied to {}",
+        a.config.display(),
+        scratch.config().display()
+    );
+    println!(
+        "  state and runtime directories: {} and {}",
+        scratch.state().display(),
+        scratch.run().display()
+    );
+
+    // Installer steps on the copy (never on etc/ itself).
+    let staged = stage_files(&scratch)?;
+    for s in &staged {
+        println!("  installer step: {s}");
+    }
+    let licence = prepare_licence(&scratch, &bins)?;
+    println!("  licence: {licence}");
+
+    let lab = Lab::new(1).context("building the namespace LAN")?;
+    println!(
+        "  isolated LAN: server namespace {} (192.168.92.246), devices in {} behind bridge in {}",
+        lab.server().name(),
+        lab.client(0).name(),
+        lab.hub().name()
+    );
+    let cfg = scratch.config();
+    let cfg_s = cfg.display().to_string();
+    let mut daemons = Vec::new();
+    for name in ["pbxnet-dhcpd", "pbxnet-tftpd", "pbxnet-ntpd", "pbxnet-licd"] {
+        if stop.load(Ordering::Relaxed) {
+            bail!("interrupted");
+        }
+        let st = site::start(
+            lab.server(),
+            &bins.join(name),
+            &["--config", &cfg_s, "run"],
+            Duration::from_secs(20),
+        );
+        match &st {
+            Started::Ready(_, t) => println!(
+                "  {name:<13} ready (READY=1 after {:.0} ms)",
+                t.as_secs_f64() * 1000.0
+            ),
+            Started::Unavailable(why) => println!("  {name:<13} UNAVAILABLE: {why}"),
+        }
+        daemons.push((name, st));
+    }
+
+    let spec = FleetSpec {
+        iface: "eth0".into(),
+        devices: demo_fleet(),
+        limits: RunLimits {
+            deadline_s: 30,
+            dhcp_initial_ms: 2000,
+            tftp_timeout_ms: 1000,
+            tftp_retries: 4,
+        },
+        seed: 2026,
+    };
+    println!("\nPowering on {} devices …\n", spec.devices.len());
+    let report = site::run_fleet_in(
+        lab.client(0),
+        &spec,
+        scratch.dir.path(),
+        Duration::from_secs(45),
+        &stop,
+    )?;
+    let classes = site::dhcp_classes(lab.server(), &bins.join("pbxnet-dhcpd"), &cfg);
+    print!("{}", installer_table(&report, &classes));
+    if a.verbose {
+        println!("\nPer-device detail:\n{}", report.details());
+    }
+    println!("\nLicence state (pbxnet-licd status):");
+    println!("{}", licence_state(lab.server(), &bins, &cfg, &daemons));
+
+    let unavailable: Vec<&str> = daemons
+        .iter()
+        .filter(|(_, s)| matches!(s, Started::Unavailable(_)))
+        .map(|(n, _)| *n)
+        .collect();
+    println!(
+        "\nSummary: {}/{} devices provisioned, last one {:.0} ms after power-on began; {} DHCP+TFTP retransmissions.",
+        report.devices.len() - report.failures(),
+        report.devices.len(),
+        report.last_provisioned_ms,
+        report.retries()
+    );
+    if !unavailable.is_empty() {
+        println!(
+            "Daemons unavailable: {} (see the reasons above).",
+            unavailable.join(", ")
+        );
+    }
+    drop(daemons);
+    drop(lab);
+    println!(
+        "Cleaned up (namespaces deleted, daemons stopped, {} removed). Demo took {:.1} s.",
+        scratch.dir.path().display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(if report.failures() == 0 && unavailable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Files an installer would add to the repository for this fleet, written
+/// into the copy only: the AudioCodes firmware image option 67 names, and
+/// the SIP phones' config file when the example tree lacks it.
+fn stage_files(s: &ScratchSite) -> Result<Vec<String>> {
+    let root = s.tftp_root()?;
+    let mut done = Vec::new();
+    // Key files must not be readable by others (the daemons refuse them);
+    // git does not keep mode 600, so the copy is fixed as an installer would.
+    let keys = s.config().join("ntp.keys");
+    if keys.exists() {
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600))?;
+        done.push("chmod 600 ntp.keys in the copy (git checkouts make it 644; pbxnet-ntpd refuses a readable key file)".into());
+    }
+    // The generated hap_instruction.ini names Secured_Config/hap_conf.ini,
+    // which etc/tftp.toml does not serve by default.
+    let tftp = s.config().join("tftp.toml");
+    if tftp.exists() {
+        let mut changed = false;
+        site::edit_toml(&tftp, |doc| {
+            let cur = doc
+                .get("files")
+                .and_then(|f| f.get("serve-secured-config"))
+                .and_then(|v| v.as_bool());
+            if cur != Some(true) {
+                doc["files"]["serve-secured-config"] = toml_edit::value(true);
+                changed = true;
+            }
+            Ok(())
+        })?;
+        if changed {
+            done.push("tftp.toml files.serve-secured-config = true in the copy (the Stellar APs' hap_conf.ini lives in Secured_Config)".into());
+        }
+    }
+    let fw = root.join("ThirdParty_Devices/400HD.img");
+    if !fw.exists() {
+        std::fs::create_dir_all(fw.parent().context("folder")?)?;
+        std::fs::write(
+            &fw,
+            make_firmware_image(
+                crate::device::AUDIOCODES_FAMILY,
+                CURRENT_FIRMWARE,
+                256 * 1024,
+            ),
+        )?;
+        done.push(format!("firmware ThirdParty_Devices/400HD.img (version {CURRENT_FIRMWARE}, 256 KiB) added to the copy"));
+    }
+    let sip = root.join("ThirdParty_Devices/sip-phone.cfg");
+    if !sip.exists() {
+        std::fs::write(
+            &sip,
+            "# generic SIP phone configuration (added by the demo)\nsip/registrar=${server_ip}\nsip/transport=udp\nnetwork/ntp/server=${server_ip}\n",
+        )?;
+        done.push("ThirdParty_Devices/sip-phone.cfg added to the copy (etc/dhcp.toml's generic-sip profile names it; etc/tftpboot has none)".into());
+    }
+    Ok(done)
+}
+
+/// Makes a throwaway vendor key pair, issues a Main key for the site's
+/// serial and points the copy's license.toml at them.
+fn prepare_licence(s: &ScratchSite, bins: &Path) -> Result<String> {
+    let lic = s.config().join("license.toml");
+    if !lic.exists() {
+        return Ok("no license.toml in the example site: skipped".into());
+    }
+    let keygen = bins.join("pbxnet-keygen");
+    if !keygen.exists() {
+        return Ok(format!("{} is not built: no key issued", keygen.display()));
+    }
+    let mut serial = String::from("000068DA");
+    let mut major = 3i64;
+    let keys = s.dir.path().join("licenses");
+    let vendor = s.dir.path().join("vendor");
+    std::fs::create_dir_all(&keys)?;
+    site::edit_toml(&lic, |doc| {
+        if let Some(v) = doc.get("serial").and_then(|v| v.as_str()) {
+            if v != "machine-id" {
+                serial = v.to_string();
+            }
+        }
+        doc["serial"] = toml_edit::value(serial.clone());
+        if let Some(v) = doc
+            .get("software-major-version")
+            .and_then(|v| v.as_integer())
+        {
+            major = v;
+        }
+        doc["key-directory"] = toml_edit::value(keys.display().to_string());
+        doc["public-key"] = toml_edit::value(format!("{}.pub.pem", vendor.display()));
+        Ok(())
+    })?;
+    let out = std::process::Command::new(&keygen)
+        .arg("keypair")
+        .arg(&vendor)
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "pbxnet-keygen keypair failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let order = s.dir.path().join("order.toml");
+    std::fs::write(
+        &order,
+        format!("serial = \"{serial}\"\ntype = \"main\"\nsoftware-major-version = {major}\nedition = 1\nack-code = \"BEEF\"\n[services]\n"),
+    )?;
+    let out = std::process::Command::new(&keygen)
+        .arg("issue")
+        .arg(&order)
+        .arg("--signing-key")
+        .arg(format!("{}.key.pem", vendor.display()))
+        .arg("--out-dir")
+        .arg(&keys)
+        .stdin(Stdio::null())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "pbxnet-keygen issue failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(format!(
+        "Main key {serial}.msl (R{major}, edition 1) issued with a throwaway vendor key pair into {}",
+        keys.display()
+    ))
+}
+
+fn licence_state(ns: &Netns, bins: &Path, cfg: &Path, daemons: &[(&str, Started)]) -> String {
+    let running = daemons
+        .iter()
+        .any(|(n, s)| *n == "pbxnet-licd" && matches!(s, Started::Ready(..)));
+    if !running {
+        return "  pbxnet-licd unavailable: no licence state".into();
+    }
+    let out = ns
+        .command(bins.join("pbxnet-licd"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("status")
+        .arg("--json")
+        .stdin(Stdio::null())
+        .output();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            return format!(
+                "  pbxnet-licd status failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            )
+        }
+        Err(e) => return format!("  pbxnet-licd status: {e}"),
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
+        return format!(
+            "  unreadable status: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    let s = |x: &serde_json::Value| match x {
+        serde_json::Value::String(t) => t.clone(),
+        serde_json::Value::Null => "-".into(),
+        o => o.to_string(),
+    };
+    let mut text = format!(
+        "  serial {}  system mode {}",
+        s(&v["serial"]),
+        s(&v["system-mode"])
+    );
+    if let Some(alarm) = v["alarm"].as_str() {
+        let _ = write!(text, "  ALARM: {alarm}");
+    }
+    for k in v["keys"].as_array().into_iter().flatten() {
+        let _ = write!(
+            text,
+            "\n  {}: {} ({}; {})",
+            s(&k["file"]),
+            s(&k["state"]).to_uppercase(),
+            s(&k["verdict"]),
+            s(&k["detail"])
+        );
+        let services = k["services"].as_array().map(Vec::len).unwrap_or(0);
+        if services > 0 {
+            let _ = write!(text, "\n    {services} services; e.g.");
+            for svc in k["services"].as_array().into_iter().flatten().take(4) {
+                let _ = write!(
+                    text,
+                    " {}={}/{}",
+                    s(&svc["id"]),
+                    s(&svc["authorized"]),
+                    s(&svc["activated"])
+                );
+            }
+            let _ = write!(text, " (authorized/activated)");
+        }
+    }
+    text
+}
+
+/// The report with the server's class per device.
+pub fn installer_table(
+    r: &FleetReport,
+    classes: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<7} {:<10} {:<10} {:<17} {:<15} {:<16} {:<52} {:>9} {:>7}  result",
+        "device",
+        "kind",
+        "model",
+        "MAC",
+        "IP",
+        "class (server)",
+        "files fetched",
+        "offset",
+        "ready"
+    );
+    for d in &r.devices {
+        let files = if d.files.is_empty() {
+            "-".to_string()
+        } else {
+            d.files
+                .iter()
+                .map(|f| {
+                    let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+                    if f.note.is_empty() {
+                        format!("{name} {}", crate::report::human_bytes(f.bytes))
+                    } else {
+                        format!("{name} hdr")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let class = classes.get(&d.mac).map(String::as_str).unwrap_or("-");
+        let _ = writeln!(
+            out,
+            "{:<7} {:<10} {:<10} {:<17} {:<15} {:<16} {:<52} {:>9} {:>5.0}ms  {}",
+            d.name,
+            d.kind,
+            d.model,
+            d.mac,
+            d.ip.as_deref().unwrap_or("-"),
+            class,
+            files,
+            d.time_offset_ms
+                .map_or("-".into(), |o| format!("{o:+.2}ms")),
+            d.total_ms,
+            if d.ok { "OK" } else { "FAILED" }
+        );
+    }
+    for d in r.devices.iter().filter(|d| !d.ok) {
+        let _ = writeln!(
+            out,
+            "  {} FAILED: {}",
+            d.name,
+            d.error.as_deref().unwrap_or("?")
+        );
+    }
+    out
+}

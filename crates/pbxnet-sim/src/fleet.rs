@@ -1,0 +1,224 @@
+//! A fleet: which devices, when they power on, and running them all in one
+//! namespace over one [`Stack`].
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::{run_device, DeviceSpec, Kind, RunLimits};
+use crate::net::{NetError, Stack};
+use crate::report::FleetReport;
+use crate::wire::mac_to_string;
+
+/// Everything a fleet process needs (written as JSON by the driver).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetSpec {
+    /// Interface in the client namespace.
+    pub iface: String,
+    /// Devices.
+    pub devices: Vec<DeviceSpec>,
+    /// Limits.
+    pub limits: RunLimits,
+    /// Seed of every device's randomness (xid, ports, jitter).
+    pub seed: u64,
+}
+
+/// How many of each kind, and over how long they power on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mix {
+    /// AudioCodes 400HD phones.
+    pub audiocodes: usize,
+    /// ALE IP phones.
+    pub ale: usize,
+    /// Generic SIP phones.
+    pub sip: usize,
+    /// OmniSwitches.
+    pub switches: usize,
+    /// Stellar APs.
+    pub aps: usize,
+    /// Power-on spread, ms (devices evenly spaced over it).
+    pub window_ms: u64,
+}
+
+const AUDIOCODES_MODELS: [&str; 4] = ["450HD", "420HD", "440HD", "405HD"];
+
+/// The AudioCodes firmware version the fleet's phones "have" unless they
+/// are due for an upgrade; the demo and the benchmark serve this version,
+/// so most phones abort after the header.
+pub const CURRENT_FIRMWARE: &str = "3.4.8";
+/// What a phone due for an upgrade runs.
+pub const OLD_FIRMWARE: &str = "3.4.2";
+
+/// Builds a fleet: MACs from each vendor's range (AudioCodes 00:90:8f,
+/// ALE phones 00:80:9f, SIP phones 00:04:13, OmniSwitches 00:e0:b1, Stellar
+/// 34:e7:0b), a mix of models, one AudioCodes phone in three running
+/// firmware older than the server's, one in four ignoring option 160.
+pub fn build(mix: Mix) -> Vec<DeviceSpec> {
+    let mut v = Vec::new();
+    let mut push = |kind: Kind,
+                    model: String,
+                    mac: [u8; 6],
+                    fw: Option<String>,
+                    ignores_160: bool,
+                    n: usize| {
+        v.push(DeviceSpec {
+            name: format!(
+                "{}-{:02}",
+                match kind {
+                    Kind::Audiocodes => "ac",
+                    Kind::AlePhone => "ale",
+                    Kind::SipPhone => "sip",
+                    Kind::Omniswitch => "sw",
+                    Kind::Stellar => "ap",
+                },
+                n + 1
+            ),
+            kind,
+            model,
+            mac: mac_to_string(&mac),
+            firmware_version: fw,
+            ignores_160,
+            power_on_ms: 0,
+        });
+    };
+    for i in 0..mix.audiocodes {
+        // The first one is the example site's phone with its own config file.
+        let mac = if i == 0 {
+            [0x00, 0x90, 0x8f, 0x61, 0xa0, 0x22]
+        } else {
+            [0x00, 0x90, 0x8f, 0x70, (i >> 8) as u8, i as u8]
+        };
+        let model = AUDIOCODES_MODELS[i % AUDIOCODES_MODELS.len()].to_string();
+        let fw = if i % 3 == 2 {
+            OLD_FIRMWARE
+        } else {
+            CURRENT_FIRMWARE
+        };
+        push(Kind::Audiocodes, model, mac, Some(fw.into()), i % 4 == 3, i);
+    }
+    for i in 0..mix.ale {
+        push(
+            Kind::AlePhone,
+            "8068s".into(),
+            [0x00, 0x80, 0x9f, 0x70, (i >> 8) as u8, i as u8],
+            None,
+            false,
+            i,
+        );
+    }
+    for i in 0..mix.sip {
+        push(
+            Kind::SipPhone,
+            "T46".into(),
+            [0x00, 0x04, 0x13, 0x70, (i >> 8) as u8, i as u8],
+            None,
+            false,
+            i,
+        );
+    }
+    for i in 0..mix.switches {
+        let model = if i % 2 == 0 { "OS6450" } else { "OS6360" };
+        push(
+            Kind::Omniswitch,
+            model.into(),
+            [0x00, 0xe0, 0xb1, 0x70, (i >> 8) as u8, i as u8],
+            None,
+            false,
+            i,
+        );
+    }
+    for i in 0..mix.aps {
+        push(
+            Kind::Stellar,
+            "OAW-AP1221".into(),
+            [0x34, 0xe7, 0x0b, 0x70, (i >> 8) as u8, i as u8],
+            None,
+            false,
+            i,
+        );
+    }
+    // Interleave kinds over the power-on window (a site powering on).
+    let n = v.len().max(1) as u64;
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by_key(|&i| (i * 7919) % v.len().max(1));
+    for (slot, &i) in order.iter().enumerate() {
+        v[i].power_on_ms = mix.window_ms * slot as u64 / n;
+    }
+    v
+}
+
+/// Runs every device (one thread each) and collects the reports.
+pub fn run(spec: &FleetSpec) -> Result<FleetReport, NetError> {
+    let stack = Stack::open(&spec.iface)?;
+    let start = Instant::now();
+    let reports = std::thread::scope(|s| {
+        let handles: Vec<_> = spec
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let stack = &stack;
+                let seed = spec
+                    .seed
+                    .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    .wrapping_add(i as u64);
+                std::thread::Builder::new()
+                    .stack_size(256 << 10)
+                    .spawn_scoped(s, move || run_device(stack, d, spec.limits, seed, start))
+                    .expect("spawn device thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("device thread"))
+            .collect::<Vec<_>>()
+    });
+    let wall_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let last_provisioned_ms = reports
+        .iter()
+        .filter(|r| r.ok)
+        .map(|r| r.power_on_ms + r.total_ms)
+        .fold(0.0, f64::max);
+    let stats = stack.stats();
+    let report = FleetReport {
+        wall_ms,
+        last_provisioned_ms,
+        frames: stats.frames.load(std::sync::atomic::Ordering::Relaxed),
+        arp_replies: stats.arp_replies.load(std::sync::atomic::Ordering::Relaxed),
+        devices: reports,
+    };
+    stack.shutdown();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fleet_macs_are_unique_and_vendor_ranged() {
+        let v = build(Mix {
+            audiocodes: 300,
+            ale: 20,
+            sip: 20,
+            switches: 16,
+            aps: 64,
+            window_ms: 1000,
+        });
+        assert_eq!(v.len(), 420);
+        let mut macs: Vec<_> = v.iter().map(|d| d.mac.clone()).collect();
+        macs.sort();
+        macs.dedup();
+        assert_eq!(macs.len(), 420);
+        assert!(v
+            .iter()
+            .filter(|d| d.kind == Kind::Audiocodes)
+            .all(|d| d.mac.starts_with("00:90:8f")));
+        assert!(v
+            .iter()
+            .filter(|d| d.kind == Kind::Omniswitch)
+            .all(|d| d.mac.starts_with("00:e0:b1")));
+        assert!(v.iter().all(|d| d.power_on_ms < 1000));
+        assert_eq!(v[0].mac, "00:90:8f:61:a0:22");
+    }
+}

@@ -1,0 +1,522 @@
+//! What the devices make of what they received: the AudioCodes option-160
+//! URL, the OmniSwitch instruction file, the Stellar instruction file, the
+//! phones' config files and firmware headers. Pure parsing.
+
+use std::net::Ipv4Addr;
+
+use crate::wire::Mac;
+
+/// A provisioning problem (the device would stop here).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProvisionError {
+    /// Option 160 is not one of the four forms.
+    #[error("option 160 {0:?}: {1}")]
+    BadUrl(String, &'static str),
+    /// A required key is missing from an instruction file.
+    #[error("{file}: no {key}")]
+    MissingKey {
+        /// File.
+        file: String,
+        /// Key.
+        key: &'static str,
+    },
+    /// A value that should be an IPv4 address is not.
+    #[error("{file}: {key} = {value:?} is not an IPv4 address")]
+    BadAddress {
+        /// File.
+        file: String,
+        /// Key.
+        key: &'static str,
+        /// Value.
+        value: String,
+    },
+    /// A config file line is not `path=value`.
+    #[error("{file}:{line}: not a `param=value` line: {text:?}")]
+    BadConfigLine {
+        /// File.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// The text.
+        text: String,
+    },
+    /// A config file for another model.
+    #[error("{file} is for model {found}, this phone is a {model}")]
+    WrongModel {
+        /// File.
+        file: String,
+        /// Model the file names.
+        found: String,
+        /// Our model.
+        model: String,
+    },
+    /// The macro was left unexpanded in a served file.
+    #[error("{file}: unexpanded macro {text:?}")]
+    Unexpanded {
+        /// File.
+        file: String,
+        /// The text.
+        text: String,
+    },
+    /// The firmware header is not understood.
+    #[error("firmware header not recognised")]
+    BadFirmwareHeader,
+}
+
+/// Transfer protocol of a provisioning URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlProto {
+    /// TFTP.
+    Tftp,
+    /// FTP.
+    Ftp,
+    /// HTTP.
+    Http,
+    /// HTTPS.
+    Https,
+}
+
+/// Option 160 decoded: `<proto>://<host>[/<firmware>][;<config>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisioningUrl {
+    /// Protocol.
+    pub proto: UrlProto,
+    /// Host (IP or name).
+    pub host: String,
+    /// Firmware file (form 2 and 3).
+    pub firmware: Option<String>,
+    /// Config file, `<MAC>` already expanded (form 3 and 4); None: the
+    /// phone's default `<mac>.cfg`.
+    pub config: Option<String>,
+}
+
+/// Expands the literal `<MAC>` to 12 lower-case hex digits.
+pub fn expand_mac(text: &str, mac: &Mac) -> String {
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    text.replace("<MAC>", &hex)
+}
+
+/// Parses option 160 (the four documented forms).
+pub fn parse_option_160(text: &str, mac: &Mac) -> Result<ProvisioningUrl, ProvisionError> {
+    let bad = |why| ProvisionError::BadUrl(text.to_string(), why);
+    if text.contains('\0') {
+        return Err(bad("contains NUL"));
+    }
+    let (proto, rest) = text.split_once("://").ok_or_else(|| bad("no `://`"))?;
+    let proto = match proto.to_ascii_lowercase().as_str() {
+        "tftp" => UrlProto::Tftp,
+        "ftp" => UrlProto::Ftp,
+        "http" => UrlProto::Http,
+        "https" => UrlProto::Https,
+        _ => return Err(bad("protocol is not tftp, ftp, http or https")),
+    };
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    if host.is_empty() || host.contains(';') {
+        return Err(bad("no host"));
+    }
+    let (firmware, config) = match path {
+        None => (None, None),
+        Some(p) => match p.split_once(';') {
+            Some((fw, cfg)) => {
+                if cfg.is_empty() {
+                    return Err(bad("empty config after `;`"));
+                }
+                (
+                    (!fw.is_empty()).then(|| expand_mac(fw, mac)),
+                    Some(expand_mac(cfg, mac)),
+                )
+            }
+            None => ((!p.is_empty()).then(|| expand_mac(p, mac)), None),
+        },
+    };
+    Ok(ProvisioningUrl {
+        proto,
+        host: host.to_string(),
+        firmware,
+        config,
+    })
+}
+
+/// An OmniSwitch instruction file (`os_ins.alu` / `os8_ins.alu`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchInstructions {
+    /// Config file path (location joined with name).
+    pub config: String,
+    /// Where to fetch it.
+    pub config_server: Ipv4Addr,
+    /// Script file path, if named.
+    pub script: Option<String>,
+    /// Where to fetch it.
+    pub script_server: Option<Ipv4Addr>,
+    /// `TFTP Server IP`.
+    pub tftp_server: Option<Ipv4Addr>,
+}
+
+fn join(location: Option<&str>, name: &str) -> String {
+    match location.map(|l| l.trim_end_matches('/')) {
+        Some(l) if !l.is_empty() => format!("{l}/{name}"),
+        _ => name.to_string(),
+    }
+}
+
+fn key_value(line: &str, sep: char) -> Option<(String, &str)> {
+    let (k, v) = line.split_once(sep)?;
+    Some((k.trim().to_ascii_lowercase(), v.trim()))
+}
+
+fn addr(file: &str, key: &'static str, v: &str) -> Result<Ipv4Addr, ProvisionError> {
+    v.parse().map_err(|_| ProvisionError::BadAddress {
+        file: file.into(),
+        key,
+        value: v.into(),
+    })
+}
+
+fn no_macro(file: &str, text: &str) -> Result<(), ProvisionError> {
+    for marker in ["${", "OXO_IP"] {
+        if let Some(i) = text.find(marker) {
+            let end = text[i..].find('\n').map_or(text.len(), |e| i + e);
+            return Err(ProvisionError::Unexpanded {
+                file: file.into(),
+                text: text[i..end].into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Parses `Key:value` lines (`!` starts a comment), as AOS reads them. The
+/// TFTP server address falls back to `default_server` when the file names none.
+pub fn parse_switch_instructions(
+    file: &str,
+    text: &str,
+    default_server: Ipv4Addr,
+) -> Result<SwitchInstructions, ProvisionError> {
+    no_macro(file, text)?;
+    let (mut cfg_name, mut cfg_loc, mut cfg_ip) = (None, None, None);
+    let (mut scr_name, mut scr_loc, mut scr_ip, mut tftp) = (None, None, None, None);
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('!') {
+            continue;
+        }
+        let Some((k, v)) = key_value(line, ':') else {
+            continue;
+        };
+        match k.as_str() {
+            "config filename" => cfg_name = Some(v.to_string()),
+            "config location" => cfg_loc = Some(v.to_string()),
+            "config server ip" => cfg_ip = Some(addr(file, "Config Server IP", v)?),
+            "script filename" => scr_name = Some(v.to_string()),
+            "script location" => scr_loc = Some(v.to_string()),
+            "script server ip" => scr_ip = Some(addr(file, "Script Server IP", v)?),
+            "tftp server ip" => tftp = Some(addr(file, "TFTP Server IP", v)?),
+            _ => {}
+        }
+    }
+    let cfg_name = cfg_name.ok_or(ProvisionError::MissingKey {
+        file: file.into(),
+        key: "Config filename",
+    })?;
+    let server = tftp.unwrap_or(default_server);
+    Ok(SwitchInstructions {
+        config: join(cfg_loc.as_deref(), &cfg_name),
+        config_server: cfg_ip.unwrap_or(server),
+        script: scr_name.as_deref().map(|n| join(scr_loc.as_deref(), n)),
+        script_server: scr_name.as_ref().map(|_| scr_ip.unwrap_or(server)),
+        tftp_server: tftp,
+    })
+}
+
+/// A Stellar AP instruction file (`hap_instruction.ini`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApInstructions {
+    /// Config file path.
+    pub config: String,
+    /// Where to fetch it.
+    pub server: Ipv4Addr,
+}
+
+/// Parses `key=value` ini lines (`;`/`#` comments, `[sections]` ignored).
+pub fn parse_ap_instructions(
+    file: &str,
+    text: &str,
+    default_server: Ipv4Addr,
+) -> Result<ApInstructions, ProvisionError> {
+    no_macro(file, text)?;
+    let (mut name, mut path, mut server) = (None, None, None);
+    for line in ini_lines(text) {
+        let Some((k, v)) = key_value(line, '=') else {
+            continue;
+        };
+        match k.as_str() {
+            "config_file" => name = Some(v.to_string()),
+            "config_path" => path = Some(v.to_string()),
+            "server" => server = Some(addr(file, "server", v)?),
+            _ => {}
+        }
+    }
+    let name = name.ok_or(ProvisionError::MissingKey {
+        file: file.into(),
+        key: "config_file",
+    })?;
+    Ok(ApInstructions {
+        config: join(path.as_deref(), &name),
+        server: server.unwrap_or(default_server),
+    })
+}
+
+fn ini_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| {
+        !l.is_empty() && !l.starts_with(';') && !l.starts_with('#') && !l.starts_with('[')
+    })
+}
+
+/// What the AP found in its config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApConfig {
+    /// SSIDs configured.
+    pub ssids: Vec<String>,
+    /// Country code.
+    pub country: String,
+    /// Cluster virtual IP.
+    pub virtual_ip: Ipv4Addr,
+}
+
+/// Checks `hap_conf.ini`: at least one SSID, a country code, the cluster IP.
+pub fn parse_ap_config(file: &str, text: &str) -> Result<ApConfig, ProvisionError> {
+    no_macro(file, text)?;
+    let (mut ssids, mut country, mut vip) = (Vec::new(), None, None);
+    for line in ini_lines(text) {
+        let Some((k, v)) = key_value(line, '=') else {
+            continue;
+        };
+        if k.ends_with("_ssid") && !v.is_empty() {
+            ssids.push(v.to_string());
+        } else if k == "country_code" {
+            country = Some(v.to_string());
+        } else if k == "cluster_virtual_ip" {
+            vip = Some(addr(file, "cluster_virtual_ip", v)?);
+        }
+    }
+    if ssids.is_empty() {
+        return Err(ProvisionError::MissingKey {
+            file: file.into(),
+            key: "*_ssid",
+        });
+    }
+    Ok(ApConfig {
+        ssids,
+        country: country.ok_or(ProvisionError::MissingKey {
+            file: file.into(),
+            key: "country_code",
+        })?,
+        virtual_ip: vip.ok_or(ProvisionError::MissingKey {
+            file: file.into(),
+            key: "cluster_virtual_ip",
+        })?,
+    })
+}
+
+/// Checks a phone config (`path/to/param=value` lines, `#`/`;` comments):
+/// every line well formed, no macro left, and if the file names a model
+/// (`system/model`, `…/device_model`, or a `<Model>/` folder in its path)
+/// it is this phone's. Returns the number of parameters.
+pub fn check_phone_config(file: &str, text: &str, model: &str) -> Result<usize, ProvisionError> {
+    no_macro(file, text)?;
+    if let Some((folder, _)) = file.trim_start_matches('/').rsplit_once('/') {
+        let last = folder.rsplit('/').next().unwrap_or(folder);
+        if looks_like_model(last) && !last.eq_ignore_ascii_case(model) {
+            return Err(ProvisionError::WrongModel {
+                file: file.into(),
+                found: last.into(),
+                model: model.into(),
+            });
+        }
+    }
+    let mut n = 0;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        let Some((k, v)) = t.split_once('=') else {
+            return Err(ProvisionError::BadConfigLine {
+                file: file.into(),
+                line: i + 1,
+                text: t.into(),
+            });
+        };
+        let k = k.trim();
+        if k.is_empty() || k.contains(char::is_whitespace) {
+            return Err(ProvisionError::BadConfigLine {
+                file: file.into(),
+                line: i + 1,
+                text: t.into(),
+            });
+        }
+        if k.eq_ignore_ascii_case("system/model")
+            || k.to_ascii_lowercase().ends_with("/device_model")
+        {
+            let v = v.trim();
+            if !v.eq_ignore_ascii_case(model) {
+                return Err(ProvisionError::WrongModel {
+                    file: file.into(),
+                    found: v.into(),
+                    model: model.into(),
+                });
+            }
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn looks_like_model(s: &str) -> bool {
+    s.len() == 5 && s[..3].bytes().all(|b| b.is_ascii_digit()) && s[3..].eq_ignore_ascii_case("HD")
+}
+
+/// The simulator's firmware image header: the first line of the image is
+/// `AUDC-FW <family> <version>` (an image format of the simulator's own: the
+/// real header layout is not public; the behaviour — read the header, abort
+/// when unchanged — is the phones').
+pub fn parse_firmware_header(head: &[u8]) -> Result<(String, String), ProvisionError> {
+    let end = head
+        .iter()
+        .position(|b| *b == b'\n')
+        .ok_or(ProvisionError::BadFirmwareHeader)?;
+    let line = std::str::from_utf8(&head[..end]).map_err(|_| ProvisionError::BadFirmwareHeader)?;
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("AUDC-FW"), Some(family), Some(version), None) => {
+            Ok((family.to_string(), version.to_string()))
+        }
+        _ => Err(ProvisionError::BadFirmwareHeader),
+    }
+}
+
+/// A firmware image in the simulator's format, `size` bytes long.
+pub fn make_firmware_image(family: &str, version: &str, size: usize) -> Vec<u8> {
+    let mut img = format!("AUDC-FW {family} {version}\n").into_bytes();
+    let mut x: u32 = 0x1234_5678;
+    while img.len() < size {
+        // xorshift filler: incompressible, deterministic.
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        img.push(x as u8);
+    }
+    img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: Mac = [0x00, 0x90, 0x8f, 0x61, 0xa0, 0x22];
+
+    #[test]
+    fn option_160_four_forms() {
+        let u = parse_option_160("tftp://192.168.92.246", &MAC).unwrap();
+        assert_eq!(
+            (u.proto, u.host.as_str(), u.firmware, u.config),
+            (UrlProto::Tftp, "192.168.92.246", None, None)
+        );
+        let u = parse_option_160("http://pbx/fw/420HD.img", &MAC).unwrap();
+        assert_eq!(
+            (u.proto, u.firmware.as_deref(), u.config),
+            (UrlProto::Http, Some("fw/420HD.img"), None)
+        );
+        let u = parse_option_160("ftp://h/420HD.img;<MAC>.cfg", &MAC).unwrap();
+        assert_eq!(
+            (u.firmware.as_deref(), u.config.as_deref()),
+            (Some("420HD.img"), Some("00908f61a022.cfg"))
+        );
+        let u = parse_option_160("HTTPS://h/;ipp/dhcpoption160.cfg", &MAC).unwrap();
+        assert_eq!(
+            (u.proto, u.firmware, u.config.as_deref()),
+            (UrlProto::Https, None, Some("ipp/dhcpoption160.cfg"))
+        );
+        assert!(parse_option_160("gopher://h/", &MAC).is_err());
+        assert!(parse_option_160("tftp:///x", &MAC).is_err());
+        assert!(parse_option_160("tftp://h/;", &MAC).is_err());
+        assert!(parse_option_160("192.168.92.246", &MAC).is_err());
+    }
+
+    #[test]
+    fn switch_instructions() {
+        let text = "! c\nConfig filename:os_conf\nConfig location:/Omniswitch\nConfig Server IP:192.168.92.246\n\
+                    Script filename:os_script\nScript location:/Omniswitch\nScript Server IP:192.168.92.246\n\
+                    TFTP Server IP:192.168.92.246\n";
+        let s = parse_switch_instructions("os_ins.alu", text, Ipv4Addr::new(1, 1, 1, 1)).unwrap();
+        assert_eq!(s.config, "/Omniswitch/os_conf");
+        assert_eq!(s.script.as_deref(), Some("/Omniswitch/os_script"));
+        assert_eq!(s.config_server, Ipv4Addr::new(192, 168, 92, 246));
+        assert!(
+            parse_switch_instructions("f", "Script filename:x\n", Ipv4Addr::LOCALHOST).is_err()
+        );
+        assert!(matches!(
+            parse_switch_instructions(
+                "f",
+                "Config filename:x\nTFTP Server IP:${server_ip}\n",
+                Ipv4Addr::LOCALHOST
+            ),
+            Err(ProvisionError::Unexpanded { .. })
+        ));
+    }
+
+    #[test]
+    fn ap_files() {
+        let ins = "; x\n[instruction]\nconfig_file=hap_conf.ini\nconfig_path=/Secured_Config\nserver=192.168.92.246\n";
+        let a = parse_ap_instructions("hap_instruction.ini", ins, Ipv4Addr::LOCALHOST).unwrap();
+        assert_eq!(a.config, "/Secured_Config/hap_conf.ini");
+        let conf = "[wlan]\nemployee_ssid=Employee\nguest_ssid=Guest\n[system]\ncountry_code=FR\ncluster_virtual_ip=192.168.92.134\n";
+        let c = parse_ap_config("hap_conf.ini", conf).unwrap();
+        assert_eq!(c.ssids, ["Employee", "Guest"]);
+        assert_eq!(c.virtual_ip, Ipv4Addr::new(192, 168, 92, 134));
+        assert!(parse_ap_config("f", "[wlan]\ncountry_code=FR\n").is_err());
+    }
+
+    #[test]
+    fn phone_config_checks() {
+        assert_eq!(
+            check_phone_config("x.cfg", "a/b=1\n# c\nc/d=2\n", "450HD"),
+            Ok(2)
+        );
+        assert!(matches!(
+            check_phone_config("x.cfg", "a b\n", "450HD"),
+            Err(ProvisionError::BadConfigLine { line: 1, .. })
+        ));
+        assert!(matches!(
+            check_phone_config("420HD/420HD.cfg", "a=1\n", "450HD"),
+            Err(ProvisionError::WrongModel { .. })
+        ));
+        assert_eq!(
+            check_phone_config("420HD/420HD.cfg", "a=1\n", "420HD"),
+            Ok(1)
+        );
+        assert!(matches!(
+            check_phone_config("x.cfg", "system/model=420HD\n", "450HD"),
+            Err(ProvisionError::WrongModel { .. })
+        ));
+        assert!(matches!(
+            check_phone_config("x.cfg", "a=${server_ip}\n", "450HD"),
+            Err(ProvisionError::Unexpanded { .. })
+        ));
+    }
+
+    #[test]
+    fn firmware_header() {
+        let img = make_firmware_image("400HD", "3.4.8", 2000);
+        assert_eq!(img.len(), 2000);
+        assert_eq!(
+            parse_firmware_header(&img[..512]).unwrap(),
+            ("400HD".into(), "3.4.8".into())
+        );
+        assert!(parse_firmware_header(b"MZ\x90\x00").is_err());
+    }
+}
