@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -160,67 +161,154 @@ pub fn demo_fleet() -> Vec<DeviceSpec> {
     ]
 }
 
+/// What [`run_site`] needs.
+#[derive(Debug)]
+pub struct SiteOptions<'a> {
+    /// The site configuration to copy (`etc/`).
+    pub etc: &'a Path,
+    /// Where the daemon binaries and `pbxnet-keygen` are.
+    pub bins: &'a Path,
+    /// The `pbxnet-sim` executable (runs the fleet in the client namespace).
+    pub sim_exe: &'a Path,
+    /// The fleet.
+    pub devices: Vec<DeviceSpec>,
+    /// Device limits.
+    pub limits: RunLimits,
+    /// Set on Ctrl-C.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// One daemon's start-up.
+#[derive(Debug, Clone)]
+pub struct DaemonStart {
+    /// Binary name.
+    pub name: String,
+    /// Time to READY=1, or why it is unavailable.
+    pub result: Result<Duration, String>,
+}
+
+/// Everything a site run saw.
+#[derive(Debug)]
+pub struct SiteRun {
+    /// Installer steps applied to the copy.
+    pub staged: Vec<String>,
+    /// The licence key issued.
+    pub licence_issued: String,
+    /// The daemons.
+    pub daemons: Vec<DaemonStart>,
+    /// The fleet's report.
+    pub report: FleetReport,
+    /// MAC → class, from `pbxnet-dhcpd leases --json`.
+    pub classes: std::collections::BTreeMap<String, String>,
+    /// `pbxnet-licd status --json`, or why there is none.
+    pub licence: Result<serde_json::Value, String>,
+}
+
+/// Builds the LAN, starts the four daemons on a copy of `etc`, powers the
+/// fleet on, collects the report, and tears everything down before
+/// returning. `progress` gets one line per stage.
+pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result<SiteRun> {
+    let scratch = ScratchSite::new(o.etc)?;
+    progress(format!(
+        "example site {} copied to {} (state and runtime directories inside it)",
+        o.etc.display(),
+        scratch.config().display()
+    ));
+    let staged = stage_files(&scratch)?;
+    for s in &staged {
+        progress(format!("installer step: {s}"));
+    }
+    let licence_issued = prepare_licence(&scratch, o.bins)?;
+    progress(format!("licence: {licence_issued}"));
+    let lab = Lab::new(1).context("building the namespace LAN")?;
+    progress(format!(
+        "isolated LAN: server namespace {} (192.168.92.246), devices in {} behind the bridge in {}",
+        lab.server().name(),
+        lab.client(0).name(),
+        lab.hub().name()
+    ));
+    let cfg = scratch.config();
+    let cfg_s = cfg.display().to_string();
+    let mut running = Vec::new();
+    let mut daemons = Vec::new();
+    for name in ["pbxnet-dhcpd", "pbxnet-tftpd", "pbxnet-ntpd", "pbxnet-licd"] {
+        if o.stop.load(Ordering::Relaxed) {
+            bail!("interrupted");
+        }
+        let st = site::start(
+            lab.server(),
+            &o.bins.join(name),
+            &["--config", &cfg_s, "run"],
+            Duration::from_secs(20),
+        );
+        let result = match &st {
+            Started::Ready(_, t) => {
+                progress(format!(
+                    "{name:<13} ready (READY=1 after {:.0} ms)",
+                    t.as_secs_f64() * 1000.0
+                ));
+                Ok(*t)
+            }
+            Started::Unavailable(why) => {
+                progress(format!("{name:<13} UNAVAILABLE: {why}"));
+                Err(why.clone())
+            }
+        };
+        daemons.push(DaemonStart {
+            name: name.to_string(),
+            result,
+        });
+        running.push(st);
+    }
+    let spec = FleetSpec {
+        iface: "eth0".into(),
+        devices: o.devices.clone(),
+        limits: o.limits,
+        seed: 2026,
+    };
+    progress(format!("powering on {} devices", spec.devices.len()));
+    let report = site::run_fleet_in(
+        o.sim_exe,
+        lab.client(0),
+        &spec,
+        scratch.dir.path(),
+        Duration::from_secs(o.limits.deadline_s + 15),
+        &o.stop,
+    )?;
+    let classes = site::dhcp_classes(lab.server(), &o.bins.join("pbxnet-dhcpd"), &cfg);
+    let licd_up = daemons
+        .iter()
+        .any(|d| d.name == "pbxnet-licd" && d.result.is_ok());
+    let licence = if licd_up {
+        licence_json(lab.server(), o.bins, &cfg)
+    } else {
+        Err("pbxnet-licd unavailable".into())
+    };
+    drop(running);
+    drop(lab);
+    Ok(SiteRun {
+        staged,
+        licence_issued,
+        daemons,
+        report,
+        classes,
+        licence,
+    })
+}
+
 /// Runs the demo; the exit code is non-zero when a device failed or a
 /// daemon was unavailable.
 pub fn run(a: &DemoArgs) -> Result<ExitCode> {
     if let Err(why) = pbxnet_testlab::can_run_lab() {
         bail!("the demo {why}");
     }
-    let stop = site::interrupted_flag()?;
     let t0 = Instant::now();
     let bins = site::bin_dir()?;
-    let scratch = ScratchSite::new(&a.config)?;
-    println!(
-        "pbxnet demo: example site {} copied to {}",
-        a.config.display(),
-        scratch.config().display()
-    );
-    println!(
-        "  state and runtime directories: {} and {}",
-        scratch.state().display(),
-        scratch.run().display()
-    );
-
-    // Installer steps on the copy (never on etc/ itself).
-    let staged = stage_files(&scratch)?;
-    for s in &staged {
-        println!("  installer step: {s}");
-    }
-    let licence = prepare_licence(&scratch, &bins)?;
-    println!("  licence: {licence}");
-
-    let lab = Lab::new(1).context("building the namespace LAN")?;
-    println!(
-        "  isolated LAN: server namespace {} (192.168.92.246), devices in {} behind bridge in {}",
-        lab.server().name(),
-        lab.client(0).name(),
-        lab.hub().name()
-    );
-    let cfg = scratch.config();
-    let cfg_s = cfg.display().to_string();
-    let mut daemons = Vec::new();
-    for name in ["pbxnet-dhcpd", "pbxnet-tftpd", "pbxnet-ntpd", "pbxnet-licd"] {
-        if stop.load(Ordering::Relaxed) {
-            bail!("interrupted");
-        }
-        let st = site::start(
-            lab.server(),
-            &bins.join(name),
-            &["--config", &cfg_s, "run"],
-            Duration::from_secs(20),
-        );
-        match &st {
-            Started::Ready(_, t) => println!(
-                "  {name:<13} ready (READY=1 after {:.0} ms)",
-                t.as_secs_f64() * 1000.0
-            ),
-            Started::Unavailable(why) => println!("  {name:<13} UNAVAILABLE: {why}"),
-        }
-        daemons.push((name, st));
-    }
-
-    let spec = FleetSpec {
-        iface: "eth0".into(),
+    let sim_exe = std::env::current_exe()?;
+    let o = SiteOptions {
+        etc: &a.config,
+        bins: &bins,
+        sim_exe: &sim_exe,
         devices: demo_fleet(),
         limits: RunLimits {
             deadline_s: 30,
@@ -228,50 +316,41 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
             tftp_timeout_ms: 1000,
             tftp_retries: 4,
         },
-        seed: 2026,
+        stop: site::interrupted_flag()?,
     };
-    println!("\nPowering on {} devices …\n", spec.devices.len());
-    let report = site::run_fleet_in(
-        lab.client(0),
-        &spec,
-        scratch.dir.path(),
-        Duration::from_secs(45),
-        &stop,
-    )?;
-    let classes = site::dhcp_classes(lab.server(), &bins.join("pbxnet-dhcpd"), &cfg);
-    print!("{}", installer_table(&report, &classes));
+    println!("pbxnet demo");
+    let r = run_site(&o, &mut |line| println!("  {line}"))?;
+    println!();
+    print!("{}", installer_table(&r.report, &r.classes));
     if a.verbose {
-        println!("\nPer-device detail:\n{}", report.details());
+        println!("\nPer-device detail:\n{}", r.report.details());
     }
     println!("\nLicence state (pbxnet-licd status):");
-    println!("{}", licence_state(lab.server(), &bins, &cfg, &daemons));
-
-    let unavailable: Vec<&str> = daemons
+    println!("{}", licence_text(&r.licence));
+    let unavailable: Vec<&str> = r
+        .daemons
         .iter()
-        .filter(|(_, s)| matches!(s, Started::Unavailable(_)))
-        .map(|(n, _)| *n)
+        .filter(|d| d.result.is_err())
+        .map(|d| d.name.as_str())
         .collect();
     println!(
-        "\nSummary: {}/{} devices provisioned, last one {:.0} ms after power-on began; {} DHCP+TFTP retransmissions.",
-        report.devices.len() - report.failures(),
-        report.devices.len(),
-        report.last_provisioned_ms,
-        report.retries()
+        "\nSummary: {}/{} devices provisioned, the last {:.0} ms after the first powered on; {} DHCP+TFTP retransmissions.",
+        r.report.devices.len() - r.report.failures(),
+        r.report.devices.len(),
+        r.report.last_provisioned_ms,
+        r.report.retries()
     );
     if !unavailable.is_empty() {
         println!(
-            "Daemons unavailable: {} (see the reasons above).",
+            "Daemons unavailable: {} (reasons above).",
             unavailable.join(", ")
         );
     }
-    drop(daemons);
-    drop(lab);
     println!(
-        "Cleaned up (namespaces deleted, daemons stopped, {} removed). Demo took {:.1} s.",
-        scratch.dir.path().display(),
+        "Cleaned up: namespaces deleted, daemons stopped, scratch directory removed. Demo took {:.1} s.",
         t0.elapsed().as_secs_f64()
     );
-    Ok(if report.failures() == 0 && unavailable.is_empty() {
+    Ok(if r.report.failures() == 0 && unavailable.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -405,13 +484,7 @@ fn prepare_licence(s: &ScratchSite, bins: &Path) -> Result<String> {
     ))
 }
 
-fn licence_state(ns: &Netns, bins: &Path, cfg: &Path, daemons: &[(&str, Started)]) -> String {
-    let running = daemons
-        .iter()
-        .any(|(n, s)| *n == "pbxnet-licd" && matches!(s, Started::Ready(..)));
-    if !running {
-        return "  pbxnet-licd unavailable: no licence state".into();
-    }
+fn licence_json(ns: &Netns, bins: &Path, cfg: &Path) -> Result<serde_json::Value, String> {
     let out = ns
         .command(bins.join("pbxnet-licd"))
         .arg("--config")
@@ -419,22 +492,27 @@ fn licence_state(ns: &Netns, bins: &Path, cfg: &Path, daemons: &[(&str, Started)
         .arg("status")
         .arg("--json")
         .stdin(Stdio::null())
-        .output();
-    let out = match out {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => {
-            return format!(
-                "  pbxnet-licd status failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            )
-        }
-        Err(e) => return format!("  pbxnet-licd status: {e}"),
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
-        return format!(
-            "  unreadable status: {}",
+        .output()
+        .map_err(|e| format!("pbxnet-licd status: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "pbxnet-licd status failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|_| {
+        format!(
+            "unreadable status: {}",
             String::from_utf8_lossy(&out.stdout)
-        );
+        )
+    })
+}
+
+/// The licence state for the report.
+pub fn licence_text(v: &Result<serde_json::Value, String>) -> String {
+    let v = match v {
+        Ok(v) => v,
+        Err(why) => return format!("  {why}"),
     };
     let s = |x: &serde_json::Value| match x {
         serde_json::Value::String(t) => t.clone(),

@@ -184,6 +184,7 @@ pub fn indent(text: &str, n: usize) -> String {
 /// Runs a fleet inside `ns` (this binary's `fleet` subcommand) and reads
 /// its report. Gives up after `timeout` or when `stop` is set.
 pub fn run_fleet_in(
+    sim_exe: &Path,
     ns: &Netns,
     spec: &FleetSpec,
     scratch: &Path,
@@ -194,10 +195,9 @@ pub fn run_fleet_in(
     let out_path = scratch.join("fleet-report.json");
     let _ = std::fs::remove_file(&out_path);
     std::fs::write(&spec_path, serde_json::to_vec_pretty(spec)?)?;
-    let exe = std::env::current_exe()?;
     let log = std::fs::File::create(scratch.join("fleet.log"))?;
     let mut child = ns
-        .command(&exe)
+        .command(sim_exe)
         .arg("fleet")
         .arg("--spec")
         .arg(&spec_path)

@@ -1,0 +1,223 @@
+//! End to end: the four daemons on a copy of the example site in the
+//! namespace lab, the demo fleet (every device kind) powering on, and every
+//! device's outcome checked against what is on disk and in the config.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use pbxnet_sim::demo::{demo_fleet, run_site, SiteOptions};
+use pbxnet_sim::device::RunLimits;
+use pbxnet_sim::report::DeviceReport;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The daemon binaries are other packages' targets: build them (a no-op
+/// when `cargo test --workspace` already did).
+fn build_daemons() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace())
+        .args([
+            "build",
+            "--bins",
+            "-p",
+            "pbxnet-dhcp",
+            "-p",
+            "pbxnet-tftp",
+            "-p",
+            "pbxnet-ntp",
+            "-p",
+            "pbxnet-license",
+        ])
+        .status()
+        .expect("running cargo build");
+    assert!(status.success(), "building the daemons failed");
+    pbxnet_testlab::workspace_binary("pbxnet-dhcpd")
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A served text file as the device must receive it: `${server_ip}`
+/// expanded to the site's address.
+fn served(rel: &str) -> Vec<u8> {
+    let text = std::fs::read_to_string(workspace().join("etc/tftpboot").join(rel)).unwrap();
+    text.replace("${server_ip}", "192.168.92.246").into_bytes()
+}
+
+fn dev<'a>(r: &'a [DeviceReport], name: &str) -> &'a DeviceReport {
+    r.iter().find(|d| d.name == name).unwrap()
+}
+
+fn ip(d: &DeviceReport) -> Ipv4Addr {
+    d.ip.as_deref().unwrap().parse().unwrap()
+}
+
+fn in_range(ip: Ipv4Addr, lo: [u8; 4], hi: [u8; 4]) -> bool {
+    (u32::from(Ipv4Addr::from(lo))..=u32::from(Ipv4Addr::from(hi))).contains(&u32::from(ip))
+}
+
+fn file<'a>(d: &'a DeviceReport, suffix: &str) -> &'a pbxnet_sim::report::FileReport {
+    d.files
+        .iter()
+        .find(|f| f.path.ends_with(suffix))
+        .unwrap_or_else(|| panic!("{} fetched no {suffix}: {:?}", d.name, d.files))
+}
+
+#[test]
+fn example_site_provisions_every_device_kind() {
+    pbxnet_testlab::skip_unless_root!();
+    let bins = build_daemons();
+    let o = SiteOptions {
+        etc: &workspace().join("etc"),
+        bins: &bins,
+        sim_exe: Path::new(env!("CARGO_BIN_EXE_pbxnet-sim")),
+        devices: demo_fleet(),
+        limits: RunLimits {
+            deadline_s: 20,
+            dhcp_initial_ms: 2000,
+            tftp_timeout_ms: 1000,
+            tftp_retries: 4,
+        },
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let r = run_site(&o, &mut |l| eprintln!("{l}")).expect("site run");
+    eprintln!("{}", r.report.table());
+    eprintln!("{}", r.report.details());
+    for d in &r.daemons {
+        assert!(d.result.is_ok(), "{} unavailable: {:?}", d.name, d.result);
+    }
+    let devs = &r.report.devices;
+    assert_eq!(devs.len(), 12);
+    for d in devs {
+        assert!(d.ok, "{} failed: {:?}", d.name, d.error);
+        assert_eq!(d.dhcp_naks, 0, "{}", d.name);
+    }
+    let class = |name: &str| {
+        r.classes
+            .get(&dev(devs, name).mac)
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    // AudioCodes: option 160 path with the per-MAC file, expanded.
+    let ac1 = dev(devs, "ac-01");
+    assert_eq!(ac1.via.as_deref(), Some("160"));
+    assert!(in_range(ip(ac1), [192, 168, 92, 10], [192, 168, 92, 69]));
+    assert_eq!(class("ac-01"), "audiocodes-450hd");
+    assert_eq!(
+        file(ac1, "00908f61a022.cfg").bytes as usize,
+        served("ThirdParty_Devices/00908f61a022.cfg").len()
+    );
+    assert_eq!(ac1.files.len(), 1, "160 form 4 names no firmware");
+    assert_eq!(ac1.utc_offset_s, Some(7200));
+    // No per-MAC file: the model's.
+    let ac2 = dev(devs, "ac-02");
+    assert_eq!(class("ac-02"), "audiocodes-4xxhd");
+    assert_eq!(
+        file(ac2, "420HD/420HD.cfg").bytes as usize,
+        served("ThirdParty_Devices/420HD/420HD.cfg").len()
+    );
+    // 66/67 with older firmware: the whole 256 KiB image.
+    let ac3 = dev(devs, "ac-03");
+    assert_eq!(ac3.via.as_deref(), Some("66/67"));
+    let img = file(ac3, "400HD.img");
+    assert_eq!((img.bytes, img.note.as_str()), (256 * 1024, ""));
+    assert_eq!(ac3.firmware.as_deref(), Some("3.4.2 -> 3.4.8"));
+    // Same firmware: one block, then the phone's ERROR.
+    let ac4 = dev(devs, "ac-04");
+    let hdr = file(ac4, "400HD.img");
+    assert_eq!(hdr.note, "header only, aborted");
+    assert!(hdr.bytes > 0 && hdr.bytes <= 1428, "{}", hdr.bytes);
+    for name in [
+        "ac-01", "ac-02", "ac-03", "ac-04", "ale-01", "ale-02", "sip-01", "sip-02",
+    ] {
+        let d = dev(devs, name);
+        assert_eq!(d.time_server.as_deref(), Some("192.168.92.246"), "{name}");
+        let off = d.time_offset_ms.unwrap();
+        // Same machine clock on both sides: the offset is path noise only.
+        assert!(off.abs() < 50.0, "{name}: offset {off} ms");
+    }
+
+    // ALE phones: the pool, and the example site's reservation.
+    assert!(in_range(
+        ip(dev(devs, "ale-01")),
+        [192, 168, 92, 10],
+        [192, 168, 92, 69]
+    ));
+    assert_eq!(class("ale-01"), "ale-ip-phones");
+    assert_eq!(ip(dev(devs, "ale-02")), Ipv4Addr::new(192, 168, 92, 200));
+    assert_eq!(class("ale-02"), "reception-phone");
+
+    // SIP phones: others pool, option 67 path under /tftpboot.
+    let sip = dev(devs, "sip-01");
+    assert!(in_range(ip(sip), [192, 168, 92, 140], [192, 168, 92, 199]));
+    assert_eq!(class("sip-01"), "generic-sip");
+    assert!(file(sip, "sip-phone.cfg").path.starts_with("/tftpboot/"));
+
+    // OmniSwitches: switch pool, AOS 6 vs AOS 8 instruction files, then the
+    // files they name, byte for byte.
+    let sw1 = dev(devs, "sw-01");
+    let sw2 = dev(devs, "sw-02");
+    for sw in [sw1, sw2] {
+        assert!(
+            in_range(ip(sw), [192, 168, 92, 5], [192, 168, 92, 9]),
+            "{}",
+            sw.name
+        );
+        assert_eq!(
+            file(sw, "os_script").bytes as usize,
+            served("Omniswitch/os_script").len()
+        );
+    }
+    assert_eq!(sw1.files[0].path, "os_ins.alu");
+    assert_eq!(
+        file(sw1, "/Omniswitch/os_conf").bytes as usize,
+        served("Omniswitch/os_conf").len()
+    );
+    assert_eq!(sw2.files[0].path, "os8_ins.alu");
+    assert_eq!(
+        file(sw2, "/Omniswitch/os8_conf").bytes as usize,
+        served("Omniswitch/os8_conf").len()
+    );
+
+    // Stellar APs: their pool, hap_instruction.ini then hap_conf.ini.
+    for name in ["ap-01", "ap-02"] {
+        let ap = dev(devs, name);
+        assert!(
+            in_range(ip(ap), [192, 168, 92, 70], [192, 168, 92, 133]),
+            "{name}"
+        );
+        assert_eq!(class(name), "stellar-ap");
+        assert_eq!(ap.files[0].path, "hap_instruction.ini");
+        assert!(file(ap, "hap_conf.ini").bytes > 0);
+        let conf = ap.steps.iter().find(|s| s.name == "config").unwrap();
+        assert!(
+            conf.detail.contains("cluster 192.168.92.134"),
+            "{}",
+            conf.detail
+        );
+    }
+
+    // Addresses are unique.
+    let mut ips: Vec<_> = devs.iter().map(ip).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), devs.len());
+
+    // The licence issued on the fly is valid for the site's serial.
+    let lic = r.licence.as_ref().expect("licence status");
+    assert_eq!(lic["serial"], "000068DA");
+    assert_eq!(lic["system-mode"], "normal");
+    let msl = lic["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["file"].as_str().is_some_and(|f| f.ends_with(".msl")))
+        .unwrap();
+    assert_eq!(msl["state"], "valid");
+}
