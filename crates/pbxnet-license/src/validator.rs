@@ -676,6 +676,8 @@ impl Validator {
             },
         };
         Status {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: now.mono.saturating_sub(self.base_mono).as_secs(),
             serial: self.cfg.serial,
             software_major_version: self.cfg.major_version,
             system_mode,
@@ -731,6 +733,10 @@ pub fn try_and_buy_grants() -> [(&'static str, u32); 5] {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Status {
+    /// pbxnet-license version.
+    pub version: &'static str,
+    /// Seconds since this validator started.
+    pub uptime_secs: u64,
     /// CPU serial.
     pub serial: Serial,
     /// Running software major version.

@@ -131,6 +131,7 @@ impl Site {
 struct Daemon {
     child: Child,
     log: PathBuf,
+    notify: UnixDatagram,
 }
 
 impl Daemon {
@@ -156,10 +157,16 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         let child = cmd.spawn().expect("spawn pbxnet-licd");
-        let mut d = Daemon { child, log };
+        let mut d = Daemon { child, log, notify };
+        d.wait_ready();
+        d
+    }
+
+    /// Waits for the next READY=1 (start-up, or the end of a reload).
+    fn wait_ready(&mut self) {
         let mut buf = [0u8; 512];
         loop {
-            match notify.recv(&mut buf) {
+            match self.notify.recv(&mut buf) {
                 Ok(n)
                     if std::str::from_utf8(&buf[..n])
                         .unwrap_or("")
@@ -169,23 +176,22 @@ impl Daemon {
                 }
                 Ok(_) => continue,
                 Err(e) => {
-                    let _ = d.child.kill();
+                    let _ = self.child.kill();
                     panic!(
                         "no READY=1 ({e}); log:\n{}",
-                        std::fs::read_to_string(&d.log).unwrap_or_default()
+                        std::fs::read_to_string(&self.log).unwrap_or_default()
                     );
                 }
             }
         }
-        d
+    }
+
+    fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig).unwrap();
     }
 
     fn terminate(mut self) -> String {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
+        self.signal(nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -325,4 +331,78 @@ fn daemon_watches_keys_persists_state_and_survives_corruption() {
         ],
     );
     assert!(text.contains("000068DA.msl: VALID"), "{text}");
+}
+
+#[test]
+fn sighup_applies_a_new_config_and_keeps_the_old_one_on_error() {
+    let site = Site::new();
+    let order = site.p("trunks.toml");
+    std::fs::write(
+        &order,
+        "serial = \"000068DA\"\ntype = \"main\"\nsoftware-major-version = 3\nedition = 1\n\
+         [services]\nvoip-trunk-channels = 60\n",
+    )
+    .unwrap();
+    site.install(&ok(
+        KEYGEN,
+        &[
+            "issue",
+            order.to_str().unwrap(),
+            "-k",
+            site.p("vendor.key.pem").to_str().unwrap(),
+        ],
+    ));
+    let mut d = Daemon::start(&site, "hup");
+    let trunks = |st: &Value| {
+        st["keys"][0]["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "voip-trunk-channels")
+            .unwrap()
+            .clone()
+    };
+    let t = trunks(&site.status());
+    assert_eq!(
+        (t["authorized"].as_u64(), t["activated"].as_u64()),
+        (Some(60), Some(60))
+    );
+    let cfg = site.p("license.toml");
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{base}[hardware-limits]\nvoip-trunk-channels = 24\n"),
+    )
+    .unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_ready();
+    let t = trunks(&site.status());
+    assert_eq!(
+        (t["authorized"].as_u64(), t["activated"].as_u64()),
+        (Some(60), Some(24))
+    );
+    // A broken config is refused; the daemon keeps serving the previous one.
+    std::fs::write(&cfg, base.replace("000068DA", "68DA")).unwrap();
+    d.signal(nix::sys::signal::Signal::SIGHUP);
+    d.wait_ready();
+    // (The CLI reads the config too, so ask the socket directly.)
+    let st = socket_status(&site.p("run/pbxnet-licd.sock"));
+    assert_eq!(st["keys"][0]["verdict"], "valid");
+    assert_eq!(trunks(&st)["activated"].as_u64(), Some(24));
+    let log = d.terminate();
+    assert!(log.contains("reload refused"), "{log}");
+}
+
+/// One request on the control socket: 4-byte big-endian length, then JSON.
+fn socket_status(path: &std::path::Path) -> Value {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(path).unwrap();
+    let req = br#"{"cmd":"status"}"#;
+    s.write_all(&(req.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(req).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap()
 }

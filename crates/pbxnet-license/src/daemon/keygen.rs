@@ -122,11 +122,11 @@ fn keypair(prefix: &Path, force: bool) -> Result<ExitCode> {
         .to_public_key_pem(LineEnding::LF)
         .map_err(|e| anyhow::anyhow!("encoding public key: {e}"))?;
     fs::write(&public, pubpem).with_context(|| format!("writing {}", public.display()))?;
-    println!(
+    out!(
         "private key: {} (mode 0600, keep it at the vendor)",
         private.display()
     );
-    println!(
+    out!(
         "public key:  {} (install on the PBX as license.toml public-key)",
         public.display()
     );
@@ -156,7 +156,7 @@ fn issue_cmd(order_path: &Path, key_path: &Path, out_dir: Option<&Path>) -> Resu
     let sk = read_signing_key(key_path)?;
     let key = issue(&order.license, order.serial, &sk).map_err(|e| anyhow::anyhow!("{e}"))?;
     match out_dir {
-        None => println!("{key}"),
+        None => out!("{key}"),
         Some(dir) => {
             let name = order.license.kind.file_name(order.serial);
             let tmp = dir.join(format!(".{name}.tmp"));
@@ -173,7 +173,7 @@ fn issue_cmd(order_path: &Path, key_path: &Path, out_dir: Option<&Path>) -> Resu
                 f.sync_all()?;
             }
             fs::rename(&tmp, &dst).with_context(|| format!("renaming to {}", dst.display()))?;
-            println!("{}", dst.display());
+            out!("{}", dst.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -208,9 +208,9 @@ fn inspect(
         Ok(d) => d,
         Err(e) => {
             if json_out {
-                println!("{}", json!({"ok": false, "error": e.to_string()}));
+                out!("{}", json!({"ok": false, "error": e.to_string()}));
             } else {
-                println!("REJECTED: {e}");
+                out!("REJECTED: {e}");
             }
             return Ok(ExitCode::from(2));
         }
@@ -252,23 +252,25 @@ fn inspect(
         "services": services,
     });
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
+        out!(
             "type {}  length {}  schema {}",
             lic.kind,
             text.len(),
             crate::SCHEMA
         );
-        println!(
+        out!(
             "software major version R{}  edition {}  ack code {:04X}",
-            lic.major_version, lic.edition, lic.ack_code
+            lic.major_version,
+            lic.edition,
+            lic.ack_code
         );
-        println!("payload {payload_hex}");
+        out!("payload {payload_hex}");
         match verify {
-            Some((s, true)) => println!("signature: VALID for serial {s}"),
-            Some((s, false)) => println!("signature: INVALID for serial {s}"),
-            None => println!("signature: not checked (give --public-key)"),
+            Some((s, true)) => out!("signature: VALID for serial {s}"),
+            Some((s, false)) => out!("signature: INVALID for serial {s}"),
+            None => out!("signature: not checked (give --public-key)"),
         }
         for (s, &v) in catalogue::services(lic.kind).iter().zip(&lic.values) {
             let eff = s.effective(v);
@@ -278,7 +280,7 @@ fn inspect(
                 _ if eff != v => format!(" (effective {eff})"),
                 _ => String::new(),
             };
-            println!("  {:<32} {:>6}{note}", s.id, v);
+            out!("  {:<32} {:>6}{note}", s.id, v);
         }
     }
     Ok(match verify {

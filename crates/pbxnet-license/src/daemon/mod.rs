@@ -2,6 +2,15 @@
 //! the key directory, atomic state file, control socket, signals, systemd
 //! notifications. All decisions are in [`crate::Validator`].
 
+/// `println!` that ignores a closed stdout (`status | head`) instead of
+/// panicking on EPIPE.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod keygen;
 mod render;
 mod store;
@@ -25,6 +34,7 @@ use store::Clock;
 pub use keygen::keygen_main;
 
 const DAEMON: &str = "pbxnet-licd";
+const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,12 +120,12 @@ fn check(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
         Ok((v, clock)) => {
             let st = v.status(clock.now());
             for k in &st.keys {
-                println!("{}: {} ({}) → {}", k.file, k.verdict, k.detail, k.state);
+                out!("{}: {} ({}) → {}", k.file, k.verdict, k.detail, k.state);
             }
             code
         }
         Err(e) => {
-            println!("error: {e:#}");
+            out!("error: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -161,9 +171,12 @@ fn status(global: &GlobalArgs, json: bool, offline: bool) -> Result<()> {
             .with_context(|| "(use --offline to evaluate without the daemon)")?
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        out!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}", render::status_text(&value));
+        use std::io::Write as _;
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(render::status_text(&value).as_bytes());
     }
     Ok(())
 }
@@ -172,7 +185,7 @@ fn simple_request(global: &GlobalArgs, req: Request) -> Result<()> {
     let loaded = load_config(global)?;
     let path = control::socket_path(&loaded.daemon.runtime_directory, DAEMON);
     let v: serde_json::Value = control::request(&path, &req)?;
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    out!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
 }
 
@@ -327,16 +340,21 @@ async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<
     if let Some(user) = &shell.cfg.site.user {
         pbxnet_runtime::privileges::drop_to(user)?;
     }
+    let watchdog = notify::Watchdog::from_env();
+    let max_sleep = watchdog.map_or(MAX_SLEEP, |w| w.interval.min(MAX_SLEEP));
     notify::ready();
     tracing::info!(socket = %sock.display(), "ready");
     loop {
-        let deadline = shell.validator.poll_timeout().map(|m| clock.instant_of(m));
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                None => std::future::pending().await,
-            }
-        };
+        // Pinged from the main loop itself: a stuck loop stops the pings.
+        if let Some(w) = &watchdog {
+            w.ping();
+        }
+        // Deadlines are on the boot-time clock; sleep towards them in steps
+        // of at most a minute so that a suspend is noticed soon after resume.
+        let wait = shell.validator.poll_timeout().map_or(max_sleep, |d| {
+            d.saturating_sub(clock.now().mono).min(max_sleep)
+        });
+        let sleep = tokio::time::sleep(wait);
         tokio::select! {
             ev = next(&mut events) => {
                 match ev {

@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use ed25519_dalek::pkcs8::DecodePublicKey;
@@ -14,17 +14,24 @@ use ed25519_dalek::VerifyingKey;
 use crate::config::{serial_from_machine_id, LicenseConfig, SerialSource};
 use crate::{KeyKind, Now, PersistedState, Serial};
 
-/// Wall and monotonic clocks of the process.
+/// Wall and elapsed clocks of the process. The elapsed clock is
+/// `CLOCK_BOOTTIME`, which keeps counting while the machine is suspended
+/// (`CLOCK_MONOTONIC`, behind `Instant`, does not: a suspended PBX would
+/// otherwise stretch its grace period).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
-    start: Instant,
+    start: Duration,
+}
+
+fn boottime() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+        .unwrap_or_default()
 }
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        Self {
-            start: Instant::now(),
-        }
+        Self { start: boottime() }
     }
 
     pub(crate) fn now(&self) -> Now {
@@ -32,11 +39,7 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        Now::new(wall, self.start.elapsed())
-    }
-
-    pub(crate) fn instant_of(&self, mono: std::time::Duration) -> Instant {
-        self.start + mono
+        Now::new(wall, boottime().saturating_sub(self.start))
     }
 }
 
