@@ -451,3 +451,17 @@ fn check_reports_a_bad_config_with_exit_1() {
         "run refuses a bad config with EX_CONFIG"
     );
 }
+
+#[test]
+fn command_lines_are_well_formed() {
+    pbxnet_license::daemon::licd_cli().debug_assert();
+    pbxnet_license::daemon::keygen_cli().debug_assert();
+    let help = ok(LICD, &["--help"]);
+    for sub in ["run", "check", "status", "try-and-buy-use", "restart-done"] {
+        assert!(help.contains(sub), "{help}");
+    }
+    let help = ok(KEYGEN, &["--help"]);
+    for sub in ["keypair", "issue", "inspect"] {
+        assert!(help.contains(sub), "{help}");
+    }
+}

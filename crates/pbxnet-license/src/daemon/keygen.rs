@@ -67,6 +67,11 @@ enum Cmd {
     },
 }
 
+/// The `pbxnet-keygen` command line (for man pages: pbxnet-xtask).
+pub fn keygen_cli() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// `pbxnet-keygen` entry point.
 pub fn keygen_main() -> ExitCode {
     let cli = Cli::parse();

@@ -31,7 +31,7 @@ use crate::config::LicenseConfig;
 use crate::{Event, KeyKind, Validator, ValidatorConfig};
 use store::Clock;
 
-pub use keygen::keygen_main;
+pub use keygen::{keygen_cli, keygen_main};
 
 const DAEMON: &str = "pbxnet-licd";
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
@@ -81,6 +81,11 @@ pub enum Request {
     TryAndBuyUse,
     /// The warm restart was done.
     RestartDone,
+}
+
+/// The `pbxnet-licd` command line (for man pages: pbxnet-xtask).
+pub fn licd_cli() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// `pbxnet-licd` entry point.
