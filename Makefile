@@ -53,3 +53,11 @@ clean:
 
 # ---------------------------------------------------------------------------
 # Benchmarks (bench-*), one per daemon, appended below.
+
+## Site boot storm (pbxnet-sim): 300 phones, 16 OmniSwitches and 64 Stellar
+## APs powering on within one second, against pbxnet and against Kea 2.2 +
+## tftpd-hpa + chronyd in the same run (release build; docs/performance.md).
+.PHONY: bench-site
+bench-site: deps
+	$(CARGO) build --release --bins -p pbxnet-sim -p pbxnet-dhcp -p pbxnet-tftp -p pbxnet-ntp
+	target/release/pbxnet-sim bench-site --config etc
