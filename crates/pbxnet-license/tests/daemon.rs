@@ -137,6 +137,11 @@ struct Daemon {
 impl Daemon {
     /// Starts `pbxnet-licd run` and waits for READY=1 on a notify socket.
     fn start(site: &Site, tag: &str) -> Daemon {
+        Self::start_as(site, tag, is_root())
+    }
+
+    /// Same, choosing whether to start it as `nobody` through setpriv.
+    fn start_as(site: &Site, tag: &str, as_nobody: bool) -> Daemon {
         let notify_path = site.p(&format!("notify-{tag}.sock"));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         std::fs::set_permissions(&notify_path, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -144,7 +149,7 @@ impl Daemon {
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         let log = site.p(&format!("licd-{tag}.log"));
-        let mut cmd = if is_root() {
+        let mut cmd = if as_nobody {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", LICD]);
             c
@@ -405,4 +410,42 @@ fn socket_status(path: &std::path::Path) -> Value {
     let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
     s.read_exact(&mut body).unwrap();
     serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn starts_without_a_key_directory_in_limited_mode() {
+    let site = Site::new();
+    std::fs::remove_dir(site.p("keys")).unwrap();
+    let d = Daemon::start(&site, "nodir");
+    let st = site.status();
+    assert_eq!(st["system-mode"], "limited");
+    assert_eq!(st["keys"][0]["verdict"], "missing");
+    let log = d.terminate();
+    assert!(log.contains("re-reading the keys every minute"), "{log}");
+}
+
+#[test]
+fn started_as_root_it_drops_to_the_site_user_before_touching_state() {
+    if !is_root() {
+        eprintln!(
+            "SKIPPED started_as_root_it_drops_to_the_site_user_before_touching_state: not root"
+        );
+        return;
+    }
+    let site = Site::new();
+    std::fs::write(site.p("site.toml"), "user = \"nobody\"\n").unwrap();
+    site.install(&site.issue(SERIAL, 1, 10));
+    let d = Daemon::start_as(&site, "drop", false);
+    assert_eq!(site.status()["keys"][0]["verdict"], "valid");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    for f in ["run/pbxnet-licd.sock", "state/license-state"] {
+        let meta = std::fs::metadata(site.p(f)).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            nobody.uid.as_raw(),
+            "{f}"
+        );
+    }
+    let log = d.terminate();
+    assert!(log.contains("dropped root privileges"), "{log}");
 }

@@ -335,16 +335,19 @@ fn watch(dir: &std::path::Path) -> Result<inotify::EventStream<Vec<u8>>> {
 
 async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<()> {
     let mut sigs = signals::Signals::new().context("installing signal handlers")?;
+    // licd binds no privileged port: when started as root with a site
+    // `user`, it drops at once, so that its state file and socket belong to
+    // that user from the start.
+    if let Some(user) = &reloader.current().site.user {
+        pbxnet_runtime::privileges::drop_to(user)?;
+    }
     let clock = Clock::new();
     let mut shell = Shell::start(reloader.current(), clock, None)?;
     let mut key_dir: PathBuf = shell.cfg.daemon.key_directory.clone();
-    let mut events = watch(&key_dir)?;
+    let mut events = watch_or_poll(&key_dir);
     let sock = control::socket_path(&shell.cfg.daemon.runtime_directory, DAEMON);
     let mut requests: mpsc::Receiver<control::Pending<Request, serde_json::Value>> =
         control::serve(&sock)?;
-    if let Some(user) = &shell.cfg.site.user {
-        pbxnet_runtime::privileges::drop_to(user)?;
-    }
     let watchdog = notify::Watchdog::from_env();
     let max_sleep = watchdog.map_or(MAX_SLEEP, |w| w.interval.min(MAX_SLEEP));
     notify::ready();
@@ -361,10 +364,14 @@ async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<
         });
         let sleep = tokio::time::sleep(wait);
         tokio::select! {
-            ev = next(&mut events) => {
+            ev = next_event(&mut events) => {
                 match ev {
-                    Some(Ok(_)) => {
-                        // Coalesce a burst (write + rename) into one evaluation.
+                    Some(Ok(ev)) => {
+                        if ev.mask.contains(inotify::EventMask::IGNORED) {
+                            // The directory itself went away: poll until it is back.
+                            tracing::warn!(dir = %key_dir.display(), "key directory removed");
+                            events = None;
+                        }
                         shell.keys_changed()?;
                     }
                     Some(Err(e)) => tracing::warn!(error = %e, "inotify error"),
@@ -372,6 +379,11 @@ async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<
                 }
             }
             () = sleep => {
+                if events.is_none() {
+                    // No watch (directory missing or unwatchable): poll.
+                    events = watch_or_poll(&key_dir);
+                    shell.keys_changed()?;
+                }
                 shell.validator.handle_timeout(clock.now());
                 shell.drain()?;
             }
@@ -402,7 +414,7 @@ async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<
                                     shell = s;
                                     if shell.cfg.daemon.key_directory != key_dir {
                                         key_dir = shell.cfg.daemon.key_directory.clone();
-                                        events = watch(&key_dir)?;
+                                        events = watch_or_poll(&key_dir);
                                     }
                                 }
                                 Err(e) => tracing::error!("reload: {e:#}; keeping the previous validator"),
@@ -420,6 +432,29 @@ async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<
                 }
             }
         }
+    }
+}
+
+type Events = Option<inotify::EventStream<Vec<u8>>>;
+
+/// The inotify watch, or `None` (logged) when the directory cannot be
+/// watched: the loop then re-reads the keys at every wake-up (≤ 1 min).
+fn watch_or_poll(dir: &std::path::Path) -> Events {
+    match watch(dir) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!("{e:#}; re-reading the keys every minute instead");
+            None
+        }
+    }
+}
+
+async fn next_event(
+    events: &mut Events,
+) -> Option<std::io::Result<inotify::Event<std::ffi::OsString>>> {
+    match events {
+        Some(e) => next(e).await,
+        None => std::future::pending().await,
     }
 }
 
