@@ -318,38 +318,38 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
         },
         stop: site::interrupted_flag()?,
     };
-    println!("pbxnet demo");
-    let r = run_site(&o, &mut |line| println!("  {line}"))?;
-    println!();
-    print!("{}", installer_table(&r.report, &r.classes));
+    site::say("pbxnet demo");
+    let r = run_site(&o, &mut |line| site::say(&format!("  {line}")))?;
+    site::say("");
+    site::say(installer_table(&r.report, &r.classes).trim_end());
     if a.verbose {
-        println!("\nPer-device detail:\n{}", r.report.details());
+        site::say(&format!("\nPer-device detail:\n{}", r.report.details()));
     }
-    println!("\nLicence state (pbxnet-licd status):");
-    println!("{}", licence_text(&r.licence));
+    site::say("\nLicence state (pbxnet-licd status):");
+    site::say(&licence_text(&r.licence));
     let unavailable: Vec<&str> = r
         .daemons
         .iter()
         .filter(|d| d.result.is_err())
         .map(|d| d.name.as_str())
         .collect();
-    println!(
+    site::say(&format!(
         "\nSummary: {}/{} devices provisioned, the last {:.0} ms after the first powered on; {} DHCP+TFTP retransmissions.",
         r.report.devices.len() - r.report.failures(),
         r.report.devices.len(),
         r.report.last_provisioned_ms,
         r.report.retries()
-    );
+    ));
     if !unavailable.is_empty() {
-        println!(
+        site::say(&format!(
             "Daemons unavailable: {} (reasons above).",
             unavailable.join(", ")
-        );
+        ));
     }
-    println!(
+    site::say(&format!(
         "Cleaned up: namespaces deleted, daemons stopped, scratch directory removed. Demo took {:.1} s.",
         t0.elapsed().as_secs_f64()
-    );
+    ));
     Ok(if r.report.failures() == 0 && unavailable.is_empty() {
         ExitCode::SUCCESS
     } else {

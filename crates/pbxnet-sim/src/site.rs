@@ -223,6 +223,9 @@ pub fn run_fleet_in(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    if stop.load(Ordering::Relaxed) {
+        bail!("interrupted");
+    }
     let text = std::fs::read_to_string(&out_path).with_context(|| {
         format!(
             "the fleet wrote no report (exit {status}); its log:\n{}",
@@ -270,4 +273,12 @@ pub fn dhcp_classes(ns: &Netns, dhcpd: &Path, config: &Path) -> BTreeMap<String,
         }
     }
     m
+}
+
+/// Prints a line to stdout, ignoring a closed pipe (`make demo | head` must
+/// not abort before the lab is torn down).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
 }
