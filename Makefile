@@ -61,3 +61,7 @@ clean:
 bench-site: deps
 	$(CARGO) build --release --bins -p pbxnet-sim -p pbxnet-dhcp -p pbxnet-tftp -p pbxnet-ntp
 	target/release/pbxnet-sim bench-site --config etc
+
+## pbxnet-ntpd vs chronyd 4.3 vs a do-nothing responder, plain and MD5 (root; namespaces).
+bench-ntp-server:
+	tests/bench/ntp-server.sh

@@ -38,6 +38,22 @@ enum Cmd {
         #[arg(long, default_value_t = 600)]
         max_secs: u64,
     },
+    /// Start a daemon with NOTIFY_SOCKET, wait for READY=1, print its pid
+    /// and leave it running.
+    SpawnReady {
+        #[arg(long, default_value_t = 20)]
+        timeout_secs: u64,
+        #[arg(trailing_var_arg = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Wait until the target answers an NTP request (for servers that cannot
+    /// signal readiness, such as chronyd).
+    Probe {
+        #[arg(long)]
+        target: SocketAddr,
+        #[arg(long, default_value_t = 20)]
+        timeout_secs: u64,
+    },
     /// Load steps.
     Run {
         #[arg(long)]
@@ -69,6 +85,11 @@ fn main() {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Respond { bind, max_secs } => respond(bind, max_secs),
+        Cmd::SpawnReady { timeout_secs, cmd } => spawn_ready(&cmd, timeout_secs),
+        Cmd::Probe {
+            target,
+            timeout_secs,
+        } => probe(target, timeout_secs),
         Cmd::Run {
             target,
             rates,
@@ -105,6 +126,67 @@ fn main() {
             );
         }
     }
+}
+
+fn spawn_ready(cmd: &[String], timeout_secs: u64) {
+    let dir = std::env::temp_dir().join(format!("ntp-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    let mut child = std::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .env("NOTIFY_SOCKET", &path)
+        .stdin(std::process::Stdio::null())
+        // our stdout carries only the pid (for `$(...)` in scripts)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    let mut buf = [0u8; 1024];
+    loop {
+        if let Ok(n) = sock.recv(&mut buf) {
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == "READY=1")
+            {
+                break;
+            }
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            eprintln!("{} exited before READY=1: {st}", cmd[0]);
+            std::process::exit(1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            eprintln!("{} sent no READY=1 within {timeout_secs}s", cmd[0]);
+            std::process::exit(1);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!("{}", child.id());
+}
+
+fn probe(target: SocketAddr, timeout_secs: u64) {
+    let s = UdpSocket::bind(if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })
+    .expect("bind");
+    s.set_read_timeout(Some(Duration::from_millis(100))).ok();
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    let mut req = [0u8; 48];
+    req[0] = 0x23;
+    let mut buf = [0u8; 256];
+    while Instant::now() < deadline {
+        let _ = s.send_to(&req, target);
+        if s.recv(&mut buf).is_ok() {
+            return;
+        }
+    }
+    eprintln!("no NTP reply from {target} within {timeout_secs}s");
+    std::process::exit(1);
 }
 
 fn respond(bind: SocketAddr, max_secs: u64) {

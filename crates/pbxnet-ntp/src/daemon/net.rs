@@ -6,6 +6,8 @@
 //! kernel spreads clients over the sockets by 4-tuple hash, so one client
 //! always lands on the same worker and its rate-limit slot.
 //!
+//! Datagrams are fetched in batches of up to 32 with `recvmmsg`.
+//!
 //! Receive time: SO_TIMESTAMPNS, the kernel's CLOCK_REALTIME stamp taken when
 //! the datagram arrived (falls back to reading the clock if absent). Transmit
 //! time: read inside the core's hook right before the reply is signed, then
@@ -13,8 +15,8 @@
 
 use crate::{NtpTimestamp, Server, ServerAction, ServerConfig, ServerStats, SystemState};
 use nix::sys::socket::{
-    bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType, SockaddrStorage,
+    bind, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag,
+    SockType, SockaddrStorage,
 };
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
@@ -23,9 +25,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::Interest;
 use tokio::sync::watch;
-
-/// Datagrams handled per readiness event before yielding (bounded work).
-const BATCH: usize = 256;
 
 /// What the workers share with the control loop.
 #[derive(Debug)]
@@ -88,30 +87,58 @@ struct Received {
     truncated: bool,
 }
 
-fn recv_one(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
-    let mut iov = [IoSliceMut::new(buf)];
-    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
-    let msg = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut cmsg), MsgFlags::MSG_DONTWAIT)?;
-    let mut kernel_ts = None;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmTimestampns(t) = c {
-                kernel_ts = Some(NtpTimestamp::from_unix(t.tv_sec(), t.tv_nsec() as u32));
+/// Datagrams fetched per `recvmmsg` call.
+const RX_BATCH: usize = 32;
+/// Receive buffer per datagram (longer NTP packets are truncated and dropped).
+const RX_BUF: usize = 1024;
+
+/// Receive up to [`RX_BATCH`] datagrams with one `recvmmsg` call, with their
+/// kernel receive timestamps. Fills `meta` (cleared first).
+fn recv_batch(fd: RawFd, bufs: &mut [[u8; RX_BUF]], meta: &mut Vec<Received>) -> io::Result<usize> {
+    meta.clear();
+    // Fresh headers per call: the kernel rewrites msg_controllen/msg_namelen
+    // in place and nix does not reset them.
+    let mut headers = nix::sys::socket::MultiHeaders::<SockaddrStorage>::preallocate(
+        bufs.len(),
+        Some(nix::cmsg_space!(nix::sys::time::TimeSpec)),
+    );
+    let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
+        .iter_mut()
+        .map(|b| [IoSliceMut::new(&mut b[..])])
+        .collect();
+    let res = nix::sys::socket::recvmmsg(
+        fd,
+        &mut headers,
+        iovs.iter_mut(),
+        MsgFlags::MSG_DONTWAIT,
+        None,
+    )?;
+    for msg in res {
+        let mut kernel_ts = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmTimestampns(t) = c {
+                    kernel_ts = Some(NtpTimestamp::from_unix(t.tv_sec(), t.tv_nsec() as u32));
+                }
             }
         }
+        let Some(from) = msg.address.as_ref().and_then(to_std) else {
+            meta.push(Received {
+                len: 0,
+                from: SocketAddr::from(([0, 0, 0, 0], 0)),
+                kernel_ts,
+                truncated: true,
+            });
+            continue;
+        };
+        meta.push(Received {
+            len: msg.bytes,
+            from,
+            kernel_ts,
+            truncated: msg.flags.contains(MsgFlags::MSG_TRUNC) || msg.bytes > RX_BUF,
+        });
     }
-    let from = msg.address.as_ref().and_then(to_std).ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            "datagram without source address",
-        )
-    })?;
-    Ok(Received {
-        len: msg.bytes,
-        from,
-        kernel_ts,
-        truncated: msg.flags.contains(MsgFlags::MSG_TRUNC),
-    })
+    Ok(meta.len())
 }
 
 /// Wall clock now as an NTP timestamp.
@@ -143,7 +170,8 @@ pub(crate) fn run_worker(
         };
         let mut server = Server::new(cfg, state, seed);
         let epoch = Instant::now();
-        let mut rbuf = vec![0u8; 2048];
+        let mut bufs = vec![[0u8; RX_BUF]; RX_BATCH];
+        let mut meta: Vec<Received> = Vec::with_capacity(RX_BATCH);
         let mut obuf = [0u8; crate::MAX_REPLY_LEN];
         let mut shell = WorkerStats::default();
         loop {
@@ -160,47 +188,56 @@ pub(crate) fn run_worker(
                 }
             }
             let mut handled = 0usize;
-            for _ in 0..BATCH {
-                let r = sock.try_io(Interest::READABLE, || recv_one(fd, &mut rbuf));
-                let rx = match r {
-                    Ok(rx) => rx,
+            // Bounded work per wake-up: at most 8 batches, then yield.
+            for _ in 0..8 {
+                let r = sock.try_io(Interest::READABLE, || recv_batch(fd, &mut bufs, &mut meta));
+                let n = match r {
+                    Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => {
-                        tracing::debug!(worker = index, error = %e, "recvmsg failed");
+                        tracing::debug!(worker = index, error = %e, "recvmmsg failed");
                         break;
                     }
                 };
-                handled += 1;
-                if rx.truncated {
-                    shell.truncated += 1;
-                    continue;
-                }
-                let recv_ts = match rx.kernel_ts {
-                    Some(t) => t,
-                    None => {
-                        shell.no_kernel_timestamp += 1;
-                        now_ntp()
+                handled += n;
+                for (rx, buf) in meta.iter().zip(bufs.iter()) {
+                    if rx.truncated {
+                        shell.truncated += 1;
+                        continue;
                     }
-                };
-                let now_ms = epoch.elapsed().as_millis() as u64;
-                let action = server.handle(
-                    &rbuf[..rx.len],
-                    rx.from.ip(),
-                    recv_ts,
-                    now_ms,
-                    now_ntp,
-                    &mut obuf,
-                );
-                if let ServerAction::Respond(reply) = action {
-                    match sock.try_send_to(reply, rx.from) {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            if sock.send_to(reply, rx.from).await.is_err() {
-                                shell.send_errors += 1;
-                            }
+                    let recv_ts = match rx.kernel_ts {
+                        Some(t) => t,
+                        None => {
+                            shell.no_kernel_timestamp += 1;
+                            now_ntp()
                         }
-                        Err(_) => shell.send_errors += 1,
+                    };
+                    let now_ms = epoch.elapsed().as_millis() as u64;
+                    let action = server.handle(
+                        &buf[..rx.len],
+                        rx.from.ip(),
+                        recv_ts,
+                        now_ms,
+                        now_ntp,
+                        &mut obuf,
+                    );
+                    // Send each reply at once, right after its transmit
+                    // timestamp was taken (no sendmmsg: that would move T3
+                    // earlier than the real send by the batch's work).
+                    if let ServerAction::Respond(reply) = action {
+                        match sock.try_send_to(reply, rx.from) {
+                            Ok(_) => {}
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                if sock.send_to(reply, rx.from).await.is_err() {
+                                    shell.send_errors += 1;
+                                }
+                            }
+                            Err(_) => shell.send_errors += 1,
+                        }
                     }
+                }
+                if n < RX_BATCH {
+                    break;
                 }
             }
             if handled > 0 {
