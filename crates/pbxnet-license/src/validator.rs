@@ -214,11 +214,11 @@ impl Validator {
         let mut events = VecDeque::new();
         // Time spent stopped counts, but only forward.
         let mut clock_is_back = false;
-        let downtime = now.wall_unix - state.wall_high_water;
+        let downtime = now.wall_unix.saturating_sub(state.wall_high_water);
         if downtime >= 0 {
-            state.elapsed_secs += downtime as u64;
+            state.elapsed_secs = state.elapsed_secs.saturating_add(downtime as u64);
             state.wall_high_water = now.wall_unix;
-        } else if -downtime > CLOCK_BACK_TOLERANCE_SECS {
+        } else if downtime < -CLOCK_BACK_TOLERANCE_SECS {
             clock_is_back = true;
             state.clock_went_back = Some(ClockBack {
                 wall_seen: now.wall_unix,
@@ -296,11 +296,14 @@ impl Validator {
 
     /// Elapsed seconds at `now`.
     pub fn elapsed(&self, now: Now) -> u64 {
-        self.base_elapsed + now.mono.saturating_sub(self.base_mono).as_secs()
+        self.base_elapsed
+            .saturating_add(now.mono.saturating_sub(self.base_mono).as_secs())
     }
 
     fn mono_at(&self, elapsed: u64) -> Duration {
-        self.base_mono + Duration::from_secs(elapsed.saturating_sub(self.base_elapsed))
+        self.base_mono.saturating_add(Duration::from_secs(
+            elapsed.saturating_sub(self.base_elapsed),
+        ))
     }
 
     /// A key file changed: `content` is the file content (`None`: no file).
@@ -342,14 +345,14 @@ impl Validator {
 
     /// Monotonic time of the next deadline.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        let mut next = self.last_persist + CHECKPOINT_SECS;
+        let mut next = self.last_persist.saturating_add(CHECKPOINT_SECS);
         for slot in &self.slots {
             if let Mode::Grace { until_elapsed } = slot.mode {
                 next = next.min(until_elapsed);
             }
         }
         if let Some(start) = self.state.try_and_buy_started {
-            let end = start + TRY_AND_BUY_SECS;
+            let end = start.saturating_add(TRY_AND_BUY_SECS);
             if end > self.last_persist {
                 next = next.min(end);
             }
@@ -429,7 +432,9 @@ impl Validator {
         if now.wall_unix >= hw {
             self.state.wall_high_water = now.wall_unix;
             self.clock_is_back = false;
-        } else if hw - now.wall_unix > CLOCK_BACK_TOLERANCE_SECS && !self.clock_is_back {
+        } else if hw.saturating_sub(now.wall_unix) > CLOCK_BACK_TOLERANCE_SECS
+            && !self.clock_is_back
+        {
             self.clock_is_back = true;
             let at_elapsed = self.elapsed(now);
             self.state.clock_went_back = Some(ClockBack {
@@ -447,7 +452,7 @@ impl Validator {
     fn try_and_buy_active(&self, elapsed: u64) -> bool {
         match self.state.try_and_buy_started {
             None => true,
-            Some(start) => elapsed < start + TRY_AND_BUY_SECS,
+            Some(start) => elapsed < start.saturating_add(TRY_AND_BUY_SECS),
         }
     }
 
@@ -492,10 +497,12 @@ impl Validator {
             let mode = match (&verdict, rec.problem_since) {
                 (Verdict::Valid, _) => Mode::Valid,
                 (v, Some(since))
-                    if v.grace_eligible() && !rec.grace_forfeit && elapsed < since + GRACE_SECS =>
+                    if v.grace_eligible()
+                        && !rec.grace_forfeit
+                        && elapsed < since.saturating_add(GRACE_SECS) =>
                 {
                     Mode::Grace {
-                        until_elapsed: since + GRACE_SECS,
+                        until_elapsed: since.saturating_add(GRACE_SECS),
                     }
                 }
                 _ => Mode::Limited,
@@ -555,7 +562,7 @@ impl Validator {
             slot.grant = grant;
             slot.authorized = authorized;
         }
-        if dirty || elapsed >= self.last_persist + CHECKPOINT_SECS {
+        if dirty || elapsed >= self.last_persist.saturating_add(CHECKPOINT_SECS) {
             self.persist(now);
         }
     }
@@ -599,7 +606,7 @@ impl Validator {
     /// clock and its high-water mark, so a clock set back cannot move it.
     fn wall_of(&self, now: Now, elapsed_at: u64) -> i64 {
         let base = now.wall_unix.max(self.state.wall_high_water);
-        base + elapsed_at as i64 - self.elapsed(now) as i64
+        base.saturating_add((elapsed_at as i64).saturating_sub(self.elapsed(now) as i64))
     }
 
     /// Snapshot for the control socket and `pbxnet-licd status`.
@@ -666,9 +673,11 @@ impl Validator {
                 state: "available",
                 until: None,
             },
-            Some(s) if elapsed < s + TRY_AND_BUY_SECS => TryAndBuyStatus {
+            Some(s) if elapsed < s.saturating_add(TRY_AND_BUY_SECS) => TryAndBuyStatus {
                 state: "running",
-                until: Some(format_date(self.wall_of(now, s + TRY_AND_BUY_SECS))),
+                until: Some(format_date(
+                    self.wall_of(now, s.saturating_add(TRY_AND_BUY_SECS)),
+                )),
             },
             Some(_) => TryAndBuyStatus {
                 state: "expired",
@@ -690,7 +699,7 @@ impl Validator {
             clock_went_back: self.state.clock_went_back.map(|c| ClockBackStatus {
                 seen: crate::time::format_datetime(c.wall_seen),
                 high_water: crate::time::format_datetime(c.high_water),
-                behind_secs: c.high_water - c.wall_seen,
+                behind_secs: c.high_water.saturating_sub(c.wall_seen),
                 now_behind: self.clock_is_back,
             }),
             state_recovered_from_corruption: self.state.recovered_from_corruption,

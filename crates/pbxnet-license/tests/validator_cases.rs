@@ -568,3 +568,39 @@ fn acd_change_requires_warm_restart() {
     v.handle_restart_done(clock.now());
     assert!(v.status(clock.now()).warm_restart_required.is_empty());
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Whatever a state file says (it is checksummed, but a root user
+        /// can write anything) and whatever the clocks read, the validator
+        /// never panics and never reports Valid without a valid key.
+        #[test]
+        fn never_panics_on_extreme_state_and_clocks(
+            elapsed in any::<u64>(),
+            hw in any::<i64>(),
+            since in proptest::option::of(any::<u64>()),
+            tnb in proptest::option::of(any::<u64>()),
+            wall in any::<i64>(),
+            mono in any::<u64>(),
+            later in any::<u32>(),
+        ) {
+            let mut st = PersistedState::fresh(SERIAL, hw);
+            st.elapsed_secs = elapsed;
+            st.main.problem_since = since;
+            st.try_and_buy_started = tnb;
+            let now = Now::new(wall, Duration::from_secs(mono));
+            let mut v = Validator::new(cfg(), st, now, [Some(&key(3, 1, OTHER)), Some("garbage")]);
+            prop_assert_ne!(v.mode(KeyKind::Main), Mode::Valid);
+            let _ = v.poll_timeout();
+            let later = Now::new(wall.saturating_sub(i64::from(later)), Duration::from_secs(mono).saturating_add(Duration::from_secs(u64::from(later))));
+            v.handle_timeout(later);
+            v.handle_try_and_buy_use(later);
+            let _ = serde_json::to_string(&v.status(later)).unwrap();
+            let _ = drain(&mut v);
+        }
+    }
+}

@@ -294,7 +294,7 @@ impl Shell {
                     high_water,
                 } => {
                     tracing::warn!(
-                        behind_secs = high_water - wall_seen,
+                        behind_secs = high_water.saturating_sub(wall_seen),
                         "wall clock went back: grace and Try-and-Buy periods keep counting elapsed time"
                     );
                 }
