@@ -201,8 +201,9 @@ fn table(a: &BenchArgs, spec: &FleetSpec, outcomes: &[Outcome]) -> String {
     );
     let _ = writeln!(
         out,
-        "Command: `make bench-site` (`pbxnet-sim bench-site --rounds {}`), debug build, {}. {} AudioCodes 400HD (1 in 4 ignoring option 160 and fetching the {} KiB firmware over 66/67, a third of those upgrading), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
+        "Command: `make bench-site` (`pbxnet-sim bench-site --rounds {}`), {} build, {}. {} AudioCodes 400HD (1 in 4 ignoring option 160 and fetching the {} KiB firmware over 66/67, a third of those upgrading), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
         a.rounds,
+        if cfg!(debug_assertions) { "debug" } else { "release" },
         machine(),
         a.audiocodes,
         a.firmware_kib,
@@ -213,9 +214,9 @@ fn table(a: &BenchArgs, spec: &FleetSpec, outcomes: &[Outcome]) -> String {
     );
     let _ = writeln!(
         out,
-        "| stack | last provisioned (ms) | per device p50 / p99 / max (ms) | failures | retries (DHCP+TFTP) | peak RSS per daemon |"
+        "| stack | last provisioned (ms) | per device p50 / p99 / max (ms) | DHCP p50 / p99 (ms) | SNTP p50 / p99 (ms) | failures | retries (DHCP+TFTP) | peak RSS per daemon |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
     let mut medians = Vec::new();
     for kind in [StackKind::Pbxnet, StackKind::Anchors] {
         let os: Vec<&Outcome> = outcomes.iter().filter(|o| o.stack == kind).collect();
@@ -224,6 +225,12 @@ fn table(a: &BenchArgs, spec: &FleetSpec, outcomes: &[Outcome]) -> String {
             .iter()
             .flat_map(|o| o.report.devices.iter().filter(|d| d.ok).map(|d| d.total_ms))
             .collect();
+        let step = |name: &str| -> Vec<f64> {
+            os.iter()
+                .flat_map(|o| o.report.devices.iter().filter_map(|d| d.step_ms(name)))
+                .collect()
+        };
+        let (dhcp, sntp) = (step("dhcp"), step("sntp"));
         let failures: usize = os.iter().map(|o| o.report.failures()).sum();
         let retries: u64 = os.iter().map(|o| o.report.retries()).sum();
         let mut rss: Vec<(String, u64)> = Vec::new();
@@ -243,12 +250,16 @@ fn table(a: &BenchArgs, spec: &FleetSpec, outcomes: &[Outcome]) -> String {
             .join(", ");
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.1} / {:.1} / {:.1} | {} | {} | {} |",
+            "| {} | {:.0} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {} | {} | {} |",
             kind.label(),
             last,
             percentile(per.clone(), 0.5),
             percentile(per.clone(), 0.99),
             percentile(per, 1.0),
+            percentile(dhcp.clone(), 0.5),
+            percentile(dhcp, 0.99),
+            percentile(sntp.clone(), 0.5),
+            percentile(sntp, 0.99),
             failures,
             retries,
             rss_text

@@ -176,6 +176,9 @@ pub struct SiteOptions<'a> {
     pub limits: RunLimits,
     /// Set on Ctrl-C.
     pub stop: Arc<AtomicBool>,
+    /// Extra files written into the copy's TFTP root (relative path, bytes),
+    /// after the installer steps.
+    pub extra_files: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// One daemon's start-up.
@@ -215,6 +218,14 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
         scratch.config().display()
     ));
     let staged = stage_files(&scratch)?;
+    let root = scratch.tftp_root()?;
+    for (rel, bytes) in &o.extra_files {
+        let p = root.join(rel);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&p, bytes)?;
+    }
     for s in &staged {
         progress(format!("installer step: {s}"));
     }
@@ -317,6 +328,7 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
             tftp_retries: 4,
         },
         stop: site::interrupted_flag()?,
+        extra_files: Vec::new(),
     };
     site::say("pbxnet demo");
     let r = run_site(&o, &mut |line| site::say(&format!("  {line}")))?;

@@ -84,6 +84,7 @@ fn example_site_provisions_every_device_kind() {
             tftp_retries: 4,
         },
         stop: Arc::new(AtomicBool::new(false)),
+        extra_files: Vec::new(),
     };
     let r = run_site(&o, &mut |l| eprintln!("{l}")).expect("site run");
     eprintln!("{}", r.report.table());
@@ -220,4 +221,62 @@ fn example_site_provisions_every_device_kind() {
         .find(|k| k["file"].as_str().is_some_and(|f| f.ends_with(".msl")))
         .unwrap();
     assert_eq!(msl["state"], "valid");
+}
+
+/// The simulator catches a site mistake: a 450HD whose per-MAC file is for
+/// a 420HD fails (and only that phone), with the reason in the report; a
+/// Stellar AP asking a site whose instruction file points at a missing
+/// config fails too.
+#[test]
+fn misprovisioned_devices_are_reported_failed() {
+    pbxnet_testlab::skip_unless_root!();
+    let bins = build_daemons();
+    let mut devices: Vec<_> = demo_fleet()
+        .into_iter()
+        .filter(|d| ["ac-01", "ac-02", "ap-01"].contains(&d.name.as_str()))
+        .collect();
+    devices[1].mac = "00:90:8f:70:00:99".into();
+    devices[1].model = "450HD".into();
+    let o = SiteOptions {
+        etc: &workspace().join("etc"),
+        bins: &bins,
+        sim_exe: Path::new(env!("CARGO_BIN_EXE_pbxnet-sim")),
+        devices,
+        limits: RunLimits {
+            deadline_s: 10,
+            dhcp_initial_ms: 2000,
+            tftp_timeout_ms: 1000,
+            tftp_retries: 2,
+        },
+        stop: Arc::new(AtomicBool::new(false)),
+        extra_files: vec![
+            (
+                "ThirdParty_Devices/00908f700099.cfg".into(),
+                b"system/model=420HD\nvoip/line/0/enabled=1\n".to_vec(),
+            ),
+            (
+                "hap_instruction.ini".into(),
+                b"[instruction]\nconfig_file=missing.ini\nconfig_path=/Omniswitch\nserver=192.168.92.246\n".to_vec(),
+            ),
+        ],
+    };
+    let r = run_site(&o, &mut |l| eprintln!("{l}")).expect("site run");
+    eprintln!("{}", r.report.table());
+    let devs = &r.report.devices;
+    assert!(dev(devs, "ac-01").ok, "{:?}", dev(devs, "ac-01").error);
+    let bad = dev(devs, "ac-02");
+    assert!(!bad.ok);
+    let why = bad.error.as_deref().unwrap();
+    assert!(
+        why.contains("for model 420HD") && why.contains("450HD"),
+        "{why}"
+    );
+    let ap = dev(devs, "ap-01");
+    assert!(!ap.ok);
+    let why = ap.error.as_deref().unwrap();
+    assert!(
+        why.contains("/Omniswitch/missing.ini") && why.contains("server error 1"),
+        "{why}"
+    );
+    assert_eq!(r.report.failures(), 2);
 }
