@@ -1,18 +1,12 @@
-//! Control socket: length-prefixed JSON (4-byte big-endian length, 64 KiB
-//! cap) over a Unix stream socket, mode 0660. One command: `status`.
+//! Control socket (pbxnet-runtime's length-prefixed JSON at
+//! `<runtime-directory>/ntpd.sock`): one command, `{"command":"status"}`.
 
 use super::net::Shared;
 use crate::{ServerStats, SystemState};
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const MAX_FRAME: usize = 64 * 1024;
-const MAX_CLIENTS: usize = 4;
 
 /// What the control loop knows.
 #[derive(Debug)]
@@ -49,7 +43,7 @@ pub(crate) struct Snapshot {
     pub(crate) send_errors: u64,
 }
 
-fn snapshot(v: &View) -> Snapshot {
+pub(crate) fn snapshot(v: &View) -> Snapshot {
     let (server, trunc, nots, send) = super::total(&v.workers.stats);
     let now = super::net::now_ntp();
     let disp = v.state.root_dispersion_at(now).as_seconds();
@@ -77,77 +71,24 @@ fn snapshot(v: &View) -> Snapshot {
     }
 }
 
-pub(crate) fn bind(path: &Path) -> anyhow::Result<tokio_listener::Std> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+/// Requests understood on the control socket.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub(crate) enum Request {
+    /// The status snapshot.
+    Status,
+}
+
+/// Answer a request from the daemon's main loop.
+pub(crate) fn answer(view: &View, req: &Request) -> Snapshot {
+    match req {
+        Request::Status => snapshot(view),
     }
-    let _ = std::fs::remove_file(path);
-    let l = std::os::unix::net::UnixListener::bind(path)
-        .with_context(|| format!("binding {}", path.display()))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    l.set_nonblocking(true)?;
-    Ok(l)
 }
 
-mod tokio_listener {
-    pub(crate) type Std = std::os::unix::net::UnixListener;
-}
-
-pub(crate) fn serve(listener: tokio_listener::Std, view: Arc<Mutex<View>>) {
-    tokio::spawn(async move {
-        let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
-            return;
-        };
-        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                continue;
-            };
-            let view = view.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let work = async {
-                    let len = stream.read_u32().await? as usize;
-                    if len > MAX_FRAME {
-                        return Ok::<_, std::io::Error>(());
-                    }
-                    let mut req = vec![0u8; len];
-                    stream.read_exact(&mut req).await?;
-                    let cmd: serde_json::Value = serde_json::from_slice(&req).unwrap_or_default();
-                    let reply = if cmd.get("command").and_then(|c| c.as_str()) == Some("status") {
-                        let snap = view.lock().map(|v| snapshot(&v)).ok();
-                        serde_json::to_vec(&snap).unwrap_or_default()
-                    } else {
-                        serde_json::to_vec(&serde_json::json!({"error": "unknown command"}))
-                            .unwrap_or_default()
-                    };
-                    stream.write_u32(reply.len() as u32).await?;
-                    stream.write_all(&reply).await?;
-                    Ok(())
-                };
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), work).await;
-            });
-        }
-    });
-}
-
+/// Client side of `pbxnet-ntpd status`.
 pub(crate) fn request_status(path: &Path) -> anyhow::Result<Snapshot> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    let req = serde_json::to_vec(&serde_json::json!({"command": "status"}))?;
-    s.write_all(&(req.len() as u32).to_be_bytes())?;
-    s.write_all(&req)?;
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
-    let len = u32::from_be_bytes(len) as usize;
-    anyhow::ensure!(len <= MAX_FRAME, "reply too large");
-    let mut buf = vec![0u8; len];
-    s.read_exact(&mut buf)?;
-    Ok(serde_json::from_slice(&buf)?)
+    pbxnet_runtime::control::request(path, &Request::Status)
 }
 
 pub(crate) fn render(s: &Snapshot) -> String {
