@@ -65,3 +65,24 @@ bench-site: deps
 ## pbxnet-ntpd vs chronyd 4.3 vs a do-nothing responder, plain and MD5 (root; namespaces).
 bench-ntp-server:
 	tests/bench/ntp-server.sh
+
+# ---------------------------------------------------------------------------
+# Packaging (issue 10; packaging/, systemd/, crates/pbxnet-xtask).
+
+## Debian package target/debian/pbxnet_<version>_<arch>.deb (cargo-deb,
+## installed from crates.io when missing): release binaries, units, the
+## example site as conffiles, man pages (clap_mangen), docs.
+.PHONY: deb test-deb man
+deb:
+	packaging/build-deb.sh
+
+## The package: lintian without errors, installed into a scratch root
+## (dpkg --root, maintainer scripts chrootless with DPKG_ROOT), each daemon's
+## `check` on the installed configuration, purge. Root. Not part of `make
+## test` (the release build and cargo-deb cost minutes): run after `make deb`.
+test-deb: deb
+	packaging/test-deb.sh
+
+## Man pages rendered from the clap definitions into target/man.
+man:
+	$(CARGO) run -q -p pbxnet-xtask -- man target/man

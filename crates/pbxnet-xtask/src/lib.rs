@@ -1,4 +1,5 @@
-//! Distribution tasks for pbxnet, kept out of the daemon crates:
+//! Distribution tasks for pbxnet, kept out of the daemon crates (this crate
+//! also carries the Debian package metadata, hence its description):
 //!
 //! - [`man`]: man pages rendered with clap_mangen from each binary's clap
 //!   `Command` (the daemon crates expose it; see the contract there);
