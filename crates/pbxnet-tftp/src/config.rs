@@ -112,7 +112,8 @@ pub struct RawTransfer {
     /// Timeouts in a row before giving up.
     #[serde(default = "default_max_retries")]
     pub max_retries: Spanned<u32>,
-    /// Bytes sent back to back before a pacing pause (0 = no pacing).
+    /// Client receive-buffer use (per IP fragment, ~2304 bytes each) sent
+    /// back to back before a pacing pause (0 = no pacing).
     #[serde(default = "default_pacing_burst")]
     pub pacing_burst: ByteSize,
     /// Pacing pause.
@@ -159,7 +160,7 @@ fn default_max_retries() -> Spanned<u32> {
     Spanned::new(0..0, 5)
 }
 fn default_pacing_burst() -> ByteSize {
-    ByteSize(128 * 1024)
+    ByteSize(160 * 1024)
 }
 fn default_pacing_gap() -> HumanDuration {
     HumanDuration(Duration::from_millis(1))

@@ -18,6 +18,7 @@ mod options;
 mod path;
 mod server;
 mod transfer;
+mod upload;
 pub mod wire;
 
 pub use config::{matches_patterns, RawTftpConfig, TftpConfig};
@@ -33,8 +34,10 @@ pub use server::{
     UploadPolicy, WritePlan,
 };
 pub use transfer::{
-    Done, Event, Negotiating, Outcome, Sending, Source, State, Timing, Transfer, TransferStats,
+    rcvbuf_cost, Done, Event, Negotiating, Outcome, Sending, Source, State, Timing, Transfer,
+    TransferStats,
 };
+pub use upload::{Sink, Upload};
 
 #[cfg(test)]
 mod sim_tests;

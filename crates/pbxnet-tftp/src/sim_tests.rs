@@ -419,7 +419,7 @@ fn windowed_transfer_with_loss_goes_back_and_completes() {
 
 #[test]
 fn windows_are_paced_in_bursts() {
-    // 64 × 8192 = 512 KiB window: at most 128 KiB back to back, then a gap.
+    // 64 × 8192 = 512 KiB window: at most 160 KiB of receive buffer back to back.
     let f = file(8192 * 64 * 2);
     let mut net = SimNet::new(
         f.clone(),

@@ -38,10 +38,13 @@
 //!   timeout, at most `max_retries` timeouts in a row, then the transfer
 //!   ends as `TimedOut`. A client that negotiated `timeout` gets that fixed
 //!   value.
-//! * Pacing: at most `pacing_burst` bytes leave back to back; then the
-//!   transfer waits `pacing_gap` (the ACK of a window also opens a new
-//!   burst). A 64 × 8 KiB window thus never lands at once in a client's
-//!   208 KiB socket buffer.
+//! * Pacing: datagrams leave back to back until they would fill
+//!   `pacing_burst` of the client's socket receive buffer (counted per IP
+//!   fragment, see [`rcvbuf_cost`]); then the transfer waits `pacing_gap`
+//!   (the ACK of a window also opens a new burst). A 64 × 1468 window
+//!   (147 KiB of buffer) goes out in one burst; a 64 × 8 KiB window (864 KiB
+//!   of buffer once fragmented) goes out in bursts of 11, so it never lands
+//!   at once in a client's default 208 KiB buffer.
 //! * A client ERROR ends the transfer at once: nothing more is sent.
 //! * Block numbers roll over from 65535 to 0 (what tftp-hpa, atftp, curl
 //!   and busybox expect); absolute block numbers are 64-bit internally.
@@ -95,7 +98,8 @@ pub struct Timing {
     pub max_rto: Duration,
     /// Timeouts in a row before giving up.
     pub max_retries: u32,
-    /// Bytes sent back to back before a pacing pause (0 disables pacing).
+    /// Receive-buffer budget ([`rcvbuf_cost`] units) sent back to back
+    /// before a pacing pause (0 disables pacing).
     pub pacing_burst: usize,
     /// Length of a pacing pause.
     pub pacing_gap: Duration,
@@ -108,7 +112,7 @@ impl Default for Timing {
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(5),
             max_retries: 5,
-            pacing_burst: 128 * 1024,
+            pacing_burst: 160 * 1024,
             pacing_gap: Duration::from_millis(1),
         }
     }
@@ -562,7 +566,7 @@ impl<S: Source> Transfer<S> {
         if s.next > window_end || s.last.is_some_and(|l| s.next > l) {
             return false;
         }
-        if timing_burst > 0 && s.burst > 0 && s.burst + blksize + 4 > timing_burst {
+        if timing_burst > 0 && s.burst > 0 && s.burst + rcvbuf_cost(blksize + 4) > timing_burst {
             s.pace_until = Some(now + gap);
             return false;
         }
@@ -625,7 +629,7 @@ impl<S: Source> Transfer<S> {
             s.last_len = len as u32;
         }
         s.next += 1;
-        s.burst += len + 4;
+        s.burst += rcvbuf_cost(len + 4);
         self.stats.data_sent += 1;
         if resend {
             self.stats.retransmits += 1;
@@ -636,6 +640,16 @@ impl<S: Source> Transfer<S> {
         }
         true
     }
+}
+
+/// What a datagram of `len` TFTP bytes costs in the client's socket
+/// receive buffer: the kernel charges each IP fragment's buffer (about
+/// 2304 bytes for a 1500-byte frame on veth/Ethernet), not its payload, so
+/// an 8 KiB block (6 fragments) costs ~13.5 KiB. Pacing budgets in this unit.
+pub fn rcvbuf_cost(len: usize) -> usize {
+    let udp = len + 8;
+    let fragments = udp.div_ceil(1480).max(1);
+    fragments * 2304
 }
 
 fn read_full<S: Source>(src: &mut S, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -660,3 +660,123 @@ fn sighup_moves_the_instruction_file_to_the_new_server_address() {
     let ins5 = fs::read_to_string(work.join("ins5")).unwrap_or_else(|_| panic!("{out:?}"));
     assert_eq!(ins5, ins3);
 }
+
+#[test]
+fn uploads_refused_by_default_and_capped_when_enabled() {
+    skip_unless_root!();
+    // Default: WRQ refused with ERROR 2.
+    let s = setup("", false);
+    let (op, code, msg, _) = in_netns(s.client(), || {
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut w = rrq(b"log.txt", "octet", &[]);
+        w[1] = 2;
+        ask(&sock, &w)
+    });
+    assert_eq!((op, code), (5, 2), "{msg}");
+    drop(s);
+
+    let s = setup("[uploads]\nenabled = true\nmax-size = \"64KiB\"\n", false);
+    fs::create_dir_all(s.root().join("uploads")).unwrap();
+    let c = s.client();
+    let work = s.work();
+    let host = SERVER_IP.to_string();
+    let payload = pattern(50_000, 5);
+    fs::write(work.join("up.bin"), &payload).unwrap();
+    let text = b"a\nb\rc\n".repeat(1000);
+    fs::write(work.join("up.txt"), &text).unwrap();
+    // tftp-hpa put (octet), atftp put with options, tftp-hpa netascii put.
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "put", "up.bin", "up.bin"],
+    );
+    assert_same(
+        &s.root().join("uploads/up.bin"),
+        &work.join("up.bin"),
+        "tftp-hpa put",
+        &out,
+    );
+    let out = run_in(
+        c,
+        &work,
+        "atftp",
+        &[
+            "--option",
+            "blksize 1468",
+            "--option",
+            "windowsize 8",
+            "-p",
+            "-l",
+            "up.bin",
+            "-r",
+            "uploads/atftp.bin",
+            &host,
+        ],
+    );
+    assert_same(
+        &s.root().join("uploads/atftp.bin"),
+        &work.join("up.bin"),
+        "atftp put 1468/8",
+        &out,
+    );
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "netascii", &host, "-c", "put", "up.txt", "up.txt"],
+    );
+    assert_same(
+        &s.root().join("uploads/up.txt"),
+        &work.join("up.txt"),
+        "tftp-hpa netascii put",
+        &out,
+    );
+    // Never overwrite: ERROR 6. Too large: ERROR 3 and nothing left behind.
+    let big = pattern(100_000, 6);
+    fs::write(work.join("big.bin"), &big).unwrap();
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "put", "up.txt", "up.bin"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("code 6")
+            || String::from_utf8_lossy(&out.stdout).contains("code 6"),
+        "{out:?}"
+    );
+    assert_eq!(fs::read(s.root().join("uploads/up.bin")).unwrap(), payload);
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "put", "big.bin", "big.bin"],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("code 3"), "{said}");
+    let left: Vec<_> = fs::read_dir(s.root().join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!left.iter().any(|n| n.contains("big")), "{left:?}");
+    // Uploads go to the upload folder only.
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "put", "up.bin", "Binary/x.bin"],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("code 2"), "{said}");
+    assert!(!s.root().join("Binary/x.bin").exists());
+}

@@ -138,6 +138,59 @@ impl Root {
         }
         Err(OpenError::NotFound)
     }
+
+    /// Create a new, exclusive file beneath the root (an upload's temporary).
+    pub(crate) fn create_new(&self, rel: &str) -> Result<File, OpenError> {
+        match rustix::fs::openat2(
+            self.fd.as_fd(),
+            rel,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o640),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        ) {
+            Ok(fd) => Ok(File::from(fd)),
+            Err(rustix::io::Errno::EXIST) => Err(OpenError::Denied("file exists")),
+            Err(rustix::io::Errno::NOENT) => Err(OpenError::NotFound),
+            Err(rustix::io::Errno::XDEV) | Err(rustix::io::Errno::LOOP) => {
+                Err(OpenError::Denied("path leaves the root"))
+            }
+            Err(e) => Err(OpenError::Io(e.into())),
+        }
+    }
+
+    /// True if `rel` exists beneath the root (any type).
+    pub(crate) fn exists(&self, rel: &str) -> bool {
+        rustix::fs::openat2(
+            self.fd.as_fd(),
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        )
+        .is_ok()
+    }
+
+    /// Move a finished upload into place; without `overwrite` an existing
+    /// destination is never replaced (RENAME_NOREPLACE).
+    pub(crate) fn rename_into(
+        &self,
+        tmp: &str,
+        dest: &str,
+        overwrite: bool,
+    ) -> std::io::Result<()> {
+        let flags = if overwrite {
+            rustix::fs::RenameFlags::empty()
+        } else {
+            rustix::fs::RenameFlags::NOREPLACE
+        };
+        rustix::fs::renameat_with(self.fd.as_fd(), tmp, self.fd.as_fd(), dest, flags)?;
+        Ok(())
+    }
+
+    /// Remove a file (a failed upload's temporary).
+    pub(crate) fn remove(&self, rel: &str) {
+        let _ = rustix::fs::unlinkat(self.fd.as_fd(), rel, rustix::fs::AtFlags::empty());
+    }
 }
 
 /// What a transfer reads: a file (pread) or bytes in memory (generated or
@@ -146,6 +199,12 @@ impl Root {
 pub(crate) enum Content {
     File(File),
     Memory(Arc<[u8]>),
+}
+
+impl crate::Sink for File {
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        std::io::Write::write_all(self, data)
+    }
 }
 
 impl Source for Content {

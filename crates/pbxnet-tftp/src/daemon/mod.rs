@@ -450,13 +450,10 @@ async fn handle_request(
             return;
         }
         Decision::Write(w) => {
-            let (code, message) = refuse(
-                RefuseReason::WriteRefused,
-                ErrorCode::AccessViolation,
-                "uploads are not implemented in this build".into(),
-                &w.destination,
-            );
-            send_error(listen, peer, code, &message).await;
+            start_upload(
+                w, peer, id, active, listen, admission, ports, totals, running, done_tx, stop_rx,
+            )
+            .await;
             return;
         }
         Decision::Read(plan) => plan,
@@ -532,6 +529,164 @@ async fn handle_request(
         progress,
         done_tx.clone(),
         stop_rx.clone(),
+        |_| None,
+    ));
+}
+
+/// Accept a WRQ into the upload folder: the data goes to a hidden temporary
+/// file that is renamed into place (never replacing a file unless
+/// `uploads.overwrite`) when the last block arrives, and removed otherwise.
+#[allow(clippy::too_many_arguments)]
+async fn start_upload(
+    w: crate::WritePlan,
+    peer: SocketAddr,
+    id: u64,
+    active: &Active,
+    listen: &UdpSocket,
+    admission: &mut Admission,
+    ports: &mut Option<PortPicker>,
+    totals: &mut Totals,
+    running: &mut HashMap<u64, Running>,
+    done_tx: &mpsc::UnboundedSender<Finished>,
+    stop_rx: &watch::Receiver<bool>,
+) {
+    let cfg = active.cfg();
+    let mut refuse = |reason: RefuseReason, code: ErrorCode, message: String| {
+        *totals
+            .refused
+            .entry(reason.label().to_string())
+            .or_default() += 1;
+        tracing::info!(client = %peer, file = %w.destination, reason = reason.label(), %message, "upload refused");
+        (code, message)
+    };
+    let Some(root) = active.root.clone() else {
+        let (c, m) = refuse(
+            RefuseReason::WriteRefused,
+            ErrorCode::AccessViolation,
+            "no root folder".into(),
+        );
+        send_error(listen, peer, c, &m).await;
+        return;
+    };
+    let announced = w
+        .options
+        .iter()
+        .find(|(n, _)| n == "tsize")
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > w.max_size) {
+        let (c, m) = refuse(
+            RefuseReason::OverQuota,
+            ErrorCode::DiskFull,
+            format!("upload larger than {} bytes", w.max_size),
+        );
+        send_error(listen, peer, c, &m).await;
+        return;
+    }
+    if !w.overwrite && root.exists(&w.destination) {
+        let (c, m) = refuse(
+            RefuseReason::WriteRefused,
+            ErrorCode::FileExists,
+            "file already exists".into(),
+        );
+        send_error(listen, peer, c, &m).await;
+        return;
+    }
+    if let Err(reason) = admission.try_admit(peer.ip()) {
+        let (c, m) = refuse(
+            reason,
+            ErrorCode::NotDefined,
+            "server busy, retry later".into(),
+        );
+        send_error(listen, peer, c, &m).await;
+        return;
+    }
+    let (folder, name) = w
+        .destination
+        .split_once('/')
+        .unwrap_or(("", &w.destination));
+    let tmp = format!("{folder}/.upload-{id}-{name}");
+    let file = match root.create_new(&tmp) {
+        Ok(f) => f,
+        Err(e) => {
+            admission.release(peer.ip());
+            let why = match e {
+                OpenError::NotFound => "upload folder missing".to_string(),
+                OpenError::Denied(w) => w.to_string(),
+                OpenError::Io(e) => e.kind().to_string(),
+            };
+            let (c, m) = refuse(
+                RefuseReason::WriteRefused,
+                ErrorCode::AccessViolation,
+                format!("cannot create: {why}"),
+            );
+            send_error(listen, peer, c, &m).await;
+            return;
+        }
+    };
+    let local_ip = listen
+        .local_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let sock = match bind_transfer(local_ip, peer, ports) {
+        Ok(s) => s,
+        Err(e) => {
+            admission.release(peer.ip());
+            root.remove(&tmp);
+            tracing::warn!(client = %peer, error = %e, "no transfer port available");
+            send_error(
+                listen,
+                peer,
+                ErrorCode::NotDefined,
+                "server busy, retry later",
+            )
+            .await;
+            return;
+        }
+    };
+    let mut limits = cfg.limits.clone();
+    if cfg.blksize_within_mtu {
+        if let Some(mtu) = path_mtu(&sock) {
+            limits.max_blksize = limits.max_blksize.min(mtu.saturating_sub(32).max(512));
+        }
+    }
+    let neg = negotiate(&w.options, &limits, None, true);
+    let now = Instant::now();
+    let upload = crate::Upload::new(now, file, w.mode, &neg, w.max_size, cfg.timing.clone());
+    let progress = Arc::new(AtomicU64::new(0));
+    running.insert(
+        id,
+        Running {
+            client: peer,
+            file: format!("{} (upload)", w.destination),
+            blksize: neg.blksize,
+            windowsize: neg.windowsize,
+            started: now,
+            progress: progress.clone(),
+        },
+    );
+    let dest = w.destination.clone();
+    let overwrite = w.overwrite;
+    tokio::spawn(task::drive(
+        id,
+        sock,
+        upload,
+        progress,
+        done_tx.clone(),
+        stop_rx.clone(),
+        move |outcome| {
+            if *outcome == crate::Outcome::Complete {
+                match root.rename_into(&tmp, &dest, overwrite) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        root.remove(&tmp);
+                        Some(format!("not-stored ({e})"))
+                    }
+                }
+            } else {
+                root.remove(&tmp);
+                None
+            }
+        },
     ));
 }
 

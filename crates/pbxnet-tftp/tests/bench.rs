@@ -1,0 +1,569 @@
+//! `make bench-tftp`: pbxnet-tftpd vs tftpd-hpa and atftpd in the namespace
+//! lab, same run, same files. Ignored by default (it takes minutes); run
+//! with `cargo test --release -p pbxnet-tftp --test bench -- --ignored
+//! --nocapture`.
+//!
+//! Single transfers: a 32 MiB image, server pinned to CPU 0 and client to
+//! CPU 1 (taskset), median of `BENCH_REPS` (default 5) runs, with atftp at
+//! blksize 512/1468/8192 × windowsize 1/8/64, curl at 512/1468, busybox at
+//! 1468 and tftp-hpa's client at 512; every download is compared with the
+//! original (a mismatch or a non-zero exit counts as a failure).
+//! Then DATA seen after a client ERROR (window 64), and a boot storm of
+//! `BENCH_STORM` (default 300) concurrent curl clients each fetching a 4 KiB
+//! config and a 16 MiB image (unpinned), with the server's summed
+//! proportional set size sampled every 100 ms.
+//!
+//! tftpd-hpa and atftpd come from `TFTPD_HPA` and `ATFTPD` (default: the
+//! unpacked Debian packages that tests/bench/tftp-prepare.sh puts in
+//! /var/cache/pbxnet-bench; the two packages conflict, so neither is
+//! installed).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pbxnet_testlab::{skip_unless_root, Daemon, Lab, Netns, SERVER_IP};
+
+const MIB: usize = 1024 * 1024;
+
+fn pattern(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn in_netns<T: Send + 'static>(ns: &Netns, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{}", ns.name());
+    std::thread::spawn(move || {
+        let file = fs::File::open(&path).expect("netns file");
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+fn rrq(name: &str, opts: &[(&str, &str)]) -> Vec<u8> {
+    let mut v = vec![0, 1];
+    v.extend_from_slice(name.as_bytes());
+    v.extend_from_slice(b"\0octet\0");
+    for (k, val) in opts {
+        v.extend_from_slice(k.as_bytes());
+        v.push(0);
+        v.extend_from_slice(val.as_bytes());
+        v.push(0);
+    }
+    v
+}
+
+/// Poll the server with a real request until it answers (servers without
+/// a readiness notification).
+fn probe_ready(ns: &Netns) {
+    let ok = in_netns(ns, || {
+        let sock = UdpSocket::bind((Ipv4Addr::new(192, 168, 92, 10), 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 1600];
+        for _ in 0..100 {
+            sock.send_to(&rrq("cfg4k.cfg", &[]), (SERVER_IP, 69))
+                .unwrap();
+            if let Ok((_, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(b"\x00\x05\x00\x00probe\x00", from);
+                return true;
+            }
+        }
+        false
+    });
+    assert!(ok, "server did not answer");
+}
+
+/// DATA packets that arrive after the client sent ERROR, beyond what was
+/// already in flight: RRQ (blksize 1468, windowsize 64), ACK the OACK if
+/// any, read one DATA, send ERROR, then for 2 s count DATA that is either a
+/// block of a later window or a repeat of a block already seen.
+fn data_after_error(ns: &Netns) -> usize {
+    in_netns(ns, || {
+        let sock = UdpSocket::bind((Ipv4Addr::new(192, 168, 92, 10), 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        sock.send_to(
+            &rrq(
+                "Binary/image32.bin",
+                &[("blksize", "1468"), ("windowsize", "64")],
+            ),
+            (SERVER_IP, 69),
+        )
+        .unwrap();
+        let mut buf = [0u8; 70_000];
+        let (n, from): (usize, SocketAddr) = sock.recv_from(&mut buf).unwrap();
+        sock.connect(from).unwrap();
+        if n >= 2 && buf[1] == 6 {
+            sock.send(b"\x00\x04\x00\x00").unwrap();
+            let _ = sock.recv(&mut buf).unwrap();
+        }
+        let mut seen = BTreeSet::new();
+        seen.insert(u16::from_be_bytes([buf[2], buf[3]]));
+        sock.send(b"\x00\x05\x00\x00firmware unchanged\x00")
+            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(2000)))
+            .unwrap();
+        let mut after = 0;
+        while let Ok(n) = sock.recv(&mut buf) {
+            if n >= 4 && buf[1] == 3 {
+                let b = u16::from_be_bytes([buf[2], buf[3]]);
+                if b > 64 || !seen.insert(b) {
+                    after += 1;
+                }
+            }
+        }
+        after
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Pbxnet,
+    Hpa,
+    Atftpd,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Pbxnet => "pbxnet-tftpd",
+            Kind::Hpa => "tftpd-hpa",
+            Kind::Atftpd => "atftpd",
+        }
+    }
+}
+
+struct Server {
+    _daemon: Option<Daemon>,
+    child: Option<Child>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &Path) -> Server {
+    let ns = lab.server();
+    let root = dir.join("root");
+    let mut argv: Vec<String> = Vec::new();
+    if pinned {
+        argv.extend(["taskset", "-c", "0"].map(String::from));
+    }
+    match kind {
+        Kind::Pbxnet => {
+            argv.push(env!("CARGO_BIN_EXE_pbxnet-tftpd").into());
+            argv.extend(["--config".into(), dir.display().to_string(), "run".into()]);
+            let prog = PathBuf::from(&argv[0]);
+            let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+            let mut d = Daemon::spawn(ns, &prog, &args).expect("spawn pbxnet-tftpd");
+            d.wait_ready(Duration::from_secs(20)).expect("READY");
+            Server {
+                _daemon: Some(d),
+                child: None,
+            }
+        }
+        Kind::Hpa | Kind::Atftpd => {
+            if kind == Kind::Hpa {
+                argv.push(hpa.display().to_string());
+                argv.extend(
+                    ["-L", "-u", "root", "-s", "-a", "192.168.92.246:69"].map(String::from),
+                );
+                argv.push(root.display().to_string());
+            } else {
+                argv.push(atftpd.display().to_string());
+                argv.extend(
+                    [
+                        "--daemon",
+                        "--no-fork",
+                        "--logfile",
+                        "/dev/null",
+                        "--user",
+                        "root.root",
+                        "--maxthread",
+                        "2000",
+                        "--bind-address",
+                        "192.168.92.246",
+                        "--port",
+                        "69",
+                    ]
+                    .map(String::from),
+                );
+                argv.push(root.display().to_string());
+            }
+            let child = ns
+                .command(&argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn server");
+            probe_ready(lab.client(0));
+            Server {
+                _daemon: None,
+                child: Some(child),
+            }
+        }
+    }
+}
+
+struct ClientCase {
+    label: String,
+    argv: Vec<String>,
+}
+
+fn cases(host: &str) -> Vec<ClientCase> {
+    let file = "Binary/image32.bin";
+    let mut v = Vec::new();
+    for blk in [512, 1468, 8192] {
+        for win in [1, 8, 64] {
+            let mut argv: Vec<String> = vec!["atftp".into()];
+            argv.extend(["--option".into(), format!("blksize {blk}")]);
+            if win > 1 {
+                argv.extend(["--option".into(), format!("windowsize {win}")]);
+            }
+            argv.extend(["-g", "-r", file, "-l", "out.bin", host].map(String::from));
+            v.push(ClientCase {
+                label: format!("atftp {blk}/w{win}"),
+                argv,
+            });
+        }
+    }
+    for blk in [512, 1468] {
+        v.push(ClientCase {
+            label: format!("curl {blk}"),
+            argv: vec![
+                "curl".into(),
+                "-sS".into(),
+                "--tftp-blksize".into(),
+                blk.to_string(),
+                "-o".into(),
+                "out.bin".into(),
+                format!("tftp://{host}/{file}"),
+            ],
+        });
+    }
+    v.push(ClientCase {
+        label: "busybox 1468".into(),
+        argv: [
+            "busybox", "tftp", "-g", "-b", "1468", "-r", file, "-l", "out.bin", host,
+        ]
+        .map(String::from)
+        .to_vec(),
+    });
+    v.push(ClientCase {
+        label: "tftp-hpa 512".into(),
+        argv: ["tftp", "-m", "binary", host, "-c", "get", file, "out.bin"]
+            .map(String::from)
+            .to_vec(),
+    });
+    v
+}
+
+/// One pinned single transfer: (seconds, ok).
+fn single(ns: &Netns, work: &Path, case: &ClientCase, want: &[u8]) -> (f64, bool) {
+    let out = work.join("out.bin");
+    let _ = fs::remove_file(&out);
+    let t0 = Instant::now();
+    let status = ns
+        .command("timeout")
+        .arg("90")
+        .args(["taskset", "-c", "1"])
+        .args(&case.argv)
+        .current_dir(work)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("client");
+    let secs = t0.elapsed().as_secs_f64();
+    let ok = status.success() && fs::read(&out).map(|d| d == want).unwrap_or(false);
+    (secs, ok)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn pss_kib(ns: &Netns) -> u64 {
+    let Ok(out) = Command::new("ip")
+        .args(["netns", "pids", ns.name()])
+        .output()
+    else {
+        return 0;
+    };
+    let mut total = 0;
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        if let Ok(s) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+            for line in s.lines() {
+                if let Some(rest) = line.strip_prefix("Pss:") {
+                    total += rest
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0);
+                }
+            }
+        }
+    }
+    total
+}
+
+/// Storm: `n` curl clients over the storm namespaces, each fetching the
+/// 4 KiB config then the 16 MiB image. Returns (seconds, failures, peak PSS KiB).
+fn storm(lab: &Lab, n: usize) -> (f64, usize, u64) {
+    let host = SERVER_IP.to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let server_ns = lab.server().name().to_string();
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let ns_pids = Command::new("ip")
+                    .args(["netns", "pids", &server_ns])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let mut total = 0;
+                for pid in ns_pids.split_whitespace() {
+                    if let Ok(s) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
+                        for line in s.lines() {
+                            if let Some(rest) = line.strip_prefix("Pss:") {
+                                total += rest
+                                    .trim()
+                                    .trim_end_matches("kB")
+                                    .trim()
+                                    .parse::<u64>()
+                                    .unwrap_or(0);
+                            }
+                        }
+                    }
+                }
+                peak = peak.max(total);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            peak
+        })
+    };
+    let storm_ns = &lab.clients()[1..];
+    let script = format!(
+        "curl -s -o /dev/null -w '%{{size_download}} ' tftp://{host}/cfg4k.cfg && \
+         curl -s -o /dev/null -w '%{{size_download}}' tftp://{host}/Binary/image16.bin"
+    );
+    let t0 = Instant::now();
+    let children: Vec<Child> = (0..n)
+        .map(|i| {
+            storm_ns[i % storm_ns.len()]
+                .command("timeout")
+                .args(["300", "sh", "-c", &script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("storm client")
+        })
+        .collect();
+    let mut failures = 0;
+    for c in children {
+        let out = c.wait_with_output().expect("wait");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() || text.trim() != format!("4096 {}", 16 * MIB) {
+            failures += 1;
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.join().unwrap();
+    (secs, failures, peak)
+}
+
+#[test]
+#[ignore = "benchmark: run with make bench-tftp"]
+fn bench_tftp() {
+    skip_unless_root!();
+    let reps: usize = std::env::var("BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let storm_n: usize = std::env::var("BENCH_STORM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let atftpd = PathBuf::from(
+        std::env::var("ATFTPD")
+            .unwrap_or_else(|_| "/var/cache/pbxnet-bench/atftpd/usr/sbin/atftpd".into()),
+    );
+    let hpa = PathBuf::from(
+        std::env::var("TFTPD_HPA")
+            .unwrap_or_else(|_| "/var/cache/pbxnet-bench/tftpd-hpa/usr/sbin/in.tftpd".into()),
+    );
+    let mut kinds = vec![Kind::Pbxnet];
+    if hpa.exists() {
+        kinds.push(Kind::Hpa);
+    } else {
+        eprintln!(
+            "tftpd-hpa not found at {} (run tests/bench/tftp-prepare.sh): skipped",
+            hpa.display()
+        );
+    }
+    if atftpd.exists() {
+        kinds.push(Kind::Atftpd);
+    } else {
+        eprintln!(
+            "atftpd not found at {} (run tests/bench/tftp-prepare.sh): skipped",
+            atftpd.display()
+        );
+    }
+
+    // 1 client for single transfers + 10 namespaces for the storm.
+    let mut b = Lab::builder().client_with_address(Ipv4Addr::new(192, 168, 92, 10));
+    for i in 0..10u8 {
+        b = b.client_with_address(Ipv4Addr::new(192, 168, 92, 20 + i));
+    }
+    let lab = b.build().expect("lab");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("Binary")).unwrap();
+    let image32 = pattern(32 * MIB, 7);
+    fs::write(root.join("Binary/image32.bin"), &image32).unwrap();
+    fs::write(root.join("Binary/image16.bin"), pattern(16 * MIB, 8)).unwrap();
+    fs::write(root.join("cfg4k.cfg"), pattern(4096, 9)).unwrap();
+    fs::create_dir_all(dir.path().join("run")).unwrap();
+    fs::write(
+        dir.path().join("site.toml"),
+        format!(
+            "runtime-directory = \"{}\"\n[log]\nlevel = \"warn\"\n",
+            dir.path().join("run").display()
+        ),
+    )
+    .unwrap();
+    // Same service as the others: blocks as large as asked (IP-fragmented
+    // like atftpd and tftpd-hpa do), generous caps for the storm.
+    fs::write(
+        dir.path().join("tftp.toml"),
+        "[server]\nlisten = \"0.0.0.0:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\n\
+         [transfer]\nblksize-within-mtu = false\n[files]\nroot = \"root\"\n",
+    )
+    .unwrap();
+    let work = dir.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    let host = SERVER_IP.to_string();
+    let cases = cases(&host);
+
+    // results[case][kind] = (median secs, failures)
+    let mut results: Vec<Vec<(f64, usize)>> = vec![Vec::new(); cases.len()];
+    let mut after_error = Vec::new();
+    for &kind in &kinds {
+        let server = start(kind, &lab, dir.path(), true, &atftpd, &hpa);
+        for (i, case) in cases.iter().enumerate() {
+            let mut times = Vec::new();
+            let mut fails = 0;
+            for _ in 0..reps {
+                let (t, ok) = single(lab.client(0), &work, case, &image32);
+                times.push(t);
+                if !ok {
+                    fails += 1;
+                }
+            }
+            let m = median(times);
+            eprintln!(
+                "{:<13} {:<16} {:>7.2} s  failures {fails}",
+                kind.name(),
+                case.label,
+                m
+            );
+            results[i].push((m, fails));
+        }
+        after_error.push(data_after_error(lab.client(0)));
+        drop(server);
+    }
+    let mut storms = Vec::new();
+    if storm_n > 0 {
+        for &kind in &kinds {
+            let server = start(kind, &lab, dir.path(), false, &atftpd, &hpa);
+            let idle = pss_kib(lab.server());
+            let r = storm(&lab, storm_n);
+            eprintln!(
+                "storm {:<13} {:>7.1} s failures {} peak PSS {} KiB (idle {idle} KiB)",
+                kind.name(),
+                r.0,
+                r.1,
+                r.2
+            );
+            storms.push(r);
+            drop(server);
+        }
+    }
+
+    // The table, pbxnet first, ratios = other / pbxnet (above 1: pbxnet faster).
+    let mb = 32.0 * MIB as f64 / 1e6;
+    let mut t = String::new();
+    t.push_str(&format!(
+        "\nSingle 32 MiB transfer, server on CPU 0, client on CPU 1, median of {reps} (seconds, MB/s, failures)\n\n"
+    ));
+    t.push_str("| client setting |");
+    for k in &kinds {
+        t.push_str(&format!(" {} |", k.name()));
+    }
+    for k in &kinds[1..] {
+        t.push_str(&format!(" {} / pbxnet |", k.name()));
+    }
+    t.push_str("\n|---|");
+    for _ in 0..(kinds.len() * 2 - 1) {
+        t.push_str("---|");
+    }
+    t.push('\n');
+    for (i, case) in cases.iter().enumerate() {
+        t.push_str(&format!("| {} |", case.label));
+        for (s, f) in &results[i] {
+            t.push_str(&format!(" {s:.2} s, {:.0} MB/s, {f} fail |", mb / s));
+        }
+        for (s, _) in &results[i][1..] {
+            t.push_str(&format!(" {:.2}× |", s / results[i][0].0));
+        }
+        t.push('\n');
+    }
+    t.push_str("\nDATA after a client ERROR (blksize 1468, windowsize 64 asked; beyond the window in flight)\n\n");
+    for (k, n) in kinds.iter().zip(&after_error) {
+        t.push_str(&format!("- {}: {n}\n", k.name()));
+    }
+    if !storms.is_empty() {
+        t.push_str(&format!(
+            "\nBoot storm: {storm_n} concurrent curl clients × (4 KiB + 16 MiB), unpinned\n\n\
+             | server | seconds | failures | peak server PSS |\n|---|---|---|---|\n"
+        ));
+        for (k, (s, f, p)) in kinds.iter().zip(&storms) {
+            t.push_str(&format!(
+                "| {} | {s:.1} | {f} | {:.1} MiB |\n",
+                k.name(),
+                *p as f64 / 1024.0
+            ));
+        }
+    }
+    println!("{t}");
+    if let Ok(path) = std::env::var("BENCH_OUT") {
+        fs::write(path, &t).unwrap();
+    }
+}
