@@ -183,16 +183,11 @@ impl DaemonConfig for LicenseConfig {
                 _ => {
                     let hint = match did_you_mean(name, &ids) {
                         Some(m) => format!("did you mean `{m}`?"),
-                        None => "hardware limits name Main-key services (see docs/pbxnet-licd.md)"
+                        None => "the keys of [hardware-limits] are Main-key service ids (docs/pbxnet-licd.md)"
                             .into(),
                     };
                     diags
-                        .error(
-                            src,
-                            value.span(),
-                            key,
-                            format!("`{name}` is not a Main key service"),
-                        )
+                        .error(src, value.span(), key, format!("unknown key `{name}`"))
                         .set_hint(hint);
                 }
             }

@@ -431,7 +431,24 @@ fn example_config_rejects_unknown_keys_in_every_table() {
         std::fs::write(&path, &v).unwrap();
         let r = pbxnet_config::load::<pbxnet_license::LicenseConfig>(Some(&path));
         let report = r.expect_err("spurious key accepted");
-        assert!(report.to_string().contains("bogus-key"), "{report}");
+        // Same shape as the loader's own unknown-key diagnostics (the
+        // conformance suite checks message, key path and line).
+        let d: Vec<_> = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.message == "unknown key `bogus-key`")
+            .collect();
+        assert_eq!(d.len(), 1, "{report}");
+        let line = v
+            .lines()
+            .position(|l| l.trim_start().starts_with("bogus-key"))
+            .unwrap()
+            + 1;
+        assert_eq!(d[0].line, line, "{report}");
+        assert!(
+            d[0].key == "bogus-key" || d[0].key == "hardware-limits.bogus-key",
+            "{report}"
+        );
     }
 }
 
