@@ -1073,6 +1073,9 @@ mod tests {
 
     #[test]
     fn payloads_fit_the_length_budget() {
+        // The figures of docs/license-keys.md.
+        assert_eq!(service_bits(KeyKind::Main), 116 + 7 + 51);
+        assert_eq!(service_bits(KeyKind::Cti), 53 + 90);
         // 40 header bits + services within 29 bytes (main) / 44 bytes (CTI).
         assert!(
             40 + service_bits(KeyKind::Main) <= 29 * 8,

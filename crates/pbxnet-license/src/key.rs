@@ -554,6 +554,8 @@ mod tests {
             lic.edition = 0xFFFF;
             lic.ack_code = 0xFFFF;
             let text = issue(&lic, Serial(0xFFFF_FFFF), &sk).unwrap();
+            // docs/license-keys.md: 136 and 130 characters.
+            assert_eq!(text.len(), if kind == KeyKind::Main { 136 } else { 130 });
             let (_, max) = kind.length_limits();
             assert!(text.len() <= max, "{kind}: {} > {max}", text.len());
             syntax_check(kind, &text).unwrap();
@@ -561,6 +563,17 @@ mod tests {
             assert_eq!(d.license, lic);
             d.verify(Serial(0xFFFF_FFFF), &sk.verifying_key()).unwrap();
         }
+    }
+
+    #[test]
+    fn emptiest_key_is_97_characters() {
+        let text = issue(
+            &License::defaults(KeyKind::Main, 3),
+            Serial(1),
+            &test_signing_key(5),
+        )
+        .unwrap();
+        assert_eq!(text.len(), 97);
     }
 
     #[test]
