@@ -174,3 +174,59 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_write_is_atomic_private_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("license-state");
+        let mut st = PersistedState::fresh(Serial(0x68DA), 1_795_245_182);
+        write_state(&path, &st).unwrap();
+        st.elapsed_secs = 42;
+        write_state(&path, &st).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("license-state")],
+            "no temp file left"
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let now = Now::new(1_795_245_182, Duration::ZERO);
+        match load_state(&path, Serial(0x68DA), now, true).unwrap() {
+            Loaded::Ok(s) => assert_eq!(s, st),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn corrupt_state_is_set_aside_unless_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("license-state");
+        fs::write(&path, "pbxnet-licd-state 1 00\n{}\n").unwrap();
+        let now = Now::new(1_795_245_182, Duration::ZERO);
+        assert!(matches!(
+            load_state(&path, Serial(1), now, true).unwrap(),
+            Loaded::Corrupt(..)
+        ));
+        assert!(path.exists(), "read-only load leaves the file alone");
+        match load_state(&path, Serial(1), now, false).unwrap() {
+            Loaded::Corrupt(s, _) => assert!(s.recovered_from_corruption && s.main.grace_forfeit),
+            other => panic!("{other:?}"),
+        }
+        assert!(!path.exists());
+        assert!(dir.path().join("license-state.corrupt").exists());
+        assert!(matches!(
+            load_state(&path, Serial(1), now, false).unwrap(),
+            Loaded::Fresh(_)
+        ));
+    }
+}
