@@ -9,7 +9,10 @@ use pbxnet_license::{base42_decode, decode, KeyKind, PersistedState, ALPHABET};
 fn check(text: &str) {
     for kind in [None, Some(KeyKind::Main), Some(KeyKind::Cti)] {
         if let Ok(d) = decode(kind, text) {
-            let again = d.license.encode_payload().expect("a decoded licence re-encodes");
+            let again = d
+                .license
+                .encode_payload()
+                .expect("a decoded licence re-encodes");
             assert_eq!(again, d.payload(), "payload round trip");
         }
     }

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
-use pbxnet_license::{
-    KeyKind, Mode, Now, PersistedState, Serial, Validator, ValidatorConfig,
-};
+use pbxnet_license::{KeyKind, Mode, Now, PersistedState, Serial, Validator, ValidatorConfig};
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {
     let n = n.min(data.len());
@@ -32,8 +30,10 @@ fuzz_target!(|input: &[u8]| {
     let mono = num(&mut data);
     let step = num(&mut data);
     let lens = take(&mut data, 2).to_vec();
-    let main = String::from_utf8_lossy(take(&mut data, usize::from(*lens.first().unwrap_or(&0)))).into_owned();
-    let cti = String::from_utf8_lossy(take(&mut data, usize::from(*lens.get(1).unwrap_or(&0)))).into_owned();
+    let main = String::from_utf8_lossy(take(&mut data, usize::from(*lens.first().unwrap_or(&0))))
+        .into_owned();
+    let cti = String::from_utf8_lossy(take(&mut data, usize::from(*lens.get(1).unwrap_or(&0))))
+        .into_owned();
     let state_text = String::from_utf8_lossy(data).into_owned();
     let serial = Serial(0x68DA);
     let vendor = SigningKey::from_bytes(&[9; 32]);
@@ -53,7 +53,9 @@ fuzz_target!(|input: &[u8]| {
     for i in 0..4u64 {
         let later = Now::new(
             wall.wrapping_sub((step >> (i * 8)) as i64 & 0xFFFF_FFFF),
-            Duration::from_secs(mono).saturating_add(Duration::from_secs(step.rotate_left(i as u32 * 16) & 0xFFFF_FFFF)),
+            Duration::from_secs(mono).saturating_add(Duration::from_secs(
+                step.rotate_left(i as u32 * 16) & 0xFFFF_FFFF,
+            )),
         );
         v.handle_timeout(later);
         if i == 1 {
