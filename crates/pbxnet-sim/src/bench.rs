@@ -49,7 +49,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2048)]
     pub firmware_kib: usize,
     /// Rounds (each runs both stacks, alternating which goes first).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// Append the result table to this markdown file.
     #[arg(long)]

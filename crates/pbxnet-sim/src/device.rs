@@ -544,6 +544,10 @@ impl Device<'_> {
             }
         };
         self.report.via = Some(via.into());
+        if let Some(v) = lease.options.get(code::SIP_SERVERS) {
+            let sip = provision::parse_sip_servers(v)?;
+            self.report.sip_servers = Some(sip.to_string());
+        }
         if let Some(fw) = firmware {
             let current = self.spec.firmware_version.clone().unwrap_or_default();
             self.step("firmware", |d| {

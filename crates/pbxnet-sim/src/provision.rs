@@ -62,6 +62,78 @@ pub enum ProvisionError {
     /// The firmware header is not understood.
     #[error("firmware header not recognised")]
     BadFirmwareHeader,
+    /// Option 120 is not RFC 3361.
+    #[error("option 120: {0}")]
+    BadSipServers(&'static str),
+}
+
+/// Option 120 (RFC 3361) decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SipServers {
+    /// Encoding 0: domain names.
+    Names(Vec<String>),
+    /// Encoding 1: IPv4 addresses.
+    Addresses(Vec<Ipv4Addr>),
+}
+
+impl std::fmt::Display for SipServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SipServers::Names(n) => write!(f, "{}", n.join(",")),
+            SipServers::Addresses(a) => {
+                let v: Vec<String> = a.iter().map(ToString::to_string).collect();
+                write!(f, "{}", v.join(","))
+            }
+        }
+    }
+}
+
+/// Decodes option 120: byte 0 then RFC 1035 names (no compression), or
+/// byte 1 then IPv4 addresses.
+pub fn parse_sip_servers(data: &[u8]) -> Result<SipServers, ProvisionError> {
+    let bad = ProvisionError::BadSipServers;
+    let (&enc, rest) = data.split_first().ok_or(bad("empty"))?;
+    match enc {
+        0 => {
+            let mut names = Vec::new();
+            let mut i = 0;
+            while i < rest.len() {
+                let mut labels = Vec::new();
+                loop {
+                    let len = usize::from(*rest.get(i).ok_or(bad("name runs past the end"))?);
+                    i += 1;
+                    if len == 0 {
+                        break;
+                    }
+                    if len > 63 {
+                        return Err(bad("label longer than 63 (compression is not allowed)"));
+                    }
+                    let label = rest.get(i..i + len).ok_or(bad("label runs past the end"))?;
+                    labels.push(String::from_utf8_lossy(label).into_owned());
+                    i += len;
+                }
+                if labels.is_empty() {
+                    return Err(bad("empty name"));
+                }
+                names.push(labels.join("."));
+            }
+            if names.is_empty() {
+                return Err(bad("no name"));
+            }
+            Ok(SipServers::Names(names))
+        }
+        1 => {
+            if rest.is_empty() || rest.len() % 4 != 0 {
+                return Err(bad("address list length not a multiple of 4"));
+            }
+            Ok(SipServers::Addresses(
+                rest.chunks_exact(4)
+                    .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+                    .collect(),
+            ))
+        }
+        _ => Err(bad("encoding byte is neither 0 nor 1")),
+    }
 }
 
 /// Transfer protocol of a provisioning URL.
@@ -507,6 +579,24 @@ mod tests {
             check_phone_config("x.cfg", "a=${server_ip}\n", "450HD"),
             Err(ProvisionError::Unexpanded { .. })
         ));
+    }
+
+    #[test]
+    fn option_120_both_encodings() {
+        let names = b"\x00\x03pbx\x07example\x03lan\x00\x01b\x00";
+        assert_eq!(
+            parse_sip_servers(names).unwrap(),
+            SipServers::Names(vec!["pbx.example.lan".into(), "b".into()])
+        );
+        assert_eq!(
+            parse_sip_servers(&[1, 192, 168, 92, 246]).unwrap(),
+            SipServers::Addresses(vec![Ipv4Addr::new(192, 168, 92, 246)])
+        );
+        assert!(parse_sip_servers(&[1, 192, 168, 92]).is_err());
+        assert!(parse_sip_servers(b"\x00\x03pbx").is_err());
+        assert!(parse_sip_servers(b"\x00\xc0\x0c").is_err());
+        assert!(parse_sip_servers(&[2, 1, 2, 3, 4]).is_err());
+        assert!(parse_sip_servers(&[]).is_err());
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct DeviceReport {
     pub via: Option<String>,
     /// Firmware outcome.
     pub firmware: Option<String>,
+    /// Option 120 decoded (AudioCodes).
+    #[serde(default)]
+    pub sip_servers: Option<String>,
     /// Files fetched.
     pub files: Vec<FileReport>,
     /// Steps in order.
@@ -92,6 +95,7 @@ impl DeviceReport {
             options: String::new(),
             via: None,
             firmware: None,
+            sip_servers: None,
             files: Vec::new(),
             steps: Vec::new(),
             time_server: None,
@@ -214,6 +218,9 @@ impl FleetReport {
             }
             if let Some(f) = &d.firmware {
                 let _ = writeln!(out, "    firmware: {f}");
+            }
+            if let Some(s) = &d.sip_servers {
+                let _ = writeln!(out, "    SIP servers (option 120): {s}");
             }
             if let Some(u) = d.utc_offset_s {
                 let _ = writeln!(out, "    UTC offset (option 2): {u:+} s");

@@ -15,24 +15,18 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The daemon binaries are other packages' targets: build them (a no-op
-/// when `cargo test --workspace` already did).
+/// The daemon binaries are other packages' targets: build them as `make
+/// build` does (a no-op after `make build` / `make test`).
 fn build_daemons() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_once).clone()
+}
+
+fn build_once() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(workspace())
-        .args([
-            "build",
-            "--bins",
-            "-p",
-            "pbxnet-dhcp",
-            "-p",
-            "pbxnet-tftp",
-            "-p",
-            "pbxnet-ntp",
-            "-p",
-            "pbxnet-license",
-        ])
+        .args(["build", "--workspace", "--bins"])
         .status()
         .expect("running cargo build");
     assert!(status.success(), "building the daemons failed");
@@ -116,6 +110,8 @@ fn example_site_provisions_every_device_kind() {
     );
     assert_eq!(ac1.files.len(), 1, "160 form 4 names no firmware");
     assert_eq!(ac1.utc_offset_s, Some(7200));
+    // etc/dhcp.toml: option 120 type sip-names ["pbx.example.lan"].
+    assert_eq!(ac1.sip_servers.as_deref(), Some("pbx.example.lan"));
     // No per-MAC file: the model's.
     let ac2 = dev(devs, "ac-02");
     assert_eq!(class("ac-02"), "audiocodes-4xxhd");
