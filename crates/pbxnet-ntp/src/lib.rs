@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+mod client;
 mod config;
 mod keys;
 mod mac;
@@ -21,6 +22,10 @@ mod time;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 
+pub use client::{
+    Client, ClientEvent, Discipline, DisciplineConfig, Reject, Sample, Selection, Source,
+    SourceConfig, SourceState, Transmit, MAX_FREQ_PPM, MAX_ROOT_DISTANCE,
+};
 pub use config::{NtpConfig, RawNtpConfig};
 pub use keys::{parse_key_file, KeyFileError, KeyFileFormat};
 pub use mac::{AuthError, Key, KeyError, KeyStore, KeyType, MAX_DIGEST_LEN};

@@ -522,8 +522,5 @@ fn wire_bytes_kod_crypto_nak_versions_sizes_and_unsynchronised() {
         .unwrap();
     let r = exchange(lab.client(0), &[request(4, 3, tx)], Duration::from_secs(2));
     assert_eq!(r[0].as_ref().expect("still serving")[1], 16);
-    assert!(ntpd
-        .daemon
-        .log()
-        .contains("reload refused"));
+    assert!(ntpd.daemon.log().contains("reload refused"));
 }

@@ -1,0 +1,759 @@
+//! NTP client core: upstream sources, sample filtering, source selection and
+//! clock discipline. Sans-IO, like the server: time, randomness and the clock
+//! are outside.
+//!
+//! ```text
+//! client.handle_timeout(now, local_now)            // polls that are due
+//! client.handle_response(source, bytes, t4, now)   // a reply arrived
+//! client.poll_transmit() -> Option<Transmit>       // send these
+//! client.poll_event()    -> Option<ClientEvent>    // apply these to the clock
+//! client.poll_timeout()  -> Option<f64>            // call handle_timeout then
+//! ```
+//!
+//! `now` is monotonic seconds (any origin), `local_now`/`t4` are the local
+//! wall clock as NTP timestamps. The caller owns the clock: it applies
+//! [`ClientEvent::SetFrequency`] and [`ClientEvent::Step`] (the real clock via
+//! `clock_adjtime`, a simulated one in tests and the demo), or ignores them
+//! in observe-only mode.
+//!
+//! Per source: a random transmit timestamp as nonce; a reply passes the
+//! RFC 5905 §8 tests (duplicate, bogus origin, zero timestamps, MAC,
+//! LI=3/stratum 0/16, root distance ≤ 16 s) before it becomes a sample. A
+//! kiss-o'-death is honoured only after the origin and MAC checks: RATE
+//! doubles the poll interval, DENY/RSTR stop polling the source.
+//!
+//! Filter: the minimum-delay sample of the last 8 (RFC 5905 clock filter).
+//! Selection: Marzullo intersection of [θ−λ, θ+λ] (λ = root distance), the
+//! majority clique is kept, then combined with weights 1/λ.
+//! Discipline: frequency from a least-squares fit of the offsets with our own
+//! corrections added back (so slews and steps do not bias it), phase removed
+//! by a temporary frequency offset (slew); |θ| above `step_threshold` is
+//! stepped once.
+
+use crate::mac::Key;
+use crate::packet::{Header, LeapIndicator, Mode, Packet, ReferenceId, HEADER_LEN};
+use crate::server::SystemState;
+use crate::time::{offset_delay, NtpDuration, NtpTimestamp};
+use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// RFC 5905 MAXDIST-like bound used by the issue: root distance ≤ 16 s.
+pub const MAX_ROOT_DISTANCE: f64 = 16.0;
+/// Kernel limit on ADJ_FREQUENCY (±500 ppm).
+pub const MAX_FREQ_PPM: f64 = 500.0;
+const FILTER_LEN: usize = 8;
+const PHI: f64 = 15e-6;
+
+/// One upstream source's settings.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Address to poll.
+    pub addr: SocketAddr,
+    /// Key for authenticated polling.
+    pub key: Option<Key>,
+    /// Minimum poll exponent (6 = 64 s).
+    pub minpoll: i8,
+    /// Maximum poll exponent.
+    pub maxpoll: i8,
+    /// Initial burst: the first 4 polls 2 s apart.
+    pub burst: bool,
+}
+
+/// Discipline thresholds (the seed's rules, configurable).
+#[derive(Debug, Clone, Copy)]
+pub struct DisciplineConfig {
+    /// Offsets above this (s) are stepped (seed: 10 min).
+    pub step_threshold: f64,
+    /// Offsets below this (s) are slewed smoothly; above, the slew runs at
+    /// the maximum rate ("gradual frequency correction", seed: 1 s).
+    pub slew_threshold: f64,
+    /// Largest slew on top of the frequency correction (ppm).
+    pub max_slew_ppm: f64,
+    /// Time constant of a small-offset slew (s).
+    pub slew_time: f64,
+    /// Samples in the frequency fit.
+    pub freq_window: usize,
+    /// False: observe only, never emit clock events.
+    pub steer: bool,
+}
+
+impl Default for DisciplineConfig {
+    fn default() -> Self {
+        DisciplineConfig {
+            step_threshold: 600.0,
+            slew_threshold: 1.0,
+            max_slew_ppm: 500.0,
+            slew_time: 128.0,
+            freq_window: 16,
+            steer: true,
+        }
+    }
+}
+
+/// Why a reply was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reject {
+    /// Undecodable.
+    Malformed,
+    /// Not a mode-4 reply.
+    NotServer,
+    /// No request outstanding (late or unsolicited).
+    Unsolicited,
+    /// Same transmit timestamp as the previous reply (test 1).
+    Duplicate,
+    /// Origin does not match our nonce (test 2).
+    BogusOrigin,
+    /// Receive or transmit timestamp zero (test 3).
+    ZeroTimestamp,
+    /// MAC missing, bad, or crypto-NAK (test 4).
+    Auth,
+    /// LI=3 or stratum ≥ 16 (test 5).
+    Unsynchronized,
+    /// Root distance above 16 s (test 6).
+    RootDistance,
+    /// Kiss-o'-death (honoured).
+    Kod([u8; 4]),
+}
+
+/// One accepted measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// θ (s): positive = the server is ahead of us.
+    pub offset: f64,
+    /// δ (s).
+    pub delay: f64,
+    /// ε (s): precision + PHI × delay.
+    pub dispersion: f64,
+    /// Monotonic time of the measurement.
+    pub at: f64,
+    /// Server's stratum.
+    pub stratum: u8,
+    /// Server's root delay (s).
+    pub root_delay: f64,
+    /// Server's root dispersion (s).
+    pub root_dispersion: f64,
+    /// Server's leap indicator.
+    pub leap: LeapIndicator,
+    /// Our cumulative clock correction when it was measured (s): later
+    /// corrections are subtracted before the sample is used again.
+    pub cum: f64,
+}
+
+/// Source state for `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceState {
+    /// Polling.
+    Active,
+    /// Stopped by a DENY or RSTR kiss code.
+    Denied,
+}
+
+/// Per-source state.
+#[derive(Debug)]
+pub struct Source {
+    cfg: SourceConfig,
+    /// Reach register (8 polls).
+    pub reach: u8,
+    poll: i8,
+    next_poll: f64,
+    burst_left: u8,
+    pending: Option<(u64, NtpTimestamp)>,
+    last_tx: Option<u64>,
+    filter: VecDeque<Sample>,
+    /// Polling or stopped.
+    pub state: SourceState,
+    /// Last rejection, for status.
+    pub last_reject: Option<Reject>,
+    /// Whether selection kept it last time.
+    pub selected: bool,
+}
+
+impl Source {
+    fn new(cfg: SourceConfig, start: f64) -> Self {
+        let poll = cfg.minpoll;
+        Source {
+            burst_left: if cfg.burst { 4 } else { 0 },
+            cfg,
+            reach: 0,
+            poll,
+            next_poll: start,
+            pending: None,
+            last_tx: None,
+            filter: VecDeque::new(),
+            state: SourceState::Active,
+            last_reject: None,
+            selected: false,
+        }
+    }
+
+    /// The source's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.cfg.addr
+    }
+
+    /// Current poll exponent.
+    pub fn poll(&self) -> i8 {
+        self.poll
+    }
+
+    /// Best (minimum-delay) sample and jitter (RMS of the other offsets
+    /// from it).
+    pub fn best(&self) -> Option<(Sample, f64)> {
+        let best = *self
+            .filter
+            .iter()
+            .min_by(|a, b| a.delay.total_cmp(&b.delay))?;
+        let n = self.filter.len().saturating_sub(1).max(1) as f64;
+        let jitter = (self
+            .filter
+            .iter()
+            .map(|s| (s.offset - best.offset).powi(2))
+            .sum::<f64>()
+            / n)
+            .sqrt();
+        Some((best, jitter))
+    }
+
+    fn interval(&self) -> f64 {
+        if self.burst_left > 0 {
+            2.0
+        } else {
+            2f64.powi(i32::from(self.poll))
+        }
+    }
+
+    fn build_request(&mut self, nonce: u64, t1: NtpTimestamp, buf: &mut [u8]) -> Option<usize> {
+        let h = Header {
+            leap: LeapIndicator::Unknown,
+            version: 4,
+            mode: Mode::Client,
+            stratum: 0,
+            poll: self.poll,
+            precision: -20,
+            root_delay: crate::time::NtpShort::from_bits(0),
+            root_dispersion: crate::time::NtpShort::from_bits(0),
+            reference_id: ReferenceId([0; 4]),
+            reference_ts: NtpTimestamp::ZERO,
+            origin_ts: NtpTimestamp::ZERO,
+            receive_ts: NtpTimestamp::ZERO,
+            transmit_ts: NtpTimestamp::from_bits(nonce),
+        };
+        buf.get_mut(..HEADER_LEN)?.copy_from_slice(&h.encode());
+        let n = match &self.cfg.key {
+            Some(k) => k.sign_in_place(buf, HEADER_LEN)?,
+            None => HEADER_LEN,
+        };
+        self.pending = Some((nonce, t1));
+        self.reach <<= 1;
+        Some(n)
+    }
+
+    fn check(
+        &mut self,
+        bytes: &[u8],
+        t4: NtpTimestamp,
+        now: f64,
+        precision: f64,
+    ) -> Result<Sample, Reject> {
+        let p = Packet::decode(bytes).map_err(|_| Reject::Malformed)?;
+        let h = p.header;
+        if h.mode != Mode::Server {
+            return Err(Reject::NotServer);
+        }
+        let (nonce, t1) = self.pending.ok_or(Reject::Unsolicited)?;
+        if Some(h.transmit_ts.to_bits()) == self.last_tx {
+            return Err(Reject::Duplicate);
+        }
+        if h.origin_ts.to_bits() != nonce {
+            return Err(Reject::BogusOrigin);
+        }
+        // Authentication before anything is believed, KoD included.
+        if let Some(k) = &self.cfg.key {
+            match p.mac {
+                Some(m) if m.key_id == k.id() && k.verify(p.authenticated, m.digest) => {}
+                _ => return Err(Reject::Auth),
+            }
+        }
+        self.pending = None;
+        self.last_tx = Some(h.transmit_ts.to_bits());
+        if h.stratum == 0 && h.leap == LeapIndicator::Unknown {
+            let code = h.reference_id.0;
+            match &code {
+                b"RATE" => {
+                    self.poll = (self.poll + 1)
+                        .min(self.cfg.maxpoll.max(self.poll + 1))
+                        .min(17)
+                }
+                b"DENY" | b"RSTR" => self.state = SourceState::Denied,
+                _ => {}
+            }
+            return Err(Reject::Kod(code));
+        }
+        if h.receive_ts == NtpTimestamp::ZERO || h.transmit_ts == NtpTimestamp::ZERO {
+            return Err(Reject::ZeroTimestamp);
+        }
+        if h.leap == LeapIndicator::Unknown || h.stratum >= 16 || h.stratum == 0 {
+            return Err(Reject::Unsynchronized);
+        }
+        let root_delay = h.root_delay.as_seconds();
+        let root_dispersion = h.root_dispersion.as_seconds();
+        if root_delay / 2.0 + root_dispersion > MAX_ROOT_DISTANCE {
+            return Err(Reject::RootDistance);
+        }
+        let (theta, delta) = offset_delay(t1, h.receive_ts, h.transmit_ts, t4);
+        let delay = delta.as_seconds().max(0.0);
+        self.reach |= 1;
+        Ok(Sample {
+            offset: theta.as_seconds(),
+            delay,
+            dispersion: precision + 2f64.powi(i32::from(h.precision)) + PHI * delay,
+            at: now,
+            stratum: h.stratum,
+            root_delay,
+            root_dispersion,
+            leap: h.leap,
+            cum: 0.0,
+        })
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Index of the source.
+    pub source: usize,
+    /// Destination.
+    pub addr: SocketAddr,
+    /// Bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What the clock owner must do, and what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// Set the clock's frequency correction (ppm, positive = run faster).
+    SetFrequency(f64),
+    /// Step the clock by this many seconds (log it).
+    Step(f64),
+    /// First synchronisation done (the offset measured).
+    Synchronized(f64),
+    /// No source answered the first polls.
+    Unreachable,
+    /// A source was stopped by a kiss code.
+    SourceStopped(usize, [u8; 4]),
+    /// Leap indicator to pass to the kernel.
+    Leap(LeapIndicator),
+}
+
+/// Result of selection, for status.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Selection {
+    /// Combined offset (s).
+    pub offset: f64,
+    /// Index of the system peer (lowest root distance among the kept).
+    pub peer: usize,
+    /// Root distance of the system peer.
+    pub distance: f64,
+}
+
+/// The clock discipline.
+#[derive(Debug)]
+pub struct Discipline {
+    cfg: DisciplineConfig,
+    /// Learned frequency correction (ppm).
+    pub freq_ppm: f64,
+    slew_ppm: f64,
+    slew_until: f64,
+    applied_ppm: f64,
+    /// Cumulative correction applied to the clock (s), for the fit.
+    cum: f64,
+    last_t: Option<f64>,
+    history: VecDeque<(f64, f64)>,
+    /// Steps done.
+    pub steps: u32,
+    /// Last step (monotonic time, seconds).
+    pub last_step: Option<(f64, f64)>,
+    /// Last offset applied.
+    pub last_offset: Option<f64>,
+}
+
+impl Discipline {
+    /// New discipline starting from a frequency (e.g. the persisted drift).
+    pub fn new(cfg: DisciplineConfig, freq_ppm: f64) -> Self {
+        Discipline {
+            cfg,
+            freq_ppm,
+            slew_ppm: 0.0,
+            slew_until: 0.0,
+            applied_ppm: freq_ppm,
+            cum: 0.0,
+            last_t: None,
+            history: VecDeque::new(),
+            steps: 0,
+            last_step: None,
+            last_offset: None,
+        }
+    }
+
+    fn advance(&mut self, now: f64) {
+        self.cum = self.cum_at(now);
+        if self.last_t.is_some() && now >= self.slew_until {
+            self.slew_ppm = 0.0;
+        }
+        self.last_t = Some(now);
+    }
+
+    /// Cumulative correction the clock will have received by `now` (s).
+    pub fn cum_at(&self, now: f64) -> f64 {
+        let Some(t) = self.last_t.filter(|_| self.cfg.steer) else {
+            return self.cum;
+        };
+        let dt = (now - t).max(0.0);
+        let slew_dt = (self.slew_until - t).clamp(0.0, dt);
+        let total = (self.freq_ppm + self.slew_ppm).clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
+        let base = self.freq_ppm.clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
+        self.cum + (total * slew_dt + base * (dt - slew_dt)) * 1e-6
+    }
+
+    /// Slew end time, if a slew is running.
+    pub fn slew_deadline(&self) -> Option<f64> {
+        (self.slew_ppm != 0.0).then_some(self.slew_until)
+    }
+
+    /// Timer: end of a slew.
+    pub fn handle_timeout(&mut self, now: f64, out: &mut VecDeque<ClientEvent>) {
+        if self.slew_ppm != 0.0 && now >= self.slew_until {
+            self.advance(now);
+            self.emit_freq(out);
+        }
+    }
+
+    fn emit_freq(&mut self, out: &mut VecDeque<ClientEvent>) {
+        let f = (self.freq_ppm + self.slew_ppm).clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
+        if self.cfg.steer && f != self.applied_ppm {
+            out.push_back(ClientEvent::SetFrequency(f));
+        }
+        self.applied_ppm = f;
+    }
+
+    /// A new system offset θ (s, positive = we are behind) at `now`.
+    pub fn update(&mut self, now: f64, theta: f64, out: &mut VecDeque<ClientEvent>) {
+        self.advance(now);
+        self.last_offset = Some(theta);
+        // u = θ + cumulative correction: free of our own actions.
+        self.history.push_back((now, theta + self.cum));
+        while self.history.len() > self.cfg.freq_window.max(2) {
+            self.history.pop_front();
+        }
+        let mut theta = theta;
+        if theta.abs() > self.cfg.step_threshold {
+            if self.cfg.steer {
+                out.push_back(ClientEvent::Step(theta));
+                self.cum += theta;
+            }
+            self.steps += 1;
+            self.last_step = Some((now, theta));
+            theta = 0.0;
+        }
+        if self.history.len() >= 3 {
+            let n = self.history.len() as f64;
+            let (mt, mu) = self
+                .history
+                .iter()
+                .fold((0.0, 0.0), |a, (t, u)| (a.0 + t / n, a.1 + u / n));
+            let (sxy, sxx) = self.history.iter().fold((0.0, 0.0), |a, (t, u)| {
+                (a.0 + (t - mt) * (u - mu), a.1 + (t - mt) * (t - mt))
+            });
+            if sxx > 0.0 {
+                self.freq_ppm = (sxy / sxx * 1e6).clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
+            }
+        }
+        // Remove the phase by slewing: smoothly below the slew threshold, at
+        // the maximum rate above it.
+        let max = self.cfg.max_slew_ppm * 1e-6;
+        let t = if theta.abs() < self.cfg.slew_threshold {
+            (theta.abs() / max).max(self.cfg.slew_time)
+        } else {
+            theta.abs() / max
+        };
+        if theta != 0.0 && t > 0.0 {
+            self.slew_ppm = theta / t * 1e6;
+            self.slew_until = now + t;
+        } else {
+            self.slew_ppm = 0.0;
+        }
+        self.emit_freq(out);
+    }
+}
+
+/// The client: sources, selection, discipline.
+#[derive(Debug)]
+pub struct Client {
+    sources: Vec<Source>,
+    /// The discipline.
+    pub discipline: Discipline,
+    rng: rand::rngs::StdRng,
+    tx: VecDeque<Transmit>,
+    events: VecDeque<ClientEvent>,
+    precision: f64,
+    synced_once: bool,
+    polls_without_sync: u32,
+    reported_unreachable: bool,
+    last_selection: Option<Selection>,
+    last_sync_at: Option<f64>,
+    last_sync_wall: NtpTimestamp,
+    leap: LeapIndicator,
+}
+
+impl Client {
+    /// New client polling `sources`, starting at monotonic `now`.
+    pub fn new(
+        sources: Vec<SourceConfig>,
+        discipline: DisciplineConfig,
+        freq_ppm: f64,
+        seed: u64,
+        now: f64,
+    ) -> Self {
+        let mut events = VecDeque::new();
+        if discipline.steer {
+            // The clock starts from the persisted frequency.
+            events.push_back(ClientEvent::SetFrequency(
+                freq_ppm.clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM),
+            ));
+        }
+        Client {
+            sources: sources.into_iter().map(|c| Source::new(c, now)).collect(),
+            discipline: Discipline::new(discipline, freq_ppm),
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            tx: VecDeque::new(),
+            events,
+            precision: 2f64.powi(-20),
+            synced_once: false,
+            polls_without_sync: 0,
+            reported_unreachable: false,
+            last_selection: None,
+            last_sync_at: None,
+            last_sync_wall: NtpTimestamp::ZERO,
+            leap: LeapIndicator::Unknown,
+        }
+    }
+
+    /// The sources.
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// Last selection result.
+    pub fn selection(&self) -> Option<Selection> {
+        self.last_selection
+    }
+
+    /// Polls that are due, and discipline timers.
+    pub fn handle_timeout(&mut self, now: f64, local_now: NtpTimestamp) {
+        self.discipline.handle_timeout(now, &mut self.events);
+        for i in 0..self.sources.len() {
+            let s = &mut self.sources[i];
+            if s.state != SourceState::Active || now < s.next_poll {
+                continue;
+            }
+            let mut buf = [0u8; HEADER_LEN + 24];
+            let nonce: u64 = self.rng.gen();
+            if let Some(n) = s.build_request(nonce, local_now, &mut buf) {
+                self.tx.push_back(Transmit {
+                    source: i,
+                    addr: s.cfg.addr,
+                    bytes: buf[..n].to_vec(),
+                });
+            }
+            s.burst_left = s.burst_left.saturating_sub(1);
+            // ±5 % jitter on the interval, from the seeded RNG.
+            let j = self.rng.gen_range(0.95..1.05);
+            s.next_poll = now + s.interval() * j;
+            if i == 0 && !self.synced_once {
+                self.polls_without_sync += 1;
+                if self.polls_without_sync > 4 && !self.reported_unreachable {
+                    self.reported_unreachable = true;
+                    self.events.push_back(ClientEvent::Unreachable);
+                }
+            }
+        }
+    }
+
+    /// A reply from source `idx`, received at local time `t4`.
+    pub fn handle_response(
+        &mut self,
+        idx: usize,
+        bytes: &[u8],
+        t4: NtpTimestamp,
+        now: f64,
+    ) -> Result<(), Reject> {
+        let precision = self.precision;
+        let Some(s) = self.sources.get_mut(idx) else {
+            return Err(Reject::Unsolicited);
+        };
+        let r = s.check(bytes, t4, now, precision);
+        match r {
+            Ok(mut sample) => {
+                sample.cum = self.discipline.cum_at(now);
+                s.filter.push_back(sample);
+                while s.filter.len() > FILTER_LEN {
+                    s.filter.pop_front();
+                }
+                s.last_reject = None;
+                // A sample is used once: only when it is the newest best one.
+                if s.best().map(|(b, _)| b.at) == Some(sample.at) {
+                    self.select_and_discipline(now, t4);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                s.last_reject = Some(e);
+                if let Reject::Kod(code) = e {
+                    if s.state == SourceState::Denied {
+                        self.events.push_back(ClientEvent::SourceStopped(idx, code));
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn select_and_discipline(&mut self, now: f64, t4: NtpTimestamp) {
+        // Candidates: best sample of every reachable source.
+        let mut cands = Vec::new();
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            s.selected = false;
+            if let Some((b, jitter)) = s.best() {
+                let age = now - b.at;
+                let lambda = b.delay / 2.0
+                    + b.root_delay / 2.0
+                    + b.dispersion
+                    + b.root_dispersion
+                    + PHI * age
+                    + jitter;
+                cands.push((i, b, lambda));
+            }
+        }
+        // Offsets measured before our later corrections are brought up to date.
+        let cum_now = self.discipline.cum_at(now);
+        for c in cands.iter_mut() {
+            c.1.offset -= cum_now - c.1.cum;
+        }
+        let Some(kept) = marzullo(&cands) else { return };
+        let mut wsum = 0.0;
+        let mut osum = 0.0;
+        let mut peer = kept[0];
+        for &k in &kept {
+            let (i, b, l) = cands[k];
+            self.sources[i].selected = true;
+            let w = 1.0 / l.max(1e-6);
+            wsum += w;
+            osum += w * b.offset;
+            if l < cands[peer].2 {
+                peer = k;
+            }
+        }
+        let offset = osum / wsum;
+        let (pi, pb, pl) = cands[peer];
+        self.last_selection = Some(Selection {
+            offset,
+            peer: pi,
+            distance: pl,
+        });
+        if pb.leap != self.leap {
+            self.leap = pb.leap;
+            self.events.push_back(ClientEvent::Leap(pb.leap));
+        }
+        if !self.synced_once {
+            self.synced_once = true;
+            self.events.push_back(ClientEvent::Synchronized(offset));
+        }
+        self.discipline.update(now, offset, &mut self.events);
+        self.last_sync_at = Some(now);
+        self.last_sync_wall = t4 + NtpDuration::from_seconds(offset);
+    }
+
+    /// Next request to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.tx.pop_front()
+    }
+
+    /// Next event.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Client::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<f64> {
+        let polls = self
+            .sources
+            .iter()
+            .filter(|s| s.state == SourceState::Active)
+            .map(|s| s.next_poll);
+        polls
+            .chain(self.discipline.slew_deadline())
+            .min_by(f64::total_cmp)
+    }
+
+    /// What the server side should announce at monotonic `now`.
+    pub fn system_state(&self, now: f64, precision: i8, local_limit: f64) -> SystemState {
+        let (Some(sel), Some(at)) = (self.last_selection, self.last_sync_at) else {
+            return SystemState::unsynchronized(precision);
+        };
+        let s = &self.sources[sel.peer];
+        let Some((b, jitter)) = s.best() else {
+            return SystemState::unsynchronized(precision);
+        };
+        let disp = b.root_dispersion + b.dispersion + jitter + PHI * (now - at);
+        if disp + (b.root_delay + b.delay) / 2.0 > local_limit {
+            return SystemState::unsynchronized(precision);
+        }
+        SystemState {
+            leap: self.leap,
+            stratum: b.stratum.saturating_add(1).min(16),
+            precision,
+            root_delay: NtpDuration::from_seconds(b.root_delay + b.delay),
+            root_dispersion: NtpDuration::from_seconds(b.root_dispersion + b.dispersion + jitter),
+            reference_id: ReferenceId::for_address(s.addr().ip()),
+            reference_time: self.last_sync_wall,
+        }
+    }
+}
+
+/// Marzullo's intersection: the largest clique of candidates whose
+/// [θ−λ, θ+λ] intervals share a point; `None` without a majority.
+fn marzullo(c: &[(usize, Sample, f64)]) -> Option<Vec<usize>> {
+    let m = c.len();
+    if m == 0 {
+        return None;
+    }
+    let mut edges: Vec<(f64, i32)> = Vec::with_capacity(2 * m);
+    for (_, s, l) in c {
+        edges.push((s.offset - l, 1));
+        edges.push((s.offset + l, -1));
+    }
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+    let (mut best, mut cur, mut point) = (0, 0, 0.0);
+    for (x, d) in &edges {
+        cur += d;
+        if cur > best {
+            best = cur;
+            point = *x;
+        }
+    }
+    if (best as usize) * 2 <= m {
+        return None;
+    }
+    Some(
+        c.iter()
+            .enumerate()
+            .filter(|(_, (_, s, l))| s.offset - l <= point && point <= s.offset + l)
+            .map(|(k, _)| k)
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests;
