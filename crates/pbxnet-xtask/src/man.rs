@@ -112,7 +112,8 @@ pub fn render(page: &Page) -> Option<io::Result<Vec<Rendered>>> {
 }
 
 fn render_command(page: &Page, command: Command) -> io::Result<Vec<Rendered>> {
-    let mut command = command.name(page.binary);
+    // `help` is clap's, the same in every binary: no page of its own.
+    let mut command = command.name(page.binary).disable_help_subcommand(true);
     command.build();
     let subcommands: Vec<Command> = command
         .get_subcommands()
@@ -197,10 +198,13 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
     s
 }
 
+/// Pages written, and (binary, missing function) for those not rendered.
+pub type Written = (Vec<PathBuf>, Vec<(&'static str, &'static str)>);
+
 /// Writes every available page into `dir`. Returns the files written and
 /// the pages that could not be rendered because the crate does not expose
 /// its command line (binary, missing function).
-pub fn write_all(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<(&'static str, &'static str)>)> {
+pub fn write_all(dir: &Path) -> io::Result<Written> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     let mut missing = Vec::new();

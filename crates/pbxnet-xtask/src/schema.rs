@@ -58,6 +58,7 @@ pub struct File {
     /// File name in /etc/pbxnet.
     pub name: &'static str,
     walk: fn() -> Vec<Key>,
+    parse: fn(&str) -> Result<String, String>,
 }
 
 impl File {
@@ -65,6 +66,36 @@ impl File {
     pub fn keys(&self) -> Vec<Key> {
         (self.walk)()
     }
+
+    /// Deserializes `text` into the file's raw struct (serde only, no
+    /// semantic checks) and returns its `Debug` form with spans blanked, so
+    /// that two texts meaning the same settings compare equal.
+    pub fn parse_debug(&self, text: &str) -> Result<String, String> {
+        (self.parse)(text)
+    }
+}
+
+fn parse_debug<T: DeserializeOwned + fmt::Debug>(text: &str) -> Result<String, String> {
+    toml::from_str::<T>(text)
+        .map(|v| strip_spans(&format!("{v:?}")))
+        .map_err(|e| e.to_string())
+}
+
+/// Replaces `span: 12..34` (from `Spanned`'s Debug) by `span: _`.
+pub fn strip_spans(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len());
+    let mut rest = debug;
+    while let Some(i) = rest.find("span: ") {
+        out.push_str(&rest[..i + 6]);
+        rest = &rest[i + 6..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        out.push('_');
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The five configuration files.
@@ -73,22 +104,27 @@ pub fn files() -> Vec<File> {
         File {
             name: "site.toml",
             walk: walk::<pbxnet_config::RawSite>,
+            parse: parse_debug::<pbxnet_config::RawSite>,
         },
         File {
             name: "dhcp.toml",
             walk: walk::<pbxnet_dhcp::config::RawDhcp>,
+            parse: parse_debug::<pbxnet_dhcp::config::RawDhcp>,
         },
         File {
             name: "tftp.toml",
             walk: walk::<pbxnet_tftp::RawTftpConfig>,
+            parse: parse_debug::<pbxnet_tftp::RawTftpConfig>,
         },
         File {
             name: "ntp.toml",
             walk: walk::<pbxnet_ntp::RawNtpConfig>,
+            parse: parse_debug::<pbxnet_ntp::RawNtpConfig>,
         },
         File {
             name: "license.toml",
             walk: walk::<pbxnet_license::RawLicenseConfig>,
+            parse: parse_debug::<pbxnet_license::RawLicenseConfig>,
         },
     ]
 }
@@ -403,6 +439,14 @@ mod tests {
     enum Mode {
         Crypto,
         SilentDrop,
+    }
+
+    #[test]
+    fn blanks_spans_only() {
+        assert_eq!(
+            strip_spans("Spanned { span: 0..12, value: 3 } x span: 7..9"),
+            "Spanned { span: _, value: 3 } x span: _"
+        );
     }
 
     #[test]

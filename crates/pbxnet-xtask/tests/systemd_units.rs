@@ -156,8 +156,8 @@ fn units_have_the_settings_the_issue_asks_for() {
             assert_eq!(one(&s, k, unit), v, "{unit}: {k}");
         }
         assert!(
-            one(&s, "SystemCallFilter", unit).len() > 0
-                && s["SystemCallFilter"][0].starts_with("@system-service"),
+            s.get("SystemCallFilter")
+                .is_some_and(|f| f[0].starts_with("@system-service")),
             "{unit}: SystemCallFilter must start from @system-service"
         );
         let caps = s
