@@ -360,9 +360,19 @@ impl Validator {
         Some(self.mono_at(next))
     }
 
-    /// The state as it would be persisted now.
+    /// The state as last queued for persistence (elapsed time as of then).
     pub fn state(&self) -> &PersistedState {
         &self.state
+    }
+
+    /// The state to persist at `now`: elapsed time and the wall high-water
+    /// mark brought up to date. Use it when stopping or rebuilding the
+    /// validator, so that no counted time is lost.
+    pub fn state_at(&self, now: Now) -> PersistedState {
+        let mut st = self.state.clone();
+        st.elapsed_secs = self.elapsed(now);
+        st.wall_high_water = st.wall_high_water.max(now.wall_unix);
+        st
     }
 
     /// The verdict for a key.

@@ -604,3 +604,31 @@ mod robustness {
         }
     }
 }
+
+#[test]
+fn stopping_between_checkpoints_loses_no_counted_time() {
+    let mut clock = Clock::new();
+    let mut v = Validator::new(
+        cfg(),
+        PersistedState::fresh(SERIAL, T0),
+        clock.now(),
+        [Some(&key(3, 1, OTHER)), None],
+    );
+    clock.advance(30 * DAY - 300);
+    v.handle_timeout(clock.now()); // checkpoint persisted here
+    clock.advance(299); // less than a checkpoint interval later: stop
+    v.handle_timeout(clock.now()); // raises the wall high-water mark, no checkpoint
+    assert_eq!(
+        v.state().elapsed_secs,
+        30 * DAY - 300,
+        "last queued snapshot is older"
+    );
+    let saved = v.state_at(clock.now());
+    assert_eq!(saved.elapsed_secs, 30 * DAY - 1);
+    clock.mono = Duration::from_secs(7); // restarted at once
+    let mut v = Validator::new(cfg(), saved, clock.now(), [Some(&key(3, 1, OTHER)), None]);
+    assert!(matches!(v.mode(KeyKind::Main), Mode::Grace { .. }));
+    clock.advance(2);
+    v.handle_timeout(clock.now());
+    assert_eq!(v.mode(KeyKind::Main), Mode::Limited);
+}

@@ -408,7 +408,7 @@ async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<
                 match sig {
                     signals::Signal::Reload => {
                         if let Ok(cfg) = reloader.reload() {
-                            let state = shell.validator.state().clone();
+                            let state = shell.validator.state_at(clock.now());
                             match Shell::start(cfg, clock, Some(state)) {
                                 Ok(s) => {
                                     shell = s;
@@ -423,8 +423,7 @@ async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<
                     }
                     signals::Signal::Terminate => {
                         notify::stopping();
-                        shell.validator.handle_timeout(clock.now());
-                        let state = shell.validator.state().clone();
+                        let state = shell.validator.state_at(clock.now());
                         store::write_state(&shell.cfg.daemon.state_file(), &state)?;
                         tracing::info!("stopped; state saved");
                         return Ok(());
