@@ -5,6 +5,7 @@
 //! broken `${…}` macros in served text files before a device boots; the
 //! protocol core never touches the file system.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use pbxnet_config::{
 };
 use serde::Deserialize;
 
+use crate::devices::{self, Device};
 use crate::generated::{Provisioning, Stellar, OS8_INS, OS_INS};
 use crate::options::Limits;
 use crate::server::{Policy, UploadPolicy};
@@ -43,6 +45,48 @@ pub struct RawTftpConfig {
     /// `[uploads]`.
     #[serde(default)]
     pub uploads: RawUploads,
+    /// `[devices]`.
+    #[serde(default)]
+    pub devices: RawDevices,
+}
+
+/// `[devices]`: per-device `<mac>.cfg` files rendered from templates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawDevices {
+    /// Root-relative folder holding `<model>.cfg` / `default.cfg` templates.
+    #[serde(default = "default_template_folder")]
+    pub template_folder: Spanned<String>,
+    /// The devices, `[[devices.device]]`.
+    #[serde(default)]
+    pub device: Vec<RawDevice>,
+}
+
+impl Default for RawDevices {
+    fn default() -> Self {
+        RawDevices {
+            template_folder: default_template_folder(),
+            device: Vec::new(),
+        }
+    }
+}
+
+fn default_template_folder() -> Spanned<String> {
+    Spanned::new(0..0, "ThirdParty_Devices/templates".into())
+}
+
+/// One `[[devices.device]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawDevice {
+    /// MAC address.
+    pub mac: Spanned<String>,
+    /// Model (chooses `<model>.cfg` as template).
+    #[serde(default)]
+    pub model: Option<Spanned<String>>,
+    /// Template variables.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
 }
 
 /// `[server]`.
@@ -433,9 +477,18 @@ pub struct TftpConfig {
     pub os_script_file: String,
     /// Stellar settings.
     pub stellar: Stellar,
+    /// Root-relative folder of device templates.
+    pub device_template_folder: String,
+    /// Devices with per-device `<mac>.cfg` files.
+    pub devices: Vec<Device>,
 }
 
 impl TftpConfig {
+    /// The configured device with this MAC (12 lower-case hex digits).
+    pub fn device(&self, mac: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.mac == mac)
+    }
+
     /// Inputs of the generated files for a server address.
     pub fn provisioning(&self, server_ip: Ipv4Addr) -> Provisioning {
         Provisioning {
@@ -760,6 +813,69 @@ impl DaemonConfig for TftpConfig {
             None
         };
 
+        let dv = &raw.devices;
+        let folder = dv.template_folder.get_ref();
+        let folder_ok = !folder.is_empty()
+            && folder.split('/').count() <= 2
+            && folder.split('/').all(valid_plain_name)
+            && !folder.to_ascii_lowercase().starts_with("secured_config");
+        if !folder_ok {
+            diags
+                .error(src, dv.template_folder.span(), "devices.template-folder", format!("`{folder}` is not a root-relative folder"))
+                .set_hint("expected one or two plain folder names such as ThirdParty_Devices/templates (not in Secured_Config)");
+        }
+        let mut device_list: Vec<Device> = Vec::new();
+        for (i, d) in dv.device.iter().enumerate() {
+            let mac = match d.mac.get_ref().parse::<pbxnet_config::MacAddr>() {
+                Ok(m) => m.to_plain_hex().to_ascii_lowercase(),
+                Err(e) => {
+                    diags
+                        .error(src, d.mac.span(), format!("devices.device[{i}].mac"), e)
+                        .set_hint("expected a MAC address such as 00:90:8f:61:a0:22");
+                    continue;
+                }
+            };
+            if device_list.iter().any(|x| x.mac == mac) {
+                diags
+                    .error(
+                        src,
+                        d.mac.span(),
+                        format!("devices.device[{i}].mac"),
+                        format!("{} is listed twice", d.mac.get_ref()),
+                    )
+                    .set_hint("each device appears once; merge the two entries");
+            }
+            if let Some(m) = &d.model {
+                if !valid_plain_name(m.get_ref()) {
+                    diags
+                        .error(
+                            src,
+                            m.span(),
+                            format!("devices.device[{i}].model"),
+                            format!("`{}` is not a model name", m.get_ref()),
+                        )
+                        .set_hint("expected letters, digits, _ - . such as 420HD");
+                }
+            }
+            for name in d.vars.keys() {
+                let ok = !name.is_empty()
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && !["server_ip", "mac", "model"].contains(&name.as_str());
+                if !ok {
+                    diags.push(Diagnostic::file(
+                        Severity::Error,
+                        src.path.clone(),
+                        format!("devices.device[{i}].vars: `{name}` is not a usable variable name (letters, digits, _; not server_ip, mac or model)"),
+                    ));
+                }
+            }
+            device_list.push(Device {
+                mac,
+                model: d.model.as_ref().map(|m| m.get_ref().clone()),
+                vars: d.vars.clone(),
+            });
+        }
+
         let cfg = TftpConfig {
             listen,
             port_range,
@@ -806,6 +922,8 @@ impl DaemonConfig for TftpConfig {
                 virtual_ip,
                 admin_password: s.admin_password.clone(),
             },
+            device_template_folder: folder.clone(),
+            devices: device_list,
         };
         check_tree(&cfg, &raw.files.root, ctx, diags);
         (diags.error_count() == start_errors).then_some(cfg)
@@ -864,6 +982,41 @@ fn check_tree(
                             .error(src, root_key.span(), "files.root", format!("{rel}: {e}"))
                             .set_hint("fix the file: ${server_ip} is the only macro, $${ writes a literal ${");
                     }
+                }
+            }
+        }
+    }
+    for d in &cfg.devices {
+        let found = devices::template_candidates(&cfg.device_template_folder, d)
+            .into_iter()
+            .find(|c| cfg.root.join(c).is_file());
+        match found {
+            None => {
+                diags
+                    .warning(
+                        src,
+                        root_key.span(),
+                        "devices",
+                        format!(
+                            "no template for device {} ({}/{}.cfg or default.cfg)",
+                            d.mac,
+                            cfg.device_template_folder,
+                            d.model.as_deref().unwrap_or("<model>")
+                        ),
+                    )
+                    .set_hint("its <mac>.cfg will be \"file not found\" until a template exists");
+            }
+            Some(rel) => {
+                let text = std::fs::read_to_string(cfg.root.join(&rel)).unwrap_or_default();
+                if let Err(e) = devices::render(&text, d, ctx.site.server_address) {
+                    diags
+                        .error(
+                            src,
+                            root_key.span(),
+                            "devices",
+                            format!("{rel} for device {}: {e}", d.mac),
+                        )
+                        .set_hint("define the variable in the device's vars, or fix the template");
                 }
             }
         }

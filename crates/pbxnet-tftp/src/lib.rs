@@ -12,6 +12,7 @@
 mod config;
 #[cfg(feature = "daemon")]
 pub mod daemon;
+mod devices;
 mod generated;
 mod netascii;
 mod options;
@@ -22,6 +23,10 @@ mod upload;
 pub mod wire;
 
 pub use config::{matches_patterns, RawTftpConfig, TftpConfig};
+pub use devices::{
+    mac_of_request, render as render_device_template, template_candidates, Device,
+    DeviceTemplateError,
+};
 pub use generated::{
     expand_macros, generated, Provisioning, Stellar, BINARY_FOLDER, HAP_CONF, HAP_INSTRUCTION,
     OMNISWITCH_FOLDER, OS8_INS, OS_INS, THIRD_PARTY_FOLDER,

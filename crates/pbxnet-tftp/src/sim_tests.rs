@@ -514,3 +514,31 @@ fn unanswered_oack_is_resent_then_given_up() {
     assert_eq!(oacks, 6);
     assert!(net.server.is_done());
 }
+
+#[test]
+fn gap_ack_during_a_timeout_resend_is_honoured() {
+    // The tail of the first window is lost: the client waits, the server's
+    // RTO resends from block 1; the client answers the first repeat with an
+    // ACK of 60 while the server is still early in its resend. That ACK is
+    // ahead of `next` and must move the transfer on (regression: it was
+    // taken for a stale ACK and the transfer timed out).
+    let f = file(8192 * 64 * 2 + 100);
+    let mut net = SimNet::new(
+        f.clone(),
+        &[("blksize", "8192"), ("windowsize", "64")],
+        Mode::Octet,
+        client(64, true),
+    );
+    net.drop_data = vec![61, 62, 63, 64];
+    net.run(Duration::from_secs(60));
+    assert_eq!(net.client.data, f);
+    let [Event::Finished {
+        outcome: Outcome::Complete,
+        duration,
+    }] = net.events[..]
+    else {
+        panic!("{:?}", net.events)
+    };
+    // One RTO (200 ms floor) plus a few milliseconds, not retries to death.
+    assert!(duration < Duration::from_millis(600), "{duration:?}");
+}

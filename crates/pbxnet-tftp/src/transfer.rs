@@ -210,6 +210,8 @@ pub struct Sending {
     acked: u64,
     /// Next block to send (absolute).
     next: u64,
+    /// Highest block ever sent (ACKs are mapped against it).
+    max_sent: u64,
     /// Absolute number of the final (short) block, once read.
     last: Option<u64>,
     /// Payload length of the final block.
@@ -419,15 +421,17 @@ impl<S: Source> Transfer<S> {
                 (sample, false)
             }
             State::Sending(s) => {
-                let highest_sent = s.next - 1;
-                let back = u64::from((highest_sent as u16).wrapping_sub(block));
-                if back > highest_sent || highest_sent - back <= s.acked {
+                // Map the 16-bit block onto the highest block ever sent (not
+                // `next`, which moves back after a timeout).
+                let max_sent = s.max_sent;
+                let back = u64::from((max_sent as u16).wrapping_sub(block));
+                if back > max_sent || max_sent - back <= s.acked {
                     // Duplicate or stale ACK: never resend because of it
                     // (Sorcerer's Apprentice).
                     self.stats.duplicate_acks += 1;
                     return;
                 }
-                let abs = highest_sent - back;
+                let abs = max_sent - back;
                 let newly = abs - s.acked;
                 let cp = s.cps[(newly - 1) as usize];
                 let done = s.last == Some(abs);
@@ -442,10 +446,10 @@ impl<S: Source> Transfer<S> {
                 s.deadline = None;
                 s.burst = 0;
                 s.pace_until = None;
-                if abs < highest_sent {
-                    // Client reported a gap: go back to the first missing block.
-                    s.next = abs + 1;
-                }
+                // The client has everything up to `abs` and wants `abs + 1`:
+                // after a gap that goes back, after a timeout-driven resend
+                // it skips what the client already has.
+                s.next = abs + 1;
                 let sample = match (cp.sent_at, cp.resent) {
                     (Some(t), false) => Some(now.saturating_duration_since(t)),
                     _ => None,
@@ -628,6 +632,7 @@ impl<S: Source> Transfer<S> {
             s.last = Some(block);
             s.last_len = len as u32;
         }
+        s.max_sent = s.max_sent.max(block);
         s.next += 1;
         s.burst += rcvbuf_cost(len + 4);
         self.stats.data_sent += 1;
@@ -676,6 +681,7 @@ impl Sending {
         Sending {
             acked: first - 1,
             next: first,
+            max_sent: first - 1,
             last: None,
             last_len: 0,
             cps,

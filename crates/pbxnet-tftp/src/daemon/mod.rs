@@ -692,6 +692,53 @@ async fn start_upload(
 
 type Refusal = (RefuseReason, ErrorCode, String);
 
+/// Render a configured device's `<mac>.cfg` from its template.
+fn render_device(
+    cfg: &TftpConfig,
+    root: &Root,
+    device: &crate::Device,
+    server_ip: std::net::Ipv4Addr,
+) -> Result<(String, Content, u64), Refusal> {
+    let candidates = crate::template_candidates(&cfg.device_template_folder, device);
+    let (rel, file) = match root.open_first(&candidates) {
+        Ok(v) => v,
+        Err(_) => {
+            tracing::warn!(mac = %device.mac, folder = %cfg.device_template_folder, "no template for a configured device");
+            return Err((
+                RefuseReason::NotFound,
+                ErrorCode::FileNotFound,
+                "file not found".into(),
+            ));
+        }
+    };
+    let mut text = String::new();
+    let read = std::io::Read::read_to_string(
+        &mut std::io::Read::take(&file, cfg.macro_max_size),
+        &mut text,
+    );
+    let rendered = read.map_err(|e| e.to_string()).and_then(|_| {
+        crate::render_device_template(&text, device, server_ip).map_err(|e| e.to_string())
+    });
+    match rendered {
+        Ok(body) => {
+            let len = body.len() as u64;
+            Ok((
+                format!("{}.cfg (from {rel})", device.mac),
+                Content::Memory(Arc::from(body.into_bytes())),
+                len,
+            ))
+        }
+        Err(e) => {
+            tracing::warn!(mac = %device.mac, template = %rel, error = %e, "device template error; run `pbxnet-tftpd check`");
+            Err((
+                RefuseReason::NotFound,
+                ErrorCode::NotDefined,
+                "server configuration error".into(),
+            ))
+        }
+    }
+}
+
 /// Find the content for a read: a file beneath the root (exact, then case
 /// folded) takes precedence over the generated one. Quotas and macros are
 /// applied here.
@@ -701,8 +748,20 @@ fn open_content(
 ) -> Result<(String, Content, u64), Refusal> {
     let cfg = active.cfg();
     let server_ip = active.loaded.site.server_address;
+    // `<mac>.cfg` in any spelling: also look for the canonical file name.
+    let mac = crate::mac_of_request(plan.path.file_name());
+    let mut candidates = plan.candidates.clone();
+    if let Some(m) = &mac {
+        let canonical = format!("{m}.cfg");
+        if canonical != plan.path.file_name() {
+            candidates.push(canonical.clone());
+            for f in &cfg.policy.search_folders {
+                candidates.push(format!("{f}/{canonical}"));
+            }
+        }
+    }
     let found = match &active.root {
-        Some(root) => match root.open_first(&plan.candidates) {
+        Some(root) => match root.open_first(&candidates) {
             Ok(v) => Some(v),
             Err(OpenError::NotFound) => None,
             Err(OpenError::Denied(why)) => {
@@ -721,6 +780,15 @@ fn open_content(
             }
         },
         None => None,
+    };
+    let found = match (found, &mac, &active.root) {
+        (None, Some(m), Some(root)) => match cfg.device(m) {
+            Some(device) => {
+                return render_device(cfg, root, device, server_ip);
+            }
+            None => None,
+        },
+        (f, _, _) => f,
     };
     let Some((rel, file)) = found else {
         return match &plan.generated {
