@@ -500,9 +500,14 @@ impl TftpConfig {
         }
     }
 
-    /// True if `${server_ip}` is expanded in this file name.
-    pub fn is_macro_file(&self, name: &str) -> bool {
-        matches_patterns(&self.macro_files, name)
+    /// True if `${server_ip}` is expanded in this root-relative file
+    /// (device templates are rendered with their own variables instead).
+    pub fn is_macro_file(&self, rel: &str) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or("");
+        let in_templates = rel
+            .to_ascii_lowercase()
+            .starts_with(&format!("{}/", self.device_template_folder.to_ascii_lowercase()));
+        !in_templates && matches_patterns(&self.macro_files, name)
     }
 
     /// The per-file quota that applies to a root-relative path, if any.
@@ -974,7 +979,7 @@ fn check_tree(
             }
         }
         let name = rel.rsplit('/').next().unwrap_or("");
-        if cfg.is_macro_file(name) && *len <= cfg.macro_max_size {
+        if cfg.is_macro_file(rel) && *len <= cfg.macro_max_size {
             if let Ok(bytes) = std::fs::read(cfg.root.join(rel)) {
                 if let Ok(text) = std::str::from_utf8(&bytes) {
                     if let Err(e) = Template::parse(text) {
@@ -1094,6 +1099,7 @@ mod tests {
         let cfg = validate(&text, &dir).unwrap_or_else(|d| panic!("{d:#?}"));
         assert_eq!(cfg.listen.port(), 69);
         assert_eq!(cfg.os_config_file, "os_conf");
+        assert_eq!(cfg.devices.len(), 2);
     }
 
     #[test]
@@ -1180,6 +1186,39 @@ mod tests {
         std::fs::write(root.join("Omniswitch/os_conf"), b"ok").unwrap();
         std::fs::write(root.join("Omniswitch/os_ins.alu"), "server ${server_ip}\n").unwrap();
         validate("[files]\nroot = \"root\"\n", dir.path()).unwrap();
+    }
+
+    #[test]
+    fn device_templates_are_checked_at_load_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("ThirdParty_Devices/templates")).unwrap();
+        std::fs::write(
+            root.join("ThirdParty_Devices/templates/default.cfg"),
+            "ext=${extension}\nname=${name}\n",
+        )
+        .unwrap();
+        let text = "[files]\nroot = \"root\"\n[[devices.device]]\nmac = \"00:90:8f:61:a0:23\"\nvars = { extension = \"202\" }\n\
+                    [[devices.device]]\nmac = \"00:90:8f:61:a0:23\"\n[[devices.device]]\nmac = \"nope\"\n";
+        let errs = validate(text, dir.path()).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|d| d.message.contains("unknown variable `${name}`")
+                    && d.message.contains("00908f61a023")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|d| d.key == "devices.device[1].mac" && d.message.contains("twice")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter().any(|d| d.key == "devices.device[2].mac"),
+            "{errs:#?}"
+        );
+        let ok = "[files]\nroot = \"root\"\n[[devices.device]]\nmac = \"00-90-8F-61-A0-23\"\nvars = { extension = \"202\", name = \"x\" }\n";
+        let cfg = validate(ok, dir.path()).unwrap();
+        assert_eq!(cfg.device("00908f61a023").unwrap().vars["name"], "x");
     }
 
     #[test]

@@ -50,6 +50,11 @@ impl Setup {
 /// Lab with one addressed client; daemon running with `extra` appended to
 /// tftp.toml; a root with the seed folders and test files.
 fn setup(extra: &str, big: bool) -> Setup {
+    setup_with(extra, big, |_| {})
+}
+
+/// As [`setup`], with `prepare` run on the root before the daemon starts.
+fn setup_with(extra: &str, big: bool, prepare: impl FnOnce(&Path)) -> Setup {
     let lab = Lab::builder()
         .client_with_address(CLIENT_IP)
         .build()
@@ -84,6 +89,7 @@ fn setup(extra: &str, big: bool) -> Setup {
     std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", root.join("passwd_link")).unwrap();
     std::os::unix::fs::symlink("Binary/small.bin", root.join("inside_link")).unwrap();
+    prepare(&root);
     fs::write(
         dir.path().join("site.toml"),
         format!(
@@ -779,4 +785,75 @@ fn uploads_refused_by_default_and_capped_when_enabled() {
     );
     assert!(said.contains("code 2"), "{said}");
     assert!(!s.root().join("Binary/x.bin").exists());
+}
+
+#[test]
+fn per_device_cfg_is_rendered_from_its_template() {
+    skip_unless_root!();
+    let extra = "[[devices.device]]\nmac = \"00:90:8f:61:a0:23\"\nmodel = \"420HD\"\nvars = { extension = \"202\" }\n\
+                 [[devices.device]]\nmac = \"00:90:8f:61:a0:24\"\nvars = { extension = \"203\" }\n";
+    let s = setup_with(extra, false, |root| {
+        fs::create_dir_all(root.join("ThirdParty_Devices/templates")).unwrap();
+        fs::write(
+            root.join("ThirdParty_Devices/templates/420HD.cfg"),
+            "model=${model}\nmac=${mac}\next=${extension}\nserver=${server_ip}\n",
+        )
+        .unwrap();
+        fs::write(
+            root.join("ThirdParty_Devices/templates/default.cfg"),
+            "generic ext=${extension}\n",
+        )
+        .unwrap();
+    });
+    let c = s.client();
+    let work = s.work();
+    let host = SERVER_IP.to_string();
+    let out = run_in(
+        c,
+        &work,
+        "busybox",
+        &[
+            "tftp",
+            "-g",
+            "-r",
+            "00-90-8F-61-A0-23.cfg",
+            "-l",
+            "d1",
+            &host,
+        ],
+    );
+    let d1 = fs::read_to_string(work.join("d1")).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(
+        d1,
+        "model=420HD\nmac=00908f61a023\next=202\nserver=192.168.92.246\n"
+    );
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &[
+            "-m",
+            "binary",
+            &host,
+            "-c",
+            "get",
+            "/tftpboot/00908f61a024.cfg",
+            "d2",
+        ],
+    );
+    let d2 = fs::read_to_string(work.join("d2")).unwrap_or_else(|_| panic!("{out:?}"));
+    assert_eq!(d2, "generic ext=203\n");
+    // An unknown MAC is not rendered.
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", &host, "-c", "get", "00908f61a099.cfg", "d3"],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("code 1"), "{said}");
 }

@@ -817,8 +817,7 @@ fn open_content(
             ));
         }
     }
-    let name = rel.rsplit('/').next().unwrap_or("");
-    if cfg.is_macro_file(name) && len <= cfg.macro_max_size {
+    if cfg.is_macro_file(&rel) && len <= cfg.macro_max_size {
         let mut bytes = Vec::with_capacity(len as usize);
         std::io::Read::read_to_end(
             &mut std::io::Read::take(&file, cfg.macro_max_size + 1),
