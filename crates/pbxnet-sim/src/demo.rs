@@ -42,9 +42,10 @@ pub fn demo_fleet() -> Vec<DeviceSpec> {
             mac: mac.into(),
             firmware_version: fw.map(Into::into),
             ignores_160,
+            lync: false,
             power_on_ms: at,
         };
-    vec![
+    let mut v = vec![
         // Option 160 `;<MAC>.cfg`: its own config file from the example tree.
         d(
             "ac-01",
@@ -158,7 +159,24 @@ pub fn demo_fleet() -> Vec<DeviceSpec> {
             false,
             440,
         ),
-    ]
+    ];
+    // Lync / Skype for Business mode: option 60 MS-UC-Client, option 43.
+    v.insert(
+        4,
+        DeviceSpec {
+            lync: true,
+            ..d(
+                "ac-05",
+                Kind::Audiocodes,
+                "450HD",
+                "00:90:8f:70:00:05",
+                Some(CURRENT_FIRMWARE),
+                false,
+                150,
+            )
+        },
+    );
+    v
 }
 
 /// What [`run_site`] needs.
@@ -205,6 +223,8 @@ pub struct SiteRun {
     pub classes: std::collections::BTreeMap<String, String>,
     /// `pbxnet-licd status --json`, or why there is none.
     pub licence: Result<serde_json::Value, String>,
+    /// The last lines each running daemon logged, at the end of the run.
+    pub logs: Vec<(String, String)>,
 }
 
 /// Builds the LAN, starts the four daemons on a copy of `etc`, powers the
@@ -295,9 +315,18 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
     } else {
         Err("pbxnet-licd unavailable".into())
     };
+    let logs = daemons
+        .iter()
+        .zip(&running)
+        .filter_map(|(d, st)| match st {
+            Started::Ready(daemon, _) => Some((d.name.clone(), site::tail(&daemon.log(), 15))),
+            Started::Unavailable(_) => None,
+        })
+        .collect();
     drop(running);
     drop(lab);
     Ok(SiteRun {
+        logs,
         staged,
         licence_issued,
         daemons,
@@ -336,6 +365,12 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
     site::say(installer_table(&r.report, &r.classes).trim_end());
     if a.verbose {
         site::say(&format!("\nPer-device detail:\n{}", r.report.details()));
+    }
+    if r.report.failures() > 0 {
+        site::say("\nLast log lines of the daemons:");
+        for (name, log) in &r.logs {
+            site::say(&format!("  {name}:\n{}", site::indent(log, 4)));
+        }
     }
     site::say("\nLicence state (pbxnet-licd status):");
     site::say(&licence_text(&r.licence));

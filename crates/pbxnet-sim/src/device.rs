@@ -62,6 +62,10 @@ pub struct DeviceSpec {
     /// AudioCodes: firmware that ignores option 160 (uses 66/67).
     #[serde(default)]
     pub ignores_160: bool,
+    /// AudioCodes: Lync / Skype for Business mode (option 60
+    /// `MS-UC-Client`, certificate provisioning from option 43).
+    #[serde(default)]
+    pub lync: bool,
     /// Delay after the fleet start before power-on, milliseconds.
     #[serde(default)]
     pub power_on_ms: u64,
@@ -135,6 +139,14 @@ pub enum DeviceError {
 /// DHCP identity of a device.
 pub fn identity(spec: &DeviceSpec, mac: Mac) -> ClientIdentity {
     match spec.kind {
+        Kind::Audiocodes if spec.lync => ClientIdentity {
+            mac,
+            vendor_class: Some(b"MS-UC-Client".to_vec()),
+            user_class: Some(spec.model.as_bytes().to_vec()),
+            parameter_request: vec![1, 3, 6, 15, 42, 2, 43, 120],
+            host_name: Some(format!("{}-{}", spec.model, hex_tail(&mac))),
+            broadcast: false,
+        },
         Kind::Audiocodes => ClientIdentity {
             mac,
             vendor_class: Some(spec.model.as_bytes().to_vec()),
@@ -289,6 +301,7 @@ impl Device<'_> {
         self.report.options = describe_options(&lease);
         self.stack.claim(lease.address, self.mac)?;
         match self.spec.kind {
+            Kind::Audiocodes if self.spec.lync => self.lync(&lease),
             Kind::Audiocodes => self.audiocodes(&lease),
             Kind::AlePhone => self.ale_phone(&lease),
             Kind::SipPhone => self.sip_phone(&lease),
@@ -586,6 +599,42 @@ impl Device<'_> {
             let n = provision::check_phone_config(&path, &text, &model)?;
             Ok(((), format!("{path}: {n} parameters for {model}")))
         })?;
+        self.utc_offset(lease);
+        match self.time_server(lease)? {
+            Some(s) => self.sntp(s),
+            None => Err(DeviceError::Options(
+                "no NTP server (option 42 or 4)".into(),
+            )),
+        }
+    }
+
+    /// Lync mode: option 43 must carry the certificate-provisioning
+    /// service (sub-options 1–5, optional 10 = voice VLAN), option 120 the
+    /// SIP server; the HTTPS provisioning itself is not simulated.
+    fn lync(&mut self, lease: &Lease) -> Result<(), DeviceError> {
+        self.report.via = Some("43".into());
+        self.step("option-43", |d| {
+            let v = lease
+                .options
+                .get(code::VENDOR_SPECIFIC)
+                .ok_or_else(|| DeviceError::Options("Lync mode: no option 43".into()))?;
+            let l = provision::parse_lync_43(v)?;
+            let detail = format!(
+                "certificate provisioning {}://{}:{}{}{}",
+                l.scheme,
+                l.server,
+                l.port,
+                l.path,
+                l.vlan
+                    .map_or(String::new(), |v| format!(", voice VLAN {v}"))
+            );
+            d.report.provisioning = Some(detail.clone());
+            Ok(((), detail))
+        })?;
+        if let Some(v) = lease.options.get(code::SIP_SERVERS) {
+            let sip = provision::parse_sip_servers(v)?;
+            self.report.sip_servers = Some(sip.to_string());
+        }
         self.utc_offset(lease);
         match self.time_server(lease)? {
             Some(s) => self.sntp(s),

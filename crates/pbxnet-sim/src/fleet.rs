@@ -78,6 +78,7 @@ pub fn build(mix: Mix) -> Vec<DeviceSpec> {
             mac: mac_to_string(&mac),
             firmware_version: fw,
             ignores_160,
+            lync: false,
             power_on_ms: 0,
         });
     };

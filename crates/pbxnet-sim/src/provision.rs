@@ -62,9 +62,86 @@ pub enum ProvisionError {
     /// The firmware header is not understood.
     #[error("firmware header not recognised")]
     BadFirmwareHeader,
+    /// Option 43 is not what a Lync-mode phone needs.
+    #[error("option 43: {0}")]
+    BadLync43(&'static str),
     /// Option 120 is not RFC 3361.
     #[error("option 120: {0}")]
     BadSipServers(&'static str),
+}
+
+/// Option 43 of a Lync-mode AudioCodes phone (seed 004).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lync43 {
+    /// Sub-option 2 (`https`).
+    pub scheme: String,
+    /// Sub-option 3: web server FQDN.
+    pub server: String,
+    /// Sub-option 4: port (ASCII text).
+    pub port: u16,
+    /// Sub-option 5: certificate provisioning path.
+    pub path: String,
+    /// Sub-option 10: voice VLAN.
+    pub vlan: Option<u16>,
+}
+
+/// Decodes option 43 sub-options (code, length, ASCII value) and checks
+/// them: 1 = `MS-UC-Client`, 2 = http/https, 3 = FQDN, 4 = port as text,
+/// 5 = path, optional 10 = VLAN 1–4094.
+pub fn parse_lync_43(data: &[u8]) -> Result<Lync43, ProvisionError> {
+    let bad = ProvisionError::BadLync43;
+    let mut subs: Vec<(u8, String)> = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        let c = data[i];
+        if c == 255 {
+            break;
+        }
+        if c == 0 {
+            i += 1;
+            continue;
+        }
+        let len = usize::from(*data.get(i + 1).ok_or(bad("sub-option without length"))?);
+        let v = data
+            .get(i + 2..i + 2 + len)
+            .ok_or(bad("sub-option runs past the end"))?;
+        if !v.is_ascii() {
+            return Err(bad("sub-option value is not ASCII"));
+        }
+        subs.push((c, String::from_utf8_lossy(v).into_owned()));
+        i += 2 + len;
+    }
+    let get = |c: u8| subs.iter().find(|(k, _)| *k == c).map(|(_, v)| v.clone());
+    if get(1).as_deref() != Some("MS-UC-Client") {
+        return Err(bad("sub-option 1 is not MS-UC-Client"));
+    }
+    let scheme = get(2).ok_or(bad("no sub-option 2 (protocol)"))?;
+    if scheme != "https" && scheme != "http" {
+        return Err(bad("sub-option 2 is neither https nor http"));
+    }
+    let server = get(3)
+        .filter(|s| !s.is_empty())
+        .ok_or(bad("no sub-option 3 (server)"))?;
+    let port = get(4)
+        .and_then(|p| p.parse().ok())
+        .ok_or(bad("sub-option 4 is not a port number in ASCII"))?;
+    let path = get(5)
+        .filter(|p| p.starts_with('/'))
+        .ok_or(bad("sub-option 5 is not a path"))?;
+    let vlan = match get(10) {
+        None => None,
+        Some(v) => match v.parse::<u16>() {
+            Ok(n) if (1..=4094).contains(&n) => Some(n),
+            _ => return Err(bad("sub-option 10 is not a VLAN 1-4094")),
+        },
+    };
+    Ok(Lync43 {
+        scheme,
+        server,
+        port,
+        path,
+        vlan,
+    })
 }
 
 /// Option 120 (RFC 3361) decoded.
@@ -579,6 +656,34 @@ mod tests {
             check_phone_config("x.cfg", "a=${server_ip}\n", "450HD"),
             Err(ProvisionError::Unexpanded { .. })
         ));
+    }
+
+    #[test]
+    fn lync_option_43() {
+        let mut v = Vec::new();
+        for (c, t) in [
+            (1u8, "MS-UC-Client"),
+            (2, "https"),
+            (3, "lync.lan"),
+            (4, "443"),
+            (5, "/CertProv/CertProvisioningService.svc"),
+            (10, "100"),
+        ] {
+            v.push(c);
+            v.push(t.len() as u8);
+            v.extend_from_slice(t.as_bytes());
+        }
+        let l = parse_lync_43(&v).unwrap();
+        assert_eq!(
+            (l.scheme.as_str(), l.server.as_str(), l.port, l.vlan),
+            ("https", "lync.lan", 443, Some(100))
+        );
+        assert!(parse_lync_43(&v[..v.len() - 1]).is_err());
+        let mut bad_port = v.clone();
+        let at = bad_port.windows(3).position(|w| w == b"443").unwrap();
+        bad_port[at] = b'x';
+        assert!(parse_lync_43(&bad_port).is_err());
+        assert!(parse_lync_43(&v[14..]).is_err(), "sub-option 1 missing");
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct DeviceReport {
     /// Option 120 decoded (AudioCodes).
     #[serde(default)]
     pub sip_servers: Option<String>,
+    /// Lync mode: the certificate-provisioning service from option 43.
+    #[serde(default)]
+    pub provisioning: Option<String>,
     /// Files fetched.
     pub files: Vec<FileReport>,
     /// Steps in order.
@@ -96,6 +99,7 @@ impl DeviceReport {
             via: None,
             firmware: None,
             sip_servers: None,
+            provisioning: None,
             files: Vec::new(),
             steps: Vec::new(),
             time_server: None,
@@ -218,6 +222,9 @@ impl FleetReport {
             }
             if let Some(f) = &d.firmware {
                 let _ = writeln!(out, "    firmware: {f}");
+            }
+            if let Some(p) = &d.provisioning {
+                let _ = writeln!(out, "    option 43: {p}");
             }
             if let Some(s) = &d.sip_servers {
                 let _ = writeln!(out, "    SIP servers (option 120): {s}");
