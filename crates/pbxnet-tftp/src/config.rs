@@ -978,7 +978,6 @@ fn check_tree(
                     .set_hint("OmniSwitch files are limited to 0.5 MB (files.omniswitch-quota); such a file is refused, never served half");
             }
         }
-        let name = rel.rsplit('/').next().unwrap_or("");
         if cfg.is_macro_file(rel) && *len <= cfg.macro_max_size {
             if let Ok(bytes) = std::fs::read(cfg.root.join(rel)) {
                 if let Ok(text) = std::str::from_utf8(&bytes) {

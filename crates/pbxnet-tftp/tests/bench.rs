@@ -475,7 +475,8 @@ fn bench_tftp() {
     // results[case][kind] = (median secs, failures)
     let mut results: Vec<Vec<(f64, usize)>> = vec![Vec::new(); cases.len()];
     let mut after_error = Vec::new();
-    for &kind in &kinds {
+    let singles = reps > 0;
+    for &kind in kinds.iter().filter(|_| singles) {
         let server = start(kind, &lab, dir.path(), true, &atftpd, &hpa);
         for (i, case) in cases.iter().enumerate() {
             let mut times = Vec::new();
@@ -535,7 +536,7 @@ fn bench_tftp() {
         t.push_str("---|");
     }
     t.push('\n');
-    for (i, case) in cases.iter().enumerate() {
+    for (i, case) in cases.iter().enumerate().filter(|_| singles) {
         t.push_str(&format!("| {} |", case.label));
         for (s, f) in &results[i] {
             t.push_str(&format!(" {s:.2} s, {:.0} MB/s, {f} fail |", mb / s));
@@ -546,7 +547,7 @@ fn bench_tftp() {
         t.push('\n');
     }
     t.push_str("\nDATA after a client ERROR (blksize 1468, windowsize 64 asked; beyond the window in flight)\n\n");
-    for (k, n) in kinds.iter().zip(&after_error) {
+    for (k, n) in kinds.iter().zip(&after_error).filter(|_| singles) {
         t.push_str(&format!("- {}: {n}\n", k.name()));
     }
     if !storms.is_empty() {

@@ -80,7 +80,12 @@ pub fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-            let rt = match tokio::runtime::Builder::new_current_thread()
+            // One worker per CPU: transfers are independent tasks, and a
+            // boot storm needs more than one core (tftpd-hpa forks, atftpd
+            // uses threads).
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
                 .enable_all()
                 .build()
             {

@@ -112,8 +112,7 @@ pub(crate) async fn drive<M: Machine>(
     let mut inbuf = vec![0u8; 65_536];
     let mut stopping = false;
     // One timer, re-armed only when the deadline changes.
-    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
-    let sleep = tokio::time::sleep_until(far);
+    let sleep = tokio::time::sleep(std::time::Duration::from_secs(86_400));
     tokio::pin!(sleep);
     let mut armed: Option<Instant> = None;
     loop {
@@ -148,12 +147,16 @@ pub(crate) async fn drive<M: Machine>(
         if t.is_done() {
             return;
         }
+        // Arm the timer only when the deadline moves earlier (or nothing is
+        // armed): in lock-step the RTO moves later on every ACK, and
+        // re-arming per packet is wasted work. A timer that fires early is
+        // re-armed below after checking the clock.
         let deadline = t.poll_timeout();
-        if deadline != armed {
-            armed = deadline;
-            sleep
-                .as_mut()
-                .reset(deadline.map(tokio::time::Instant::from_std).unwrap_or(far));
+        if let Some(d) = deadline {
+            if armed.is_none_or(|a| d < a) {
+                armed = Some(d);
+                sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+            }
         }
         tokio::select! {
             r = sock.recv(&mut inbuf) => {
@@ -161,20 +164,13 @@ pub(crate) async fn drive<M: Machine>(
                 match r {
                     Ok(n) => {
                         t.handle_datagram(now, &inbuf[..n]);
-                        // Drain what else is queued without waiting (bounded).
-                        for _ in 0..64 {
-                            match sock.try_recv(&mut inbuf) {
-                                Ok(n) => t.handle_datagram(now, &inbuf[..n]),
-                                Err(_) => break,
-                            }
-                        }
                         progress.store(t.progress().0, Ordering::Relaxed);
                     }
                     Err(e) if is_unreachable(&e) => t.handle_unreachable(now),
                     Err(e) => tracing::debug!(error = %e, "recv failed"),
                 }
             }
-            _ = &mut sleep, if deadline.is_some() => {
+            _ = &mut sleep, if armed.is_some() => {
                 armed = None;
                 // Check the clock rather than trusting the timer future.
                 let now = Instant::now();
