@@ -86,3 +86,12 @@ test-deb: deb
 ## Man pages rendered from the clap definitions into target/man.
 man:
 	$(CARGO) run -q -p pbxnet-xtask -- man target/man
+
+## pbxnet-tftpd vs tftpd-hpa and atftpd (both unpacked from Debian by
+## tests/bench/tftp-prepare.sh, they conflict as packages), same run: 32 MiB
+## single transfers pinned apart (median of BENCH_REPS=5), DATA after a client
+## ERROR, boot storm of BENCH_STORM=300 clients (root; namespaces; ~15 min).
+.PHONY: bench-tftp
+bench-tftp:
+	tests/bench/tftp-prepare.sh
+	BENCH_OUT=target/bench-tftp.md $(CARGO) test --release -p pbxnet-tftp --test bench -- --ignored --nocapture --test-threads=1
