@@ -43,6 +43,7 @@ pub fn demo_fleet() -> Vec<DeviceSpec> {
             firmware_version: fw.map(Into::into),
             ignores_160,
             lync: false,
+            recovery: false,
             power_on_ms: at,
         };
     let mut v = vec![
@@ -173,6 +174,22 @@ pub fn demo_fleet() -> Vec<DeviceSpec> {
                 Some(CURRENT_FIRMWARE),
                 false,
                 150,
+            )
+        },
+    );
+    // Recovery mode: 66/67 only, the whole image in 512-byte blocks.
+    v.insert(
+        5,
+        DeviceSpec {
+            recovery: true,
+            ..d(
+                "ac-06",
+                Kind::Audiocodes,
+                "420HD",
+                "00:90:8f:70:00:06",
+                Some(CURRENT_FIRMWARE),
+                false,
+                180,
             )
         },
     );

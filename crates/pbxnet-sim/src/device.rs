@@ -66,6 +66,10 @@ pub struct DeviceSpec {
     /// `MS-UC-Client`, certificate provisioning from option 43).
     #[serde(default)]
     pub lync: bool,
+    /// AudioCodes: recovery mode (DISCOVER every ~5 s asking only for
+    /// 66/67, then the whole image over plain 512-byte TFTP).
+    #[serde(default)]
+    pub recovery: bool,
     /// Delay after the fleet start before power-on, milliseconds.
     #[serde(default)]
     pub power_on_ms: u64,
@@ -145,6 +149,14 @@ pub fn identity(spec: &DeviceSpec, mac: Mac) -> ClientIdentity {
             user_class: Some(spec.model.as_bytes().to_vec()),
             parameter_request: vec![1, 3, 6, 15, 42, 2, 43, 120],
             host_name: Some(format!("{}-{}", spec.model, hex_tail(&mac))),
+            broadcast: false,
+        },
+        Kind::Audiocodes if spec.recovery => ClientIdentity {
+            mac,
+            vendor_class: Some(spec.model.as_bytes().to_vec()),
+            user_class: Some(spec.model.as_bytes().to_vec()),
+            parameter_request: vec![1, 3, 66, 67],
+            host_name: None,
             broadcast: false,
         },
         Kind::Audiocodes => ClientIdentity {
@@ -302,6 +314,7 @@ impl Device<'_> {
         self.stack.claim(lease.address, self.mac)?;
         match self.spec.kind {
             Kind::Audiocodes if self.spec.lync => self.lync(&lease),
+            Kind::Audiocodes if self.spec.recovery => self.recovery(&lease),
             Kind::Audiocodes => self.audiocodes(&lease),
             Kind::AlePhone => self.ale_phone(&lease),
             Kind::SipPhone => self.sip_phone(&lease),
@@ -311,11 +324,21 @@ impl Device<'_> {
     }
 
     fn dhcp(&mut self) -> Result<Lease, DeviceError> {
-        let backoff = Backoff {
-            initial: Duration::from_millis(self.limits.dhcp_initial_ms),
-            max: Duration::from_millis(self.limits.dhcp_initial_ms * 8),
-            jitter: Duration::from_millis(self.limits.dhcp_initial_ms / 4),
-            request_attempts: 4,
+        let backoff = if self.spec.recovery {
+            // Recovery mode: a DISCOVER every ~5 s.
+            Backoff {
+                initial: Duration::from_secs(5),
+                max: Duration::from_secs(5),
+                jitter: Duration::from_millis(250),
+                request_attempts: 2,
+            }
+        } else {
+            Backoff {
+                initial: Duration::from_millis(self.limits.dhcp_initial_ms),
+                max: Duration::from_millis(self.limits.dhcp_initial_ms * 8),
+                jitter: Duration::from_millis(self.limits.dhcp_initial_ms / 4),
+                request_attempts: 4,
+            }
         };
         let start = Instant::now();
         let mut c = DhcpClient::new(
@@ -415,12 +438,14 @@ impl Device<'_> {
         let ms = sntp::millis(t.elapsed());
         match result {
             Ok(()) => {
+                let blksize = x.blksize();
                 let data = x.into_data();
                 self.report.files.push(FileReport {
                     path: path.to_string(),
                     server: server.to_string(),
                     bytes: data.len() as u64,
                     ms,
+                    blksize,
                     note: if aborted {
                         "header only, aborted".into()
                     } else {
@@ -642,6 +667,43 @@ impl Device<'_> {
                 "no NTP server (option 42 or 4)".into(),
             )),
         }
+    }
+
+    /// Recovery mode: 66 (or siaddr) and 67 (or `<model>.img`), the whole
+    /// image in 512-byte blocks whatever its version, nothing else.
+    fn recovery(&mut self, lease: &Lease) -> Result<(), DeviceError> {
+        self.report.via = Some("recovery".into());
+        let server = match self.tftp_server_66(lease)? {
+            Some(s) => s,
+            None if !lease.next_server.is_unspecified() => lease.next_server,
+            None => {
+                return Err(DeviceError::Options(
+                    "recovery: no option 66 nor siaddr".into(),
+                ))
+            }
+        };
+        let fw = lease
+            .options
+            .text(code::BOOTFILE)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("{}.img", self.spec.model));
+        self.step("firmware", |d| {
+            let (img, _) = d.tftp(server, &fw, None, 64 << 20, None)?;
+            let (family, version) = provision::parse_firmware_header(&img)?;
+            if family != AUDIOCODES_FAMILY {
+                return Err(DeviceError::Options(format!(
+                    "{fw}: firmware for {family}, not {AUDIOCODES_FAMILY}"
+                )));
+            }
+            d.report.firmware = Some(format!("recovered {version}"));
+            Ok((
+                (),
+                format!(
+                    "{fw}: recovery image {version}, {} bytes in 512-byte blocks",
+                    img.len()
+                ),
+            ))
+        })
     }
 
     fn utc_offset(&mut self, lease: &Lease) {

@@ -79,6 +79,7 @@ pub fn build(mix: Mix) -> Vec<DeviceSpec> {
             firmware_version: fw,
             ignores_160,
             lync: false,
+            recovery: false,
             power_on_ms: 0,
         });
     };

@@ -31,6 +31,9 @@ pub struct FileReport {
     pub bytes: u64,
     /// Transfer time.
     pub ms: f64,
+    /// Block size used (512 unless negotiated).
+    #[serde(default)]
+    pub blksize: usize,
     /// `header only, aborted` for a firmware check.
     pub note: String,
 }

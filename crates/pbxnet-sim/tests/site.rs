@@ -87,7 +87,7 @@ fn example_site_provisions_every_device_kind() {
         assert!(d.result.is_ok(), "{} unavailable: {:?}", d.name, d.result);
     }
     let devs = &r.report.devices;
-    assert_eq!(devs.len(), 13);
+    assert_eq!(devs.len(), 14);
     for d in devs {
         assert!(d.ok, "{} failed: {:?}", d.name, d.error);
         assert_eq!(d.dhcp_naks, 0, "{}", d.name);
