@@ -206,10 +206,12 @@ impl Source {
             .iter()
             .min_by(|a, b| a.delay.total_cmp(&b.delay))?;
         let n = self.filter.len().saturating_sub(1).max(1) as f64;
+        // Offsets compared with our own corrections added back (a slew
+        // between samples is not jitter).
         let jitter = (self
             .filter
             .iter()
-            .map(|s| (s.offset - best.offset).powi(2))
+            .map(|s| ((s.offset + s.cum) - (best.offset + best.cum)).powi(2))
             .sum::<f64>()
             / n)
             .sqrt();
@@ -543,6 +545,11 @@ impl Client {
     /// The sources.
     pub fn sources(&self) -> &[Source] {
         &self.sources
+    }
+
+    /// Monotonic time of the last clock update.
+    pub fn last_sync_at(&self) -> Option<f64> {
+        self.last_sync_at
     }
 
     /// Last selection result.

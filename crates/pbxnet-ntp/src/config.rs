@@ -30,6 +30,142 @@ pub struct RawNtpConfig {
     /// `[local]`.
     #[serde(default)]
     pub local: RawLocal,
+    /// `[[source]]`: upstream servers.
+    #[serde(default)]
+    pub source: Vec<RawSource>,
+    /// `[clock]`: what the client does with its measurements.
+    #[serde(default)]
+    pub clock: RawClock,
+}
+
+/// `[[source]]`: one upstream server (or pool name).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawSource {
+    /// IP address or host name, optionally `:port` (default 123).
+    pub address: Spanned<String>,
+    /// Key id (from the key file) to authenticate this source.
+    #[serde(default)]
+    pub key: Option<Spanned<u32>>,
+    /// Minimum poll exponent (6 = 64 s, the seed's "every minute").
+    #[serde(default = "default_poll")]
+    pub minpoll: Spanned<i8>,
+    /// Maximum poll exponent.
+    #[serde(default = "default_poll")]
+    pub maxpoll: Spanned<i8>,
+    /// Fast initial burst (4 polls 2 s apart).
+    #[serde(default = "default_true")]
+    pub burst: bool,
+    /// A pool name: use every address it resolves to (up to 4).
+    #[serde(default)]
+    pub pool: bool,
+}
+
+/// How the clock is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockMode {
+    /// Discipline the system clock (clock_adjtime: frequency, offset, leap).
+    #[default]
+    System,
+    /// A simulated clock (tests and the demo): real time plus a simulated
+    /// offset and frequency error; the real clock is never touched.
+    Simulated,
+    /// Measure only: never steer anything.
+    Observe,
+}
+
+/// `[clock]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawClock {
+    /// `system`, `simulated` or `observe`.
+    #[serde(default)]
+    pub mode: ClockMode,
+    /// Offsets above this are stepped (seed: 10 min).
+    #[serde(default = "default_step_threshold")]
+    pub step_threshold: Spanned<HumanDuration>,
+    /// Offsets below this are slewed smoothly; above, at the maximum rate.
+    #[serde(default = "default_slew_threshold")]
+    pub slew_threshold: Spanned<HumanDuration>,
+    /// Root distance beyond which we announce ourselves unsynchronised.
+    #[serde(default = "default_max_distance")]
+    pub max_distance: HumanDuration,
+    /// Simulated clock: initial offset in seconds (positive = ahead of true time).
+    #[serde(default)]
+    pub sim_offset: f64,
+    /// Simulated clock: frequency error in ppm.
+    #[serde(default)]
+    pub sim_frequency_ppm: f64,
+    /// Drift (frequency) file, relative to the state directory.
+    #[serde(default = "default_drift_file")]
+    pub drift_file: PathBuf,
+}
+
+impl Default for RawClock {
+    fn default() -> Self {
+        RawClock {
+            mode: ClockMode::default(),
+            step_threshold: default_step_threshold(),
+            slew_threshold: default_slew_threshold(),
+            max_distance: default_max_distance(),
+            sim_offset: 0.0,
+            sim_frequency_ppm: 0.0,
+            drift_file: default_drift_file(),
+        }
+    }
+}
+
+fn default_poll() -> Spanned<i8> {
+    Spanned::new(0..0, 6)
+}
+fn default_step_threshold() -> Spanned<HumanDuration> {
+    Spanned::new(0..0, HumanDuration(std::time::Duration::from_secs(600)))
+}
+fn default_slew_threshold() -> Spanned<HumanDuration> {
+    Spanned::new(0..0, HumanDuration(std::time::Duration::from_secs(1)))
+}
+fn default_max_distance() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(1500))
+}
+fn default_drift_file() -> PathBuf {
+    PathBuf::from("ntp.drift")
+}
+
+/// One validated upstream source (names are resolved by the shell).
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// Host name or IP address.
+    pub host: String,
+    /// UDP port.
+    pub port: u16,
+    /// Key to authenticate with.
+    pub key: Option<crate::mac::Key>,
+    /// Poll exponents.
+    pub minpoll: i8,
+    /// Poll exponents.
+    pub maxpoll: i8,
+    /// Initial burst.
+    pub burst: bool,
+    /// Pool name.
+    pub pool: bool,
+}
+
+/// Validated `[clock]`.
+#[derive(Debug, Clone)]
+pub struct ClockSettings {
+    /// Mode.
+    pub mode: ClockMode,
+    /// Thresholds for the discipline.
+    pub discipline: crate::client::DisciplineConfig,
+    /// Root distance limit (s).
+    pub max_distance: f64,
+    /// Simulated offset (s).
+    pub sim_offset: f64,
+    /// Simulated frequency error (ppm).
+    pub sim_frequency_ppm: f64,
+    /// Drift file (absolute).
+    pub drift_file: PathBuf,
 }
 
 /// `[server]`: the NTP service offered to the site.
@@ -204,6 +340,39 @@ pub struct NtpConfig {
     pub local_stratum: Option<u8>,
     /// Key file used (for status).
     pub key_file: Option<PathBuf>,
+    /// Upstream sources (empty: no client side).
+    pub sources: Vec<SourceSpec>,
+    /// Clock settings.
+    pub clock: ClockSettings,
+}
+
+fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok((a.ip().to_string(), a.port()));
+    }
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok((ip.to_string(), 123));
+    }
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("`{p}` is not a port"))?,
+        ),
+        None => (s, 123),
+    };
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok((host.to_string(), port))
+    } else {
+        Err(format!("`{s}` is not an IP address or host name"))
+    }
 }
 
 fn nets(
@@ -407,6 +576,109 @@ impl DaemonConfig for NtpConfig {
             ));
         }
 
+        // Upstream sources and clock.
+        let mut sources = Vec::new();
+        for (i, rs) in raw.source.iter().enumerate() {
+            let (host, port) = match parse_host_port(rs.address.get_ref()) {
+                Ok(hp) => hp,
+                Err(e) => {
+                    diags.error(src, rs.address.span(), format!("source[{i}].address"), e);
+                    continue;
+                }
+            };
+            let key = match &rs.key {
+                None => None,
+                Some(k) => {
+                    let id = *k.get_ref();
+                    let found = keys.iter().find(|x| x.id() == id).cloned();
+                    if found.is_none() && (keys_ok || key_file.is_none()) {
+                        diags
+                            .error(
+                                src,
+                                k.span(),
+                                format!("source[{i}].key"),
+                                format!("key id {id} is not in the key file"),
+                            )
+                            .set_hint("add it to the key file named by keys.file");
+                    }
+                    found
+                }
+            };
+            let (minp, maxp) = (*rs.minpoll.get_ref(), *rs.maxpoll.get_ref());
+            for (name, v) in [("minpoll", &rs.minpoll), ("maxpoll", &rs.maxpoll)] {
+                if !(-4..=17).contains(v.get_ref()) {
+                    diags.error(
+                        src,
+                        v.span(),
+                        format!("source[{i}].{name}"),
+                        "poll exponent must be between -4 (1/16 s) and 17 (36 h)",
+                    );
+                }
+            }
+            if minp > maxp {
+                diags.error(
+                    src,
+                    rs.maxpoll.span(),
+                    format!("source[{i}].maxpoll"),
+                    "maxpoll is below minpoll",
+                );
+            }
+            sources.push(SourceSpec {
+                host,
+                port,
+                key,
+                minpoll: minp,
+                maxpoll: maxp,
+                burst: rs.burst,
+                pool: rs.pool,
+            });
+        }
+        let c = &raw.clock;
+        let step = c.step_threshold.get_ref().get().as_secs_f64();
+        let slew = c.slew_threshold.get_ref().get().as_secs_f64();
+        if slew > step {
+            diags.error(
+                src,
+                c.slew_threshold.span(),
+                "clock.slew-threshold",
+                "the slew threshold is above the step threshold",
+            );
+        }
+        if c.mode != ClockMode::Simulated && (c.sim_offset != 0.0 || c.sim_frequency_ppm != 0.0) {
+            diags.push(Diagnostic::file(
+                Severity::Warning,
+                &src.path,
+                "clock.sim-offset / sim-frequency-ppm only apply to mode = \"simulated\"",
+            ));
+        }
+        if !c.sim_offset.is_finite()
+            || !c.sim_frequency_ppm.is_finite()
+            || c.sim_frequency_ppm.abs() > 500.0
+        {
+            diags.push(Diagnostic::file(
+                Severity::Error,
+                &src.path,
+                "clock.sim-frequency-ppm must be within ±500 ppm and sim-offset finite",
+            ));
+        }
+        let clock = ClockSettings {
+            mode: c.mode,
+            discipline: crate::client::DisciplineConfig {
+                step_threshold: step,
+                slew_threshold: slew,
+                steer: c.mode != ClockMode::Observe,
+                ..Default::default()
+            },
+            max_distance: c.max_distance.get().as_secs_f64(),
+            sim_offset: c.sim_offset,
+            sim_frequency_ppm: c.sim_frequency_ppm,
+            drift_file: if c.drift_file.is_absolute() {
+                c.drift_file.clone()
+            } else {
+                ctx.site.state_directory.join(&c.drift_file)
+            },
+        };
+
         if diags.has_errors() {
             return None;
         }
@@ -427,6 +699,8 @@ impl DaemonConfig for NtpConfig {
             },
             local_stratum,
             key_file,
+            sources,
+            clock,
         })
     }
 }

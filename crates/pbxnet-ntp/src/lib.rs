@@ -6,7 +6,9 @@
 //! limiting, and the request → reply [`Server`]. No sockets, clocks, RNG or
 //! files: time and randomness are arguments. The daemon shell lives in
 //! `daemon` (feature `daemon`).
-#![forbid(unsafe_code)]
+// The only unsafe code is `daemon::adjtime` (clock_adjtime); the core forbids it.
+#![cfg_attr(not(feature = "daemon"), forbid(unsafe_code))]
+#![cfg_attr(feature = "daemon", deny(unsafe_code))]
 #![warn(unreachable_pub)]
 
 mod client;
@@ -26,7 +28,7 @@ pub use client::{
     Client, ClientEvent, Discipline, DisciplineConfig, Reject, Sample, Selection, Source,
     SourceConfig, SourceState, Transmit, MAX_FREQ_PPM, MAX_ROOT_DISTANCE,
 };
-pub use config::{NtpConfig, RawNtpConfig};
+pub use config::{ClockMode, ClockSettings, NtpConfig, RawNtpConfig, SourceSpec};
 pub use keys::{parse_key_file, KeyFileError, KeyFileFormat};
 pub use mac::{AuthError, Key, KeyError, KeyStore, KeyType, MAX_DIGEST_LEN};
 pub use packet::{

@@ -35,6 +35,14 @@ struct Ntpd {
 
 impl Ntpd {
     fn start(lab: &Lab, ntp_toml: &str) -> Ntpd {
+        Ntpd::start_in(lab.server(), ntp_toml)
+    }
+
+    fn start_in(ns: &Netns, ntp_toml: &str) -> Ntpd {
+        Ntpd::start_with_keys(ns, ntp_toml, &chrony_keys())
+    }
+
+    fn start_with_keys(ns: &Netns, ntp_toml: &str, keys: &str) -> Ntpd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("site.toml"),
@@ -45,10 +53,10 @@ impl Ntpd {
         )
         .unwrap();
         std::fs::write(dir.path().join("ntp.toml"), ntp_toml).unwrap();
-        write_secret(&dir.path().join("ntp.keys"), &chrony_keys());
+        write_secret(&dir.path().join("ntp.keys"), keys);
         let exe = Path::new(env!("CARGO_BIN_EXE_pbxnet-ntpd"));
         let cfg = dir.path().to_str().unwrap().to_string();
-        let mut daemon = Daemon::spawn(lab.server(), exe, &["--config", &cfg, "run"]).unwrap();
+        let mut daemon = Daemon::spawn(ns, exe, &["--config", &cfg, "run"]).unwrap();
         daemon.wait_ready(Duration::from_secs(20)).unwrap();
         Ntpd { daemon, dir }
     }
@@ -523,4 +531,177 @@ fn wire_bytes_kod_crypto_nak_versions_sizes_and_unsynchronised() {
     let r = exchange(lab.client(0), &[request(4, 3, tx)], Duration::from_secs(2));
     assert_eq!(r[0].as_ref().expect("still serving")[1], 16);
     assert!(ntpd.daemon.log().contains("reload refused"));
+}
+
+/// Wait (bounded) until `f(status)` holds; returns the last status.
+fn wait_status(n: &Ntpd, secs: u64, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let st = n.status();
+        if f(&st) || Instant::now() > deadline {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn client_toml(source: &str, key: Option<u32>, sim_offset: f64) -> String {
+    let key = key.map(|k| format!("key = {k}\n")).unwrap_or_default();
+    format!(
+        r#"
+[server]
+listen = ["0.0.0.0:123"]
+allow = ["192.168.92.0/24"]
+[keys]
+file = "ntp.keys"
+trusted = [1, 2, 3]
+[[source]]
+address = "{source}"
+{key}minpoll = -2
+maxpoll = -2
+[clock]
+mode = "simulated"
+sim-offset = {sim_offset}
+"#
+    )
+}
+
+struct ChronyServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ChronyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// chronyd 4.3 as the upstream server (local stratum 3, -x, keys 1–3).
+fn chrony_upstream(ns: &Netns) -> ChronyServer {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let d = dir.path().display();
+    write_secret(&dir.path().join("chrony.keys"), &chrony_keys());
+    std::fs::write(
+        dir.path().join("chrony.conf"),
+        format!(
+            "local stratum 3\nallow 192.168.92.0/24\nkeyfile {d}/chrony.keys\ncmdport 0\n\
+             bindcmdaddress /\npidfile {d}/chronyd.pid\n"
+        ),
+    )
+    .unwrap();
+    let child = ns
+        .command("chronyd")
+        .args(["-x", "-d", "-u", "root", "-f"])
+        .arg(dir.path().join("chrony.conf"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // chronyd cannot signal readiness: wait (bounded) until it answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = exchange(ns, &[request(4, 3, 1)], Duration::from_millis(200));
+        if r[0].is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "chronyd upstream did not answer");
+    }
+    ChronyServer { child, _dir: dir }
+}
+
+#[test]
+fn pbxnet_client_syncs_to_chronyd_with_md5_and_sha1_and_refuses_a_wrong_key() {
+    skip_unless_root!();
+    let lab = lab(&[11, 12, 13, 14]);
+    let _chrony = chrony_upstream(lab.server());
+    let md5 = Ntpd::start_in(lab.client(0), &client_toml("192.168.92.246", Some(1), 0.05));
+    let sha1 = Ntpd::start_in(
+        lab.client(1),
+        &client_toml("192.168.92.246", Some(2), -0.03),
+    );
+    // wrong key: id 1 with another secret in this daemon's key file
+    let wrong_keys = format!(
+        "1 MD5 HEX:{}\n2 SHA1 HEX:{SHA1_HEX}\n3 AES128 HEX:{AES_HEX}\n",
+        "11".repeat(16)
+    );
+    let wrong = Ntpd::start_with_keys(
+        lab.client(2),
+        &client_toml("192.168.92.246", Some(1), 0.0),
+        &wrong_keys,
+    );
+    // a 15-minute offset is stepped once, on the wire
+    let step = Ntpd::start_in(
+        lab.client(3),
+        &client_toml("192.168.92.246:123", Some(3), 900.0),
+    );
+
+    for (n, sim) in [(&md5, 0.05), (&sha1, -0.03)] {
+        let st = wait_status(n, 20, |s| {
+            s["client"]["sources"][0]["selected"] == true && s["stratum"] == 4
+        });
+        let src = &st["client"]["sources"][0];
+        assert_eq!(src["selected"], true, "{st}");
+        assert_eq!(src["stratum"], 3, "{st}");
+        assert_eq!(st["stratum"], 4, "we serve upstream + 1: {st}");
+        assert_eq!(st["refid"], "192.168.92.246");
+        // the measured offset is minus the simulated error (±5 ms)
+        let off = st["client"]["system_offset_s"].as_f64().unwrap();
+        assert!(
+            (off + sim).abs() < 0.005,
+            "offset {off} for simulated error {sim}: {st}"
+        );
+        assert_eq!(st["client"]["steps"], 0);
+    }
+    let st = wait_status(&step, 20, |s| s["client"]["steps"] == 1);
+    assert_eq!(st["client"]["steps"], 1, "{st}");
+    let true_off = st["client"]["simulated_true_offset_s"].as_f64().unwrap();
+    assert!(
+        true_off.abs() < 0.01,
+        "after the step the clock is right: {st}"
+    );
+    assert!(
+        step.daemon.log().contains("clock stepped by -899.9"),
+        "{}",
+        step.daemon.log()
+    );
+
+    // the wrong key never gets a sample (it has polled as long as the
+    // others), and the daemon says why
+    // (observation window: 3 s = 12 polls at minpoll -2; chronyd answers a
+    // bad MAC with silence, so nothing arrives at all)
+    let st = wait_status(&wrong, 3, |s| s["client"]["sources"][0]["selected"] == true);
+    let src = &st["client"]["sources"][0];
+    assert_eq!(src["selected"], false, "{st}");
+    assert!(src["stratum"].is_null() && src["reach"] == "000", "{st}");
+    assert_eq!(st["stratum"], 16, "unsynchronised: {st}");
+}
+
+#[test]
+fn chain_pbxnet_to_pbxnet_to_phone_adds_one_stratum_each() {
+    skip_unless_root!();
+    let lab = lab(&[11, 12]);
+    // A: local stratum 5, plain
+    let a = Ntpd::start(
+        &lab,
+        BASE_TOML.replace("stratum = 10", "stratum = 5").as_str(),
+    );
+    // B: client of A (no key), simulated clock 20 ms ahead
+    let b = Ntpd::start_in(lab.client(0), &client_toml("192.168.92.246", None, 0.02));
+    let st = wait_status(&b, 20, |s| s["stratum"] == 6);
+    assert_eq!(st["stratum"], 6, "{st}");
+    assert_eq!(st["client"]["sources"][0]["stratum"], 5);
+    // the phone asks B
+    let r = in_ns(lab.client(1), || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let ctx = sntpc::NtpContext::new(sntpc::StdTimestampGen::default());
+        sntpc::sync::get_time("192.168.92.11:123".parse().unwrap(), &PhoneSock(s), ctx)
+    })
+    .expect("phone reply from B");
+    assert_eq!(r.stratum(), 6);
+    assert_eq!(r.leap_indicator(), 0);
+    let _ = a.status();
 }

@@ -56,7 +56,13 @@ fn absent_file_gives_defaults_unsynchronised() {
 #[test]
 fn rejects_unknown_key_in_every_table() {
     let text = std::fs::read_to_string(Path::new(ETC).join("ntp.toml")).unwrap();
-    let tables = ["[server]", "[server.rate-limit]", "[keys]", "[local]"];
+    let tables = [
+        "[server]",
+        "[server.rate-limit]",
+        "[keys]",
+        "[local]",
+        "[clock]",
+    ];
     for t in tables {
         assert!(text.contains(t), "{t}");
         let bad = text.replace(t, &format!("{t}\nspurious-key = 1"));
@@ -123,4 +129,75 @@ fn refuses_world_readable_key_file_and_never_prints_keys() {
     let text = load_dir(dir.path()).unwrap_err().to_string();
     assert!(text.contains("line 1"), "{text}");
     assert!(!text.contains("zzsecretzz"), "{text}");
+}
+
+#[test]
+fn validates_sources_and_clock() {
+    let good = r#"
+[keys]
+file = "ntp.keys"
+trusted = [1]
+[[source]]
+address = "192.168.92.1"
+key = 2
+[[source]]
+address = "pool.ntp.org:1234"
+pool = true
+minpoll = 4
+maxpoll = 10
+[clock]
+mode = "simulated"
+sim-offset = 0.5
+sim-frequency-ppm = 30.0
+"#;
+    let dir = stage(Some(good));
+    let c = load_dir(dir.path())
+        .unwrap_or_else(|r| panic!("{r}"))
+        .daemon;
+    assert_eq!(c.sources.len(), 2);
+    assert_eq!(
+        (c.sources[0].host.as_str(), c.sources[0].port),
+        ("192.168.92.1", 123)
+    );
+    assert_eq!(
+        c.sources[0].key.as_ref().unwrap().kind(),
+        crate::KeyType::Sha1
+    );
+    assert_eq!(
+        (
+            c.sources[1].host.as_str(),
+            c.sources[1].port,
+            c.sources[1].pool
+        ),
+        ("pool.ntp.org", 1234, true)
+    );
+    assert_eq!(c.clock.mode, ClockMode::Simulated);
+    assert_eq!(c.clock.discipline.step_threshold, 600.0);
+    assert!(c.clock.drift_file.is_absolute());
+
+    let bad = r#"
+[keys]
+file = "ntp.keys"
+[[source]]
+address = "not a host!"
+[[source]]
+address = "192.168.92.1"
+key = 77
+minpoll = 9
+maxpoll = 3
+spurious = 1
+[clock]
+mode = "warp"
+"#;
+    let dir = stage(Some(bad));
+    let text = load_dir(dir.path()).unwrap_err().to_string();
+    for needle in [
+        "source[0].address",
+        "source[1].key",
+        "source[1].maxpoll",
+        "spurious",
+        "warp",
+    ] {
+        assert!(text.contains(needle), "missing {needle}:\n{text}");
+    }
 }

@@ -17,6 +17,7 @@ pub(crate) struct View {
     pub(crate) local_stratum: Option<u8>,
     pub(crate) key_file: Option<PathBuf>,
     pub(crate) keys: usize,
+    pub(crate) clock: super::clock::ClockReader,
 }
 
 /// The status snapshot (shared by daemon and `status` client).
@@ -41,11 +42,13 @@ pub(crate) struct Snapshot {
     pub(crate) drop_truncated: u64,
     pub(crate) no_kernel_timestamp: u64,
     pub(crate) send_errors: u64,
+    /// The client side, when sources are configured.
+    pub(crate) client: Option<super::upstream::ClientStatus>,
 }
 
-pub(crate) fn snapshot(v: &View) -> Snapshot {
+pub(crate) fn snapshot(v: &View, client: Option<super::upstream::ClientStatus>) -> Snapshot {
     let (server, trunc, nots, send) = super::total(&v.workers.stats);
-    let now = super::net::now_ntp();
+    let now = v.clock.now();
     let disp = v.state.root_dispersion_at(now).as_seconds();
     let delay = v.state.root_delay.as_seconds();
     Snapshot {
@@ -68,6 +71,7 @@ pub(crate) fn snapshot(v: &View) -> Snapshot {
         drop_truncated: trunc,
         no_kernel_timestamp: nots,
         send_errors: send,
+        client,
     }
 }
 
@@ -80,9 +84,13 @@ pub(crate) enum Request {
 }
 
 /// Answer a request from the daemon's main loop.
-pub(crate) fn answer(view: &View, req: &Request) -> Snapshot {
+pub(crate) fn answer(
+    view: &View,
+    client: Option<super::upstream::ClientStatus>,
+    req: &Request,
+) -> Snapshot {
     match req {
-        Request::Status => snapshot(view),
+        Request::Status => snapshot(view, client),
     }
 }
 
@@ -134,5 +142,42 @@ pub(crate) fn render(s: &Snapshot) -> String {
         "auth failures: bad MAC {}, unknown key {}, untrusted key {}",
         st.auth_bad_mac, st.auth_unknown_key, st.auth_untrusted_key
     );
+    if let Some(c) = &s.client {
+        let _ = writeln!(
+            o,
+            "client: clock {} offset {} frequency {:+.3} ppm, {} step(s), last step {:?}, last sync {} ago",
+            c.clock_mode,
+            c.system_offset_s.map(|x| format!("{x:+.6}s")).unwrap_or_else(|| "-".into()),
+            c.frequency_ppm,
+            c.steps,
+            c.last_step,
+            c.since_last_sync_s.map(|x| format!("{x:.0}s")).unwrap_or_else(|| "never".into()),
+        );
+        let mut srcs: Vec<_> = c.sources.iter().collect();
+        srcs.sort_by(|a, b| a.address.cmp(&b.address));
+        for x in srcs {
+            let _ = writeln!(
+                o,
+                "  {} {:<22} st {:>2} reach {} poll {:>2} offset {} delay {} jitter {}  {}",
+                if x.selected { '*' } else { ' ' },
+                x.address,
+                x.stratum
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                x.reach,
+                x.poll,
+                x.offset_s
+                    .map(|v| format!("{v:+.6}"))
+                    .unwrap_or_else(|| "-".into()),
+                x.delay_s
+                    .map(|v| format!("{v:.6}"))
+                    .unwrap_or_else(|| "-".into()),
+                x.jitter_s
+                    .map(|v| format!("{v:.6}"))
+                    .unwrap_or_else(|| "-".into()),
+                x.why
+            );
+        }
+    }
     o
 }

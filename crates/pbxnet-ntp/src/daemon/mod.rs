@@ -11,8 +11,11 @@
 //! on SIGTERM/SIGINT. Keys and policy are reloaded; listen addresses and
 //! worker count need a restart.
 
+mod adjtime;
+mod clock;
 mod control;
 mod net;
+mod upstream;
 
 use crate::{NtpConfig, ServerStats, SystemState};
 use anyhow::Context;
@@ -103,10 +106,19 @@ fn measure_precision() -> i8 {
     secs.log2().floor().clamp(-30.0, -6.0) as i8
 }
 
-/// System state for the current mode (until the client side drives it).
-fn system_state(cfg: &NtpConfig, precision: i8) -> SystemState {
+/// What the server announces: the client side's state when synchronised,
+/// else the local clock (if enabled), else unsynchronised.
+fn system_state(
+    cfg: &NtpConfig,
+    up: Option<&upstream::Upstream>,
+    clock: &clock::ClockReader,
+    precision: i8,
+) -> SystemState {
+    if let Some(st) = up.and_then(|u| u.system_state(precision)) {
+        return st;
+    }
     match cfg.local_stratum {
-        Some(st) => SystemState::local(st, precision, net::now_ntp()),
+        Some(st) => SystemState::local(st, precision, clock.now()),
         None => SystemState::unsynchronized(precision),
     }
 }
@@ -150,8 +162,17 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             pbxnet_runtime::privileges::drop_to(user)?;
         }
 
+        let (replies_tx, mut replies_rx) = tokio::sync::mpsc::channel::<upstream::Reply>(64);
+        let clock = clock::DaemonClock::new(cfg.clock.mode, cfg.clock.sim_offset, cfg.clock.sim_frequency_ppm);
+        let (mut up, reader) = match upstream::Upstream::new(&cfg, clock, replies_tx).await {
+            Ok(u) => {
+                let r = u.reader();
+                (Some(u), r)
+            }
+            Err(clock) => (None, clock.reader()),
+        };
         let seed_base: u64 = rand::random();
-        let state = system_state(&cfg, precision);
+        let state = system_state(&cfg, up.as_ref(), &reader, precision);
         let (feed_tx, feed_rx) = tokio::sync::watch::channel(Arc::new((cfg.server.clone(), state)));
         let shared = Arc::new(net::Shared {
             stats: (0..sockets.len()).map(|_| Mutex::new(net::WorkerStats::default())).collect(),
@@ -159,6 +180,7 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         for (i, sock) in sockets.into_iter().enumerate() {
             let feed = feed_rx.clone();
             let shared = shared.clone();
+            let reader = reader.clone();
             let seed = [
                 seed_base ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 seed_base.rotate_left(17) ^ i as u64,
@@ -166,7 +188,7 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             std::thread::Builder::new()
                 .name(format!("ntp-worker-{i}"))
                 .spawn(move || {
-                    if let Err(e) = net::run_worker(i, sock, feed, shared, seed) {
+                    if let Err(e) = net::run_worker(i, sock, feed, shared, seed, reader) {
                         tracing::error!(worker = i, error = %e, "worker stopped");
                     }
                 })
@@ -180,22 +202,34 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             local_stratum: cfg.local_stratum,
             key_file: cfg.key_file.clone(),
             keys: cfg.server.keys.len(),
+            clock: reader.clone(),
         };
         tracing::info!(listen = ?cfg.listen, workers, precision, local_stratum = ?cfg.local_stratum, "pbxnet-ntpd serving");
         notify::ready();
         notify::status("serving");
         let mut current = cfg;
         let mut refresh = tokio::time::interval(Duration::from_secs(16));
+        let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
         loop {
+            let deadline = up.as_ref().and_then(|u| u.deadline()).map(tokio::time::Instant::from_std).unwrap_or(far);
+            let mut publish = false;
             tokio::select! {
                 _ = refresh.tick() => {
-                    // Local-stratum mode: the reference time follows the local clock.
-                    let st = system_state(&current, precision);
-                    view.state = st;
-                    let _ = feed_tx.send(Arc::new((current.server.clone(), st)));
+                    // The reference time of local mode follows the clock;
+                    // dispersion grows while the upstream is silent.
+                    publish = true;
+                }
+                _ = tokio::time::sleep_until(deadline), if up.is_some() => {
+                    if let Some(u) = up.as_mut() { u.on_timeout(); }
+                    publish = true;
+                }
+                Some(r) = replies_rx.recv() => {
+                    if let Some(u) = up.as_mut() { u.on_reply(r); }
+                    publish = true;
                 }
                 Some(p) = requests.recv() => {
-                    let _ = p.reply.send(control::answer(&view, &p.request));
+                    let client = up.as_ref().map(|u| u.status());
+                    let _ = p.reply.send(control::answer(&view, client, &p.request));
                 }
                 sig = signals.next() => match sig {
                     signals::Signal::Reload => {
@@ -204,7 +238,10 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                             if new.listen != current.listen || new.workers != current.workers {
                                 tracing::warn!("listen addresses or workers changed: restart the daemon to apply");
                             }
-                            let st = system_state(&new, precision);
+                            if new.sources.len() != current.sources.len() || new.clock.mode != current.clock.mode {
+                                tracing::warn!("sources or clock mode changed: restart the daemon to apply");
+                            }
+                            let st = system_state(&new, up.as_ref(), &reader, precision);
                             let _ = feed_tx.send(Arc::new((new.server.clone(), st)));
                             view.state = st;
                             view.local_stratum = new.local_stratum;
@@ -216,6 +253,16 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     signals::Signal::Terminate => break,
                 },
             }
+            if publish {
+                let st = system_state(&current, up.as_ref(), &reader, precision);
+                if st != view.state {
+                    view.state = st;
+                    let _ = feed_tx.send(Arc::new((current.server.clone(), st)));
+                }
+            }
+        }
+        if let Some(u) = up.as_mut() {
+            u.write_drift();
         }
         notify::stopping();
         let _ = std::fs::remove_file(&control_path);

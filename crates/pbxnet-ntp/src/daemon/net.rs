@@ -73,6 +73,24 @@ pub(crate) fn open_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<StdUdpS
     Ok(StdUdpSocket::from(fd))
 }
 
+/// A client socket for one request: SO_TIMESTAMPNS, non-blocking.
+pub(crate) fn open_client_socket(bind_addr: SocketAddr) -> io::Result<StdUdpSocket> {
+    let fam = if bind_addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket(
+        fam,
+        SockType::Datagram,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::ReceiveTimestampns, &true)?;
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(bind_addr))?;
+    Ok(StdUdpSocket::from(fd))
+}
+
 fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = a.as_sockaddr_in() {
         return Some(SocketAddr::V4((*v4).into()));
@@ -80,21 +98,25 @@ fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
     a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
-struct Received {
-    len: usize,
-    from: SocketAddr,
-    kernel_ts: Option<NtpTimestamp>,
-    truncated: bool,
+pub(crate) struct Received {
+    pub(crate) len: usize,
+    pub(crate) from: SocketAddr,
+    pub(crate) kernel_ts: Option<NtpTimestamp>,
+    pub(crate) truncated: bool,
 }
 
 /// Datagrams fetched per `recvmmsg` call.
 const RX_BATCH: usize = 32;
 /// Receive buffer per datagram (longer NTP packets are truncated and dropped).
-const RX_BUF: usize = 1024;
+pub(crate) const RX_BUF: usize = 1024;
 
 /// Receive up to [`RX_BATCH`] datagrams with one `recvmmsg` call, with their
 /// kernel receive timestamps. Fills `meta` (cleared first).
-fn recv_batch(fd: RawFd, bufs: &mut [[u8; RX_BUF]], meta: &mut Vec<Received>) -> io::Result<usize> {
+pub(crate) fn recv_batch(
+    fd: RawFd,
+    bufs: &mut [[u8; RX_BUF]],
+    meta: &mut Vec<Received>,
+) -> io::Result<usize> {
     meta.clear();
     // Fresh headers per call: the kernel rewrites msg_controllen/msg_namelen
     // in place and nix does not reset them.
@@ -157,6 +179,7 @@ pub(crate) fn run_worker(
     mut feed: Feed,
     shared: Arc<Shared>,
     seed: [u64; 2],
+    clock: super::clock::ClockReader,
 ) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -200,16 +223,19 @@ pub(crate) fn run_worker(
                     }
                 };
                 handled += n;
+                // Our time = real time + the simulated phase (0 unless simulated).
+                let shift = clock.snapshot();
+                let tx_time = || shift.apply(now_ntp());
                 for (rx, buf) in meta.iter().zip(bufs.iter()) {
                     if rx.truncated {
                         shell.truncated += 1;
                         continue;
                     }
                     let recv_ts = match rx.kernel_ts {
-                        Some(t) => t,
+                        Some(t) => shift.apply(t),
                         None => {
                             shell.no_kernel_timestamp += 1;
-                            now_ntp()
+                            shift.apply(now_ntp())
                         }
                     };
                     let now_ms = epoch.elapsed().as_millis() as u64;
@@ -218,7 +244,7 @@ pub(crate) fn run_worker(
                         rx.from.ip(),
                         recv_ts,
                         now_ms,
-                        now_ntp,
+                        tx_time,
                         &mut obuf,
                     );
                     // Send each reply at once, right after its transmit
