@@ -357,18 +357,9 @@ fn receiver(s: &Shared, ifindex: usize) {
                     at,
                 };
                 if d.dst_port == 68 && d.src_port == 67 {
-                    // BOOTREPLY: xid at offset 4.
-                    if d.payload.len() >= 8 {
-                        let xid = u32::from_be_bytes([
-                            d.payload[4],
-                            d.payload[5],
-                            d.payload[6],
-                            d.payload[7],
-                        ]);
-                        if let Some(tx) = r.dhcp.get(&xid) {
-                            let _ = tx.send(inbound());
-                            continue;
-                        }
+                    if let Some(tx) = bootreply_xid(d.payload).and_then(|x| r.dhcp.get(&x)) {
+                        let _ = tx.send(inbound());
+                        continue;
                     }
                     s.stats.unclaimed.fetch_add(1, Ordering::Relaxed);
                 } else if let Some(tx) = r.udp.get(&(d.dst_ip, d.dst_port)) {
@@ -392,19 +383,84 @@ fn handle_arp(s: &Shared, a: &Arp) {
         r.arp.insert(a.sender_ip, a.sender_mac);
         s.arp_changed.notify_all();
     }
-    if a.op == ARP_REQUEST && a.sender_ip != a.target_ip {
-        if let Some(mac) = r.owned.get(&a.target_ip).copied() {
-            drop(r);
-            let f = wire::arp_frame(&Arp {
-                op: ARP_REPLY,
-                sender_mac: mac,
-                sender_ip: a.target_ip,
-                target_mac: a.sender_mac,
-                target_ip: a.sender_ip,
-            });
-            if send(s.fd.as_raw_fd(), &f, MsgFlags::empty()).is_ok() {
-                s.stats.arp_replies.fetch_add(1, Ordering::Relaxed);
-            }
+    let reply = arp_answer(&r.owned, a);
+    drop(r);
+    if let Some(f) = reply {
+        if send(s.fd.as_raw_fd(), &f, MsgFlags::empty()).is_ok() {
+            s.stats.arp_replies.fetch_add(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// The reply a device's IP stack gives to an ARP packet: only to a request
+/// (not a gratuitous announcement) for an address a device holds.
+fn arp_answer(owned: &HashMap<Ipv4Addr, Mac>, a: &Arp) -> Option<Vec<u8>> {
+    if a.op != ARP_REQUEST || a.sender_ip == a.target_ip {
+        return None;
+    }
+    let mac = owned.get(&a.target_ip)?;
+    Some(wire::arp_frame(&Arp {
+        op: ARP_REPLY,
+        sender_mac: *mac,
+        sender_ip: a.target_ip,
+        target_mac: a.sender_mac,
+        target_ip: a.sender_ip,
+    }))
+}
+
+/// The `xid` of a BOOTREPLY payload.
+fn bootreply_xid(payload: &[u8]) -> Option<u32> {
+    (payload.len() >= 8 && payload[0] == 2)
+        .then(|| u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEV: Mac = [0x00, 0x90, 0x8f, 0, 0, 1];
+    const SRV: Mac = [0x02, 0, 0, 0, 0, 0xf6];
+
+    fn req(target: [u8; 4], sender: [u8; 4]) -> Arp {
+        Arp {
+            op: ARP_REQUEST,
+            sender_mac: SRV,
+            sender_ip: Ipv4Addr::from(sender),
+            target_mac: [0; 6],
+            target_ip: Ipv4Addr::from(target),
+        }
+    }
+
+    #[test]
+    fn answers_arp_for_device_addresses_only() {
+        let mut owned = HashMap::new();
+        owned.insert(Ipv4Addr::new(192, 168, 92, 10), DEV);
+        let f = arp_answer(&owned, &req([192, 168, 92, 10], [192, 168, 92, 246])).unwrap();
+        match wire::parse_frame(&f).unwrap() {
+            Frame::Arp(a) => {
+                assert_eq!(a.op, ARP_REPLY);
+                assert_eq!(a.sender_mac, DEV);
+                assert_eq!(a.sender_ip, Ipv4Addr::new(192, 168, 92, 10));
+                assert_eq!(a.target_mac, SRV);
+                assert_eq!(a.target_ip, Ipv4Addr::new(192, 168, 92, 246));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(&f[..6], &SRV, "unicast back to the asker");
+        assert!(arp_answer(&owned, &req([192, 168, 92, 11], [192, 168, 92, 246])).is_none());
+        // A gratuitous ARP (sender = target) is not answered.
+        assert!(arp_answer(&owned, &req([192, 168, 92, 10], [192, 168, 92, 10])).is_none());
+        let mut reply = req([192, 168, 92, 10], [192, 168, 92, 246]);
+        reply.op = ARP_REPLY;
+        assert!(arp_answer(&owned, &reply).is_none());
+    }
+
+    #[test]
+    fn bootreply_xid_needs_op_2() {
+        let mut p = vec![2, 1, 6, 0, 0xde, 0xad, 0xbe, 0xef];
+        assert_eq!(bootreply_xid(&p), Some(0xdead_beef));
+        p[0] = 1;
+        assert_eq!(bootreply_xid(&p), None);
+        assert_eq!(bootreply_xid(&[2, 1, 6]), None);
     }
 }
