@@ -105,6 +105,9 @@ pub struct RawServer {
     /// Per-client concurrency cap.
     #[serde(default = "default_max_per_client")]
     pub max_transfers_per_client: Spanned<u32>,
+    /// Worker threads (0: one per CPU). Read at start-up only.
+    #[serde(default = "default_threads")]
+    pub threads: Spanned<u32>,
 }
 
 impl Default for RawServer {
@@ -114,8 +117,13 @@ impl Default for RawServer {
             port_range: None,
             max_transfers: default_max_transfers(),
             max_transfers_per_client: default_max_per_client(),
+            threads: default_threads(),
         }
     }
+}
+
+fn default_threads() -> Spanned<u32> {
+    Spanned::new(0..0, 0)
 }
 
 fn default_listen() -> Spanned<String> {
@@ -449,6 +457,8 @@ pub struct TftpConfig {
     pub max_transfers: usize,
     /// Per-client concurrency cap.
     pub max_transfers_per_client: usize,
+    /// Worker threads (0: one per CPU).
+    pub threads: usize,
     /// Negotiation limits (the shell lowers `max_blksize` to the path MTU).
     pub limits: Limits,
     /// Cap blksize at path MTU − 32.
@@ -504,9 +514,10 @@ impl TftpConfig {
     /// (device templates are rendered with their own variables instead).
     pub fn is_macro_file(&self, rel: &str) -> bool {
         let name = rel.rsplit('/').next().unwrap_or("");
-        let in_templates = rel
-            .to_ascii_lowercase()
-            .starts_with(&format!("{}/", self.device_template_folder.to_ascii_lowercase()));
+        let in_templates = rel.to_ascii_lowercase().starts_with(&format!(
+            "{}/",
+            self.device_template_folder.to_ascii_lowercase()
+        ));
         !in_templates && matches_patterns(&self.macro_files, name)
     }
 
@@ -626,6 +637,17 @@ impl DaemonConfig for TftpConfig {
             }
         }
 
+        let threads = *raw.server.threads.get_ref();
+        if threads > 64 {
+            diags
+                .error(
+                    src,
+                    raw.server.threads.span(),
+                    "server.threads",
+                    format!("{threads} is out of range"),
+                )
+                .set_hint("expected 0 (one per CPU) to 64");
+        }
         let t = &raw.transfer;
         let blk = *t.max_blksize.get_ref();
         if blk < u32::from(MIN_BLKSIZE) || blk > u32::from(MAX_BLKSIZE) {
@@ -886,6 +908,7 @@ impl DaemonConfig for TftpConfig {
             port_range,
             max_transfers: max_transfers as usize,
             max_transfers_per_client: per_client as usize,
+            threads: *raw.server.threads.get_ref() as usize,
             limits: Limits {
                 max_blksize: blk.clamp(u32::from(MIN_BLKSIZE), u32::from(MAX_BLKSIZE)) as u16,
                 max_windowsize: win.clamp(1, 1024) as u16,

@@ -193,12 +193,62 @@ impl Root {
     }
 }
 
-/// What a transfer reads: a file (pread) or bytes in memory (generated or
-/// macro-expanded).
+/// Read-ahead per file transfer: one `pread` serves 32 blocks of 512.
+const READ_AHEAD: usize = 16 * 1024;
+
+/// What a transfer reads: a file (pread with a small read-ahead buffer) or
+/// bytes in memory (generated or macro-expanded).
 #[derive(Debug)]
 pub(crate) enum Content {
-    File(File),
+    File(ReadAhead),
     Memory(Arc<[u8]>),
+}
+
+/// A file read through a small buffer: transfers read sequentially (and
+/// re-read a little after a go-back), so most blocks are served from it.
+#[derive(Debug)]
+pub(crate) struct ReadAhead {
+    file: File,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl ReadAhead {
+    pub(crate) fn new(file: File) -> Self {
+        ReadAhead {
+            file,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+}
+
+impl Source for ReadAhead {
+    fn read_at(&mut self, offset: u64, out: &mut [u8]) -> std::io::Result<usize> {
+        let end = self.start + self.buf.len() as u64;
+        if offset < self.start || offset + out.len() as u64 > end {
+            if out.len() >= READ_AHEAD {
+                return self.file.read_at(out, offset);
+            }
+            self.buf.resize(READ_AHEAD, 0);
+            let mut got = 0;
+            while got < READ_AHEAD {
+                let n = self
+                    .file
+                    .read_at(&mut self.buf[got..], offset + got as u64)?;
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+            self.buf.truncate(got);
+            self.start = offset;
+        }
+        let from = (offset - self.start) as usize;
+        let n = out.len().min(self.buf.len().saturating_sub(from));
+        out[..n].copy_from_slice(&self.buf[from..from + n]);
+        Ok(n)
+    }
 }
 
 impl crate::Sink for File {
@@ -210,8 +260,41 @@ impl crate::Sink for File {
 impl Source for Content {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {
-            Content::File(f) => f.read_at(buf, offset),
+            Content::File(f) => f.read_at(offset, buf),
             Content::Memory(m) => m.read_at(offset, buf),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn read_ahead_serves_sequential_and_backward_reads_exactly() {
+        let mut f = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        f.write_all(&data).unwrap();
+        let mut r = ReadAhead::new(f);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        let mut off = 0u64;
+        loop {
+            let n = r.read_at(off, &mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            off += n as u64;
+            if n < 512 {
+                break;
+            }
+        }
+        assert_eq!(got, data);
+        // Go back (a retransmission) and read a large block.
+        let n = r.read_at(1000, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &data[1000..1512]);
+        let mut big = vec![0u8; 40_000];
+        let n = r.read_at(50_000, &mut big).unwrap();
+        assert_eq!(&big[..n], &data[50_000..90_000]);
+        assert_eq!(r.read_at(100_000, &mut buf).unwrap(), 0);
     }
 }

@@ -83,7 +83,9 @@ pub fn main() -> ExitCode {
             // One worker per CPU: transfers are independent tasks, and a
             // boot storm needs more than one core (tftpd-hpa forks, atftpd
             // uses threads).
-            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let threads = reloader.current().daemon.threads;
+            let workers = if threads == 0 { cpus } else { threads };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(workers)
                 .enable_all()
@@ -854,5 +856,5 @@ fn open_content(
             }
         };
     }
-    Ok((rel, Content::File(file), len))
+    Ok((rel, Content::File(files::ReadAhead::new(file)), len))
 }
