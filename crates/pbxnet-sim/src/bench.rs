@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// Rounds (each runs both stacks, alternating which goes first).
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Firmware day: every AudioCodes phone ignores option 160 and runs old
+    /// firmware, so each pulls the whole image.
+    #[arg(long)]
+    pub upgrade_all: bool,
     /// Append the result table to this markdown file.
     #[arg(long)]
     pub append_to: Option<PathBuf>,
@@ -100,7 +104,16 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
         aps: a.aps,
         window_ms: a.window_ms,
     };
-    let devices = fleet::build(mix);
+    let mut devices = fleet::build(mix);
+    if a.upgrade_all {
+        for d in devices
+            .iter_mut()
+            .filter(|d| d.kind == crate::device::Kind::Audiocodes)
+        {
+            d.ignores_160 = true;
+            d.firmware_version = Some(fleet::OLD_FIRMWARE.into());
+        }
+    }
     let spec = FleetSpec {
         iface: "eth0".into(),
         devices,
@@ -201,12 +214,17 @@ fn table(a: &BenchArgs, spec: &FleetSpec, outcomes: &[Outcome]) -> String {
     );
     let _ = writeln!(
         out,
-        "Command: `make bench-site` (`pbxnet-sim bench-site --rounds {}`), {} build, {}. {} AudioCodes 400HD (1 in 4 ignoring option 160 and fetching the {} KiB firmware over 66/67, a third of those upgrading), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
+        "Command: `make bench-site` (`pbxnet-sim bench-site --rounds {}{}`), {} build, {}. {} AudioCodes 400HD ({}), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
         a.rounds,
+        if a.upgrade_all { " --upgrade-all" } else { "" },
         if cfg!(debug_assertions) { "debug" } else { "release" },
         machine(),
         a.audiocodes,
-        a.firmware_kib,
+        if a.upgrade_all {
+            format!("every one ignoring option 160 and pulling the whole {} KiB firmware over 66/67", a.firmware_kib)
+        } else {
+            format!("1 in 4 ignoring option 160 and fetching the {} KiB firmware over 66/67, a third of those upgrading", a.firmware_kib)
+        },
         a.ale,
         a.sip,
         a.switches,
