@@ -391,13 +391,22 @@ impl DaemonConfig for DhcpConfig {
             if min > def || def > max {
                 v.err(s.lease_time.span(), k("lease-time"), format!("lease times must satisfy min-lease-time ({min}s) <= lease-time ({def}s) <= max-lease-time ({max}s)"), "adjust lease-time, min-lease-time or max-lease-time");
             }
-            if def < 60 {
+            if def < 10 || min < 10 {
                 v.err(
                     s.lease_time.span(),
                     k("lease-time"),
-                    format!("a lease of {def}s is too short"),
-                    "use at least 60s",
+                    format!("a lease of {}s is too short", def.min(min)),
+                    "use at least 10s (60s or more outside tests)",
                 );
+            } else if def < 60 {
+                v.diags
+                    .warning(
+                        v.src,
+                        s.lease_time.span(),
+                        k("lease-time"),
+                        format!("a lease of {def}s makes clients renew every {}s", def / 2),
+                    )
+                    .set_hint("short leases are for tests; sites use hours or days");
             }
             let (t1, t2) = (*s.t1.get_ref(), *s.t2.get_ref());
             if !(t1 > 0.0 && t1 < t2 && t2 < 1.0) {

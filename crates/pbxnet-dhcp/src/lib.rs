@@ -5,11 +5,13 @@
 //! ([`Profile`]), a lease index behind [`LeaseStore`] and the RFC 2131
 //! server state handling ([`Server`]). The tokio shell lives in `daemon`
 //! behind the default `daemon` feature.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // forbidden everywhere but daemon/sys.rs (SIOCSARP)
 #![warn(missing_docs)]
 
 mod classify;
 pub mod config;
+#[cfg(feature = "daemon")]
+pub mod daemon;
 mod lease;
 mod profile;
 mod server;

@@ -246,11 +246,13 @@ pub enum Drop {
     /// Message type a server never receives (OFFER/ACK/NAK), or a
     /// DECLINE/RELEASE that matched no lease of the client.
     Unexpected,
+    /// The client's static address is on probation after a DECLINE.
+    OnProbation,
 }
 
 impl Drop {
     /// Every reason, in label order.
-    pub const ALL: [Drop; 11] = [
+    pub const ALL: [Drop; 12] = [
         Drop::Malformed,
         Drop::NotARequest,
         Drop::BadHardwareAddress,
@@ -262,6 +264,7 @@ impl Drop {
         Drop::NotForUs,
         Drop::NotAuthoritative,
         Drop::Unexpected,
+        Drop::OnProbation,
     ];
 
     /// Metric label.
@@ -278,6 +281,7 @@ impl Drop {
             Drop::NotForUs => "not_for_us",
             Drop::NotAuthoritative => "not_authoritative",
             Drop::Unexpected => "unexpected",
+            Drop::OnProbation => "on_probation",
         }
     }
 }
@@ -306,7 +310,7 @@ pub struct Counters {
     /// Sent per message type, index = option 53 value.
     pub sent: [u64; 9],
     /// Drops per [`Drop`] reason, index = `Drop as usize`.
-    pub dropped: [u64; 11],
+    pub dropped: [u64; 12],
     /// Replies whose optional options were cut to fit the client's maximum
     /// message size.
     pub truncated_replies: u64,
@@ -770,6 +774,15 @@ impl<S: LeaseStore> Server<S> {
 
     fn discover(&mut self, now: u64, p: &Packet, ctx: &Ctx, out: &mut Vec<u8>) -> Outcome {
         let key = Self::client_key(p);
+        if let Some(s) = self.cfg.classes[ctx.class].static_ip {
+            if self
+                .store
+                .by_ip(s)
+                .is_some_and(|l| l.state == LeaseState::Declined && l.expires > now)
+            {
+                return Outcome::Ignored(Drop::OnProbation);
+            }
+        }
         let Some(ip) = self.choose(now, p, &key, ctx) else {
             self.exhausted(ctx);
             return Outcome::Ignored(Drop::PoolExhausted);

@@ -589,3 +589,28 @@ mod props {
         }
     }
 }
+
+#[test]
+fn renew_with_client_id_and_short_lease() {
+    let mut s = server();
+    let mac = [2, 0, 0, 0, 1, 1];
+    let mut d = client(mac, MessageType::Discover);
+    d.options.set(code::CLIENT_ID, vec![1, 2, 0, 0, 0, 1, 1]);
+    d.options.set(code::MAX_MESSAGE_SIZE, vec![2, 64]);
+    let (_, offer) = run(&mut s, T0, &d);
+    let offer = offer.unwrap();
+    let mut req = client(mac, MessageType::Request);
+    req.options.set(code::CLIENT_ID, vec![1, 2, 0, 0, 0, 1, 1]);
+    req.options
+        .set(code::REQUESTED_IP, offer.yiaddr.octets().to_vec());
+    req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    let (_, ack) = run(&mut s, T0, &req);
+    assert_eq!(ack.unwrap().options.message_type(), Some(5));
+    let mut renew = client(mac, MessageType::Request);
+    renew
+        .options
+        .set(code::CLIENT_ID, vec![1, 2, 0, 0, 0, 1, 1]);
+    renew.ciaddr = offer.yiaddr;
+    let (_, ack) = run(&mut s, T0 + 6000, &renew);
+    assert_eq!(ack.unwrap().options.message_type(), Some(5));
+}

@@ -1,0 +1,635 @@
+//! The tokio shell of `pbxnet-dhcpd`: sockets, timers, signals, control
+//! socket. All protocol decisions are the core's ([`crate::Server`]).
+//!
+//! One UDP socket per served interface, bound to 0.0.0.0:67 with
+//! SO_BINDTODEVICE (so the receiving interface is known and broadcasts go out
+//! the right port), SO_BROADCAST and a large receive buffer (SO_RCVBUFFORCE
+//! when root, else SO_RCVBUF). Each socket task drains at most
+//! [`BATCH`] datagrams per wakeup, runs them through the core under one lock,
+//! commits the lease store once for the batch, and only then sends the
+//! replies (group commit: nothing is ACKed before it is durable).
+
+mod sys;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use pbxnet_runtime::{notify, signals, CheckArgs, GlobalArgs, Reloader};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+use crate::config::DhcpConfig;
+use crate::server::{Destination, Event, Interface, Outcome, Server};
+use crate::{Counters, Drop, LeaseStore, MemStore, PoolUsage};
+
+/// Datagrams handled per socket wakeup before yielding.
+pub const BATCH: usize = 64;
+/// Largest datagram read; longer ones are truncated and so dropped as
+/// malformed by the strict decoder.
+const MAX_DATAGRAM: usize = 1500;
+/// Daemon name (control socket file name).
+const NAME: &str = "pbxnet-dhcpd";
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(name = NAME, version, about = "pbxnet DHCPv4 server")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server (default).
+    Run,
+    /// Validate the configuration and print every problem.
+    Check(CheckArgs),
+    /// List leases held by the running daemon.
+    Leases(LeasesArgs),
+    /// Act on one lease of the running daemon.
+    Lease {
+        #[command(subcommand)]
+        action: LeaseAction,
+    },
+    /// Counters and pool usage of the running daemon.
+    Status {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LeaseAction {
+    /// Free the lease of an address or MAC.
+    Release {
+        /// IPv4 address or MAC address.
+        target: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct LeasesArgs {
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+    /// Only this MAC.
+    #[arg(long)]
+    mac: Option<String>,
+    /// Only this address.
+    #[arg(long)]
+    ip: Option<Ipv4Addr>,
+    /// Only this class.
+    #[arg(long)]
+    class: Option<String>,
+    /// Only expired / released leases.
+    #[arg(long)]
+    expired: bool,
+}
+
+/// A control-socket request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CtlRequest {
+    /// Every lease.
+    Leases,
+    /// Counters and pool usage.
+    Status,
+    /// Release the lease of an IP or MAC.
+    Release(String),
+}
+
+/// One lease as shown by `leases`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LeaseView {
+    /// MAC.
+    pub mac: String,
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// State.
+    pub state: String,
+    /// Unix seconds.
+    pub expires: u64,
+    /// Class.
+    pub class: String,
+    /// Option 60.
+    pub vendor_class: String,
+    /// Option 12.
+    pub hostname: String,
+}
+
+/// Counters with labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime: u64,
+    /// Raw counters.
+    pub counters: Counters,
+    /// Drops by label.
+    pub dropped: Vec<(String, u64)>,
+    /// Pool usage.
+    pub pools: Vec<PoolUsage>,
+}
+
+/// A control-socket response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CtlResponse {
+    /// Leases.
+    Leases(Vec<LeaseView>),
+    /// Status.
+    Status(Box<StatusView>),
+    /// Addresses released.
+    Released(Vec<Ipv4Addr>),
+    /// Refused.
+    Error(String),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn mac_str(m: [u8; 6]) -> String {
+    pbxnet_config::MacAddr(m).to_string()
+}
+
+/// Entry point of the `pbxnet-dhcpd` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Cmd::Run) {
+        Cmd::Check(args) => pbxnet_runtime::check::<DhcpConfig>(&cli.global, &args),
+        Cmd::Run => {
+            let reloader = match pbxnet_runtime::startup::<DhcpConfig>(&cli.global) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("{NAME}: cannot start the runtime: {e}");
+                    return ExitCode::from(pbxnet_runtime::exit::EX_OSERR);
+                }
+            };
+            match rt.block_on(run(reloader)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("{NAME}: {e:#}");
+                    ExitCode::from(pbxnet_runtime::exit::EX_OSERR)
+                }
+            }
+        }
+        Cmd::Leases(args) => client(&cli.global, |path| leases_cmd(path, &args)),
+        Cmd::Lease {
+            action: LeaseAction::Release { target },
+        } => client(
+            &cli.global,
+            |path| match pbxnet_runtime::control::request::<_, CtlResponse>(
+                path,
+                &CtlRequest::Release(target.clone()),
+            )? {
+                CtlResponse::Released(ips) => {
+                    for ip in ips {
+                        println!("released {ip}");
+                    }
+                    Ok(())
+                }
+                CtlResponse::Error(e) => bail!("{e}"),
+                other => bail!("unexpected answer {other:?}"),
+            },
+        ),
+        Cmd::Status { json } => client(
+            &cli.global,
+            |path| match pbxnet_runtime::control::request::<_, CtlResponse>(
+                path,
+                &CtlRequest::Status,
+            )? {
+                CtlResponse::Status(s) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&s)?);
+                    } else {
+                        println!("version {}  uptime {}s", s.version, s.uptime);
+                        let names = [
+                            "", "discover", "offer", "request", "decline", "ack", "nak", "release",
+                            "inform",
+                        ];
+                        for (i, n) in names.iter().enumerate().skip(1) {
+                            println!(
+                                "{n:>10}: received {:>10}  sent {:>10}",
+                                s.counters.received[i], s.counters.sent[i]
+                            );
+                        }
+                        for (l, n) in &s.dropped {
+                            println!("dropped {l}: {n}");
+                        }
+                        for p in &s.pools {
+                            println!("pool {}: {}/{}", p.pool, p.used, p.size);
+                        }
+                    }
+                    Ok(())
+                }
+                other => bail!("unexpected answer {other:?}"),
+            },
+        ),
+    }
+}
+
+fn client(global: &GlobalArgs, f: impl FnOnce(&std::path::Path) -> Result<()>) -> ExitCode {
+    let paths = pbxnet_config::ConfigPaths::resolve(global.config.as_deref(), "dhcp.toml");
+    let site = match pbxnet_config::load_site(&paths) {
+        Ok((site, _)) => site,
+        Err(report) => {
+            eprintln!("{report}");
+            return ExitCode::from(pbxnet_runtime::EX_CONFIG);
+        }
+    };
+    let path = pbxnet_runtime::control::socket_path(&site.runtime_directory, NAME);
+    match f(&path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{NAME}: {e:#}");
+            ExitCode::from(pbxnet_runtime::exit::EX_IOERR)
+        }
+    }
+}
+
+fn leases_cmd(path: &std::path::Path, args: &LeasesArgs) -> Result<()> {
+    let CtlResponse::Leases(mut all) =
+        pbxnet_runtime::control::request::<_, CtlResponse>(path, &CtlRequest::Leases)?
+    else {
+        bail!("unexpected answer from the daemon");
+    };
+    let now = now_ms() / 1000;
+    let mac = match &args.mac {
+        Some(m) => Some(
+            m.parse::<pbxnet_config::MacAddr>()
+                .map_err(anyhow::Error::msg)?
+                .to_string(),
+        ),
+        None => None,
+    };
+    all.retain(|l| {
+        mac.as_ref().is_none_or(|m| &l.mac == m)
+            && args.ip.is_none_or(|ip| l.ip == ip)
+            && args.class.as_ref().is_none_or(|c| &l.class == c)
+            && (!args.expired || l.expires <= now || l.state == "released")
+    });
+    all.sort_by_key(|l| u32::from(l.ip));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    println!(
+        "{:<17} {:<15} {:<9} {:>10} {:<20} {:<16} HOSTNAME",
+        "MAC", "IP", "STATE", "EXPIRES-IN", "CLASS", "VENDOR-CLASS"
+    );
+    for l in all {
+        let left = l.expires as i64 - now as i64;
+        println!(
+            "{:<17} {:<15} {:<9} {:>9}s {:<20} {:<16} {}",
+            l.mac, l.ip, l.state, left, l.class, l.vendor_class, l.hostname
+        );
+    }
+    Ok(())
+}
+
+/// An interface socket.
+#[derive(Debug)]
+struct Port {
+    iface: Interface,
+    sock: UdpSocket,
+}
+
+fn interfaces(wanted: &[String]) -> Result<Vec<Interface>> {
+    let mut out: Vec<Interface> = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs().context("listing interfaces")? {
+        let Some(addr) = ifa
+            .address
+            .as_ref()
+            .and_then(|a| a.as_sockaddr_in())
+            .map(|a| a.ip())
+        else {
+            continue;
+        };
+        if addr.is_loopback() || out.iter().any(|i| i.name == ifa.interface_name) {
+            continue;
+        }
+        if !wanted.is_empty() && !wanted.contains(&ifa.interface_name) {
+            continue;
+        }
+        let index = nix::net::if_::if_nametoindex(ifa.interface_name.as_str())
+            .with_context(|| format!("index of {}", ifa.interface_name))?;
+        out.push(Interface {
+            index,
+            name: ifa.interface_name.clone(),
+            addr,
+        });
+    }
+    for w in wanted {
+        if !out.iter().any(|i| &i.name == w) {
+            bail!("interface {w} (site.toml `interfaces`) does not exist or has no IPv4 address");
+        }
+    }
+    if out.is_empty() {
+        bail!("no interface with an IPv4 address to serve on");
+    }
+    Ok(out)
+}
+
+fn open_socket(iface: &Interface, rcvbuf: u64) -> Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).context("socket")?;
+    s.set_reuse_address(true)?;
+    s.set_broadcast(true)?;
+    s.bind_device(Some(iface.name.as_bytes()))
+        .with_context(|| format!("SO_BINDTODEVICE {} (needs root or CAP_NET_RAW)", iface.name))?;
+    let size = usize::try_from(rcvbuf).unwrap_or(usize::MAX);
+    if pbxnet_runtime::privileges::is_root() {
+        let fd = std::os::fd::AsFd::as_fd(&s);
+        let forced = i32::try_from(size).unwrap_or(i32::MAX);
+        if let Err(e) = nix::sys::socket::setsockopt(
+            &fd,
+            nix::sys::socket::sockopt::RcvBufForce,
+            &(forced as usize),
+        ) {
+            tracing::warn!(error = %e, "SO_RCVBUFFORCE failed, using SO_RCVBUF");
+            s.set_recv_buffer_size(size)?;
+        }
+    } else {
+        s.set_recv_buffer_size(size)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 67).into())
+        .with_context(|| format!("binding 0.0.0.0:67 on {}", iface.name))?;
+    UdpSocket::from_std(s.into()).context("registering the socket")
+}
+
+type Shared = Arc<Mutex<Server<MemStore>>>;
+
+async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
+    let started = now_ms();
+    let loaded = reloader.current();
+    let cfg = loaded.daemon.clone();
+    let seed = {
+        let mut b = [0u8; 32];
+        let t = now_ms().to_le_bytes();
+        b[..8].copy_from_slice(&t);
+        b[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+        // Address choice only: not a secret.
+        rand::rngs::StdRng::from_seed(b)
+    };
+    let mut server =
+        Server::new(cfg.server.clone(), MemStore::new(), seed).context("building the server")?;
+    let ifs = interfaces(&loaded.site.interfaces)?;
+    server.set_interfaces(ifs.clone());
+    let mut ports = Vec::new();
+    for i in &ifs {
+        tracing::info!(interface = %i.name, addr = %i.addr, "serving DHCP on port 67");
+        ports.push(Arc::new(Port {
+            iface: i.clone(),
+            sock: open_socket(i, cfg.receive_buffer)?,
+        }));
+    }
+    let mut signals = signals::Signals::new().context("installing signal handlers")?;
+    let ctl_path = pbxnet_runtime::control::socket_path(&loaded.site.runtime_directory, NAME);
+    let mut ctl = pbxnet_runtime::control::serve::<CtlRequest, CtlResponse>(&ctl_path)?;
+    if let Some(user) = &loaded.site.user {
+        if pbxnet_runtime::privileges::is_root() {
+            pbxnet_runtime::privileges::drop_to(user)?;
+        }
+    }
+    let shared: Shared = Arc::new(Mutex::new(server));
+    let mut tasks = Vec::new();
+    for p in &ports {
+        tasks.push(tokio::spawn(serve_port(
+            p.clone(),
+            ports.clone(),
+            shared.clone(),
+        )));
+    }
+    notify::ready();
+    notify::status("serving");
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            sig = signals.next() => match sig {
+                signals::Signal::Reload => {
+                    if let Ok(new) = reloader.reload() {
+                        let mut s = shared.lock().expect("core lock");
+                        match s.reconfigure(new.daemon.server.clone()) {
+                            Ok(()) => tracing::info!("DHCP configuration applied; existing leases kept until they expire or are released"),
+                            Err(e) => tracing::error!(error = %e, "reload refused, previous configuration kept"),
+                        }
+                    }
+                }
+                signals::Signal::Terminate => {
+                    notify::stopping();
+                    tracing::info!("stopping");
+                    let mut s = shared.lock().expect("core lock");
+                    if let Err(e) = s.store_mut().commit() {
+                        tracing::error!(error = %e, "final lease commit failed");
+                    }
+                    break;
+                }
+            },
+            _ = tick.tick() => {
+                let mut s = shared.lock().expect("core lock");
+                s.handle_timeout(now_ms());
+                log_events(&mut s);
+                if let Err(e) = s.store_mut().commit() {
+                    tracing::error!(error = %e, "lease commit failed");
+                }
+            },
+            Some(p) = ctl.recv() => {
+                let mut s = shared.lock().expect("core lock");
+                let resp = control(&mut s, p.request, started);
+                let _ = p.reply.send(resp);
+            }
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+    let _ = std::fs::remove_file(&ctl_path);
+    Ok(())
+}
+
+fn control(s: &mut Server<MemStore>, req: CtlRequest, started: u64) -> CtlResponse {
+    let now = now_ms();
+    match req {
+        CtlRequest::Leases => CtlResponse::Leases(
+            s.store()
+                .all()
+                .into_iter()
+                .map(|l| LeaseView {
+                    mac: mac_str(l.mac),
+                    ip: l.ip,
+                    state: l.state.as_str().to_string(),
+                    expires: l.expires,
+                    class: l.class.clone(),
+                    vendor_class: l.vendor_class.clone(),
+                    hostname: l.hostname.clone(),
+                })
+                .collect(),
+        ),
+        CtlRequest::Status => {
+            let c = s.counters().clone();
+            CtlResponse::Status(Box::new(StatusView {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                uptime: (now - started) / 1000,
+                dropped: Drop::ALL
+                    .iter()
+                    .map(|d| (d.label().to_string(), c.dropped[*d as usize]))
+                    .collect(),
+                counters: c,
+                pools: s.pool_usage(now / 1000),
+            }))
+        }
+        CtlRequest::Release(target) => {
+            let ips: Vec<Ipv4Addr> = if let Ok(ip) = target.parse::<Ipv4Addr>() {
+                vec![ip]
+            } else if let Ok(mac) = target.parse::<pbxnet_config::MacAddr>() {
+                s.store()
+                    .all()
+                    .into_iter()
+                    .filter(|l| l.mac == mac.0)
+                    .map(|l| l.ip)
+                    .collect()
+            } else {
+                return CtlResponse::Error(format!(
+                    "`{target}` is neither an IPv4 address nor a MAC address"
+                ));
+            };
+            let mut done = Vec::new();
+            for ip in ips {
+                if s.store_mut().remove(ip).is_some() {
+                    done.push(ip);
+                }
+            }
+            if let Err(e) = s.store_mut().commit() {
+                return CtlResponse::Error(format!("lease store: {e}"));
+            }
+            if done.is_empty() {
+                return CtlResponse::Error(format!("no lease for {target}"));
+            }
+            tracing::info!(released = ?done, "leases released by operator");
+            CtlResponse::Released(done)
+        }
+    }
+}
+
+fn log_events(s: &mut Server<MemStore>) {
+    while let Some(e) = s.poll_event() {
+        match e {
+            Event::PoolHigh(u) => {
+                tracing::warn!(pool = %u.pool, used = u.used, size = u.size, "pool above 90 % use")
+            }
+            Event::PoolExhausted(u) => {
+                tracing::warn!(pool = %u.pool, size = u.size, "pool exhausted: new clients get no address")
+            }
+            Event::PoolRecovered(u) => {
+                tracing::info!(pool = %u.pool, used = u.used, size = u.size, "pool back under 90 % use")
+            }
+            Event::Declined { ip, mac } => {
+                tracing::warn!(%ip, mac = %mac_str(mac), "address declined by a client (in use elsewhere?): on probation")
+            }
+        }
+    }
+}
+
+struct Pending {
+    dest: Destination,
+    bytes: Vec<u8>,
+}
+
+async fn serve_port(port: Arc<Port>, _all: Vec<Arc<Port>>, shared: Shared) {
+    let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM + 1]).collect();
+    let mut lens = vec![0usize; BATCH];
+    let mut out: Vec<Pending> = Vec::with_capacity(BATCH);
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    loop {
+        if let Err(e) = port.sock.readable().await {
+            tracing::error!(error = %e, interface = %port.iface.name, "socket failed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let mut n = 0;
+        while n < BATCH {
+            match port.sock.try_recv_from(&mut bufs[n]) {
+                Ok((len, _src)) => {
+                    lens[n] = len;
+                    n += 1;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "recv failed");
+                    break;
+                }
+            }
+        }
+        if n == 0 {
+            continue;
+        }
+        {
+            let mut s = shared.lock().expect("core lock");
+            let now = now_ms();
+            for i in 0..n {
+                if lens[i] > MAX_DATAGRAM {
+                    s.count_drop(Drop::Malformed);
+                    continue;
+                }
+                let mut reply = spare.pop().unwrap_or_default();
+                let outcome = s.handle(now, port.iface.index, &bufs[i][..lens[i]], &mut reply);
+                tracing::debug!(interface = %port.iface.name, len = lens[i], ?outcome, "datagram handled");
+                match outcome {
+                    Outcome::Reply { dest, .. } => out.push(Pending { dest, bytes: reply }),
+                    _ => spare.push(reply),
+                }
+            }
+            if let Err(e) = s.store_mut().commit() {
+                // Not durable: send nothing of this batch (no ACK without
+                // persistence).
+                tracing::error!(error = %e, "lease store commit failed: withholding {} replies", out.len());
+                spare.extend(out.drain(..).map(|p| p.bytes));
+            }
+            log_events(&mut s);
+        }
+        for p in out.drain(..) {
+            send(&port, &p).await;
+            spare.push(p.bytes);
+        }
+    }
+}
+
+async fn send(port: &Port, p: &Pending) {
+    let to = match p.dest {
+        Destination::Relay(ip) => SocketAddrV4::new(ip, 67),
+        Destination::Unicast(ip) => SocketAddrV4::new(ip, 68),
+        Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
+        Destination::UnicastNoArp { ip, mac } => {
+            match sys::set_arp(&port.sock, &port.iface.name, ip, mac) {
+                Ok(()) => SocketAddrV4::new(ip, 68),
+                Err(e) => {
+                    tracing::debug!(error = %e, %ip, "cannot add ARP entry; broadcasting instead");
+                    SocketAddrV4::new(Ipv4Addr::BROADCAST, 68)
+                }
+            }
+        }
+    };
+    if let Err(e) = port.sock.send_to(&p.bytes, to).await {
+        tracing::debug!(error = %e, %to, "send failed");
+    }
+}
