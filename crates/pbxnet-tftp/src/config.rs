@@ -105,7 +105,7 @@ pub struct RawServer {
     /// Per-client concurrency cap.
     #[serde(default = "default_max_per_client")]
     pub max_transfers_per_client: Spanned<u32>,
-    /// Worker threads (0: one per CPU). Read at start-up only.
+    /// Worker threads (0: four per CPU). Read at start-up only.
     #[serde(default = "default_threads")]
     pub threads: Spanned<u32>,
 }
@@ -457,7 +457,7 @@ pub struct TftpConfig {
     pub max_transfers: usize,
     /// Per-client concurrency cap.
     pub max_transfers_per_client: usize,
-    /// Worker threads (0: one per CPU).
+    /// Worker threads (0: four per CPU).
     pub threads: usize,
     /// Negotiation limits (the shell lowers `max_blksize` to the path MTU).
     pub limits: Limits,
@@ -646,7 +646,7 @@ impl DaemonConfig for TftpConfig {
                     "server.threads",
                     format!("{threads} is out of range"),
                 )
-                .set_hint("expected 0 (one per CPU) to 64");
+                .set_hint("expected 0 (four per CPU) to 64");
         }
         let t = &raw.transfer;
         let blk = *t.max_blksize.get_ref();

@@ -133,6 +133,8 @@ fn data_after_error(ns: &Netns) -> usize {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Pbxnet,
+    /// pbxnet-tftpd with `server.threads = 2` (one per CPU; storm only).
+    Pbxnet8,
     Hpa,
     Atftpd,
 }
@@ -141,6 +143,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Pbxnet => "pbxnet-tftpd",
+            Kind::Pbxnet8 => "pbxnet-tftpd (2 threads)",
             Kind::Hpa => "tftpd-hpa",
             Kind::Atftpd => "atftpd",
         }
@@ -169,9 +172,18 @@ fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &P
         argv.extend(["taskset", "-c", "0"].map(String::from));
     }
     match kind {
-        Kind::Pbxnet => {
+        Kind::Pbxnet | Kind::Pbxnet8 => {
+            let config = if kind == Kind::Pbxnet8 {
+                dir.join("threads8")
+            } else {
+                dir.to_path_buf()
+            };
             argv.push(env!("CARGO_BIN_EXE_pbxnet-tftpd").into());
-            argv.extend(["--config".into(), dir.display().to_string(), "run".into()]);
+            argv.extend([
+                "--config".into(),
+                config.display().to_string(),
+                "run".into(),
+            ]);
             let prog = PathBuf::from(&argv[0]);
             let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
             let mut d = Daemon::spawn(ns, &prog, &args).expect("spawn pbxnet-tftpd");
@@ -467,6 +479,18 @@ fn bench_tftp() {
          [transfer]\nblksize-within-mtu = false\n[files]\nroot = \"root\"\n",
     )
     .unwrap();
+    let threads8 = dir.path().join("threads8");
+    fs::create_dir_all(&threads8).unwrap();
+    fs::copy(dir.path().join("site.toml"), threads8.join("site.toml")).unwrap();
+    fs::write(
+        threads8.join("tftp.toml"),
+        format!(
+            "[server]\nlisten = \"0.0.0.0:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\nthreads = 2\n\
+             [transfer]\nblksize-within-mtu = false\n[files]\nroot = \"{}\"\n",
+            root.display()
+        ),
+    )
+    .unwrap();
     let work = dir.path().join("work");
     fs::create_dir_all(&work).unwrap();
     let host = SERVER_IP.to_string();
@@ -501,8 +525,10 @@ fn bench_tftp() {
         drop(server);
     }
     let mut storms = Vec::new();
+    let mut storm_kinds = kinds.clone();
+    storm_kinds.insert(1, Kind::Pbxnet8);
     if storm_n > 0 {
-        for &kind in &kinds {
+        for &kind in &storm_kinds {
             let server = start(kind, &lab, dir.path(), false, &atftpd, &hpa);
             let idle = pss_kib(lab.server());
             let r = storm(&lab, storm_n);
@@ -555,7 +581,7 @@ fn bench_tftp() {
             "\nBoot storm: {storm_n} concurrent curl clients × (4 KiB + 16 MiB), unpinned\n\n\
              | server | seconds | failures | peak server PSS |\n|---|---|---|---|\n"
         ));
-        for (k, (s, f, p)) in kinds.iter().zip(&storms) {
+        for (k, (s, f, p)) in storm_kinds.iter().zip(&storms) {
             t.push_str(&format!(
                 "| {} | {s:.1} | {f} | {:.1} MiB |\n",
                 k.name(),

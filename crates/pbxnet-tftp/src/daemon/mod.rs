@@ -85,7 +85,12 @@ pub fn main() -> ExitCode {
             // uses threads).
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = reloader.current().daemon.threads;
-            let workers = if threads == 0 { cpus } else { threads };
+            // Default: 4 per CPU. Under CPU contention (a boot storm on a
+            // busy PBX) the scheduler shares CPU per runnable thread; with
+            // one per CPU the 300-client storm ran 20 % slower than
+            // tftpd-hpa's process per transfer, with 8 on 2 CPUs as fast
+            // (docs/performance.md). Idle workers just park.
+            let workers = if threads == 0 { 4 * cpus } else { threads };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(workers)
                 .enable_all()
