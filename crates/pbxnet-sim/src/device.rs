@@ -397,6 +397,11 @@ impl Device<'_> {
         });
         let mut aborted = false;
         let result = loop {
+            while let Some((dport, p)) = x.poll_foreign() {
+                let _ = self
+                    .stack
+                    .send_udp(self.mac, (self.ip, port), (server, dport), &p);
+            }
             while let Some(p) = x.poll_transmit() {
                 let dport = x.peer_port().unwrap_or(69);
                 if let Err(e) = self

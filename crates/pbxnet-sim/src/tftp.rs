@@ -2,7 +2,8 @@
 //!
 //! [`TftpRead::new`] returns the RRQ to send to port 69. Feed every datagram
 //! that arrives on the client's port with [`TftpRead::handle`]; send what
-//! [`TftpRead::poll_transmit`] returns to [`TftpRead::peer_port`]; call
+//! [`TftpRead::poll_transmit`] returns to [`TftpRead::peer_port`] and what
+//! [`TftpRead::poll_foreign`] returns to the port it names; call
 //! [`TftpRead::handle_timeout`] when nothing arrived for
 //! [`TftpRead::timeout`]. A device that only wants the beginning of a file
 //! (a firmware header) calls [`TftpRead::abort`], which yields the ERROR to
@@ -77,6 +78,7 @@ pub struct TftpRead {
     data: Vec<u8>,
     last_sent: Vec<u8>,
     pending: Vec<Vec<u8>>,
+    foreign: Vec<(u16, Vec<u8>)>,
     status: Status,
     first_response: bool,
     /// `tsize` from the OACK.
@@ -126,6 +128,7 @@ impl TftpRead {
             data: Vec::new(),
             last_sent: rrq.clone(),
             pending: vec![rrq],
+            foreign: Vec::new(),
             status: Status::Receiving,
             first_response: true,
             tsize: None,
@@ -174,6 +177,15 @@ impl TftpRead {
         }
     }
 
+    /// An ERROR 5 to send to another server port (not the transfer's).
+    pub fn poll_foreign(&mut self) -> Option<(u16, Vec<u8>)> {
+        if self.foreign.is_empty() {
+            None
+        } else {
+            Some(self.foreign.remove(0))
+        }
+    }
+
     fn send(&mut self, p: Vec<u8>) {
         self.last_sent = p.clone();
         self.pending.push(p);
@@ -201,8 +213,13 @@ impl TftpRead {
         match self.peer_port {
             None => self.peer_port = Some(src_port),
             Some(p) if p != src_port => {
-                // RFC 1350: a packet from a foreign TID gets ERROR 5; we just
-                // ignore it (the I/O layer would need to answer another port).
+                // RFC 1350: a packet from another TID (e.g. a second transfer
+                // the server started for our retransmitted RRQ) gets ERROR 5,
+                // and the transfer goes on.
+                if self.foreign.len() < 8 {
+                    self.foreign
+                        .push((src_port, error_packet(5, "Unknown transfer ID")));
+                }
                 return;
             }
             Some(_) => {}
@@ -223,8 +240,18 @@ impl TftpRead {
                 self.fail(TftpError::Server { code, message });
             }
             OACK => {
-                if !first || (self.req.blksize.is_none() && !self.req.tsize) {
-                    return self.fail(TftpError::Protocol("unexpected OACK"));
+                if self.req.blksize.is_none() && !self.req.tsize {
+                    return self.fail(TftpError::Protocol("OACK to a request without options"));
+                }
+                if !first {
+                    // The server's OACK retransmitted (its timer fired before
+                    // our ACK 0 arrived): acknowledge again while no DATA has
+                    // come; a later one is stale and ignored.
+                    self.duplicates += 1;
+                    if self.next_block == 1 {
+                        self.pending.push(ack(0));
+                    }
+                    return;
                 }
                 let mut parts = dgram[2..].split(|b| *b == 0);
                 while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
@@ -341,9 +368,14 @@ mod tests {
         // Duplicate block 1: re-ACK once.
         t.handle(4000, &data(1, &[7u8; 512]));
         assert_eq!(t.poll_transmit().unwrap(), vec![0, 4, 0, 1]);
-        // Foreign TID ignored.
+        // Foreign TID: ERROR 5 to it, the transfer goes on.
         t.handle(4001, &data(2, b"zz"));
         assert!(t.poll_transmit().is_none());
+        assert_eq!(
+            t.poll_foreign().unwrap(),
+            (4001, b"\x00\x05\x00\x05Unknown transfer ID\x00".to_vec())
+        );
+        assert!(t.poll_foreign().is_none());
         t.handle(4000, &data(2, b"end"));
         assert_eq!(t.poll_transmit().unwrap(), vec![0, 4, 0, 2]);
         assert_eq!(t.status(), &Status::Complete);
@@ -363,6 +395,34 @@ mod tests {
         t.handle(5000, &data(1, &[1u8; 1428]));
         t.handle(5000, &data(2, &[1u8; 572]));
         assert_eq!(t.status(), &Status::Complete);
+    }
+
+    #[test]
+    fn retransmitted_oack_is_acknowledged_again() {
+        let mut t = TftpRead::new(req(Some(1428)));
+        t.poll_transmit();
+        let oack = b"\x00\x06blksize\x001428\x00tsize\x002000\x00";
+        t.handle(5000, oack);
+        assert_eq!(t.poll_transmit().unwrap(), vec![0, 4, 0, 0]);
+        t.handle(5000, oack);
+        assert_eq!(t.poll_transmit().unwrap(), vec![0, 4, 0, 0]);
+        t.handle(5000, &data(1, &[1u8; 1428]));
+        assert_eq!(t.poll_transmit().unwrap(), vec![0, 4, 0, 1]);
+        // Stale OACK after DATA: ignored.
+        t.handle(5000, oack);
+        assert!(t.poll_transmit().is_none());
+        assert_eq!(t.status(), &Status::Receiving);
+        t.handle(5000, &data(2, &[1u8; 572]));
+        assert_eq!(t.status(), &Status::Complete);
+        assert_eq!(t.duplicates, 2);
+    }
+
+    #[test]
+    fn oack_without_options_asked_is_a_violation() {
+        let mut t = TftpRead::new(req(None));
+        t.poll_transmit();
+        t.handle(5000, b"\x00\x06blksize\x00512\x00");
+        assert!(matches!(t.status(), Status::Failed(TftpError::Protocol(_))));
     }
 
     #[test]
