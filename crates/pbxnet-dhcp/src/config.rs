@@ -32,6 +32,10 @@ pub struct RawDhcp {
     /// Socket receive buffer in bytes (SO_RCVBUFFORCE as root).
     #[serde(default = "default_receive_buffer")]
     pub receive_buffer: u64,
+    /// Lease database (SQLite); relative paths are under the site
+    /// `state-directory`.
+    #[serde(default = "default_lease_database")]
+    pub lease_database: std::path::PathBuf,
     /// Per-MAC flood protection.
     #[serde(default)]
     pub flood: RawFlood,
@@ -56,6 +60,7 @@ impl Default for RawDhcp {
             offer_hold: default_offer_hold(),
             decline_probation: default_probation(),
             receive_buffer: default_receive_buffer(),
+            lease_database: default_lease_database(),
             flood: RawFlood::default(),
             subnet: Vec::new(),
             pool: Vec::new(),
@@ -73,6 +78,9 @@ fn default_offer_hold() -> Spanned<HumanDuration> {
 }
 fn default_probation() -> Spanned<HumanDuration> {
     Spanned::new(0..0, "10m".parse().expect("valid"))
+}
+fn default_lease_database() -> std::path::PathBuf {
+    "dhcp-leases.sqlite3".into()
 }
 fn default_receive_buffer() -> u64 {
     4 * 1024 * 1024
@@ -248,6 +256,8 @@ pub struct DhcpConfig {
     pub server: ServerConfig,
     /// Receive buffer size in bytes.
     pub receive_buffer: u64,
+    /// Lease database path (absolute).
+    pub lease_database: std::path::PathBuf,
 }
 
 /// Codes the server sets itself; profiles may not set them.
@@ -726,6 +736,7 @@ impl DaemonConfig for DhcpConfig {
         Some(DhcpConfig {
             server,
             receive_buffer: raw.receive_buffer,
+            lease_database: ctx.site.state_directory.join(&raw.lease_database),
         })
     }
 }

@@ -428,6 +428,12 @@ impl<S: LeaseStore> Server<S> {
         Ok(s)
     }
 
+    /// [`Server::new`] with an RNG seeded from `seed` (tests, fuzzing).
+    pub fn with_seed(cfg: ServerConfig, store: S, seed: u64) -> Result<Self, SetupError> {
+        use rand::SeedableRng;
+        Self::new(cfg, store, StdRng::seed_from_u64(seed))
+    }
+
     fn render(&mut self) -> Result<(), SetupError> {
         let mut rendered = Vec::with_capacity(self.cfg.profiles.len());
         for p in &self.cfg.profiles {

@@ -9,7 +9,10 @@
 //! commits the lease store once for the batch, and only then sends the
 //! replies (group commit: nothing is ACKed before it is durable).
 
+mod store;
 mod sys;
+
+pub use store::{read_all, OpenError, SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
@@ -26,7 +29,7 @@ use tokio::net::UdpSocket;
 
 use crate::config::DhcpConfig;
 use crate::server::{Destination, Event, Interface, Outcome, Server};
-use crate::{Counters, Drop, LeaseStore, MemStore, PoolUsage};
+use crate::{Counters, Drop, Lease, LeaseStore, PoolUsage};
 
 /// Datagrams handled per socket wakeup before yielding.
 pub const BATCH: usize = 64;
@@ -193,7 +196,13 @@ pub fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Leases(args) => client(&cli.global, |path| leases_cmd(path, &args)),
+        Cmd::Leases(args) => match leases_cmd(&cli.global, &args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{NAME}: {e:#}");
+                ExitCode::from(pbxnet_runtime::exit::EX_IOERR)
+            }
+        },
         Cmd::Lease {
             action: LeaseAction::Release { target },
         } => client(
@@ -267,12 +276,31 @@ fn client(global: &GlobalArgs, f: impl FnOnce(&std::path::Path) -> Result<()>) -
     }
 }
 
-fn leases_cmd(path: &std::path::Path, args: &LeasesArgs) -> Result<()> {
-    let CtlResponse::Leases(mut all) =
-        pbxnet_runtime::control::request::<_, CtlResponse>(path, &CtlRequest::Leases)?
-    else {
-        bail!("unexpected answer from the daemon");
-    };
+fn view(l: &Lease) -> LeaseView {
+    LeaseView {
+        mac: mac_str(l.mac),
+        ip: l.ip,
+        state: l.state.as_str().to_string(),
+        expires: l.expires,
+        class: l.class.clone(),
+        vendor_class: l.vendor_class.clone(),
+        hostname: l.hostname.clone(),
+    }
+}
+
+/// `leases`: reads the lease database directly (read-only; WAL lets it run
+/// beside the daemon).
+fn leases_cmd(global: &GlobalArgs, args: &LeasesArgs) -> Result<()> {
+    let loaded = pbxnet_config::load::<DhcpConfig>(global.config.as_deref())
+        .map_err(|r| anyhow::anyhow!("{r}"))?;
+    let db = &loaded.daemon.lease_database;
+    if !db.exists() {
+        bail!(
+            "no lease database at {} (has the daemon run yet?)",
+            db.display()
+        );
+    }
+    let mut all: Vec<LeaseView> = store::read_all(db)?.iter().map(view).collect();
     let now = now_ms() / 1000;
     let mac = match &args.mac {
         Some(m) => Some(
@@ -377,7 +405,7 @@ fn open_socket(iface: &Interface, rcvbuf: u64) -> Result<UdpSocket> {
     UdpSocket::from_std(s.into()).context("registering the socket")
 }
 
-type Shared = Arc<Mutex<Server<MemStore>>>;
+type Shared = Arc<Mutex<Server<SqliteStore>>>;
 
 async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
     let started = now_ms();
@@ -391,8 +419,14 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
         // Address choice only: not a secret.
         rand::rngs::StdRng::from_seed(b)
     };
-    let mut server =
-        Server::new(cfg.server.clone(), MemStore::new(), seed).context("building the server")?;
+    let db = &cfg.lease_database;
+    if let Some(dir) = db.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the state directory {}", dir.display()))?;
+    }
+    let store = SqliteStore::open(db).context("opening the lease database")?;
+    tracing::info!(path = %db.display(), leases = store.len(), "lease database loaded");
+    let mut server = Server::new(cfg.server.clone(), store, seed).context("building the server")?;
     let ifs = interfaces(&loaded.site.interfaces)?;
     server.set_interfaces(ifs.clone());
     let mut ports = Vec::new();
@@ -467,24 +501,10 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
     Ok(())
 }
 
-fn control(s: &mut Server<MemStore>, req: CtlRequest, started: u64) -> CtlResponse {
+fn control(s: &mut Server<SqliteStore>, req: CtlRequest, started: u64) -> CtlResponse {
     let now = now_ms();
     match req {
-        CtlRequest::Leases => CtlResponse::Leases(
-            s.store()
-                .all()
-                .into_iter()
-                .map(|l| LeaseView {
-                    mac: mac_str(l.mac),
-                    ip: l.ip,
-                    state: l.state.as_str().to_string(),
-                    expires: l.expires,
-                    class: l.class.clone(),
-                    vendor_class: l.vendor_class.clone(),
-                    hostname: l.hostname.clone(),
-                })
-                .collect(),
-        ),
+        CtlRequest::Leases => CtlResponse::Leases(s.store().all().into_iter().map(view).collect()),
         CtlRequest::Status => {
             let c = s.counters().clone();
             CtlResponse::Status(Box::new(StatusView {
@@ -531,7 +551,7 @@ fn control(s: &mut Server<MemStore>, req: CtlRequest, started: u64) -> CtlRespon
     }
 }
 
-fn log_events(s: &mut Server<MemStore>) {
+fn log_events(s: &mut Server<SqliteStore>) {
     while let Some(e) = s.poll_event() {
         match e {
             Event::PoolHigh(u) => {
