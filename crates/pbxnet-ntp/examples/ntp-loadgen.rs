@@ -54,6 +54,24 @@ enum Cmd {
         #[arg(long, default_value_t = 20)]
         timeout_secs: u64,
     },
+    /// Userspace delay link: clients send to `--listen`; each datagram is
+    /// forwarded to `--upstream` after `out-ms ± jitter-ms` and the reply
+    /// back after `back-ms ± jitter-ms` (uniform). Run it real-time
+    /// (`chrt -f 50`) so it adds no jitter of its own.
+    Relay {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        upstream: SocketAddr,
+        #[arg(long, default_value_t = 7.0)]
+        out_ms: f64,
+        #[arg(long, default_value_t = 5.0)]
+        back_ms: f64,
+        #[arg(long, default_value_t = 1.0)]
+        jitter_ms: f64,
+        #[arg(long, default_value_t = 900)]
+        max_secs: u64,
+    },
     /// Load steps.
     Run {
         #[arg(long)]
@@ -90,6 +108,14 @@ fn main() {
             target,
             timeout_secs,
         } => probe(target, timeout_secs),
+        Cmd::Relay {
+            listen,
+            upstream,
+            out_ms,
+            back_ms,
+            jitter_ms,
+            max_secs,
+        } => relay(listen, upstream, out_ms, back_ms, jitter_ms, max_secs),
         Cmd::Run {
             target,
             rates,
@@ -187,6 +213,106 @@ fn probe(target: SocketAddr, timeout_secs: u64) {
     }
     eprintln!("no NTP reply from {target} within {timeout_secs}s");
     std::process::exit(1);
+}
+
+fn relay(
+    listen: SocketAddr,
+    upstream: SocketAddr,
+    out_ms: f64,
+    back_ms: f64,
+    jitter_ms: f64,
+    max_secs: u64,
+) {
+    use std::collections::HashMap;
+    let front = UdpSocket::bind(listen).expect("bind front");
+    front.set_nonblocking(true).expect("nonblocking");
+    let ep = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).expect("epoll");
+    ep.add(&front, EpollEvent::new(EpollFlags::EPOLLIN, u64::MAX))
+        .expect("epoll add");
+    // one upstream socket per client, so replies map back
+    let mut backs: Vec<(UdpSocket, SocketAddr)> = Vec::new();
+    let mut by_client: HashMap<SocketAddr, usize> = HashMap::new();
+    // (due, to_upstream, index or client, bytes)
+    let mut queue: Vec<(Instant, bool, usize, SocketAddr, Vec<u8>)> = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ std::process::id() as u64;
+    let mut uniform = move || {
+        // xorshift64*: deterministic per run, no RNG dependency on the hot path
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    let start = Instant::now();
+    let mut events = [EpollEvent::empty(); 16];
+    let mut buf = [0u8; 2048];
+    println!("READY");
+    while start.elapsed() < Duration::from_secs(max_secs) {
+        // Deliver what is due, spinning the last millisecond for precision.
+        let now = Instant::now();
+        queue.sort_by_key(|q| q.0);
+        while let Some(q) = queue.first() {
+            if q.0 > Instant::now() {
+                break;
+            }
+            let (_, up, idx, client, bytes) = queue.remove(0);
+            if up {
+                let _ = backs[idx].0.send(&bytes);
+            } else {
+                let _ = front.send_to(&bytes, client);
+            }
+        }
+        let next = queue.first().map(|q| q.0);
+        let timeout = match next {
+            Some(due) if due > now + Duration::from_millis(2) => {
+                EpollTimeout::try_from((due - now - Duration::from_millis(1)).as_millis() as i32)
+                    .unwrap_or(EpollTimeout::ZERO)
+            }
+            Some(_) => EpollTimeout::ZERO,
+            None => EpollTimeout::from(100u8),
+        };
+        let n = ep.wait(&mut events, timeout).unwrap_or(0);
+        for ev in &events[..n] {
+            if ev.data() == u64::MAX {
+                while let Ok((len, from)) = front.recv_from(&mut buf) {
+                    let idx = *by_client.entry(from).or_insert_with(|| {
+                        let b = UdpSocket::bind(if upstream.is_ipv4() {
+                            "0.0.0.0:0"
+                        } else {
+                            "[::]:0"
+                        })
+                        .expect("bind back");
+                        b.connect(upstream).expect("connect upstream");
+                        b.set_nonblocking(true).expect("nonblocking");
+                        ep.add(&b, EpollEvent::new(EpollFlags::EPOLLIN, backs.len() as u64))
+                            .expect("epoll add");
+                        backs.push((b, from));
+                        backs.len() - 1
+                    });
+                    let d = (out_ms + jitter_ms * uniform()).max(0.0);
+                    queue.push((
+                        Instant::now() + Duration::from_secs_f64(d / 1000.0),
+                        true,
+                        idx,
+                        from,
+                        buf[..len].to_vec(),
+                    ));
+                }
+            } else {
+                let idx = ev.data() as usize;
+                while let Ok(len) = backs[idx].0.recv(&mut buf) {
+                    let d = (back_ms + jitter_ms * uniform()).max(0.0);
+                    let client = backs[idx].1;
+                    queue.push((
+                        Instant::now() + Duration::from_secs_f64(d / 1000.0),
+                        false,
+                        idx,
+                        client,
+                        buf[..len].to_vec(),
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn respond(bind: SocketAddr, max_secs: u64) {

@@ -70,7 +70,8 @@ pub struct DisciplineConfig {
     pub slew_threshold: f64,
     /// Largest slew on top of the frequency correction (ppm).
     pub max_slew_ppm: f64,
-    /// Time constant of a small-offset slew (s).
+    /// Longest time constant of a small-offset slew (s); the slew takes 4
+    /// poll intervals of the system peer, within [4 s, slew_time].
     pub slew_time: f64,
     /// Samples in the frequency fit.
     pub freq_window: usize,
@@ -85,7 +86,7 @@ impl Default for DisciplineConfig {
             slew_threshold: 1.0,
             max_slew_ppm: 500.0,
             slew_time: 128.0,
-            freq_window: 16,
+            freq_window: 64,
             steer: true,
         }
     }
@@ -440,8 +441,9 @@ impl Discipline {
         self.applied_ppm = f;
     }
 
-    /// A new system offset θ (s, positive = we are behind) at `now`.
-    pub fn update(&mut self, now: f64, theta: f64, out: &mut VecDeque<ClientEvent>) {
+    /// A new system offset θ (s, positive = we are behind) at `now`, from
+    /// a source polled every `interval` seconds.
+    pub fn update(&mut self, now: f64, theta: f64, interval: f64, out: &mut VecDeque<ClientEvent>) {
         self.advance(now);
         self.last_offset = Some(theta);
         // u = θ + cumulative correction: free of our own actions.
@@ -475,8 +477,10 @@ impl Discipline {
         // Remove the phase by slewing: smoothly below the slew threshold, at
         // the maximum rate above it.
         let max = self.cfg.max_slew_ppm * 1e-6;
+        // Small offsets: time constant of 4 poll intervals, at most slew_time.
+        let tau = (4.0 * interval).clamp(4.0, self.cfg.slew_time.max(4.0));
         let t = if theta.abs() < self.cfg.slew_threshold {
-            (theta.abs() / max).max(self.cfg.slew_time)
+            (theta.abs() / max).max(tau)
         } else {
             theta.abs() / max
         };
@@ -677,7 +681,9 @@ impl Client {
             self.synced_once = true;
             self.events.push_back(ClientEvent::Synchronized(offset));
         }
-        self.discipline.update(now, offset, &mut self.events);
+        let interval = 2f64.powi(i32::from(self.sources[pi].poll));
+        self.discipline
+            .update(now, offset, interval, &mut self.events);
         self.last_sync_at = Some(now);
         self.last_sync_wall = t4 + NtpDuration::from_seconds(offset);
     }
