@@ -60,7 +60,8 @@ clean:
 .PHONY: bench-site
 bench-site: deps
 	$(CARGO) build --release --bins -p pbxnet-sim -p pbxnet-dhcp -p pbxnet-tftp -p pbxnet-ntp
-	target/release/pbxnet-sim bench-site --config etc
+	target/release/pbxnet-sim bench-site --config etc --rounds 5
+	target/release/pbxnet-sim bench-site --config etc --rounds 3 --upgrade-all
 
 ## pbxnet-ntpd vs chronyd 4.3 vs a do-nothing responder, plain and MD5 (root; namespaces).
 bench-ntp-server:

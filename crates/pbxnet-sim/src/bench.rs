@@ -214,7 +214,7 @@ fn table(a: &BenchArgs, spec: &FleetSpec, outcomes: &[Outcome]) -> String {
     );
     let _ = writeln!(
         out,
-        "Command: `make bench-site` (`pbxnet-sim bench-site --rounds {}{}`), {} build, {}. {} AudioCodes 400HD ({}), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
+        "Command: `pbxnet-sim bench-site --rounds {}{}` (part of `make bench-site`), {} build, {}. {} AudioCodes 400HD ({}), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
         a.rounds,
         if a.upgrade_all { " --upgrade-all" } else { "" },
         if cfg!(debug_assertions) { "debug" } else { "release" },
