@@ -60,16 +60,18 @@ load calibration "$P"
 stop "$P"
 
 # --- pbxnet-ntpd
-mkdir -p "$TMP/pbx"
-cat > "$TMP/pbx/site.toml" <<EOT
+pbx_run() { # label-suffix send-batching
+  rm -rf "$TMP/pbx"; mkdir -p "$TMP/pbx"
+  cat > "$TMP/pbx/site.toml" <<EOT
 runtime-directory = "$TMP/pbx/run"
 state-directory = "$TMP/pbx/state"
 EOT
-cat > "$TMP/pbx/ntp.toml" <<EOT
+  cat > "$TMP/pbx/ntp.toml" <<EOT
 [server]
 listen = ["$TARGET"]
 workers = $WORKERS
 allow = ["192.168.92.0/24"]
+send-batching = $2
 [server.rate-limit]
 enabled = false
 [keys]
@@ -79,12 +81,16 @@ trusted = [1]
 enabled = true
 stratum = 10
 EOT
-echo "1 MD5 HEX:$MD5_HEX" > "$TMP/pbx/ntp.keys"; chmod 600 "$TMP/pbx/ntp.keys"
-P=$($GEN spawn-ready -- $SRV "$NTPD" --config "$TMP/pbx" run)
-PIDS+=("$P")
-load pbxnet-ntpd "$P"
-load pbxnet-ntpd-md5 "$P" md5
-stop "$P"
+  echo "1 MD5 HEX:$MD5_HEX" > "$TMP/pbx/ntp.keys"; chmod 600 "$TMP/pbx/ntp.keys"
+  local P
+  P=$($GEN spawn-ready -- $SRV "$NTPD" --config "$TMP/pbx" run 2>>"$TMP/pbx.log")
+  PIDS+=("$P")
+  load "pbxnet-ntpd$1" "$P"
+  load "pbxnet-ntpd$1-md5" "$P" md5
+  stop "$P"
+}
+pbx_run "" false
+pbx_run "-sendmmsg" true
 
 # --- chronyd 4.3, -x, same allow rule, no ratelimit directive (= off)
 mkdir -p "$TMP/chrony"; chmod 700 "$TMP/chrony"
@@ -116,7 +122,7 @@ for line in open(sys.argv[1]):
 hdr=("server","max rate <0.1% loss","p50 us","p99 us","CPU us/req","RSS MiB","at rate")
 print("| "+" | ".join(hdr)+" |")
 print("|"+"---|"*len(hdr))
-for k in ["calibration","pbxnet-ntpd","chronyd","pbxnet-ntpd-md5","chronyd-md5"]:
+for k in ["calibration","pbxnet-ntpd","pbxnet-ntpd-sendmmsg","chronyd","pbxnet-ntpd-md5","pbxnet-ntpd-sendmmsg-md5","chronyd-md5"]:
     if k in rows:
         d=rows[k]
         print(f"| {k} | {d['max_rate_ok']} | {d['p50_us']} | {d['p99_us']} | {d['cpu_us_per_req']} | {int(d['rss_kib'])/1024:.1f} | {d['at_rate']} |")
@@ -124,6 +130,6 @@ def ratio(a,b,f):
     try: return float(rows[a][f])/float(rows[b][f])
     except (KeyError, ZeroDivisionError): return float('nan')
 print()
-for mode,(a,b) in {"plain":("pbxnet-ntpd","chronyd"),"MD5":("pbxnet-ntpd-md5","chronyd-md5")}.items():
+for mode,(a,b) in {"plain":("pbxnet-ntpd","chronyd"),"MD5":("pbxnet-ntpd-md5","chronyd-md5"),"plain, sendmmsg":("pbxnet-ntpd-sendmmsg","chronyd"),"MD5, sendmmsg":("pbxnet-ntpd-sendmmsg-md5","chronyd-md5")}.items():
     print(f"{mode}: pbxnet/chrony rate {ratio(a,b,'max_rate_ok'):.2f}x, CPU/req {ratio(a,b,'cpu_us_per_req'):.2f}x, p99 {ratio(a,b,'p99_us'):.2f}x, RSS {ratio(a,b,'rss_kib'):.2f}x")
 EOT

@@ -196,6 +196,11 @@ pub struct RawServer {
     /// `crypto-nak` or `silence` on a bad MAC.
     #[serde(default)]
     pub bad_mac: BadMacResponse,
+    /// Send the replies of one receive batch with one `sendmmsg` (under load
+    /// a reply's transmit timestamp then precedes its departure by at most
+    /// the batch's processing time).
+    #[serde(default)]
+    pub send_batching: bool,
     /// `[server.rate-limit]`.
     #[serde(default)]
     pub rate_limit: RawRateLimit,
@@ -212,6 +217,7 @@ impl Default for RawServer {
             auth_required: Vec::new(),
             deny_kod: true,
             bad_mac: BadMacResponse::default(),
+            send_batching: false,
             rate_limit: RawRateLimit::default(),
         }
     }
@@ -334,6 +340,8 @@ pub struct NtpConfig {
     pub workers: usize,
     /// SO_RCVBUF size.
     pub receive_buffer: usize,
+    /// sendmmsg per receive batch.
+    pub send_batching: bool,
     /// Server core config (policy, keys, rate limit).
     pub server: ServerConfig,
     /// Local-stratum mode.
@@ -686,6 +694,7 @@ impl DaemonConfig for NtpConfig {
             listen,
             workers: *s.workers.get_ref() as usize,
             receive_buffer: s.receive_buffer.0.min(1 << 30) as usize,
+            send_batching: s.send_batching,
             server: ServerConfig {
                 policy: AccessPolicy {
                     allow,

@@ -705,3 +705,46 @@ fn chain_pbxnet_to_pbxnet_to_phone_adds_one_stratum_each() {
     assert_eq!(r.leap_indicator(), 0);
     let _ = a.status();
 }
+
+#[test]
+fn send_batching_answers_every_request_of_a_burst() {
+    skip_unless_root!();
+    let lab = lab(&[11]);
+    let toml = BASE_TOML
+        .replace(
+            "bad-mac = \"crypto-nak\"",
+            "bad-mac = \"crypto-nak\"\nsend-batching = true",
+        )
+        .replace(
+            "[server.rate-limit]\n",
+            "[server.rate-limit]\nenabled = false\n",
+        );
+    let ntpd = Ntpd::start(&lab, &toml);
+    let tx0 = 0xe9b2_4c7a_0000_0000u64;
+    let replies = in_ns(lab.client(0), || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for i in 0..200u64 {
+            s.send_to(&request(4, 3, tx0 + i), SERVER).unwrap();
+        }
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = s.recv(&mut buf) {
+            out.push(buf[..n].to_vec());
+        }
+        out
+    });
+    assert_eq!(replies.len(), 200);
+    let mut origins: Vec<u64> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.len(), 48);
+            assert_eq!(r[1], 10);
+            u64::from_be_bytes(r[24..32].try_into().unwrap())
+        })
+        .collect();
+    origins.sort_unstable();
+    assert_eq!(origins, (0..200).map(|i| tx0 + i).collect::<Vec<_>>());
+    assert_eq!(ntpd.wait_counter("replies_unauthenticated", 200), 200);
+}

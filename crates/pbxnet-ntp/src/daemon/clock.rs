@@ -59,6 +59,9 @@ impl ClockReader {
 impl Shift {
     /// Translate a real-time timestamp (e.g. a kernel receive stamp) to ours.
     pub(crate) fn apply(&self, real: NtpTimestamp) -> NtpTimestamp {
+        if self.phase_s == 0.0 && self.rate_ppm == 0.0 {
+            return real;
+        }
         let p = self.phase_at(Instant::now());
         if p == 0.0 {
             real

@@ -181,6 +181,7 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             let feed = feed_rx.clone();
             let shared = shared.clone();
             let reader = reader.clone();
+            let send_batching = cfg.send_batching;
             let seed = [
                 seed_base ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 seed_base.rotate_left(17) ^ i as u64,
@@ -188,7 +189,7 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             std::thread::Builder::new()
                 .name(format!("ntp-worker-{i}"))
                 .spawn(move || {
-                    if let Err(e) = net::run_worker(i, sock, feed, shared, seed, reader) {
+                    if let Err(e) = net::run_worker(i, sock, feed, shared, seed, reader, send_batching) {
                         tracing::error!(worker = i, error = %e, "worker stopped");
                     }
                 })

@@ -163,6 +163,58 @@ pub(crate) fn recv_batch(
     Ok(meta.len())
 }
 
+/// Send a batch of replies with one `sendmmsg`, the remainder (partial send,
+/// full socket buffer) one by one.
+async fn send_all(
+    sock: &tokio::net::UdpSocket,
+    bufs: &[[u8; crate::MAX_REPLY_LEN]],
+    meta: &[(usize, SocketAddr)],
+    stats: &mut WorkerStats,
+) {
+    let mut sent = 0;
+    if meta.len() > 1 {
+        let fd = sock.as_raw_fd();
+        let r = sock.try_io(Interest::WRITABLE, || {
+            let mut headers =
+                nix::sys::socket::MultiHeaders::<SockaddrStorage>::preallocate(meta.len(), None);
+            let iovs: Vec<[std::io::IoSlice<'_>; 1]> = meta
+                .iter()
+                .zip(bufs)
+                .map(|((len, _), b)| [std::io::IoSlice::new(&b[..*len])])
+                .collect();
+            let addrs: Vec<Option<SockaddrStorage>> = meta
+                .iter()
+                .map(|(_, a)| Some(SockaddrStorage::from(*a)))
+                .collect();
+            let none: [nix::sys::socket::ControlMessage<'_>; 0] = [];
+            let res = nix::sys::socket::sendmmsg(
+                fd,
+                &mut headers,
+                iovs.iter(),
+                &addrs,
+                none,
+                MsgFlags::MSG_DONTWAIT,
+            )?;
+            Ok(res.count())
+        });
+        if let Ok(k) = r {
+            sent = k;
+        }
+    }
+    for ((len, to), b) in meta.iter().zip(bufs).skip(sent) {
+        let reply = &b[..*len];
+        match sock.try_send_to(reply, *to) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if sock.send_to(reply, *to).await.is_err() {
+                    stats.send_errors += 1;
+                }
+            }
+            Err(_) => stats.send_errors += 1,
+        }
+    }
+}
+
 /// Wall clock now as an NTP timestamp.
 pub(crate) fn now_ntp() -> NtpTimestamp {
     NtpTimestamp::from_unix_duration(
@@ -180,6 +232,7 @@ pub(crate) fn run_worker(
     shared: Arc<Shared>,
     seed: [u64; 2],
     clock: super::clock::ClockReader,
+    send_batching: bool,
 ) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -195,6 +248,9 @@ pub(crate) fn run_worker(
         let epoch = Instant::now();
         let mut bufs = vec![[0u8; RX_BUF]; RX_BATCH];
         let mut meta: Vec<Received> = Vec::with_capacity(RX_BATCH);
+        let mut out_bufs =
+            vec![[0u8; crate::MAX_REPLY_LEN]; if send_batching { RX_BATCH } else { 0 }];
+        let mut out_meta: Vec<(usize, SocketAddr)> = Vec::with_capacity(RX_BATCH);
         let mut obuf = [0u8; crate::MAX_REPLY_LEN];
         let mut shell = WorkerStats::default();
         loop {
@@ -226,6 +282,7 @@ pub(crate) fn run_worker(
                 // Our time = real time + the simulated phase (0 unless simulated).
                 let shift = clock.snapshot();
                 let tx_time = || shift.apply(now_ntp());
+                let now_ms = epoch.elapsed().as_millis() as u64;
                 for (rx, buf) in meta.iter().zip(bufs.iter()) {
                     if rx.truncated {
                         shell.truncated += 1;
@@ -238,7 +295,21 @@ pub(crate) fn run_worker(
                             shift.apply(now_ntp())
                         }
                     };
-                    let now_ms = epoch.elapsed().as_millis() as u64;
+                    if send_batching {
+                        let k = out_meta.len();
+                        let action = server.handle(
+                            &buf[..rx.len],
+                            rx.from.ip(),
+                            recv_ts,
+                            now_ms,
+                            tx_time,
+                            &mut out_bufs[k],
+                        );
+                        if let ServerAction::Respond(reply) = action {
+                            out_meta.push((reply.len(), rx.from));
+                        }
+                        continue;
+                    }
                     let action = server.handle(
                         &buf[..rx.len],
                         rx.from.ip(),
@@ -248,8 +319,7 @@ pub(crate) fn run_worker(
                         &mut obuf,
                     );
                     // Send each reply at once, right after its transmit
-                    // timestamp was taken (no sendmmsg: that would move T3
-                    // earlier than the real send by the batch's work).
+                    // timestamp was taken.
                     if let ServerAction::Respond(reply) = action {
                         match sock.try_send_to(reply, rx.from) {
                             Ok(_) => {}
@@ -261,6 +331,10 @@ pub(crate) fn run_worker(
                             Err(_) => shell.send_errors += 1,
                         }
                     }
+                }
+                if !out_meta.is_empty() {
+                    send_all(&sock, &out_bufs, &out_meta, &mut shell).await;
+                    out_meta.clear();
                 }
                 if n < RX_BATCH {
                     break;
