@@ -11,7 +11,7 @@ packages=(
   chrony ntpsec-ntpdig                            # NTP peers and anchor
   tftp-hpa atftp busybox curl tftpd-hpa atftpd    # TFTP clients and anchors
   sqlite3 tcpdump
-  systemd                                         # systemd-analyze: unit checks (pbxnet-xtask tests)
+  systemd strace                                  # systemd-analyze, syscall audit: unit checks (pbxnet-xtask tests)
 )
 
 missing=()
