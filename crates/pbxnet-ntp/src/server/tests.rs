@@ -375,3 +375,68 @@ fn tx_hook_called_after_checks_only_when_replying() {
     );
     assert_eq!(called, 1);
 }
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn seeds() -> Vec<Vec<u8>> {
+        let mut ef = req(4, 3);
+        ef.extend_from_slice(&[0x01, 0x04, 0x00, 0x20]);
+        ef.extend_from_slice(&[0xaa; 28]);
+        vec![
+            req(4, 3),
+            req(3, 3),
+            signed(req(4, 3), 1),
+            signed(req(4, 3), 2),
+            signed(req(4, 3), 3),
+            signed(ef.clone(), 3),
+            ef,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary datagrams: never a panic, never a reply larger than the
+        /// request, every request counted once.
+        #[test]
+        fn arbitrary_bytes_never_amplify(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut s = local_server(ServerConfig { keys: keys(), ..Default::default() });
+            let mut buf = [0u8; MAX_REPLY_LEN];
+            if let ServerAction::Respond(r) = s.handle(&data, peer(), recv(), 0, tx, &mut buf) {
+                prop_assert!(r.len() <= data.len());
+            }
+            prop_assert_eq!(s.stats().received, 1);
+        }
+
+        /// Valid packets with a few bytes flipped, truncated or extended.
+        #[test]
+        fn mutated_packets_never_amplify(
+            which in 0usize..7,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+            cut in 0usize..120,
+            extra in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut p = seeds()[which].clone();
+            for (i, b) in flips {
+                let n = p.len();
+                p[i % n] ^= b;
+            }
+            p.truncate(cut.max(1).min(p.len()));
+            p.extend_from_slice(&extra);
+            let mut s = local_server(ServerConfig { keys: keys(), ..Default::default() });
+            let mut buf = [0u8; MAX_REPLY_LEN];
+            if let ServerAction::Respond(r) = s.handle(&p, peer(), recv(), 0, tx, &mut buf) {
+                prop_assert!(r.len() <= p.len());
+                let d = Packet::decode(r);
+                prop_assert!(d.is_ok());
+            }
+            let st = s.stats();
+            let outcomes = st.replies_total() + st.drop_malformed + st.drop_bad_version + st.drop_mode_control
+                + st.drop_mode_other + st.drop_denied + st.drop_rate_limited + st.drop_bad_auth
+                + st.drop_auth_required + st.drop_amplification + st.drop_buffer;
+            prop_assert_eq!(outcomes, 1, "{:?}", st);
+        }
+    }
+}
