@@ -238,6 +238,8 @@ pub struct SiteRun {
     pub report: FleetReport,
     /// MAC → class, from `pbxnet-dhcpd leases --json`.
     pub classes: std::collections::BTreeMap<String, String>,
+    /// Class → profile, from the copy's dhcp.toml.
+    pub profiles: std::collections::BTreeMap<String, String>,
     /// `pbxnet-licd status --json`, or why there is none.
     pub licence: Result<serde_json::Value, String>,
     /// The last lines each running daemon logged, at the end of the run.
@@ -324,6 +326,7 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
         &o.stop,
     )?;
     let classes = site::dhcp_classes(lab.server(), &o.bins.join("pbxnet-dhcpd"), &cfg);
+    let profiles = site::class_profiles(&cfg.join("dhcp.toml"));
     let licd_up = daemons
         .iter()
         .any(|d| d.name == "pbxnet-licd" && d.result.is_ok());
@@ -349,6 +352,7 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
         daemons,
         report,
         classes,
+        profiles,
         licence,
     })
 }
@@ -379,7 +383,7 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
     site::say("pbxnet demo");
     let r = run_site(&o, &mut |line| site::say(&format!("  {line}")))?;
     site::say("");
-    site::say(installer_table(&r.report, &r.classes).trim_end());
+    site::say(installer_table(&r.report, &r.classes, &r.profiles).trim_end());
     if a.verbose {
         site::say(&format!("\nPer-device detail:\n{}", r.report.details()));
     }
@@ -622,17 +626,18 @@ pub fn licence_text(v: &Result<serde_json::Value, String>) -> String {
 pub fn installer_table(
     r: &FleetReport,
     classes: &std::collections::BTreeMap<String, String>,
+    profiles: &std::collections::BTreeMap<String, String>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<7} {:<10} {:<10} {:<17} {:<15} {:<16} {:<52} {:>9} {:>7}  result",
+        "{:<7} {:<10} {:<10} {:<17} {:<15} {:<40} {:<52} {:>9} {:>7}  result",
         "device",
         "kind",
         "model",
         "MAC",
         "IP",
-        "class (server)",
+        "class -> profile (server)",
         "files fetched",
         "offset",
         "ready"
@@ -654,10 +659,16 @@ pub fn installer_table(
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let class = classes.get(&d.mac).map(String::as_str).unwrap_or("-");
+        let class = match classes.get(&d.mac) {
+            None => "-".to_string(),
+            Some(c) => match profiles.get(c) {
+                Some(p) if p != c => format!("{c} -> {p}"),
+                _ => c.clone(),
+            },
+        };
         let _ = writeln!(
             out,
-            "{:<7} {:<10} {:<10} {:<17} {:<15} {:<16} {:<52} {:>9} {:>5.0}ms  {}",
+            "{:<7} {:<10} {:<10} {:<17} {:<15} {:<40} {:<52} {:>9} {:>5.0}ms  {}",
             d.name,
             d.kind,
             d.model,

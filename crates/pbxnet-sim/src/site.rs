@@ -283,3 +283,25 @@ pub fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
 }
+
+/// `[[class]]` name → profile in a dhcp.toml (empty when unreadable).
+pub fn class_profiles(path: &Path) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return m;
+    };
+    let Ok(doc) = text.parse::<toml_edit::DocumentMut>() else {
+        return m;
+    };
+    if let Some(classes) = doc.get("class").and_then(|c| c.as_array_of_tables()) {
+        for c in classes.iter() {
+            if let (Some(n), Some(p)) = (
+                c.get("name").and_then(|v| v.as_str()),
+                c.get("profile").and_then(|v| v.as_str()),
+            ) {
+                m.insert(n.to_string(), p.to_string());
+            }
+        }
+    }
+    m
+}

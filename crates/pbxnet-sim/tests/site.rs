@@ -104,6 +104,7 @@ fn example_site_provisions_every_device_kind() {
     assert_eq!(ac1.via.as_deref(), Some("160"));
     assert!(in_range(ip(ac1), [192, 168, 92, 10], [192, 168, 92, 69]));
     assert_eq!(class("ac-01"), "audiocodes-450hd");
+    assert_eq!(r.profiles["audiocodes-450hd"], "audiocodes-400hd");
     assert_eq!(
         file(ac1, "00908f61a022.cfg").bytes as usize,
         served("ThirdParty_Devices/00908f61a022.cfg").len()
