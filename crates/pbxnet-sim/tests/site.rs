@@ -111,6 +111,12 @@ fn example_site_provisions_every_device_kind() {
     );
     assert_eq!(ac1.files.len(), 1, "160 form 4 names no firmware");
     assert_eq!(ac1.utc_offset_s, Some(7200));
+    // The server expands ${server_ip} and leaves the phone's `<MAC>` token.
+    assert!(
+        ac1.options.contains("160=tftp://192.168.92.246/;<MAC>.cfg"),
+        "{}",
+        ac1.options
+    );
     // etc/dhcp.toml: option 120 type sip-names ["pbx.example.lan"].
     assert_eq!(ac1.sip_servers.as_deref(), Some("pbx.example.lan"));
     // No per-MAC file: the model's.
