@@ -100,3 +100,11 @@ bench-tftp:
 ## pbxnet-ntpd client (simulated clock) vs chronyd -x through a 7±1 / 5±1 ms userspace link (root; ~12 min).
 bench-ntp-client:
 	tests/bench/ntp-client.sh
+
+## pbxnet-dhcpd (SQLite, fsynced leases) vs Kea 2.2 (memfile, 1 thread, WARN)
+## with perfdhcp as a relay, same run, pinned apart; steps BENCH_RATES for
+## BENCH_SECS each, BENCH_REPS repetitions (root; namespaces; ~8 min).
+.PHONY: bench-dhcp
+bench-dhcp:
+	$(CARGO) build --release -p pbxnet-dhcp --bin pbxnet-dhcpd
+	tests/bench/dhcp.sh

@@ -6,13 +6,15 @@
 //! the right port), SO_BROADCAST and a large receive buffer (SO_RCVBUFFORCE
 //! when root, else SO_RCVBUF). Each socket task drains at most
 //! [`BATCH`] datagrams per wakeup, runs them through the core under one lock,
-//! commits the lease store once for the batch, and only then sends the
-//! replies (group commit: nothing is ACKed before it is durable).
+//! hands the batch's lease changes to the store's writer thread, and queues
+//! the replies behind that commit: a sender task sends them only once the
+//! commit is durable (group commit: nothing is ACKed before it is on disk;
+//! the writer merges the commits queued during one fsync into one).
 
 mod store;
 mod sys;
 
-pub use store::{read_all, OpenError, SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
+pub use store::{read_all, CommitTicket, OpenError, SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::ExitCode;
@@ -32,7 +34,7 @@ use crate::server::{Destination, Event, Interface, Outcome, Server};
 use crate::{Counters, Drop, Lease, LeaseStore, PoolUsage};
 
 /// Datagrams handled per socket wakeup before yielding.
-pub const BATCH: usize = 64;
+pub const BATCH: usize = 256;
 /// Largest datagram read; longer ones are truncated and so dropped as
 /// malformed by the strict decoder.
 const MAX_DATAGRAM: usize = 1500;
@@ -575,11 +577,40 @@ struct Pending {
     bytes: Vec<u8>,
 }
 
+/// Replies of one batch, released when its commit is durable.
+struct Outgoing {
+    ticket: Option<store::CommitTicket>,
+    replies: Vec<Pending>,
+}
+
+/// Sends each batch's replies, in order, once its commit succeeded; a
+/// failed commit withholds them (no ACK without a durable lease).
+async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<Outgoing>) {
+    while let Some(o) = rx.recv().await {
+        if let Some(t) = o.ticket {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "lease store commit failed: withholding {} replies", o.replies.len());
+                    continue;
+                }
+                Err(_) => {
+                    tracing::error!("lease writer gone: withholding {} replies", o.replies.len());
+                    continue;
+                }
+            }
+        }
+        for p in &o.replies {
+            send(&port, p).await;
+        }
+    }
+}
+
 async fn serve_port(port: Arc<Port>, _all: Vec<Arc<Port>>, shared: Shared) {
     let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM + 1]).collect();
     let mut lens = vec![0usize; BATCH];
-    let mut out: Vec<Pending> = Vec::with_capacity(BATCH);
-    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(1024);
+    tokio::spawn(sender(port.clone(), rx));
     loop {
         if let Err(e) = port.sock.readable().await {
             tracing::error!(error = %e, interface = %port.iface.name, "socket failed");
@@ -603,33 +634,28 @@ async fn serve_port(port: Arc<Port>, _all: Vec<Arc<Port>>, shared: Shared) {
         if n == 0 {
             continue;
         }
-        {
+        let out = {
             let mut s = shared.lock().expect("core lock");
             let now = now_ms();
+            let mut replies = Vec::new();
             for i in 0..n {
                 if lens[i] > MAX_DATAGRAM {
                     s.count_drop(Drop::Malformed);
                     continue;
                 }
-                let mut reply = spare.pop().unwrap_or_default();
+                let mut reply = Vec::new();
                 let outcome = s.handle(now, port.iface.index, &bufs[i][..lens[i]], &mut reply);
                 tracing::debug!(interface = %port.iface.name, len = lens[i], ?outcome, "datagram handled");
-                match outcome {
-                    Outcome::Reply { dest, .. } => out.push(Pending { dest, bytes: reply }),
-                    _ => spare.push(reply),
+                if let Outcome::Reply { dest, .. } = outcome {
+                    replies.push(Pending { dest, bytes: reply });
                 }
             }
-            if let Err(e) = s.store_mut().commit() {
-                // Not durable: send nothing of this batch (no ACK without
-                // persistence).
-                tracing::error!(error = %e, "lease store commit failed: withholding {} replies", out.len());
-                spare.extend(out.drain(..).map(|p| p.bytes));
-            }
+            let ticket = s.store_mut().begin_commit();
             log_events(&mut s);
-        }
-        for p in out.drain(..) {
-            send(&port, &p).await;
-            spare.push(p.bytes);
+            Outgoing { ticket, replies }
+        };
+        if (out.ticket.is_some() || !out.replies.is_empty()) && tx.send(out).await.is_err() {
+            return;
         }
     }
 }

@@ -82,11 +82,30 @@ enum Change {
     Delete,
 }
 
-/// SQLite-backed store.
+/// Where the writer reports a commit's outcome.
+#[derive(Debug)]
+enum Done {
+    Async(tokio::sync::oneshot::Sender<Result<(), String>>),
+    Sync(std::sync::mpsc::Sender<Result<(), String>>),
+}
+
+#[derive(Debug)]
+struct Job {
+    changes: Vec<(Ipv4Addr, Change)>,
+    done: Done,
+}
+
+/// A commit in flight: resolves once its changes (and every earlier one)
+/// are durable, or failed.
+pub type CommitTicket = tokio::sync::oneshot::Receiver<Result<(), String>>;
+
+/// SQLite-backed store. Writes happen on a dedicated writer thread that
+/// merges every commit queued while it was busy into one transaction (group
+/// commit), so fsync latency bounds latency, not throughput.
 #[derive(Debug)]
 pub struct SqliteStore {
     mem: MemStore,
-    conn: Connection,
+    writer: std::sync::mpsc::Sender<Job>,
     pending: HashMap<Ipv4Addr, Change>,
     order: Vec<Ipv4Addr>,
 }
@@ -221,12 +240,47 @@ impl SqliteStore {
         for l in leases {
             mem.upsert(l);
         }
+        let (writer, jobs) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("lease-writer".into())
+            .spawn(move || writer_loop(conn, jobs))
+            .map_err(|e| OpenError::Corrupt {
+                path: path.display().to_string(),
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
         Ok(Self {
             mem,
-            conn,
+            writer,
             pending: HashMap::new(),
             order: Vec::new(),
         })
+    }
+
+    fn take(&mut self) -> Vec<(Ipv4Addr, Change)> {
+        let mut pending = std::mem::take(&mut self.pending);
+        self.order
+            .drain(..)
+            .filter_map(|ip| pending.remove(&ip).map(|c| (ip, c)))
+            .collect()
+    }
+
+    /// Hands the queued changes to the writer; `None` when there were none.
+    /// The ticket resolves when they are durable.
+    pub fn begin_commit(&mut self) -> Option<CommitTicket> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let changes = self.take();
+        if let Err(e) = self.writer.send(Job {
+            changes,
+            done: Done::Async(tx),
+        }) {
+            if let Done::Async(tx) = e.0.done {
+                let _ = tx.send(Err("lease writer stopped".into()));
+            }
+        }
+        Some(rx)
     }
 
     fn queue(&mut self, ip: Ipv4Addr, c: Change) {
@@ -239,35 +293,68 @@ impl SqliteStore {
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
+}
 
-    fn write(&mut self) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO leases (ip, client, mac, state, expires, class, vendor_class, hostname) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut del = tx.prepare_cached("DELETE FROM leases WHERE ip = ?1")?;
-            for ip in &self.order {
-                match &self.pending[ip] {
-                    Change::Put(l) => {
-                        put.execute(params![
-                            l.ip.to_string(),
-                            l.client.to_bytes(),
-                            mac_text(l.mac),
-                            l.state.as_str(),
-                            i64::try_from(l.expires).unwrap_or(i64::MAX),
-                            l.class,
-                            l.vendor_class,
-                            l.hostname
-                        ])?;
-                    }
-                    Change::Delete => {
-                        del.execute(params![ip.to_string()])?;
-                    }
+fn write(conn: &mut Connection, changes: &[(Ipv4Addr, Change)]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut put = tx.prepare_cached(
+            "INSERT OR REPLACE INTO leases (ip, client, mac, state, expires, class, vendor_class, hostname) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut del = tx.prepare_cached("DELETE FROM leases WHERE ip = ?1")?;
+        for (ip, c) in changes {
+            match c {
+                Change::Put(l) => {
+                    put.execute(params![
+                        l.ip.to_string(),
+                        l.client.to_bytes(),
+                        mac_text(l.mac),
+                        l.state.as_str(),
+                        i64::try_from(l.expires).unwrap_or(i64::MAX),
+                        l.class,
+                        l.vendor_class,
+                        l.hostname
+                    ])?;
+                }
+                Change::Delete => {
+                    del.execute(params![ip.to_string()])?;
                 }
             }
         }
-        tx.commit()
+    }
+    tx.commit()
+}
+
+/// The writer thread: takes every job queued, writes them in one
+/// transaction (in submission order), reports to each. Changes of a failed
+/// transaction are kept and written first in the next one.
+fn writer_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    let mut retry: Vec<(Ipv4Addr, Change)> = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = jobs.try_recv() {
+            batch.push(more);
+        }
+        let mut changes = std::mem::take(&mut retry);
+        let mut dones = Vec::with_capacity(batch.len());
+        for j in batch {
+            changes.extend(j.changes);
+            dones.push(j.done);
+        }
+        let result = write(&mut conn, &changes).map_err(|e| e.to_string());
+        if result.is_err() {
+            retry = changes;
+        }
+        for d in dones {
+            match d {
+                Done::Async(tx) => {
+                    let _ = tx.send(result.clone());
+                }
+                Done::Sync(tx) => {
+                    let _ = tx.send(result.clone());
+                }
+            }
+        }
     }
 }
 
@@ -306,21 +393,24 @@ impl LeaseStore for SqliteStore {
         self.mem.len()
     }
 
+    /// Synchronous commit (shutdown, operator commands): waits for the
+    /// writer. The per-packet path uses [`SqliteStore::begin_commit`].
     fn commit(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        match self.write() {
-            Ok(()) => {
-                self.pending.clear();
-                self.order.clear();
-                Ok(())
-            }
-            Err(e) => Err(StoreError::Backend {
-                op: "commit",
-                reason: e.to_string(),
-            }),
-        }
+        let changes = self.take();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let backend = |reason: String| StoreError::Backend {
+            op: "commit",
+            reason,
+        };
+        self.writer
+            .send(Job {
+                changes,
+                done: Done::Sync(tx),
+            })
+            .map_err(|_| backend("lease writer stopped".into()))?;
+        rx.recv()
+            .map_err(|_| backend("lease writer stopped".into()))?
+            .map_err(backend)
     }
 }
 
@@ -413,12 +503,13 @@ mod tests {
         let mut s = SqliteStore::open(&path).unwrap();
         s.upsert(lease([10, 0, 0, 1], 1, LeaseState::Bound));
         // Make the next write fail: a trigger that aborts inserts.
-        s.conn
-            .execute_batch("CREATE TEMP TRIGGER stop BEFORE INSERT ON leases BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END;")
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("CREATE TRIGGER stop BEFORE INSERT ON leases BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END;")
             .unwrap();
         assert!(s.commit().is_err());
-        assert_eq!(s.pending(), 1);
-        s.conn.execute_batch("DROP TRIGGER temp.stop;").unwrap();
+        other.execute_batch("DROP TRIGGER stop;").unwrap();
+        // Nothing new queued: the writer retries the kept changes.
         s.commit().unwrap();
         drop(s);
         assert_eq!(read_all(&path).unwrap().len(), 1);
