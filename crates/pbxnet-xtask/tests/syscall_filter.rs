@@ -86,6 +86,25 @@ fn used(log: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Address families of the `socket()` calls in an strace log.
+fn families(log: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter_map(|l| l.split_once(" socket(AF_").map(|(_, r)| r))
+        .filter_map(|r| r.split(',').next())
+        .map(|f| format!("AF_{f}"))
+        .collect()
+}
+
+/// The space-separated values of every `key` line of a unit.
+fn unit_list(unit: &str, key: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(pbxnet_xtask::units::unit_dir().join(unit)).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(key))
+        .flat_map(|v| v.split_whitespace().map(String::from))
+        .collect()
+}
+
 /// The example site, rewritten to live in `dir`.
 fn site(dir: &Path) -> PathBuf {
     let cfg = dir.join("cfg");
@@ -111,6 +130,13 @@ fn site(dir: &Path) -> PathBuf {
     )
     .unwrap();
     std::fs::set_permissions(cfg.join("ntp.keys"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The NTP client side too: one upstream, by name (resolved through
+    // /etc/hosts: no DNS traffic), so that resolution, the client socket and
+    // the clock calls are traced. The lab's bounding set has no CAP_SYS_TIME:
+    // the clock is never changed.
+    let mut ntp = std::fs::read_to_string(cfg.join("ntp.toml")).unwrap();
+    ntp.push_str("\n[[source]]\naddress = \"localhost\"\n");
+    std::fs::write(cfg.join("ntp.toml"), ntp).unwrap();
     let lic = std::fs::read_to_string(cfg.join("license.toml")).unwrap();
     std::fs::write(
         cfg.join("license.toml"),
@@ -292,8 +318,21 @@ fn exercise(lab: &Lab, cfg: &Path, dir: &Path, daemon: &str, client: &dyn Fn(&La
         denied.is_empty(),
         "pbxnet-{daemon} calls {denied:?}, which pbxnet-{daemon}.service's SystemCallFilter denies (EPERM)"
     );
+    let families = families(&trace);
+    let allowed_families = unit_list(
+        &format!("pbxnet-{daemon}.service"),
+        "RestrictAddressFamilies=",
+    );
+    let refused: Vec<&String> = families
+        .iter()
+        .filter(|f| !allowed_families.contains(*f))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "pbxnet-{daemon} opens {refused:?} sockets, which pbxnet-{daemon}.service's RestrictAddressFamilies refuses"
+    );
     println!(
-        "pbxnet-{daemon}: {} system calls, all allowed by its unit",
+        "pbxnet-{daemon}: {} system calls and socket families {families:?}, all allowed by its unit",
         used.len()
     );
 }
