@@ -96,6 +96,24 @@ fn families(log: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Paths under /proc opened successfully that are not per-process
+/// (`/proc/self`, `/proc/thread-self`, `/proc/<pid>`).
+fn proc_paths(log: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter(|l| !l.contains("= -1 "))
+        .filter_map(|l| l.split_once("\"/proc/").map(|(_, r)| r))
+        .filter_map(|r| r.split('"').next())
+        .filter(|p| {
+            let first = p.split('/').next().unwrap_or("");
+            !(first == "self"
+                || first == "thread-self"
+                || (!first.is_empty() && first.bytes().all(|b| b.is_ascii_digit())))
+        })
+        .map(|p| format!("/proc/{p}"))
+        .collect()
+}
+
 /// The space-separated values of every `key` line of a unit.
 fn unit_list(unit: &str, key: &str) -> BTreeSet<String> {
     let text = std::fs::read_to_string(pbxnet_xtask::units::unit_dir().join(unit)).unwrap();
@@ -317,6 +335,12 @@ fn exercise(lab: &Lab, cfg: &Path, dir: &Path, daemon: &str, client: &dyn Fn(&La
     assert!(
         denied.is_empty(),
         "pbxnet-{daemon} calls {denied:?}, which pbxnet-{daemon}.service's SystemCallFilter denies (EPERM)"
+    );
+    // ProcSubset=pid / ProtectProc=invisible: only per-process /proc files.
+    let proc_files = proc_paths(&trace);
+    assert!(
+        proc_files.is_empty(),
+        "pbxnet-{daemon} reads {proc_files:?}, hidden by ProcSubset=pid"
     );
     let families = families(&trace);
     let allowed_families = unit_list(
