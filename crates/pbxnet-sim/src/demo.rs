@@ -44,6 +44,7 @@ pub fn demo_fleet() -> Vec<DeviceSpec> {
             ignores_160,
             lync: false,
             recovery: false,
+            linger_after_abort_ms: 0,
             power_on_ms: at,
         };
     let mut v = vec![

@@ -70,6 +70,10 @@ pub struct DeviceSpec {
     /// 66/67, then the whole image over plain 512-byte TFTP).
     #[serde(default)]
     pub recovery: bool,
+    /// Test knob: after aborting a firmware transfer, keep the port open
+    /// this long and count DATA still arriving (0 = real phone behaviour).
+    #[serde(default)]
+    pub linger_after_abort_ms: u64,
     /// Delay after the fleet start before power-on, milliseconds.
     #[serde(default)]
     pub power_on_ms: u64,
@@ -438,9 +442,37 @@ impl Device<'_> {
                 Err(_) => x.handle_timeout(),
             }
         };
+        let ms = sntp::millis(t.elapsed());
+        if aborted && self.spec.linger_after_abort_ms > 0 {
+            // Test knob: keep listening and count the DATA the server still
+            // sends after our ERROR (it must free the transfer at once).
+            let until = Instant::now() + Duration::from_millis(self.spec.linger_after_abort_ms);
+            let mut n = 0;
+            let mut seen = Vec::new();
+            while let Ok(m) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                if m.src_ip == server && m.payload.get(..2) == Some(&[0, 3]) && m.payload.len() >= 4
+                {
+                    n += 1;
+                    let block = u16::from_be_bytes([m.payload[2], m.payload[3]]);
+                    seen.push(format!(
+                        "DATA {block} from port {} {:.0} ms after the ERROR",
+                        m.src_port,
+                        sntp::millis(m.at.saturating_duration_since(t)) - ms
+                    ));
+                }
+            }
+            self.report.data_after_abort = Some(n);
+            if !seen.is_empty() {
+                self.report.steps.push(StepReport {
+                    name: "after-abort".into(),
+                    ms: 0.0,
+                    ok: false,
+                    detail: seen.join("; "),
+                });
+            }
+        }
         self.stack.unbind_udp(self.ip, port);
         self.report.tftp_retransmissions += x.retransmissions;
-        let ms = sntp::millis(t.elapsed());
         match result {
             Ok(()) => {
                 let blksize = x.blksize();

@@ -80,6 +80,7 @@ pub fn build(mix: Mix) -> Vec<DeviceSpec> {
             ignores_160,
             lync: false,
             recovery: false,
+            linger_after_abort_ms: 0,
             power_on_ms: 0,
         });
     };

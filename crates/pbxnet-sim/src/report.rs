@@ -79,6 +79,9 @@ pub struct DeviceReport {
     pub dhcp_naks: u32,
     /// TFTP retransmissions.
     pub tftp_retransmissions: u32,
+    /// DATA received after the device's ERROR (only with the linger knob).
+    #[serde(default)]
+    pub data_after_abort: Option<u32>,
     /// When it powered on, ms after the fleet start.
     pub power_on_ms: f64,
     /// From power-on to fully provisioned (or to the failure), ms.
@@ -111,6 +114,7 @@ impl DeviceReport {
             dhcp_retransmissions: 0,
             dhcp_naks: 0,
             tftp_retransmissions: 0,
+            data_after_abort: None,
             power_on_ms: 0.0,
             total_ms: 0.0,
             ok: false,

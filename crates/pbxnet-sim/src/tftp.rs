@@ -198,6 +198,9 @@ impl TftpRead {
     /// Stops the transfer with an ERROR to the server (code 0 with a message).
     pub fn abort(&mut self, message: &str) {
         if self.status == Status::Receiving {
+            // The ACK of the block just read is not sent: the ERROR takes
+            // its place, so the server has nothing more to send.
+            self.pending.clear();
             if self.peer_port.is_some() {
                 self.pending.push(error_packet(0, message));
             }
@@ -455,6 +458,24 @@ mod tests {
             b"\x00\x05\x00\x00firmware version unchanged\x00"
         );
         assert_eq!(t.status(), &Status::Complete);
+    }
+
+    #[test]
+    fn abort_replaces_the_pending_ack() {
+        let mut t = TftpRead::new(req(Some(1428)));
+        t.poll_transmit();
+        t.handle(5000, b"\x00\x06blksize\x001428\x00");
+        t.poll_transmit();
+        t.handle(5000, &data(1, &[0u8; 1428]));
+        t.abort("firmware version unchanged");
+        assert_eq!(
+            t.poll_transmit().unwrap(),
+            b"\x00\x05\x00\x00firmware version unchanged\x00"
+        );
+        assert!(
+            t.poll_transmit().is_none(),
+            "no ACK 1 before or after the ERROR"
+        );
     }
 
     #[test]

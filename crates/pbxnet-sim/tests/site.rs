@@ -70,7 +70,17 @@ fn example_site_provisions_every_device_kind() {
         etc: &workspace().join("etc"),
         bins: &bins,
         sim_exe: Path::new(env!("CARGO_BIN_EXE_pbxnet-sim")),
-        devices: demo_fleet(),
+        devices: demo_fleet()
+            .into_iter()
+            .map(|mut d| {
+                // Listen on after the firmware-header abort: the server must
+                // stop at once (its retransmission timer is 1 s).
+                if d.name == "ac-04" {
+                    d.linger_after_abort_ms = 2500;
+                }
+                d
+            })
+            .collect(),
         limits: RunLimits {
             deadline_s: 20,
             dhcp_initial_ms: 2000,
@@ -137,6 +147,11 @@ fn example_site_provisions_every_device_kind() {
     let hdr = file(ac4, "400HD.img");
     assert_eq!(hdr.note, "header only, aborted");
     assert!(hdr.bytes > 0 && hdr.bytes <= 1428, "{}", hdr.bytes);
+    assert_eq!(
+        ac4.data_after_abort,
+        Some(0),
+        "DATA after the phone's ERROR"
+    );
     for name in [
         "ac-01", "ac-02", "ac-03", "ac-04", "ale-01", "ale-02", "sip-01", "sip-02",
     ] {
