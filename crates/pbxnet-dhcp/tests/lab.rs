@@ -929,3 +929,41 @@ fn relayed_clients_are_served_from_the_giaddr_subnet() {
         assert_eq!(&ip.octets()[..3], &[10, 20, 0], "remote subnet: {ip}");
     }
 }
+
+#[test]
+fn sighup_reload_applies_a_valid_config_and_keeps_the_old_one_on_error() {
+    skip_unless_root!();
+    let lab = Lab::builder()
+        .client_with_mac("02:00:00:00:08:01")
+        .client_with_mac("02:00:00:00:08:02")
+        .client_with_mac("02:00:00:00:08:03")
+        .build()
+        .unwrap();
+    let mut srv = Server::start(&lab, CONFIG);
+    let dir = tempfile::tempdir().unwrap();
+    let sub = |i: usize| {
+        let p = dir.path().join(format!("c{i}"));
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    };
+    let b = udhcpc_once(lab.client(0), &sub(0), &["-O", "66"]);
+    assert_eq!(env(&b, "tftp"), Some("192.168.92.246"));
+    let file = srv.dir.path().join("dhcp.toml");
+    // An invalid file: refused, old configuration kept.
+    std::fs::write(&file, CONFIG.replace("any-device = true\n", "any-device = true\nbogus = 1\n")).unwrap();
+    srv.daemon.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    srv.daemon.wait_notify("READY=1", Duration::from_secs(10)).unwrap();
+    assert!(srv.daemon.log().contains("reload refused"), "{}", srv.daemon.log());
+    let b = udhcpc_once(lab.client(1), &sub(1), &["-O", "66"]);
+    assert_eq!(env(&b, "tftp"), Some("192.168.92.246"));
+    // A valid change: applied.
+    std::fs::write(
+        &file,
+        CONFIG.replacen("  code = 66\n  value = \"${server_ip}\"", "  code = 66\n  value = \"tftp.example.lan\"", 1),
+    )
+    .unwrap();
+    srv.daemon.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    srv.daemon.wait_notify("READY=1", Duration::from_secs(10)).unwrap();
+    let b = udhcpc_once(lab.client(2), &sub(2), &["-O", "66"]);
+    assert_eq!(env(&b, "tftp"), Some("tftp.example.lan"));
+}
