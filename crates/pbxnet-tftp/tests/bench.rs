@@ -3,8 +3,10 @@
 //! with `cargo test --release -p pbxnet-tftp --test bench -- --ignored
 //! --nocapture`.
 //!
-//! Single transfers: a 32 MiB image, server pinned to CPU 0 and client to
-//! CPU 1 (taskset), median of `BENCH_REPS` (default 5) runs, with atftp at
+//! Single transfers: a 32 MiB image, servers pinned to CPU 0 and client to
+//! CPU 1 (taskset), median of `BENCH_REPS` (default 5) runs; the three
+//! servers run at once on three addresses and the runs alternate between
+//! them, so background load affects all alike; with atftp at
 //! blksize 512/1468/8192 × windowsize 1/8/64, curl at 512/1468, busybox at
 //! 1468 and tftp-hpa's client at 512; every download is compared with the
 //! original (a mismatch or a non-zero exit counts as a failure).
@@ -69,15 +71,14 @@ fn rrq(name: &str, opts: &[(&str, &str)]) -> Vec<u8> {
 
 /// Poll the server with a real request until it answers (servers without
 /// a readiness notification).
-fn probe_ready(ns: &Netns) {
-    let ok = in_netns(ns, || {
+fn probe_ready(ns: &Netns, ip: Ipv4Addr) {
+    let ok = in_netns(ns, move || {
         let sock = UdpSocket::bind((Ipv4Addr::new(192, 168, 92, 10), 0)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         let mut buf = [0u8; 1600];
         for _ in 0..100 {
-            sock.send_to(&rrq("cfg4k.cfg", &[]), (SERVER_IP, 69))
-                .unwrap();
+            sock.send_to(&rrq("cfg4k.cfg", &[]), (ip, 69)).unwrap();
             if let Ok((_, from)) = sock.recv_from(&mut buf) {
                 let _ = sock.send_to(b"\x00\x05\x00\x00probe\x00", from);
                 return true;
@@ -92,8 +93,8 @@ fn probe_ready(ns: &Netns) {
 /// already in flight: RRQ (blksize 1468, windowsize 64), ACK the OACK if
 /// any, read one DATA, send ERROR, then for 2 s count DATA that is either a
 /// block of a later window or a repeat of a block already seen.
-fn data_after_error(ns: &Netns) -> usize {
-    in_netns(ns, || {
+fn data_after_error(ns: &Netns, ip: Ipv4Addr) -> usize {
+    in_netns(ns, move || {
         let sock = UdpSocket::bind((Ipv4Addr::new(192, 168, 92, 10), 0)).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         sock.send_to(
@@ -101,7 +102,7 @@ fn data_after_error(ns: &Netns) -> usize {
                 "Binary/image32.bin",
                 &[("blksize", "1468"), ("windowsize", "64")],
             ),
-            (SERVER_IP, 69),
+            (ip, 69),
         )
         .unwrap();
         let mut buf = [0u8; 70_000];
@@ -140,6 +141,16 @@ enum Kind {
 }
 
 impl Kind {
+    /// Each server has its own address, so all can run at once and the
+    /// single-transfer runs interleave (background noise hits all alike).
+    fn ip(self) -> Ipv4Addr {
+        match self {
+            Kind::Pbxnet | Kind::Pbxnet8 => SERVER_IP,
+            Kind::Hpa => Ipv4Addr::new(192, 168, 92, 247),
+            Kind::Atftpd => Ipv4Addr::new(192, 168, 92, 248),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Pbxnet => "pbxnet-tftpd",
@@ -196,9 +207,8 @@ fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &P
         Kind::Hpa | Kind::Atftpd => {
             if kind == Kind::Hpa {
                 argv.push(hpa.display().to_string());
-                argv.extend(
-                    ["-L", "-u", "root", "-s", "-a", "192.168.92.246:69"].map(String::from),
-                );
+                argv.extend(["-L", "-u", "root", "-s", "-a"].map(String::from));
+                argv.push(format!("{}:69", kind.ip()));
                 argv.push(root.display().to_string());
             } else {
                 argv.push(atftpd.display().to_string());
@@ -213,7 +223,7 @@ fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &P
                         "--maxthread",
                         "2000",
                         "--bind-address",
-                        "192.168.92.246",
+                        &kind.ip().to_string(),
                         "--port",
                         "69",
                     ]
@@ -229,7 +239,7 @@ fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &P
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn server");
-            probe_ready(lab.client(0));
+            probe_ready(lab.client(0), kind.ip());
             Server {
                 _daemon: None,
                 child: Some(child),
@@ -344,8 +354,8 @@ fn pss_kib(ns: &Netns) -> u64 {
 
 /// Storm: `n` curl clients over the storm namespaces, each fetching the
 /// 4 KiB config then the 16 MiB image. Returns (seconds, failures, peak PSS KiB).
-fn storm(lab: &Lab, n: usize) -> (f64, usize, u64) {
-    let host = SERVER_IP.to_string();
+fn storm(lab: &Lab, n: usize, ip: Ipv4Addr) -> (f64, usize, u64) {
+    let host = ip.to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let server_ns = lab.server().name().to_string();
     let sampler = {
@@ -475,7 +485,7 @@ fn bench_tftp() {
     // like atftpd and tftpd-hpa do), generous caps for the storm.
     fs::write(
         dir.path().join("tftp.toml"),
-        "[server]\nlisten = \"0.0.0.0:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\n\
+        "[server]\nlisten = \"192.168.92.246:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\n\
          [transfer]\nblksize-within-mtu = false\n[files]\nroot = \"root\"\n",
     )
     .unwrap();
@@ -485,7 +495,7 @@ fn bench_tftp() {
     fs::write(
         threads8.join("tftp.toml"),
         format!(
-            "[server]\nlisten = \"0.0.0.0:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\nthreads = 2\n\
+            "[server]\nlisten = \"192.168.92.246:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\nthreads = 2\n\
              [transfer]\nblksize-within-mtu = false\n[files]\nroot = \"{}\"\n",
             root.display()
         ),
@@ -496,33 +506,57 @@ fn bench_tftp() {
     let host = SERVER_IP.to_string();
     let cases = cases(&host);
 
+    for ip in [Kind::Hpa.ip(), Kind::Atftpd.ip()] {
+        lab.server()
+            .run("ip", &["addr", "add", &format!("{ip}/24"), "dev", "eth0"])
+            .expect("second address");
+    }
     // results[case][kind] = (median secs, failures)
     let mut results: Vec<Vec<(f64, usize)>> = vec![Vec::new(); cases.len()];
     let mut after_error = Vec::new();
     let singles = reps > 0;
-    for &kind in kinds.iter().filter(|_| singles) {
-        let server = start(kind, &lab, dir.path(), true, &atftpd, &hpa);
+    if singles {
+        let servers: Vec<Server> = kinds
+            .iter()
+            .map(|&k| start(k, &lab, dir.path(), true, &atftpd, &hpa))
+            .collect();
         for (i, case) in cases.iter().enumerate() {
-            let mut times = Vec::new();
-            let mut fails = 0;
+            let mut times: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
+            let mut fails = vec![0; kinds.len()];
             for _ in 0..reps {
-                let (t, ok) = single(lab.client(0), &work, case, &image32);
-                times.push(t);
-                if !ok {
-                    fails += 1;
+                for (k, &kind) in kinds.iter().enumerate() {
+                    let argv: Vec<String> = case
+                        .argv
+                        .iter()
+                        .map(|a| a.replace(&host, &kind.ip().to_string()))
+                        .collect();
+                    let c = ClientCase {
+                        label: case.label.clone(),
+                        argv,
+                    };
+                    let (t, ok) = single(lab.client(0), &work, &c, &image32);
+                    times[k].push(t);
+                    if !ok {
+                        fails[k] += 1;
+                    }
                 }
             }
-            let m = median(times);
-            eprintln!(
-                "{:<13} {:<16} {:>7.2} s  failures {fails}",
-                kind.name(),
-                case.label,
-                m
-            );
-            results[i].push((m, fails));
+            for (k, &kind) in kinds.iter().enumerate() {
+                let m = median(times[k].clone());
+                eprintln!(
+                    "{:<13} {:<16} {:>7.2} s  failures {}",
+                    kind.name(),
+                    case.label,
+                    m,
+                    fails[k]
+                );
+                results[i].push((m, fails[k]));
+            }
         }
-        after_error.push(data_after_error(lab.client(0)));
-        drop(server);
+        for &kind in &kinds {
+            after_error.push(data_after_error(lab.client(0), kind.ip()));
+        }
+        drop(servers);
     }
     let mut storms = Vec::new();
     let mut storm_kinds = kinds.clone();
@@ -531,7 +565,7 @@ fn bench_tftp() {
         for &kind in &storm_kinds {
             let server = start(kind, &lab, dir.path(), false, &atftpd, &hpa);
             let idle = pss_kib(lab.server());
-            let r = storm(&lab, storm_n);
+            let r = storm(&lab, storm_n, kind.ip());
             eprintln!(
                 "storm {:<13} {:>7.1} s failures {} peak PSS {} KiB (idle {idle} KiB)",
                 kind.name(),

@@ -857,3 +857,84 @@ fn per_device_cfg_is_rendered_from_its_template() {
     );
     assert!(said.contains("code 1"), "{said}");
 }
+
+#[test]
+fn transfers_use_the_configured_port_range_and_caps() {
+    skip_unless_root!();
+    // Own config: the [server] table carries the port range and caps.
+    let lab = Lab::builder()
+        .client_with_address(CLIENT_IP)
+        .build()
+        .expect("lab");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("Binary")).unwrap();
+    fs::write(root.join("Binary/small.bin"), pattern(100_000, 3)).unwrap();
+    fs::create_dir_all(dir.path().join("run")).unwrap();
+    fs::write(
+        dir.path().join("site.toml"),
+        format!(
+            "runtime-directory = \"{}\"\n",
+            dir.path().join("run").display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("tftp.toml"),
+        "[server]\nlisten = \"0.0.0.0:69\"\nport-range = \"40000-40003\"\nmax-transfers = 4\nmax-transfers-per-client = 2\n[files]\nroot = \"root\"\n",
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"));
+    let mut daemon = Daemon::spawn(
+        lab.server(),
+        bin,
+        &["--config", dir.path().to_str().unwrap(), "run"],
+    )
+    .unwrap();
+    daemon.wait_ready(Duration::from_secs(20)).unwrap();
+    let answers = in_netns(lab.client(0), || {
+        // Three requests held open (never ACKed): two admitted from ports in
+        // the range, the third refused by the per-client cap.
+        let mut out = Vec::new();
+        let mut socks = Vec::new();
+        for _ in 0..3 {
+            let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let (op, code, msg, from) = ask(&sock, &rrq(b"Binary/small.bin", "octet", &[]));
+            out.push((op, code, msg, from));
+            socks.push(sock);
+        }
+        // Abort the two transfers: the slots come back at once (polled: the
+        // release is internal, there is nothing to wait on).
+        for (sock, (_, _, _, from)) in socks.iter().zip(&out).take(2) {
+            sock.send_to(b"\x00\x05\x00\x00done\x00", from).unwrap();
+        }
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut again = None;
+        for _ in 0..50 {
+            let a = ask(&sock, &rrq(b"Binary/small.bin", "octet", &[]));
+            if a.0 == 3 {
+                again = Some(a);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (out, again)
+    });
+    let (out, again) = answers;
+    for (op, block, _, from) in &out[..2] {
+        assert_eq!((*op, *block), (3, 1));
+        assert!((40_000..=40_003).contains(&from.port()), "{from}");
+    }
+    assert_eq!(
+        (out[2].0, out[2].1),
+        (5, 0),
+        "third request: {:?}",
+        out[2].2
+    );
+    assert!(out[2].2.contains("busy"), "{}", out[2].2);
+    let again = again.expect("a slot after the ERRORs");
+    assert!((40_000..=40_003).contains(&again.3.port()));
+    assert!(daemon.log().contains("concurrency cap reached"));
+}
