@@ -89,6 +89,8 @@ pub struct StackStats {
     pub arp_replies: AtomicU64,
     /// UDP datagrams nobody was waiting for.
     pub unclaimed: AtomicU64,
+    /// ICMP echo replies sent for devices.
+    pub echo_replies: AtomicU64,
 }
 
 struct Shared {
@@ -347,6 +349,24 @@ fn receiver(s: &Shared, ifindex: usize) {
             }
             Ok(Frame::Other) => {}
             Ok(Frame::Arp(a)) => handle_arp(s, &a),
+            Ok(Frame::EchoRequest(req)) => {
+                // A bound device answers pings (DHCP servers probe addresses
+                // before offering them).
+                let owner = s
+                    .routes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .owned
+                    .get(&req.dst_ip)
+                    .copied();
+                if let Some(mac) = owner {
+                    let ident = s.ident.fetch_add(1, Ordering::Relaxed);
+                    let f = wire::echo_reply_frame(&req, mac, ident);
+                    if send(s.fd.as_raw_fd(), &f, MsgFlags::empty()).is_ok() {
+                        s.stats.echo_replies.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
             Ok(Frame::Udp(d)) => {
                 let mut r = s.routes.lock().unwrap_or_else(|p| p.into_inner());
                 let inbound = || Inbound {

@@ -50,6 +50,8 @@ pub enum Frame<'a> {
     Udp(UdpDatagram<'a>),
     /// An Ethernet/IPv4 ARP packet.
     Arp(Arp),
+    /// An ICMP echo request (ping), unfragmented.
+    EchoRequest(EchoRequest<'a>),
     /// Anything else (other EtherTypes, other IP protocols, fragments).
     Other,
 }
@@ -71,6 +73,46 @@ pub struct UdpDatagram<'a> {
     pub dst_port: u16,
     /// UDP payload.
     pub payload: &'a [u8],
+}
+
+/// An ICMP echo request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoRequest<'a> {
+    /// Ethernet source.
+    pub src_mac: Mac,
+    /// IPv4 source.
+    pub src_ip: Ipv4Addr,
+    /// IPv4 destination.
+    pub dst_ip: Ipv4Addr,
+    /// The ICMP message after type and code and checksum (identifier,
+    /// sequence number, data).
+    pub rest: &'a [u8],
+}
+
+/// The echo reply a host sends to `req` from `mac`.
+pub fn echo_reply_frame(req: &EchoRequest<'_>, mac: Mac, ident: u16) -> Vec<u8> {
+    let icmp_len = 4 + req.rest.len();
+    let total = IP_HDR + icmp_len;
+    let mut f = Vec::with_capacity(ETH_HDR + total);
+    f.extend_from_slice(&req.src_mac);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&ETH_IPV4.to_be_bytes());
+    let ip_start = f.len();
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&(total as u16).to_be_bytes());
+    f.extend_from_slice(&ident.to_be_bytes());
+    f.extend_from_slice(&0x4000u16.to_be_bytes());
+    f.extend_from_slice(&[64, 1, 0, 0]);
+    f.extend_from_slice(&req.dst_ip.octets());
+    f.extend_from_slice(&req.src_ip.octets());
+    let ck = checksum(0, &f[ip_start..ip_start + IP_HDR]);
+    f[ip_start + 10..ip_start + 12].copy_from_slice(&ck.to_be_bytes());
+    let icmp_start = f.len();
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(req.rest);
+    let ck = checksum(0, &f[icmp_start..]);
+    f[icmp_start + 2..icmp_start + 4].copy_from_slice(&ck.to_be_bytes());
+    f
 }
 
 /// An ARP request or reply (Ethernet / IPv4 only).
@@ -173,11 +215,26 @@ pub fn parse_frame(buf: &[u8]) -> Result<Frame<'_>, WireError> {
             need("ipv4 packet", body, total.max(ihl))?;
             let frag = be16(body, 6);
             // More-fragments set or a non-zero offset: not for us.
-            if frag & 0x2000 != 0 || frag & 0x1fff != 0 || body[9] != 17 {
+            if frag & 0x2000 != 0 || frag & 0x1fff != 0 {
                 return Ok(Frame::Other);
             }
             let src_ip = ip_at(body, 12);
             let dst_ip = ip_at(body, 16);
+            if body[9] == 1 {
+                let icmp = &body[ihl..total.max(ihl)];
+                if icmp.len() >= 8 && icmp[0] == 8 && icmp[1] == 0 && checksum(0, icmp) == 0 {
+                    return Ok(Frame::EchoRequest(EchoRequest {
+                        src_mac,
+                        src_ip,
+                        dst_ip,
+                        rest: &icmp[4..],
+                    }));
+                }
+                return Ok(Frame::Other);
+            }
+            if body[9] != 17 {
+                return Ok(Frame::Other);
+            }
             let udp = &body[ihl..total.max(ihl)];
             need("udp header", udp, UDP_HDR)?;
             let ulen = usize::from(be16(udp, 4));
@@ -365,6 +422,62 @@ mod tests {
         let f = arp_frame(&a);
         assert_eq!(&f[..6], &[6, 5, 4, 3, 2, 1]);
         assert_eq!(parse_frame(&f).unwrap(), Frame::Arp(a));
+    }
+
+    #[test]
+    fn answers_a_ping_with_a_valid_echo_reply() {
+        // An echo request as ping(8) sends it, built by hand.
+        let mut icmp = vec![8u8, 0, 0, 0, 0x12, 0x34, 0x00, 0x01];
+        icmp.extend_from_slice(b"abcdefgh");
+        let ck = checksum(0, &icmp);
+        icmp[2..4].copy_from_slice(&ck.to_be_bytes());
+        let mut f = Vec::new();
+        f.extend_from_slice(&[2; 6]);
+        f.extend_from_slice(&[4; 6]);
+        f.extend_from_slice(&ETH_IPV4.to_be_bytes());
+        let mut ip = vec![
+            0x45,
+            0,
+            0,
+            (20 + icmp.len()) as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            1,
+            0,
+            0,
+            192,
+            168,
+            92,
+            246,
+            192,
+            168,
+            92,
+            10,
+        ];
+        let ck = checksum(0, &ip);
+        ip[10..12].copy_from_slice(&ck.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&icmp);
+        let Frame::EchoRequest(req) = parse_frame(&f).unwrap() else {
+            panic!("not an echo request")
+        };
+        assert_eq!(req.dst_ip, Ipv4Addr::new(192, 168, 92, 10));
+        let r = echo_reply_frame(&req, [2; 6], 9);
+        assert_eq!(&r[..6], &[4; 6]);
+        assert_eq!(checksum(0, &r[14..34]), 0);
+        assert_eq!(&r[26..30], &[192, 168, 92, 10]);
+        assert_eq!(&r[30..34], &[192, 168, 92, 246]);
+        let icmp_r = &r[34..];
+        assert_eq!(icmp_r[0], 0, "echo reply");
+        assert_eq!(checksum(0, icmp_r), 0);
+        assert_eq!(
+            &icmp_r[4..],
+            &icmp[4..],
+            "identifier, sequence and data echoed"
+        );
     }
 
     #[test]
