@@ -36,6 +36,12 @@ pub struct RawDhcp {
     /// `state-directory`.
     #[serde(default = "default_lease_database")]
     pub lease_database: std::path::PathBuf,
+    /// ICMP-probe never-used addresses before offering them.
+    #[serde(default)]
+    pub conflict_probe: bool,
+    /// How long the conflict probe waits for an echo reply.
+    #[serde(default = "default_probe_timeout")]
+    pub conflict_probe_timeout: HumanDuration,
     /// Per-MAC flood protection.
     #[serde(default)]
     pub flood: RawFlood,
@@ -61,6 +67,8 @@ impl Default for RawDhcp {
             decline_probation: default_probation(),
             receive_buffer: default_receive_buffer(),
             lease_database: default_lease_database(),
+            conflict_probe: false,
+            conflict_probe_timeout: default_probe_timeout(),
             flood: RawFlood::default(),
             subnet: Vec::new(),
             pool: Vec::new(),
@@ -78,6 +86,9 @@ fn default_offer_hold() -> Spanned<HumanDuration> {
 }
 fn default_probation() -> Spanned<HumanDuration> {
     Spanned::new(0..0, "10m".parse().expect("valid"))
+}
+fn default_probe_timeout() -> HumanDuration {
+    "500ms".parse().expect("valid")
 }
 fn default_lease_database() -> std::path::PathBuf {
     "dhcp-leases.sqlite3".into()
@@ -258,6 +269,8 @@ pub struct DhcpConfig {
     pub receive_buffer: u64,
     /// Lease database path (absolute).
     pub lease_database: std::path::PathBuf,
+    /// Conflict probe timeout.
+    pub probe_timeout: std::time::Duration,
 }
 
 /// Codes the server sets itself; profiles may not set them.
@@ -706,7 +719,7 @@ impl DaemonConfig for DhcpConfig {
             },
             decline_probation: secs(raw.decline_probation.get_ref()),
             offer_hold: secs(raw.offer_hold.get_ref()).max(1),
-            conflict_probe: false,
+            conflict_probe: raw.conflict_probe,
         };
         // Encode every profile once for every subnet so that encoding
         // errors (bad DNS names, long sub-options) surface at load.
@@ -737,6 +750,7 @@ impl DaemonConfig for DhcpConfig {
             server,
             receive_buffer: raw.receive_buffer,
             lease_database: ctx.site.state_directory.join(&raw.lease_database),
+            probe_timeout: raw.conflict_probe_timeout.get(),
         })
     }
 }

@@ -185,7 +185,7 @@ pub struct ServerConfig {
     /// How long an OFFER holds its address, seconds.
     pub offer_hold: u32,
     /// Probe never-used addresses with ICMP echo before offering (the shell
-    /// does the probe; the core asks for it).
+    /// does the probe when the core returns [`Outcome::Probe`]).
     pub conflict_probe: bool,
 }
 
@@ -300,6 +300,15 @@ pub enum Outcome {
     Consumed(MessageType),
     /// Dropped, for this reason.
     Ignored(Drop),
+    /// Conflict probe wanted (only with `conflict_probe`): the address is
+    /// held for the client; ICMP-echo `ip`, report with
+    /// [`Server::handle_probe_result`], then hand the same datagram to
+    /// [`Server::handle`] again (it is then answered, or probes another
+    /// address if this one was in use).
+    Probe {
+        /// Address to probe.
+        ip: Ipv4Addr,
+    },
 }
 
 /// Counters (plain struct, no globals).
@@ -316,6 +325,8 @@ pub struct Counters {
     pub truncated_replies: u64,
     /// Addresses put on probation after DECLINE.
     pub declines: u64,
+    /// Never-used addresses found in use by the conflict probe.
+    pub conflicts: u64,
 }
 
 /// Usage of one pool.
@@ -338,6 +349,12 @@ pub enum Event {
     PoolExhausted(PoolUsage),
     /// A pool went back under 90 %.
     PoolRecovered(PoolUsage),
+    /// The conflict probe found a never-used address answering: it is on
+    /// probation.
+    Conflict {
+        /// Address.
+        ip: Ipv4Addr,
+    },
     /// An address was declined and put on probation.
     Declined {
         /// Address.
@@ -519,7 +536,7 @@ impl<S: LeaseStore> Server<S> {
         match outcome {
             Outcome::Ignored(d) => self.counters.dropped[d as usize] += 1,
             Outcome::Reply { kind, .. } => self.counters.sent[kind as usize] += 1,
-            Outcome::Consumed(_) => {}
+            Outcome::Consumed(_) | Outcome::Probe { .. } => {}
         }
         outcome
     }
@@ -794,6 +811,7 @@ impl<S: LeaseStore> Server<S> {
             return Outcome::Ignored(Drop::PoolExhausted);
         };
         let secs = self.lease_time(p, ctx.subnet);
+        let never_used = self.store.by_ip(ip).is_none();
         let bound = self
             .store
             .by_ip(ip)
@@ -801,6 +819,9 @@ impl<S: LeaseStore> Server<S> {
         if !bound {
             let hold = self.cfg.offer_hold;
             self.record(now, p, key, ip, (LeaseState::Offered, hold), ctx);
+        }
+        if self.cfg.conflict_probe && never_used {
+            return Outcome::Probe { ip };
         }
         self.reply(p, ctx, MessageType::Offer, ip, Some(secs), out)
     }
@@ -1062,6 +1083,25 @@ impl<S: LeaseStore> Server<S> {
                     size,
                 }));
             }
+        }
+    }
+
+    /// Result of a conflict probe asked for by [`Outcome::Probe`]: an
+    /// address that answered is put on probation (owned by nobody, like a
+    /// DECLINE) so that the next [`Server::handle`] of the same DISCOVER
+    /// picks another one.
+    pub fn handle_probe_result(&mut self, now_ms: u64, ip: Ipv4Addr, in_use: bool) {
+        if !in_use {
+            return;
+        }
+        let now = now_ms / 1000;
+        if let Some(mut l) = self.store.remove(ip) {
+            l.state = LeaseState::Declined;
+            l.expires = now + u64::from(self.cfg.decline_probation);
+            l.client = ClientKey::Id(b"conflict".to_vec());
+            self.store.upsert(l);
+            self.counters.conflicts += 1;
+            self.events.push(Event::Conflict { ip });
         }
     }
 

@@ -950,20 +950,97 @@ fn sighup_reload_applies_a_valid_config_and_keeps_the_old_one_on_error() {
     assert_eq!(env(&b, "tftp"), Some("192.168.92.246"));
     let file = srv.dir.path().join("dhcp.toml");
     // An invalid file: refused, old configuration kept.
-    std::fs::write(&file, CONFIG.replace("any-device = true\n", "any-device = true\nbogus = 1\n")).unwrap();
+    std::fs::write(
+        &file,
+        CONFIG.replace("any-device = true\n", "any-device = true\nbogus = 1\n"),
+    )
+    .unwrap();
     srv.daemon.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
-    srv.daemon.wait_notify("READY=1", Duration::from_secs(10)).unwrap();
-    assert!(srv.daemon.log().contains("reload refused"), "{}", srv.daemon.log());
+    srv.daemon
+        .wait_notify("READY=1", Duration::from_secs(10))
+        .unwrap();
+    assert!(
+        srv.daemon.log().contains("reload refused"),
+        "{}",
+        srv.daemon.log()
+    );
     let b = udhcpc_once(lab.client(1), &sub(1), &["-O", "66"]);
     assert_eq!(env(&b, "tftp"), Some("192.168.92.246"));
     // A valid change: applied.
     std::fs::write(
         &file,
-        CONFIG.replacen("  code = 66\n  value = \"${server_ip}\"", "  code = 66\n  value = \"tftp.example.lan\"", 1),
+        CONFIG.replacen(
+            "  code = 66\n  value = \"${server_ip}\"",
+            "  code = 66\n  value = \"tftp.example.lan\"",
+            1,
+        ),
     )
     .unwrap();
     srv.daemon.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
-    srv.daemon.wait_notify("READY=1", Duration::from_secs(10)).unwrap();
+    srv.daemon
+        .wait_notify("READY=1", Duration::from_secs(10))
+        .unwrap();
     let b = udhcpc_once(lab.client(2), &sub(2), &["-O", "66"]);
     assert_eq!(env(&b, "tftp"), Some("tftp.example.lan"));
+}
+
+#[test]
+fn conflict_probe_skips_an_address_that_answers_ping() {
+    skip_unless_root!();
+    let cfg = CONFIG
+        .replacen("authoritative = true\n", "authoritative = true\nconflict-probe = true\nconflict-probe-timeout = \"300ms\"\n", 1)
+        .replacen(
+            "[[class]]\nname = \"reserved\"",
+            "[[pool]]\nname = \"probe-a\"\nrange = \"192.168.92.220..192.168.92.220\"\n[[pool]]\nname = \"probe-b\"\nrange = \"192.168.92.221..192.168.92.221\"\n\
+             [[class]]\nname = \"probe-a\"\nmac = \"02:00:00:00:09:01\"\nprofile = \"generic\"\npool = \"probe-a\"\n\
+             [[class]]\nname = \"probe-b\"\nmac = \"02:00:00:00:09:02\"\nprofile = \"generic\"\npool = \"probe-b\"\n\
+             [[class]]\nname = \"reserved\"",
+            1,
+        );
+    let lab = Lab::builder()
+        .client_with_mac("02:00:00:00:09:01")
+        .client_with_address(Ipv4Addr::new(192, 168, 92, 220)) // squatter
+        .client_with_mac("02:00:00:00:09:02")
+        .build()
+        .unwrap();
+    let srv = Server::start(&lab, &cfg);
+    let dir = tempfile::tempdir().unwrap();
+    // The only address of probe-a answers ping: no offer at all.
+    let (script, _log) = udhcpc_script(dir.path());
+    let out = lab
+        .client(0)
+        .command("udhcpc")
+        .args([
+            "-f",
+            "-n",
+            "-q",
+            "-i",
+            "eth0",
+            "-t",
+            "2",
+            "-T",
+            "1",
+            "-s",
+            script.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "no free address: udhcpc must fail");
+    let l = srv
+        .leases()
+        .into_iter()
+        .find(|l| l["ip"] == "192.168.92.220")
+        .expect("lease on .220");
+    assert_eq!(l["state"], "declined");
+    let s = srv.cli(&["status", "--json"]);
+    assert_eq!(s["counters"]["conflicts"].as_u64(), Some(1), "{s}");
+    assert!(
+        srv.daemon.log().contains("conflict probe"),
+        "{}",
+        srv.daemon.log()
+    );
+    // probe-b's address is silent: offered after the probe.
+    let dir2 = tempfile::tempdir().unwrap();
+    let b = udhcpc_once(lab.client(2), dir2.path(), &[]);
+    assert_eq!(env(&b, "ip"), Some("192.168.92.221"));
 }

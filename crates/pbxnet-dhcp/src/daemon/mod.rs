@@ -454,6 +454,7 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
             p.clone(),
             ports.clone(),
             shared.clone(),
+            cfg.probe_timeout,
         )));
     }
     notify::ready();
@@ -565,6 +566,9 @@ fn log_events(s: &mut Server<SqliteStore>) {
             Event::PoolRecovered(u) => {
                 tracing::info!(pool = %u.pool, used = u.used, size = u.size, "pool back under 90 % use")
             }
+            Event::Conflict { ip } => {
+                tracing::warn!(%ip, "conflict probe: a never-used address answers ICMP echo (static host inside a pool?): on probation")
+            }
             Event::Declined { ip, mac } => {
                 tracing::warn!(%ip, mac = %mac_str(mac), "address declined by a client (in use elsewhere?): on probation")
             }
@@ -606,10 +610,84 @@ async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<Outgoing>) 
     }
 }
 
-async fn serve_port(port: Arc<Port>, _all: Vec<Arc<Port>>, shared: Shared) {
+/// Conflict probe for one DISCOVER: ICMP echo, report, hand the DISCOVER
+/// to the core again (at most 3 addresses per DISCOVER).
+async fn probe(
+    port: Arc<Port>,
+    shared: Shared,
+    tx: tokio::sync::mpsc::Sender<Outgoing>,
+    mut ip: Ipv4Addr,
+    bytes: Vec<u8>,
+    timeout: Duration,
+) {
+    for attempt in 0..3u16 {
+        let ifname = port.iface.name.clone();
+        let ident = (std::process::id() as u16) ^ attempt ^ (u32::from(ip) as u16);
+        let in_use =
+            match tokio::task::spawn_blocking(move || sys::icmp_probe(&ifname, ip, timeout, ident))
+                .await
+            {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, %ip, "conflict probe failed; offering without it");
+                    false
+                }
+                Err(_) => false,
+            };
+        let (out, next) = {
+            let mut s = shared.lock().expect("core lock");
+            let now = now_ms();
+            s.handle_probe_result(now, ip, in_use);
+            let mut reply = Vec::new();
+            let outcome = s.handle(now, port.iface.index, &bytes, &mut reply);
+            let ticket = s.store_mut().begin_commit();
+            log_events(&mut s);
+            match outcome {
+                Outcome::Reply { dest, .. } => (
+                    Outgoing {
+                        ticket,
+                        replies: vec![Pending { dest, bytes: reply }],
+                    },
+                    None,
+                ),
+                Outcome::Probe { ip: next } => (
+                    Outgoing {
+                        ticket,
+                        replies: Vec::new(),
+                    },
+                    Some(next),
+                ),
+                _ => (
+                    Outgoing {
+                        ticket,
+                        replies: Vec::new(),
+                    },
+                    None,
+                ),
+            }
+        };
+        if out.ticket.is_some() || !out.replies.is_empty() {
+            let _ = tx.send(out).await;
+        }
+        match next {
+            Some(n) => ip = n,
+            None => return,
+        }
+    }
+}
+
+async fn serve_port(
+    port: Arc<Port>,
+    _all: Vec<Arc<Port>>,
+    shared: Shared,
+    probe_timeout: Duration,
+) {
     let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; MAX_DATAGRAM + 1]).collect();
     let mut lens = vec![0usize; BATCH];
-    let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(1024);
+    // Deep enough to ride out fsync stalls of the writer (each entry is one
+    // wakeup's replies); when full the socket task waits and the kernel buffer
+    // takes over.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(65_536);
     tokio::spawn(sender(port.clone(), rx));
     loop {
         if let Err(e) = port.sock.readable().await {
@@ -638,6 +716,7 @@ async fn serve_port(port: Arc<Port>, _all: Vec<Arc<Port>>, shared: Shared) {
             let mut s = shared.lock().expect("core lock");
             let now = now_ms();
             let mut replies = Vec::new();
+            let mut probes = Vec::new();
             for i in 0..n {
                 if lens[i] > MAX_DATAGRAM {
                     s.count_drop(Drop::Malformed);
@@ -646,12 +725,24 @@ async fn serve_port(port: Arc<Port>, _all: Vec<Arc<Port>>, shared: Shared) {
                 let mut reply = Vec::new();
                 let outcome = s.handle(now, port.iface.index, &bufs[i][..lens[i]], &mut reply);
                 tracing::debug!(interface = %port.iface.name, len = lens[i], ?outcome, "datagram handled");
-                if let Outcome::Reply { dest, .. } = outcome {
-                    replies.push(Pending { dest, bytes: reply });
+                match outcome {
+                    Outcome::Reply { dest, .. } => replies.push(Pending { dest, bytes: reply }),
+                    Outcome::Probe { ip } => probes.push((ip, bufs[i][..lens[i]].to_vec())),
+                    _ => {}
                 }
             }
             let ticket = s.store_mut().begin_commit();
             log_events(&mut s);
+            for (ip, bytes) in probes {
+                tokio::spawn(probe(
+                    port.clone(),
+                    shared.clone(),
+                    tx.clone(),
+                    ip,
+                    bytes,
+                    probe_timeout,
+                ));
+            }
             Outgoing { ticket, replies }
         };
         if (out.ticket.is_some() || !out.replies.is_empty()) && tx.send(out).await.is_err() {

@@ -614,3 +614,43 @@ fn renew_with_client_id_and_short_lease() {
     let (_, ack) = run(&mut s, T0 + 6000, &renew);
     assert_eq!(ack.unwrap().options.message_type(), Some(5));
 }
+
+#[test]
+fn conflict_probe_asks_before_offering_never_used_addresses() {
+    let mut cfg = config();
+    cfg.conflict_probe = true;
+    let mut s = Server::with_seed(cfg, MemStore::new(), 3).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    let mac = [2, 0, 0, 0, 0xee, 1]; // tiny pool .5-.6
+    let d = client(mac, MessageType::Discover);
+    let Outcome::Probe { ip: first } = run(&mut s, T0, &d).0 else {
+        panic!("probe expected")
+    };
+    // It answered: on probation, and the same DISCOVER probes the other one.
+    s.handle_probe_result(T0 + 500, first, true);
+    assert_eq!(s.store().by_ip(first).unwrap().state, LeaseState::Declined);
+    assert_eq!(s.poll_event(), Some(Event::Conflict { ip: first }));
+    let Outcome::Probe { ip: second } = run(&mut s, T0 + 500, &d).0 else {
+        panic!("second probe expected")
+    };
+    assert_ne!(first, second);
+    // Silent: the DISCOVER is answered with that address, without probing again.
+    s.handle_probe_result(T0 + 1000, second, false);
+    let (o, r) = run(&mut s, T0 + 1000, &d);
+    assert!(
+        matches!(
+            o,
+            Outcome::Reply {
+                kind: MessageType::Offer,
+                ..
+            }
+        ),
+        "{o:?}"
+    );
+    assert_eq!(r.unwrap().yiaddr, second);
+    assert_eq!(s.counters().conflicts, 1);
+}
