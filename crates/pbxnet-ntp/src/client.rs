@@ -70,8 +70,8 @@ pub struct DisciplineConfig {
     pub slew_threshold: f64,
     /// Largest slew on top of the frequency correction (ppm).
     pub max_slew_ppm: f64,
-    /// Longest time constant of a small-offset slew (s); the slew takes 4
-    /// poll intervals of the system peer, within [4 s, slew_time].
+    /// Longest time constant of a small-offset slew (s); the slew takes 16
+    /// poll intervals of the system peer, within [16 s, slew_time].
     pub slew_time: f64,
     /// Samples in the frequency fit.
     pub freq_window: usize,
@@ -477,8 +477,9 @@ impl Discipline {
         // Remove the phase by slewing: smoothly below the slew threshold, at
         // the maximum rate above it.
         let max = self.cfg.max_slew_ppm * 1e-6;
-        // Small offsets: time constant of 4 poll intervals, at most slew_time.
-        let tau = (4.0 * interval).clamp(4.0, self.cfg.slew_time.max(4.0));
+        // Small offsets: time constant of 16 poll intervals, within
+        // [16 s, slew_time]: long enough to average the jitter out.
+        let tau = (16.0 * interval).clamp(16.0, self.cfg.slew_time.max(16.0));
         let t = if theta.abs() < self.cfg.slew_threshold {
             (theta.abs() / max).max(tau)
         } else {
@@ -686,6 +687,18 @@ impl Client {
             .update(now, offset, interval, &mut self.events);
         self.last_sync_at = Some(now);
         self.last_sync_wall = t4 + NtpDuration::from_seconds(offset);
+    }
+
+    /// The request for `source` actually left at local time `t1` (read right
+    /// before the send, after the socket was set up): T1 of the exchange.
+    pub fn transmitted(&mut self, source: usize, t1: NtpTimestamp) {
+        if let Some(p) = self
+            .sources
+            .get_mut(source)
+            .and_then(|s| s.pending.as_mut())
+        {
+            p.1 = t1;
+        }
     }
 
     /// Next request to send.

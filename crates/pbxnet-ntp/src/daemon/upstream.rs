@@ -142,14 +142,16 @@ impl Upstream {
         let local = self.clock.reader().now();
         self.client.handle_timeout(now, local);
         while let Some(tx) = self.client.poll_transmit() {
-            if let Err(e) = self.send(tx.source, tx.addr, &tx.bytes) {
-                tracing::debug!(source = %tx.addr, error = %e, "NTP request not sent");
+            match self.send(tx.source, tx.addr, &tx.bytes) {
+                Ok(t1) => self.client.transmitted(tx.source, t1),
+                Err(e) => tracing::debug!(source = %tx.addr, error = %e, "NTP request not sent"),
             }
         }
         self.drain_events();
     }
 
-    fn send(&self, idx: usize, addr: SocketAddr, bytes: &[u8]) -> std::io::Result<()> {
+    /// Send one request from a fresh socket; returns T1 (read right before the send).
+    fn send(&self, idx: usize, addr: SocketAddr, bytes: &[u8]) -> std::io::Result<NtpTimestamp> {
         // A fresh socket per request: random source port (RFC 9109).
         let bind: SocketAddr = if addr.is_ipv4() {
             "0.0.0.0:0".parse().unwrap_or(addr)
@@ -159,6 +161,7 @@ impl Upstream {
         let std_sock = super::net::open_client_socket(bind)?;
         std_sock.connect(addr)?;
         // Send on the plain socket (tokio's readiness is not known yet).
+        let t1 = self.clock.reader().now();
         std_sock.send(bytes)?;
         let sock = tokio::net::UdpSocket::from_std(std_sock)?;
         let tx = self.replies_tx.clone();
@@ -193,7 +196,7 @@ impl Upstream {
                 }
             }
         });
-        Ok(())
+        Ok(t1)
     }
 
     /// A reply arrived.
