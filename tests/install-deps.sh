@@ -2,6 +2,10 @@
 # Installs the Debian packages the tests, the demo and the benchmarks need:
 # the real peers every daemon is tested against, and the lab tools.
 # Idempotent and quick when everything is already there.
+#
+# The TFTP anchors tftpd-hpa and atftpd conflict as Debian packages (both ship
+# /usr/sbin/in.tftpd), so neither is installed here: the benchmarks unpack
+# both side by side with tests/bench/tftp-prepare.sh.
 set -euo pipefail
 
 packages=(
@@ -9,7 +13,7 @@ packages=(
   isc-dhcp-client udhcpc dhcpcd-base kea-admin    # DHCP clients, perfdhcp
   kea-dhcp4-server                                # DHCP anchor (benchmarks)
   chrony ntpsec-ntpdig                            # NTP peers and anchor
-  tftp-hpa atftp busybox curl tftpd-hpa atftpd    # TFTP clients and anchors
+  tftp-hpa atftp busybox curl                     # TFTP clients
   sqlite3 tcpdump
   systemd strace                                  # systemd-analyze, syscall audit: unit checks (pbxnet-xtask tests)
 )
