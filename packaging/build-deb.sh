@@ -60,7 +60,7 @@ done
 
 echo "== man pages (clap_mangen)"
 man_tmp=$stage/man
-$CARGO run -q -p pbxnet-xtask -- man "$man_tmp" >/dev/null
+$CARGO run -q -p pbxnet-xtask -- man --packaged "$man_tmp" >/dev/null
 for page in "$man_tmp"/*; do
   [ -f "$page" ] || continue
   section=${page##*.}

@@ -79,7 +79,7 @@ done
 # Every man page pbxnet-xtask renders is installed; binaries without one are
 # listed (their crate does not expose its clap Command yet).
 man_list=$(mktemp -d)
-cargo run -q -p pbxnet-xtask -- man "$man_list" 2>"$man_list.missing" >/dev/null
+cargo run -q -p pbxnet-xtask -- man --packaged "$man_list" 2>"$man_list.missing" >/dev/null
 for page in "$man_list"/*; do
   [ -f "$page" ] || continue
   name=$(basename "$page"); section=${name##*.}

@@ -5,13 +5,24 @@
 
 use std::path::Path;
 
-/// (binary, crate directory, function name in `<crate>::daemon`).
-const CONTRACT: &[(&str, &str, &str)] = &[
-    ("pbxnet-dhcpd", "pbxnet-dhcp", "cli"),
-    ("pbxnet-tftpd", "pbxnet-tftp", "cli"),
-    ("pbxnet-ntpd", "pbxnet-ntp", "cli"),
-    ("pbxnet-licd", "pbxnet-license", "licd_cli"),
-    ("pbxnet-keygen", "pbxnet-license", "keygen_cli"),
+/// (binary, crate directory, module file, function name in that module).
+const CONTRACT: &[(&str, &str, &str, &str)] = &[
+    ("pbxnet-dhcpd", "pbxnet-dhcp", "src/daemon/mod.rs", "cli"),
+    ("pbxnet-tftpd", "pbxnet-tftp", "src/daemon/mod.rs", "cli"),
+    ("pbxnet-ntpd", "pbxnet-ntp", "src/daemon/mod.rs", "cli"),
+    (
+        "pbxnet-licd",
+        "pbxnet-license",
+        "src/daemon/mod.rs",
+        "licd_cli",
+    ),
+    (
+        "pbxnet-keygen",
+        "pbxnet-license",
+        "src/daemon/mod.rs",
+        "keygen_cli",
+    ),
+    ("pbxnet-sim", "pbxnet-sim", "src/cli.rs", "cli"),
 ];
 
 fn exposes(module: &str, function: &str) -> bool {
@@ -29,15 +40,15 @@ fn exposes(module: &str, function: &str) -> bool {
 fn main() {
     let names: Vec<String> = CONTRACT
         .iter()
-        .map(|(b, _, _)| format!("\"{b}\""))
+        .map(|(b, _, _, _)| format!("\"{b}\""))
         .collect();
     println!(
         "cargo::rustc-check-cfg=cfg(pbxnet_cli, values({}))",
         names.join(", ")
     );
     let crates = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("..");
-    for (binary, krate, function) in CONTRACT {
-        let module = crates.join(krate).join("src/daemon/mod.rs");
+    for (binary, krate, file, function) in CONTRACT {
+        let module = crates.join(krate).join(file);
         println!("cargo::rerun-if-changed={}", module.display());
         let text = std::fs::read_to_string(&module).unwrap_or_default();
         if exposes(&text, function) {

@@ -21,6 +21,9 @@ enum Task {
         /// Fail when a binary does not expose its clap Command yet.
         #[arg(long)]
         require_all: bool,
+        /// Only the binaries the Debian package ships.
+        #[arg(long)]
+        packaged: bool,
     },
     /// Print every configuration key known to the schema, one per line
     /// (`file: table.key`).
@@ -30,7 +33,11 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Task::Man { dir, require_all } => match pbxnet_xtask::man::write_all(&dir) {
+        Task::Man {
+            dir,
+            require_all,
+            packaged,
+        } => match pbxnet_xtask::man::write_all(&dir, packaged) {
             Ok((written, missing)) => {
                 for w in &written {
                     println!("{}", w.display());

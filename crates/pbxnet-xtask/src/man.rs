@@ -11,11 +11,13 @@
 //! | `pbxnet-ntpd` | `pbxnet_ntp::daemon::cli() -> clap::Command` |
 //! | `pbxnet-licd` | `pbxnet_license::daemon::licd_cli() -> clap::Command` |
 //! | `pbxnet-keygen` | `pbxnet_license::daemon::keygen_cli() -> clap::Command` |
+//! | `pbxnet-sim` | `pbxnet_sim::cli::cli() -> clap::Command` (not packaged) |
 //!
 //! each implemented as `<Cli as clap::CommandFactory>::command()`. The build
 //! script detects which of them exist (a `pub fn NAME() -> ` line, or a
-//! `pub use` naming it, in `src/daemon/mod.rs`), so pages appear as the
-//! functions do; [`pages`] says which binaries still lack one.
+//! `pub use` naming it, in `src/daemon/mod.rs`, `src/cli.rs` for the
+//! simulator), so pages appear as the functions do; [`pages`] says which
+//! binaries still lack one.
 
 use std::fmt::Write as _;
 use std::io;
@@ -36,6 +38,8 @@ pub struct Page {
     pub command: Option<fn() -> Command>,
     /// Daemon file read besides site.toml (`None` for tools).
     pub config_file: Option<&'static str>,
+    /// Shipped in the Debian package.
+    pub packaged: bool,
 }
 
 /// Every binary that gets a man page, in a fixed order.
@@ -50,6 +54,7 @@ pub fn pages() -> Vec<Page> {
             #[cfg(not(pbxnet_cli = "pbxnet-dhcpd"))]
             command: None,
             config_file: Some("dhcp.toml"),
+            packaged: true,
         },
         Page {
             binary: "pbxnet-tftpd",
@@ -60,6 +65,7 @@ pub fn pages() -> Vec<Page> {
             #[cfg(not(pbxnet_cli = "pbxnet-tftpd"))]
             command: None,
             config_file: Some("tftp.toml"),
+            packaged: true,
         },
         Page {
             binary: "pbxnet-ntpd",
@@ -70,6 +76,7 @@ pub fn pages() -> Vec<Page> {
             #[cfg(not(pbxnet_cli = "pbxnet-ntpd"))]
             command: None,
             config_file: Some("ntp.toml"),
+            packaged: true,
         },
         Page {
             binary: "pbxnet-licd",
@@ -80,6 +87,7 @@ pub fn pages() -> Vec<Page> {
             #[cfg(not(pbxnet_cli = "pbxnet-licd"))]
             command: None,
             config_file: Some("license.toml"),
+            packaged: true,
         },
         Page {
             binary: "pbxnet-keygen",
@@ -90,6 +98,18 @@ pub fn pages() -> Vec<Page> {
             #[cfg(not(pbxnet_cli = "pbxnet-keygen"))]
             command: None,
             config_file: None,
+            packaged: true,
+        },
+        Page {
+            binary: "pbxnet-sim",
+            section: "1",
+            provider: "pbxnet_sim::cli::cli",
+            #[cfg(pbxnet_cli = "pbxnet-sim")]
+            command: Some(pbxnet_sim::cli::cli),
+            #[cfg(not(pbxnet_cli = "pbxnet-sim"))]
+            command: None,
+            config_file: None,
+            packaged: false,
         },
     ]
 }
@@ -201,14 +221,15 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
 /// Pages written, and (binary, missing function) for those not rendered.
 pub type Written = (Vec<PathBuf>, Vec<(&'static str, &'static str)>);
 
-/// Writes every available page into `dir`. Returns the files written and
+/// Writes every available page into `dir` (only those of packaged binaries
+/// with `packaged_only`). Returns the files written and
 /// the pages that could not be rendered because the crate does not expose
 /// its command line (binary, missing function).
-pub fn write_all(dir: &Path) -> io::Result<Written> {
+pub fn write_all(dir: &Path, packaged_only: bool) -> io::Result<Written> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     let mut missing = Vec::new();
-    for page in pages() {
+    for page in pages().into_iter().filter(|p| p.packaged || !packaged_only) {
         match render(&page) {
             None => missing.push((page.binary, page.provider)),
             Some(pages) => {

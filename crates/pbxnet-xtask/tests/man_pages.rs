@@ -68,9 +68,17 @@ fn every_exposed_command_renders_a_page_per_binary_and_subcommand() {
 #[test]
 fn write_all_writes_what_renders_and_lists_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let (written, missing) = man::write_all(dir.path()).unwrap();
+    let (written, missing) = man::write_all(dir.path(), false).unwrap();
     let exposed = man::pages().iter().filter(|p| p.command.is_some()).count();
     assert_eq!(missing.len() + exposed, man::pages().len());
+    let packaged = tempfile::tempdir().unwrap();
+    let (shipped, _) = man::write_all(packaged.path(), true).unwrap();
+    assert!(
+        !shipped
+            .iter()
+            .any(|p| p.to_string_lossy().contains("pbxnet-sim")),
+        "the simulator is not packaged"
+    );
     assert!(written.len() >= exposed);
     for path in &written {
         let text = std::fs::read_to_string(path).unwrap();
