@@ -99,8 +99,8 @@ impl Matcher {
 /// One classification entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
-    /// Name as in the config.
-    pub name: String,
+    /// Name as in the config (shared with every lease of the class).
+    pub name: std::sync::Arc<str>,
     /// What it matches.
     pub matcher: Matcher,
     /// Index of the option profile.

@@ -697,7 +697,7 @@ impl DaemonConfig for DhcpConfig {
             }
             if let (Some(matcher), Some(profile)) = (matcher, profile) {
                 classes.push(Class {
-                    name: c.name.get_ref().clone(),
+                    name: c.name.get_ref().as_str().into(),
                     matcher,
                     profile,
                     pool,

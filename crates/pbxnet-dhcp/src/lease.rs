@@ -5,18 +5,39 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// Who a lease belongs to: the client identifier (option 61) when the
 /// client sends one, else its hardware type and address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClientKey {
     /// Option 61 bytes.
-    Id(Vec<u8>),
-    /// htype and the first `hlen` (≤16) bytes of chaddr.
-    Hw(u8, Vec<u8>),
+    Id(Box<[u8]>),
+    /// htype and the first `len` (≤16) bytes of chaddr, inline (no heap:
+    /// this key is stored twice per lease).
+    Hw {
+        /// Hardware type.
+        htype: u8,
+        /// Meaningful bytes of `addr`.
+        len: u8,
+        /// Hardware address, zero padded.
+        addr: [u8; 16],
+    },
 }
 
 impl ClientKey {
+    /// A hardware-address key (at most 16 bytes of `addr` are used).
+    pub fn hw(htype: u8, addr: &[u8]) -> Self {
+        let len = addr.len().min(16);
+        let mut a = [0u8; 16];
+        a[..len].copy_from_slice(&addr[..len]);
+        ClientKey::Hw {
+            htype,
+            len: len as u8,
+            addr: a,
+        }
+    }
+
     /// A stable byte form (for persistence): `I` + id or `H` + htype + addr.
     pub fn to_bytes(&self) -> Vec<u8> {
         match self {
@@ -25,9 +46,9 @@ impl ClientKey {
                 o.extend_from_slice(v);
                 o
             }
-            ClientKey::Hw(t, a) => {
-                let mut o = vec![b'H', *t];
-                o.extend_from_slice(a);
+            ClientKey::Hw { htype, len, addr } => {
+                let mut o = vec![b'H', *htype];
+                o.extend_from_slice(&addr[..usize::from(*len)]);
                 o
             }
         }
@@ -36,10 +57,10 @@ impl ClientKey {
     /// Inverse of [`ClientKey::to_bytes`].
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
         match b.split_first()? {
-            (b'I', rest) => Some(ClientKey::Id(rest.to_vec())),
+            (b'I', rest) => Some(ClientKey::Id(rest.into())),
             (b'H', rest) => {
                 let (t, a) = rest.split_first()?;
-                Some(ClientKey::Hw(*t, a.to_vec()))
+                (a.len() <= 16).then(|| ClientKey::hw(*t, a))
             }
             _ => None,
         }
@@ -96,12 +117,12 @@ pub struct Lease {
     pub state: LeaseState,
     /// Unix seconds when it ends (offer hold, lease end, probation end).
     pub expires: u64,
-    /// Matched class name.
-    pub class: String,
+    /// Matched class name (shared with the class: no copy per lease).
+    pub class: Arc<str>,
     /// Option 60 as sent (lossy UTF-8), empty if none.
-    pub vendor_class: String,
+    pub vendor_class: Box<str>,
     /// Option 12 as sent (lossy UTF-8), empty if none.
-    pub hostname: String,
+    pub hostname: Box<str>,
 }
 
 impl Lease {
@@ -219,13 +240,13 @@ mod tests {
     fn lease(ip: [u8; 4], id: u8) -> Lease {
         Lease {
             ip: Ipv4Addr::from(ip),
-            client: ClientKey::Hw(1, vec![0, 0, 0, 0, 0, id]),
+            client: ClientKey::hw(1, &[0, 0, 0, 0, 0, id]),
             mac: [0, 0, 0, 0, 0, id],
             state: LeaseState::Bound,
             expires: 100,
-            class: String::new(),
-            vendor_class: String::new(),
-            hostname: String::new(),
+            class: "".into(),
+            vendor_class: "".into(),
+            hostname: "".into(),
         }
     }
 
@@ -248,8 +269,8 @@ mod tests {
     #[test]
     fn client_key_bytes_round_trip() {
         for k in [
-            ClientKey::Id(vec![1, 2, 3]),
-            ClientKey::Hw(1, vec![0, 0x90, 0x8f, 1, 2, 3]),
+            ClientKey::Id(vec![1, 2, 3].into()),
+            ClientKey::hw(1, &[0, 0x90, 0x8f, 1, 2, 3]),
         ] {
             assert_eq!(ClientKey::from_bytes(&k.to_bytes()), Some(k));
         }

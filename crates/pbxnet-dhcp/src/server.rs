@@ -663,8 +663,8 @@ impl<S: LeaseStore> Server<S> {
 
     fn client_key(p: &Packet) -> ClientKey {
         match p.options.get(code::CLIENT_ID) {
-            Some(id) if !id.is_empty() => ClientKey::Id(id.to_vec()),
-            _ => ClientKey::Hw(p.htype, p.chaddr[..usize::from(p.hlen.min(16))].to_vec()),
+            Some(id) if !id.is_empty() => ClientKey::Id(id.into()),
+            _ => ClientKey::hw(p.htype, &p.chaddr[..usize::from(p.hlen.min(16))]),
         }
     }
 
@@ -790,8 +790,8 @@ impl<S: LeaseStore> Server<S> {
             state,
             expires: now + u64::from(secs),
             class: self.cfg.classes[ctx.class].name.clone(),
-            vendor_class: text(code::VENDOR_CLASS),
-            hostname: text(code::HOSTNAME),
+            vendor_class: text(code::VENDOR_CLASS).into(),
+            hostname: text(code::HOSTNAME).into(),
         });
     }
 
@@ -909,7 +909,7 @@ impl<S: LeaseStore> Server<S> {
         l.expires = now + u64::from(self.cfg.decline_probation);
         // Probation leases belong to nobody: give the key a marker so the
         // client is not indexed to the declined address.
-        l.client = ClientKey::Id(b"declined".to_vec());
+        l.client = ClientKey::Id((*b"declined").into());
         let mac = l.mac;
         self.store.upsert(l);
         self.counters.declines += 1;
@@ -1098,7 +1098,7 @@ impl<S: LeaseStore> Server<S> {
         if let Some(mut l) = self.store.remove(ip) {
             l.state = LeaseState::Declined;
             l.expires = now + u64::from(self.cfg.decline_probation);
-            l.client = ClientKey::Id(b"conflict".to_vec());
+            l.client = ClientKey::Id((*b"conflict").into());
             self.store.upsert(l);
             self.counters.conflicts += 1;
             self.events.push(Event::Conflict { ip });

@@ -284,9 +284,9 @@ fn view(l: &Lease) -> LeaseView {
         ip: l.ip,
         state: l.state.as_str().to_string(),
         expires: l.expires,
-        class: l.class.clone(),
-        vendor_class: l.vendor_class.clone(),
-        hostname: l.hostname.clone(),
+        class: l.class.to_string(),
+        vendor_class: l.vendor_class.to_string(),
+        hostname: l.hostname.to_string(),
     }
 }
 

@@ -179,6 +179,8 @@ fn load(conn: &Connection, path: &Path) -> Result<Vec<Lease>, OpenError> {
         })
         .map_err(sq(path))?;
     let mut out = Vec::new();
+    // Class names are shared between leases (one allocation per class).
+    let mut classes: HashMap<String, std::sync::Arc<str>> = HashMap::new();
     for row in rows {
         let (ip, client, mac, state, expires, class, vendor_class, hostname) =
             row.map_err(sq(path))?;
@@ -200,9 +202,12 @@ fn load(conn: &Connection, path: &Path) -> Result<Vec<Lease>, OpenError> {
             state,
             expires: u64::try_from(expires)
                 .map_err(|_| corrupt(format!("negative expiry for {ip}")))?,
-            class,
-            vendor_class,
-            hostname,
+            class: classes
+                .entry(class)
+                .or_insert_with_key(|k| k.as_str().into())
+                .clone(),
+            vendor_class: vendor_class.into(),
+            hostname: hostname.into(),
         });
     }
     Ok(out)
@@ -311,9 +316,9 @@ fn write(conn: &mut Connection, changes: &[(Ipv4Addr, Change)]) -> rusqlite::Res
                         mac_text(l.mac),
                         l.state.as_str(),
                         i64::try_from(l.expires).unwrap_or(i64::MAX),
-                        l.class,
-                        l.vendor_class,
-                        l.hostname
+                        &*l.class,
+                        &*l.vendor_class,
+                        &*l.hostname
                     ])?;
                 }
                 Change::Delete => {
@@ -421,7 +426,7 @@ mod tests {
     fn lease(ip: [u8; 4], id: u8, state: LeaseState) -> Lease {
         Lease {
             ip: Ipv4Addr::from(ip),
-            client: ClientKey::Hw(1, vec![2, 0, 0, 0, 0, id]),
+            client: ClientKey::hw(1, &[2, 0, 0, 0, 0, id]),
             mac: [2, 0, 0, 0, 0, id],
             state,
             expires: 2_000_000_000,
@@ -455,7 +460,7 @@ mod tests {
             &lease([10, 0, 0, 1], 1, LeaseState::Bound)
         );
         assert!(s
-            .by_client(&ClientKey::Hw(1, vec![2, 0, 0, 0, 0, 1]))
+            .by_client(&ClientKey::hw(1, &[2, 0, 0, 0, 0, 1]))
             .is_some());
         assert_eq!(read_all(&path).unwrap().len(), 2);
     }

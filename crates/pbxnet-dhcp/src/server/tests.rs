@@ -208,7 +208,7 @@ fn full_dora_then_renew_keeps_address() {
     assert_eq!(offer.unwrap().yiaddr, ip);
     let l = s.store().by_ip(ip).unwrap();
     assert_eq!(l.state, LeaseState::Bound);
-    assert_eq!(l.class, "any");
+    assert_eq!(&*l.class, "any");
 }
 
 #[test]
