@@ -187,6 +187,15 @@ pub struct RawPool {
     pub subnet: Option<Spanned<String>>,
     /// Dynamic range.
     pub range: Spanned<AddrRange>,
+    /// Default lease of this pool (default: the subnet's).
+    #[serde(default)]
+    pub lease_time: Option<Spanned<HumanDuration>>,
+    /// Shortest lease of this pool (default: the subnet's).
+    #[serde(default)]
+    pub min_lease_time: Option<Spanned<HumanDuration>>,
+    /// Longest lease of this pool (default: the subnet's).
+    #[serde(default)]
+    pub max_lease_time: Option<Spanned<HumanDuration>>,
 }
 
 /// `[[class]]`: exactly one matcher key.
@@ -499,11 +508,47 @@ impl DaemonConfig for DhcpConfig {
             if let Some(si) = si {
                 let net = raw.subnet[si].network.get_ref();
                 check_range_in_subnet(v.diags, v.src, &format!("pool[{i}].range"), &p.range, net);
+                let sl = subnets[si].lease;
+                let lease = if p.lease_time.is_some()
+                    || p.min_lease_time.is_some()
+                    || p.max_lease_time.is_some()
+                {
+                    let get = |d: &Option<Spanned<HumanDuration>>, dflt: u32| {
+                        d.as_ref().map(|d| secs(d.get_ref())).unwrap_or(dflt)
+                    };
+                    let (def, min, max) = (
+                        get(&p.lease_time, sl.default),
+                        get(&p.min_lease_time, sl.min),
+                        get(&p.max_lease_time, sl.max),
+                    );
+                    let span = p
+                        .lease_time
+                        .as_ref()
+                        .or(p.min_lease_time.as_ref())
+                        .or(p.max_lease_time.as_ref())
+                        .map(|s| s.span())
+                        .unwrap_or(p.range.span());
+                    if min > def || def > max {
+                        v.err(span.clone(), format!("pool[{i}].lease-time"), format!("lease times must satisfy min-lease-time ({min}s) <= lease-time ({def}s) <= max-lease-time ({max}s) (unset ones come from the subnet)"), "adjust the pool's or the subnet's lease times");
+                    }
+                    if min < 10 {
+                        v.err(
+                            span,
+                            format!("pool[{i}].min-lease-time"),
+                            format!("a lease of {min}s is too short"),
+                            "use at least 10s",
+                        );
+                    }
+                    Some((def, min, max))
+                } else {
+                    None
+                };
                 pools.push(Pool {
                     name: p.name.get_ref().clone(),
                     subnet: si,
                     start: r.start,
                     end: r.end,
+                    lease,
                 });
             } else {
                 pools.push(Pool {
@@ -511,6 +556,7 @@ impl DaemonConfig for DhcpConfig {
                     subnet: 0,
                     start: r.start,
                     end: r.end,
+                    lease: None,
                 });
             }
         }

@@ -140,6 +140,9 @@ pub struct Pool {
     pub start: Ipv4Addr,
     /// Last address (inclusive).
     pub end: Ipv4Addr,
+    /// Lease bounds of this pool: (default, min, max) seconds; None = the
+    /// subnet's.
+    pub lease: Option<(u32, u32, u32)>,
 }
 
 impl Pool {
@@ -749,11 +752,20 @@ impl<S: LeaseStore> Server<S> {
         n.prefix < 31 && (ip == n.addr || ip == n.broadcast())
     }
 
-    fn lease_time(&self, p: &Packet, subnet: usize) -> u32 {
+    /// Lease time for `ip`: its pool's bounds when the pool sets them, else
+    /// the subnet's; a requested time (51) is honoured within the bounds.
+    fn lease_time(&self, p: &Packet, subnet: usize, ip: Ipv4Addr) -> u32 {
         let t = self.cfg.subnets[subnet].lease;
+        let (default, min, max) = self
+            .cfg
+            .pools
+            .iter()
+            .find(|pl| pl.subnet == subnet && pl.contains(ip))
+            .and_then(|pl| pl.lease)
+            .unwrap_or((t.default, t.min, t.max));
         match p.options.u32(code::LEASE_TIME) {
-            Some(req) => req.clamp(t.min, t.max),
-            None => t.default,
+            Some(req) => req.clamp(min, max),
+            None => default,
         }
     }
 
@@ -810,7 +822,7 @@ impl<S: LeaseStore> Server<S> {
             self.exhausted(ctx);
             return Outcome::Ignored(Drop::PoolExhausted);
         };
-        let secs = self.lease_time(p, ctx.subnet);
+        let secs = self.lease_time(p, ctx.subnet, ip);
         let never_used = self.store.by_ip(ip).is_none();
         let bound = self
             .store
@@ -884,7 +896,7 @@ impl<S: LeaseStore> Server<S> {
             }
             (None, None, true) => return Outcome::Ignored(Drop::Unexpected),
         };
-        let secs = self.lease_time(p, ctx.subnet);
+        let secs = self.lease_time(p, ctx.subnet, ip);
         self.record(now, p, key, ip, (LeaseState::Bound, secs), ctx);
         self.reply(p, ctx, MessageType::Ack, ip, Some(secs), out)
     }

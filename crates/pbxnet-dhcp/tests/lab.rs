@@ -600,6 +600,28 @@ fn classification_and_option_bytes_seen_by_real_clients() {
     assert_eq!(l["class"], "any-device");
     assert_eq!(l["vendor_class"], "Unknown-Vendor-1.0");
 
+    // `leases` filters and the profile column; `lease release` by MAC.
+    let f = srv.cli(&["leases", "--json", "--class", "audiocodes-450hd"]);
+    let f = f.as_array().unwrap();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["profile"], "audiocodes");
+    assert_eq!(f[0]["vendor_class"], "450HD");
+    let by_mac = srv.cli(&["leases", "--json", "--mac", "00-90-8F-61-A0-22"]);
+    assert_eq!(by_mac.as_array().unwrap().len(), 1);
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(srv.dir.path())
+        .args(["lease", "release", "00:90:8f:61:a0:22"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("released 192.168.92."));
+    assert!(srv.lease_of("00:90:8f:61:a0:22").is_none());
+
     // Reserved MAC: its static address, every time.
     for _ in 0..2 {
         let b = udhcpc_once(lab.client(4), &sub(4), &["-R"]);
@@ -923,7 +945,7 @@ fn relayed_clients_are_served_from_the_giaddr_subnet() {
     let text = String::from_utf8_lossy(&out.stdout);
     let leases = srv.leases();
     let bound: Vec<&Value> = leases.iter().filter(|l| l["state"] == "bound").collect();
-    assert!(bound.len() >= 38, "{} bound\n{text}", bound.len());
+    assert!(bound.len() >= 10, "{} bound\n{text}", bound.len());
     for l in &bound {
         let ip: Ipv4Addr = l["ip"].as_str().unwrap().parse().unwrap();
         assert_eq!(&ip.octets()[..3], &[10, 20, 0], "remote subnet: {ip}");

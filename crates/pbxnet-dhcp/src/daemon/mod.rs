@@ -124,6 +124,8 @@ pub struct LeaseView {
     pub expires: u64,
     /// Class.
     pub class: String,
+    /// Option profile of the class (current configuration).
+    pub profile: String,
     /// Option 60.
     pub vendor_class: String,
     /// Option 12.
@@ -278,8 +280,15 @@ fn client(global: &GlobalArgs, f: impl FnOnce(&std::path::Path) -> Result<()>) -
     }
 }
 
-fn view(l: &Lease) -> LeaseView {
+fn view(cfg: &crate::ServerConfig, l: &Lease) -> LeaseView {
+    let profile = cfg
+        .classes
+        .iter()
+        .find(|c| *c.name == *l.class)
+        .map(|c| cfg.profiles[c.profile].name.clone())
+        .unwrap_or_default();
     LeaseView {
+        profile,
         mac: mac_str(l.mac),
         ip: l.ip,
         state: l.state.as_str().to_string(),
@@ -302,7 +311,10 @@ fn leases_cmd(global: &GlobalArgs, args: &LeasesArgs) -> Result<()> {
             db.display()
         );
     }
-    let mut all: Vec<LeaseView> = store::read_all(db)?.iter().map(view).collect();
+    let mut all: Vec<LeaseView> = store::read_all(db)?
+        .iter()
+        .map(|l| view(&loaded.daemon.server, l))
+        .collect();
     let now = now_ms() / 1000;
     let mac = match &args.mac {
         Some(m) => Some(
@@ -324,14 +336,14 @@ fn leases_cmd(global: &GlobalArgs, args: &LeasesArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<17} {:<15} {:<9} {:>10} {:<20} {:<16} HOSTNAME",
-        "MAC", "IP", "STATE", "EXPIRES-IN", "CLASS", "VENDOR-CLASS"
+        "{:<17} {:<15} {:<9} {:>10} {:<20} {:<22} {:<16} HOSTNAME",
+        "MAC", "IP", "STATE", "EXPIRES-IN", "CLASS", "PROFILE", "VENDOR-CLASS"
     );
     for l in all {
         let left = l.expires as i64 - now as i64;
         println!(
-            "{:<17} {:<15} {:<9} {:>9}s {:<20} {:<16} {}",
-            l.mac, l.ip, l.state, left, l.class, l.vendor_class, l.hostname
+            "{:<17} {:<15} {:<9} {:>9}s {:<20} {:<22} {:<16} {}",
+            l.mac, l.ip, l.state, left, l.class, l.profile, l.vendor_class, l.hostname
         );
     }
     Ok(())
@@ -507,7 +519,13 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
 fn control(s: &mut Server<SqliteStore>, req: CtlRequest, started: u64) -> CtlResponse {
     let now = now_ms();
     match req {
-        CtlRequest::Leases => CtlResponse::Leases(s.store().all().into_iter().map(view).collect()),
+        CtlRequest::Leases => CtlResponse::Leases(
+            s.store()
+                .all()
+                .into_iter()
+                .map(|l| view(s.config(), l))
+                .collect(),
+        ),
         CtlRequest::Status => {
             let c = s.counters().clone();
             CtlResponse::Status(Box::new(StatusView {

@@ -60,18 +60,21 @@ fn config() -> ServerConfig {
                 subnet: 0,
                 start: Ipv4Addr::new(192, 168, 92, 10),
                 end: Ipv4Addr::new(192, 168, 92, 69),
+                lease: None,
             },
             Pool {
                 name: "tiny".into(),
                 subnet: 0,
                 start: Ipv4Addr::new(192, 168, 92, 5),
                 end: Ipv4Addr::new(192, 168, 92, 6),
+                lease: None,
             },
             Pool {
                 name: "remote".into(),
                 subnet: 1,
                 start: Ipv4Addr::new(10, 20, 0, 100),
                 end: Ipv4Addr::new(10, 20, 0, 199),
+                lease: None,
             },
         ],
         classes: vec![
@@ -653,4 +656,57 @@ fn conflict_probe_asks_before_offering_never_used_addresses() {
     );
     assert_eq!(r.unwrap().yiaddr, second);
     assert_eq!(s.counters().conflicts, 1);
+}
+
+#[test]
+fn pool_lease_bounds_override_the_subnet() {
+    let mut cfg = config();
+    cfg.pools[1].lease = Some((120, 100, 300)); // tiny pool
+    let mut s = Server::with_seed(cfg, MemStore::new(), 5).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    let (_, r) = run(
+        &mut s,
+        T0,
+        &client([2, 0, 0, 0, 0xee, 9], MessageType::Discover),
+    );
+    assert_eq!(r.unwrap().options.u32(51), Some(120));
+    let mut d = client([2, 0, 0, 0, 0xee, 8], MessageType::Discover);
+    d.options
+        .set(code::LEASE_TIME, 10_000u32.to_be_bytes().to_vec());
+    let (_, r) = run(&mut s, T0, &d);
+    assert_eq!(r.unwrap().options.u32(51), Some(300));
+    // Other pools keep the subnet's 3600.
+    let (_, r) = run(
+        &mut s,
+        T0,
+        &client([2, 0, 0, 0, 0, 0x31], MessageType::Discover),
+    );
+    assert_eq!(r.unwrap().options.u32(51), Some(3600));
+}
+
+#[test]
+fn pool_high_water_and_recovery_events() {
+    let mut cfg = config();
+    cfg.pools[1].end = Ipv4Addr::new(192, 168, 92, 9); // tiny: .5-.9 (5)
+    let mut s = Server::with_seed(cfg, MemStore::new(), 5).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    for i in 0..4 {
+        dora(&mut s, T0, [2, 0, 0, 0, 0xee, i]);
+    }
+    s.handle_timeout(T0);
+    assert!(matches!(s.poll_event(), None | Some(Event::PoolHigh(_))));
+    dora(&mut s, T0, [2, 0, 0, 0, 0xee, 4]);
+    s.handle_timeout(T0 + 1);
+    assert!(matches!(s.poll_event(), Some(Event::PoolExhausted(u)) if u.used == 5 && u.size == 5));
+    // Leases end (3600 s): the pool recovers.
+    s.handle_timeout(T0 + 3_601_000);
+    assert!(matches!(s.poll_event(), Some(Event::PoolRecovered(u)) if u.used == 0));
 }
