@@ -306,19 +306,30 @@ fn single(ns: &Netns, work: &Path, case: &ClientCase, want: &[u8]) -> (f64, bool
     let out = work.join("out.bin");
     let _ = fs::remove_file(&out);
     let t0 = Instant::now();
-    let status = ns
+    let output = ns
         .command("timeout")
         .arg("90")
         .args(["taskset", "-c", "1"])
         .args(&case.argv)
         .current_dir(work)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
+        .output()
         .expect("client");
     let secs = t0.elapsed().as_secs_f64();
-    let ok = status.success() && fs::read(&out).map(|d| d == want).unwrap_or(false);
+    let got = fs::read(&out).unwrap_or_default();
+    let ok = output.status.success() && got == want;
+    if !ok {
+        let err = String::from_utf8_lossy(&output.stderr);
+        let tail: String = err.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+        eprintln!(
+            "FAILED {} after {secs:.2} s: {}, {} of {} bytes{}, stderr (last lines, reversed): {tail}",
+            case.label,
+            output.status,
+            got.len(),
+            want.len(),
+            if got.len() == want.len() { " (content differs)" } else { "" },
+        );
+    }
     (secs, ok)
 }
 
