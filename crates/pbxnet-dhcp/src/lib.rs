@@ -18,6 +18,7 @@ mod server;
 mod wire;
 
 pub use classify::{classify, rfc3004_instances, Class, Matcher};
+pub use config::DhcpConfig;
 pub use lease::{ClientKey, Lease, LeaseState, LeaseStore, MemStore, StoreError};
 pub use profile::{
     dns_name_wire, option_name, IpSpec, Profile, ProfileOption, Rendered, SubOption, Text, Value,

@@ -171,6 +171,11 @@ fn mac_str(m: [u8; 6]) -> String {
     pbxnet_config::MacAddr(m).to_string()
 }
 
+/// The command line as a clap `Command` (man pages, shell completion).
+pub fn cli() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Entry point of the `pbxnet-dhcpd` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
