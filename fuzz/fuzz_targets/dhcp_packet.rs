@@ -3,7 +3,7 @@
 //! reply it writes decodes and is a BOOTREPLY).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pbxnet_config::{parse_toml, Diagnostics, Site, Source, ValidateCtx, DaemonConfig};
+use pbxnet_config::{parse_toml, DaemonConfig, Diagnostics, Site, Source, ValidateCtx};
 use pbxnet_dhcp::config::{DhcpConfig, RawDhcp};
 use pbxnet_dhcp::{Interface, MemStore, Outcome, Packet, Server};
 
@@ -13,10 +13,18 @@ fn server() -> Server<MemStore> {
     let src = Source::new("dhcp.toml", EXAMPLE);
     let raw: RawDhcp = parse_toml(&src).expect("example parses");
     let site = Site::default();
-    let ctx = ValidateCtx { site: &site, source: &src, config_dir: std::path::Path::new(".") };
+    let ctx = ValidateCtx {
+        site: &site,
+        source: &src,
+        config_dir: std::path::Path::new("."),
+    };
     let cfg = DhcpConfig::validate(raw, &ctx, &mut Diagnostics::new()).expect("example validates");
     let mut s = Server::with_seed(cfg.server, MemStore::new(), 1).expect("server");
-    s.set_interfaces(vec![Interface { index: 2, name: "eth0".into(), addr: site.server_address }]);
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: site.server_address,
+    }]);
     s
 }
 
@@ -26,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         p.encode(&mut out);
         let q = Packet::decode(&out).expect("our own encoding decodes");
         assert_eq!(q.options, p.options);
-        assert_eq!((q.xid, q.chaddr, q.ciaddr, q.giaddr), (p.xid, p.chaddr, p.ciaddr, p.giaddr));
+        assert_eq!(
+            (q.xid, q.chaddr, q.ciaddr, q.giaddr),
+            (p.xid, p.chaddr, p.ciaddr, p.giaddr)
+        );
     }
     let mut s = server();
     let mut out = Vec::new();
