@@ -3,7 +3,8 @@
 # responder, plain and MD5, in the same run. Two private network namespaces
 # joined by a veth pair (192.168.92.246 server, 192.168.92.10 generator);
 # server pinned to CPU 0, generator to CPU 1. Nothing leaves the namespaces.
-# Knobs: RATES (req/s list), STEP (s per step), NTPD_WORKERS (default 1).
+# Knobs: RATES (req/s list), STEP (s per step), NTPD_WORKERS (default 1),
+# RERUNS (reruns of a step disturbed by other processes, default 2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "bench-ntp-server: SKIPPED (needs root for network namespaces)"; exit 0; }
@@ -12,6 +13,7 @@ command -v chronyd >/dev/null || { echo "bench-ntp-server: chronyd missing (make
 RATES=${RATES:-50000,100000,130000,150000,170000,200000}
 STEP=${STEP:-3}
 WORKERS=${NTPD_WORKERS:-1}
+RERUNS=${RERUNS:-2}
 MD5_HEX=5a8c0d3f9e2b4a61c7d8e9f0a1b2c3d4
 
 cargo build --release -q -p pbxnet-ntp --bin pbxnet-ntpd --example ntp-loadgen
@@ -49,7 +51,7 @@ stop() { kill "$1" 2>/dev/null || true; while kill -0 "$1" 2>/dev/null; do sleep
 load() { # label pid [md5]
   local label=$1 pid=$2 extra=()
   [ "${3:-}" = md5 ] && extra=(--md5 "1:$MD5_HEX")
-  $CLI "$GEN" run --target "$TARGET" --rates "$RATES" --step-secs "$STEP" --server-pid "$pid" --label "$label" "${extra[@]}" | tee -a "$OUT"
+  $CLI "$GEN" run --target "$TARGET" --rates "$RATES" --step-secs "$STEP" --server-pid "$pid" --label "$label" --reruns "$RERUNS" "${extra[@]}" | tee -a "$OUT"
 }
 
 # --- calibration: do-nothing responder

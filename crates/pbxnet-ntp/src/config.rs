@@ -199,7 +199,7 @@ pub struct RawServer {
     /// Send the replies of one receive batch with one `sendmmsg` (under load
     /// a reply's transmit timestamp then precedes its departure by at most
     /// the batch's processing time).
-    #[serde(default)]
+    #[serde(default = "default_true")]
     pub send_batching: bool,
     /// `[server.rate-limit]`.
     #[serde(default)]
@@ -217,7 +217,7 @@ impl Default for RawServer {
             auth_required: Vec::new(),
             deny_kod: true,
             bad_mac: BadMacResponse::default(),
-            send_batching: false,
+            send_batching: true,
             rate_limit: RawRateLimit::default(),
         }
     }
