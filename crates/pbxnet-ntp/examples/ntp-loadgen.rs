@@ -464,11 +464,14 @@ fn run(
         }
     }
     // Summary: highest rate with < 0.1 % loss; figures at 100k (or nearest).
-    let best = results
+    // (a rate counts only if every lower rate passed too)
+    let mut sorted: Vec<_> = results.iter().map(|(r, loss, _)| (r.rate, *loss)).collect();
+    sorted.sort_by_key(|x| x.0);
+    let best = sorted
         .iter()
-        .filter(|(_, loss, _)| *loss < 0.1)
-        .map(|(r, _, _)| r.rate)
-        .max()
+        .take_while(|(_, loss)| *loss < 0.1)
+        .map(|(rate, _)| *rate)
+        .last()
         .unwrap_or(0);
     let at = results
         .iter()
