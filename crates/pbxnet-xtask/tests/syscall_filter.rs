@@ -155,6 +155,13 @@ fn site(dir: &Path) -> PathBuf {
     let mut ntp = std::fs::read_to_string(cfg.join("ntp.toml")).unwrap();
     ntp.push_str("\n[[source]]\naddress = \"localhost\"\n");
     std::fs::write(cfg.join("ntp.toml"), ntp).unwrap();
+    // The DHCP conflict probe (a raw ICMP socket, CAP_NET_RAW) too.
+    let dhcp = std::fs::read_to_string(cfg.join("dhcp.toml")).unwrap();
+    std::fs::write(
+        cfg.join("dhcp.toml"),
+        format!("conflict-probe = true\nconflict-probe-timeout = \"200ms\"\n{dhcp}"),
+    )
+    .unwrap();
     let lic = std::fs::read_to_string(cfg.join("license.toml")).unwrap();
     std::fs::write(
         cfg.join("license.toml"),
@@ -336,6 +343,17 @@ fn exercise(lab: &Lab, cfg: &Path, dir: &Path, daemon: &str, client: &dyn Fn(&La
         denied.is_empty(),
         "pbxnet-{daemon} calls {denied:?}, which pbxnet-{daemon}.service's SystemCallFilter denies (EPERM)"
     );
+    if daemon == "dhcpd" {
+        // The conflict probe opened its raw ICMP socket with the unit's
+        // capabilities (a refused one would be `= -1 EPERM`).
+        let text = std::fs::read_to_string(&trace).unwrap();
+        assert!(
+            text.lines().any(|l| l.contains("socket(AF_INET, SOCK_RAW")
+                && l.contains("IPPROTO_ICMP")
+                && !l.contains("= -1")),
+            "pbxnet-dhcpd opened no raw ICMP socket for the conflict probe"
+        );
+    }
     // ProcSubset=pid / ProtectProc=invisible: only per-process /proc files.
     let proc_files = proc_paths(&trace);
     assert!(
