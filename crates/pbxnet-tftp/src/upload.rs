@@ -11,10 +11,13 @@
 //!   (short) block; a duplicate DATA is re-ACKed (receiver side, RFC 1350);
 //!   a gap in a window ACKs the last in-order block (RFC 7440).
 //! * More than `max_size` bytes: ERROR 3 and the transfer ends `TooLarge`.
-//! * The final (short) block completes the upload: the `Finished
-//!   {Complete}` event comes at once (the shell stores the file then), and
-//!   the transfer dallies one RTO to re-ACK a repeated final DATA (its ACK
-//!   may have been lost) before `is_done`.
+//! * The final (short) block completes the upload: the sink is committed
+//!   ([`Sink::commit`]: the shell makes the file durable and moves it into
+//!   place) *before* the final ACK is queued, so a client that saw its last
+//!   block acknowledged has its file stored; a failed commit is answered with
+//!   ERROR 3 instead. Then the `Finished {Complete}` event, and the transfer
+//!   dallies one RTO to re-ACK a repeated final DATA (its ACK may have been
+//!   lost) before `is_done`.
 //! * Silence: the last ACK is resent at the RTO, at most `max_retries`
 //!   times; a client ERROR ends it at once.
 
@@ -30,6 +33,13 @@ use crate::wire::{self, ErrorCode, Mode, Packet};
 pub trait Sink {
     /// Append bytes.
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()>;
+
+    /// The last block was written: make the upload durable and visible.
+    /// Called once, before the final ACK; an error is sent to the client as
+    /// ERROR 3 and the upload fails.
+    fn commit(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -248,8 +258,17 @@ impl<K: Sink> Upload<K> {
                 self.expected += 1;
                 self.in_window += 1;
                 if last {
-                    // Complete now (the shell stores the file at once); then
+                    // Stored before acknowledged: commit, then ACK; then
                     // dally to re-ACK a repeated final DATA.
+                    if let Err(e) = self.sink.commit() {
+                        self.fail(
+                            now,
+                            ErrorCode::DiskFull,
+                            "cannot store the file",
+                            Outcome::SourceError(e.kind().to_string()),
+                        );
+                        return;
+                    }
                     self.ack(self.expected - 1);
                     self.phase = Phase::Dallying;
                     self.deadline = Some(now + self.rto);
@@ -371,6 +390,78 @@ mod tests {
             })
         ));
         assert_eq!(u.poll_event(), None);
+    }
+
+    /// A sink that records whether it was committed, and can refuse to.
+    #[derive(Debug, Default)]
+    struct Staged {
+        bytes: Vec<u8>,
+        committed: bool,
+        fail_commit: bool,
+    }
+
+    impl Sink for Staged {
+        fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+            assert!(!self.committed, "no write after commit");
+            self.bytes.extend_from_slice(data);
+            Ok(())
+        }
+        fn commit(&mut self) -> std::io::Result<()> {
+            if self.fail_commit {
+                return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+            }
+            self.committed = true;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn final_ack_only_after_the_file_is_committed() {
+        let t0 = Instant::now();
+        let neg = negotiate(&[], &Limits::default(), None, true);
+        let mut u = Upload::new(
+            t0,
+            Staged::default(),
+            Mode::Octet,
+            &neg,
+            10_000,
+            Timing::default(),
+        );
+        let mut buf = Vec::new();
+        while u.poll_transmit(t0, &mut buf) {}
+        u.handle_datagram(t0, &data(1, &[1; 512]));
+        assert!(
+            !u.sink_mut().committed,
+            "not committed before the last block"
+        );
+        while u.poll_transmit(t0, &mut buf) {}
+        u.handle_datagram(t0, &data(2, &[2; 3]));
+        // The commit happened inside handle_datagram, before the ACK is polled.
+        assert!(u.sink_mut().committed);
+        assert!(u.poll_transmit(t0, &mut buf));
+        assert_eq!(buf, b"\x00\x04\x00\x02");
+    }
+
+    #[test]
+    fn failed_commit_is_an_error_not_an_ack() {
+        let t0 = Instant::now();
+        let neg = negotiate(&[], &Limits::default(), None, true);
+        let sink = Staged {
+            fail_commit: true,
+            ..Staged::default()
+        };
+        let mut u = Upload::new(t0, sink, Mode::Octet, &neg, 10_000, Timing::default());
+        let mut buf = Vec::new();
+        while u.poll_transmit(t0, &mut buf) {}
+        u.handle_datagram(t0, &data(1, &[1; 3]));
+        assert!(u.poll_transmit(t0, &mut buf));
+        assert_eq!(
+            &buf[..4],
+            b"\x00\x05\x00\x03",
+            "ERROR 3 (disk full), never ACK 1"
+        );
+        assert!(u.is_done());
+        assert!(matches!(u.outcome(), Some(Outcome::SourceError(_))));
     }
 
     #[test]

@@ -187,6 +187,21 @@ impl Root {
         Ok(())
     }
 
+    /// fsync a folder beneath the root ("" = the root), so that a rename in
+    /// it survives a crash.
+    pub(crate) fn sync_dir(&self, rel: &str) -> std::io::Result<()> {
+        let rel = if rel.is_empty() { "." } else { rel };
+        let dir = rustix::fs::openat2(
+            self.fd.as_fd(),
+            rel,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        )?;
+        rustix::fs::fsync(&dir)?;
+        Ok(())
+    }
+
     /// Remove a file (a failed upload's temporary).
     pub(crate) fn remove(&self, rel: &str) {
         let _ = rustix::fs::unlinkat(self.fd.as_fd(), rel, rustix::fs::AtFlags::empty());
@@ -251,9 +266,59 @@ impl Source for ReadAhead {
     }
 }
 
-impl crate::Sink for File {
+/// An upload being received: a hidden temporary file beneath the root,
+/// moved into place by [`crate::Sink::commit`] (fsync of the data, rename,
+/// fsync of the folder) before the core acknowledges the last block.
+/// Dropped uncommitted (failed or aborted transfer), it removes the temporary.
+#[derive(Debug)]
+pub(crate) struct StagedUpload {
+    file: File,
+    root: std::sync::Arc<Root>,
+    tmp: String,
+    dest: String,
+    overwrite: bool,
+    committed: bool,
+}
+
+impl StagedUpload {
+    pub(crate) fn new(
+        file: File,
+        root: std::sync::Arc<Root>,
+        tmp: String,
+        dest: String,
+        overwrite: bool,
+    ) -> Self {
+        StagedUpload {
+            file,
+            root,
+            tmp,
+            dest,
+            overwrite,
+            committed: false,
+        }
+    }
+}
+
+impl crate::Sink for StagedUpload {
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        std::io::Write::write_all(self, data)
+        std::io::Write::write_all(&mut self.file, data)
+    }
+
+    fn commit(&mut self) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        self.root
+            .rename_into(&self.tmp, &self.dest, self.overwrite)?;
+        self.committed = true;
+        let folder = self.dest.rsplit_once('/').map_or("", |(folder, _)| folder);
+        self.root.sync_dir(folder)
+    }
+}
+
+impl Drop for StagedUpload {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.root.remove(&self.tmp);
+        }
     }
 }
 

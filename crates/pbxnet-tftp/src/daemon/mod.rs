@@ -663,7 +663,8 @@ async fn start_upload(
     }
     let neg = negotiate(&w.options, &limits, None, true);
     let now = Instant::now();
-    let upload = crate::Upload::new(now, file, w.mode, &neg, w.max_size, cfg.timing.clone());
+    let sink = files::StagedUpload::new(file, root, tmp, w.destination.clone(), w.overwrite);
+    let upload = crate::Upload::new(now, sink, w.mode, &neg, w.max_size, cfg.timing.clone());
     let progress = Arc::new(AtomicU64::new(0));
     running.insert(
         id,
@@ -676,8 +677,6 @@ async fn start_upload(
             progress: progress.clone(),
         },
     );
-    let dest = w.destination.clone();
-    let overwrite = w.overwrite;
     tokio::spawn(task::drive(
         id,
         sock,
@@ -685,20 +684,8 @@ async fn start_upload(
         progress,
         done_tx.clone(),
         stop_rx.clone(),
-        move |outcome| {
-            if *outcome == crate::Outcome::Complete {
-                match root.rename_into(&tmp, &dest, overwrite) {
-                    Ok(()) => None,
-                    Err(e) => {
-                        root.remove(&tmp);
-                        Some(format!("not-stored ({e})"))
-                    }
-                }
-            } else {
-                root.remove(&tmp);
-                None
-            }
-        },
+        // The file was committed (or removed) by its sink: nothing to do.
+        |_| None,
     ));
 }
 
