@@ -26,7 +26,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE leases (
-    ip           TEXT PRIMARY KEY,   -- dotted quad
+    ipnum        INTEGER PRIMARY KEY, -- the address as a number: new leases append at the B-tree's end
+    ip           TEXT NOT NULL,      -- dotted quad
     client       BLOB NOT NULL,      -- 'I' + option 61, or 'H' + htype + chaddr
     mac          TEXT NOT NULL,      -- aa:bb:cc:dd:ee:ff
     state        TEXT NOT NULL CHECK (state IN ('offered', 'bound', 'released', 'declined')),
@@ -34,7 +35,7 @@ CREATE TABLE leases (
     class        TEXT NOT NULL,
     vendor_class TEXT NOT NULL,
     hostname     TEXT NOT NULL
-) WITHOUT ROWID;
+);
 ";
 
 /// Why the lease database cannot be used.
@@ -161,7 +162,7 @@ fn load(conn: &Connection, path: &Path) -> Result<Vec<Lease>, OpenError> {
     };
     let mut stmt = conn
         .prepare(
-            "SELECT ip, client, mac, state, expires, class, vendor_class, hostname FROM leases",
+            "SELECT ip, client, mac, state, expires, class, vendor_class, hostname FROM leases ORDER BY ipnum",
         )
         .map_err(sq(path))?;
     let rows = stmt
@@ -304,9 +305,9 @@ fn write(conn: &mut Connection, changes: &[(Ipv4Addr, Change)]) -> rusqlite::Res
     let tx = conn.transaction()?;
     {
         let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO leases (ip, client, mac, state, expires, class, vendor_class, hostname) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR REPLACE INTO leases (ipnum, ip, client, mac, state, expires, class, vendor_class, hostname) VALUES (?9, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        let mut del = tx.prepare_cached("DELETE FROM leases WHERE ip = ?1")?;
+        let mut del = tx.prepare_cached("DELETE FROM leases WHERE ipnum = ?1")?;
         for (ip, c) in changes {
             match c {
                 Change::Put(l) => {
@@ -318,11 +319,12 @@ fn write(conn: &mut Connection, changes: &[(Ipv4Addr, Change)]) -> rusqlite::Res
                         i64::try_from(l.expires).unwrap_or(i64::MAX),
                         &*l.class,
                         &*l.vendor_class,
-                        &*l.hostname
+                        &*l.hostname,
+                        i64::from(u32::from(l.ip))
                     ])?;
                 }
                 Change::Delete => {
-                    del.execute(params![ip.to_string()])?;
+                    del.execute(params![i64::from(u32::from(*ip))])?;
                 }
             }
         }
@@ -491,7 +493,7 @@ mod tests {
         Connection::open(&bad_row)
             .unwrap()
             .execute(
-                "INSERT INTO leases VALUES ('10.0.0.300', x'4801', 'zz', 'bound', 1, '', '', '')",
+                "INSERT INTO leases VALUES (1, '10.0.0.300', x'4801', 'zz', 'bound', 1, '', '', '')",
                 [],
             )
             .unwrap();
