@@ -427,8 +427,8 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
 }
 
 /// Files an installer would add to the repository for this fleet, written
-/// into the copy only: the AudioCodes firmware image option 67 names, and
-/// the SIP phones' config file when the example tree lacks it.
+/// into the copy only: the AudioCodes firmware image option 67 names (vendor
+/// firmware is not shipped with pbxnet).
 fn stage_files(s: &ScratchSite) -> Result<Vec<String>> {
     let root = s.tftp_root()?;
     let mut done = Vec::new();
@@ -438,26 +438,6 @@ fn stage_files(s: &ScratchSite) -> Result<Vec<String>> {
     if keys.exists() {
         std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600))?;
         done.push("chmod 600 ntp.keys in the copy (git checkouts make it 644; pbxnet-ntpd refuses a readable key file)".into());
-    }
-    // The generated hap_instruction.ini names Secured_Config/hap_conf.ini,
-    // which etc/tftp.toml does not serve by default.
-    let tftp = s.config().join("tftp.toml");
-    if tftp.exists() {
-        let mut changed = false;
-        site::edit_toml(&tftp, |doc| {
-            let cur = doc
-                .get("files")
-                .and_then(|f| f.get("serve-secured-config"))
-                .and_then(|v| v.as_bool());
-            if cur != Some(true) {
-                doc["files"]["serve-secured-config"] = toml_edit::value(true);
-                changed = true;
-            }
-            Ok(())
-        })?;
-        if changed {
-            done.push("tftp.toml files.serve-secured-config = true in the copy (the Stellar APs' hap_conf.ini lives in Secured_Config)".into());
-        }
     }
     let fw = root.join("ThirdParty_Devices/400HD.img");
     if !fw.exists() {
@@ -471,14 +451,6 @@ fn stage_files(s: &ScratchSite) -> Result<Vec<String>> {
             ),
         )?;
         done.push(format!("firmware ThirdParty_Devices/400HD.img (version {CURRENT_FIRMWARE}, 256 KiB) added to the copy"));
-    }
-    let sip = root.join("ThirdParty_Devices/sip-phone.cfg");
-    if !sip.exists() {
-        std::fs::write(
-            &sip,
-            "# generic SIP phone configuration (added by the demo)\nsip/registrar=${server_ip}\nsip/transport=udp\nnetwork/ntp/server=${server_ip}\n",
-        )?;
-        done.push("ThirdParty_Devices/sip-phone.cfg added to the copy (etc/dhcp.toml's generic-sip profile names it; etc/tftpboot has none)".into());
     }
     Ok(done)
 }

@@ -903,6 +903,22 @@ impl DaemonConfig for TftpConfig {
             });
         }
 
+        if !f.serve_secured_config {
+            // The generated hap_instruction.ini names Secured_Config/hap_conf.ini
+            // (the seed's layout): Stellar APs cannot be provisioned unless the
+            // installer lets that folder be served. Not an error: a site may
+            // have no Stellar APs, or import an instruction file naming
+            // another folder.
+            diags.push(
+                pbxnet_config::Diagnostic::file(
+                    pbxnet_config::Severity::Warning,
+                    &ctx.source.path,
+                    "files.serve-secured-config = false: Stellar APs will fail to fetch Secured_Config/hap_conf.ini, which the generated hap_instruction.ini names",
+                )
+                .with_hint("set files.serve-secured-config = true when this site has Stellar APs (their passphrases then travel in clear over TFTP on the LAN), or import a hap_instruction.ini that names another folder"),
+            );
+        }
+
         let cfg = TftpConfig {
             listen,
             port_range,
@@ -1095,6 +1111,36 @@ fn walk(dir: &Path, prefix: String, depth: usize, out: &mut Vec<(String, u64)>) 
 mod tests {
     use super::*;
     use pbxnet_config::{Site, Source};
+
+    fn warnings(text: &str, dir: &Path) -> Vec<String> {
+        let source = Source::new(dir.join("tftp.toml"), text);
+        let raw: RawTftpConfig = pbxnet_config::parse_toml(&source).unwrap();
+        let site = Site::default();
+        let ctx = ValidateCtx {
+            site: &site,
+            source: &source,
+            config_dir: dir,
+        };
+        let mut d = Diagnostics::new();
+        TftpConfig::validate(raw, &ctx, &mut d).unwrap();
+        d.iter()
+            .filter(|d| !d.is_error())
+            .map(|d| d.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn warns_that_stellar_aps_need_secured_config_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = warnings("", dir.path());
+        assert!(
+            off.iter()
+                .any(|w| w.contains("Secured_Config/hap_conf.ini")),
+            "{off:?}"
+        );
+        let on = warnings("[files]\nserve-secured-config = true\n", dir.path());
+        assert!(!on.iter().any(|w| w.contains("hap_conf.ini")), "{on:?}");
+    }
 
     fn validate(text: &str, dir: &Path) -> Result<TftpConfig, Vec<Diagnostic>> {
         let source = Source::new(dir.join("tftp.toml"), text);
