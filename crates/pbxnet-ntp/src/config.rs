@@ -725,15 +725,33 @@ fn check_key_file_mode(
         return;
     };
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o007 != 0 {
-        // Anyone on the machine can read (or change) the keys: refuse.
+    if mode & 0o002 != 0 {
+        // Anyone on the machine can change the keys: refuse.
         diags
             .error(
                 ctx.source,
                 f.span(),
                 "keys.file",
                 format!(
-                    "key file {} is accessible by every user (mode {mode:04o})",
+                    "key file {} is writable by every user (mode {mode:04o})",
+                    path.display()
+                ),
+            )
+            .set_hint(format!(
+                "run `chmod 600 {}` (or 640 with a dedicated group)",
+                path.display()
+            ));
+    } else if mode & 0o004 != 0 {
+        // Readable by everyone: the issue asks for a warning (a fresh git
+        // checkout or a copied example is 0644; the daemon still works, but
+        // every local user can forge authenticated time).
+        diags
+            .warning(
+                ctx.source,
+                f.span(),
+                "keys.file",
+                format!(
+                    "key file {} is readable by every user (mode {mode:04o})",
                     path.display()
                 ),
             )

@@ -106,12 +106,23 @@ stratum = 16
 }
 
 #[test]
-fn refuses_world_readable_key_file_and_never_prints_keys() {
+fn refuses_world_writable_key_file_warns_on_readable_and_never_prints_keys() {
     let dir = stage(None);
     let keys = dir.path().join("ntp.keys");
-    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o646)).unwrap();
     let text = load_dir(dir.path()).unwrap_err().to_string();
-    assert!(text.contains("accessible by every user"), "{text}");
+    assert!(text.contains("writable by every user"), "{text}");
+    // world-readable (a fresh checkout): a warning, the daemon still starts
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let loaded = load_dir(dir.path()).unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("readable by every user")),
+        "{:?}",
+        loaded.warnings
+    );
     // group-readable is only a warning
     std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o640)).unwrap();
     let loaded = load_dir(dir.path()).unwrap();
