@@ -432,12 +432,12 @@ pub fn run(a: &DemoArgs) -> Result<ExitCode> {
 fn stage_files(s: &ScratchSite) -> Result<Vec<String>> {
     let root = s.tftp_root()?;
     let mut done = Vec::new();
-    // Key files must not be readable by others (the daemons refuse them);
+    // Key files should not be readable by others (pbxnet-ntpd warns);
     // git does not keep mode 600, so the copy is fixed as an installer would.
     let keys = s.config().join("ntp.keys");
     if keys.exists() {
         std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600))?;
-        done.push("chmod 600 ntp.keys in the copy (git checkouts make it 644; pbxnet-ntpd refuses a readable key file)".into());
+        done.push("chmod 600 ntp.keys in the copy (git checkouts make it 644; a key file should be readable by the daemon only)".into());
     }
     let fw = root.join("ThirdParty_Devices/400HD.img");
     if !fw.exists() {
