@@ -34,7 +34,7 @@ pub use load::{
     check_secret_file_mode, load, load_paths, load_site, ConfigPaths, ConfigReport, DaemonConfig,
     Loaded, ValidateCtx, DEFAULT_CONFIG_DIR, SITE_FILE,
 };
-pub use parse::{did_you_mean, parse_toml, parse_toml_recovering};
+pub use parse::{did_you_mean, parse_toml, parse_toml_detailed, parse_toml_recovering, Parsed};
 pub use site::{LogFormat, LogLevel, LogSettings, RawLog, RawSite, Site, DEFAULT_SERVER_ADDRESS};
 pub use source::Source;
 pub use template::{MacroContext, Template, TemplateError, MACRO_SERVER_IP};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::diag::{Diagnostic, Diagnostics, Severity};
-use crate::parse::parse_toml_recovering;
+use crate::parse::{parse_toml_detailed, parse_toml_recovering};
 use crate::site::{RawSite, Site};
 use crate::source::Source;
 
@@ -234,15 +234,26 @@ pub fn load_paths<D: DaemonConfig>(paths: &ConfigPaths) -> Result<Loaded<D>, Con
         files.push(paths.daemon.clone());
     }
     let source = source.unwrap_or_else(|| Source::new(&paths.daemon, ""));
-    let (raw, problems) = parse_toml_recovering::<D::Raw>(&source);
-    diags.extend(problems);
+    let mut parsed = parse_toml_detailed::<D::Raw>(&source);
+    diags.extend(parsed.diagnostics.iter().cloned());
     let config_dir = paths.daemon.parent().unwrap_or(Path::new("."));
     let ctx = ValidateCtx {
         site: &site,
         source: &source,
         config_dir,
     };
-    let daemon = D::validate(raw.unwrap_or_default(), &ctx, &mut diags);
+    // Semantic checks run on what could be parsed, so one run reports both
+    // kinds of problem; what they say about an entry the parser already
+    // reported and removed (or its table) is the same problem again.
+    let mut semantic = Diagnostics::new();
+    let raw = parsed.value.take().unwrap_or_default();
+    let daemon = D::validate(raw, &ctx, &mut semantic);
+    diags.extend(
+        semantic
+            .into_sorted()
+            .into_iter()
+            .filter(|d| !(d.file == source.path && parsed.covers(&d.key))),
+    );
     let warnings = finish(diags)?;
     match daemon {
         Some(daemon) => Ok(Loaded {

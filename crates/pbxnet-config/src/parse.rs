@@ -27,6 +27,51 @@ const MAX_ERRORS: usize = 64;
 /// deserialized from the recovered text so that semantic checks can still run
 /// and report more at once.
 pub fn parse_toml_recovering<T: DeserializeOwned>(source: &Source) -> (Option<T>, Vec<Diagnostic>) {
+    let parsed = parse_toml_detailed(source);
+    (parsed.value, parsed.diagnostics)
+}
+
+/// What [`parse_toml_detailed`] found.
+#[derive(Debug)]
+pub struct Parsed<T> {
+    /// The value deserialized from the recovered text, if recovery got there.
+    pub value: Option<T>,
+    /// Every problem found, in the order found.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Key paths of the entries removed to recover (already reported). A
+    /// semantic check that then finds something missing at or above one of
+    /// these is seeing the same problem again.
+    pub removed: Vec<String>,
+}
+
+impl<T> Parsed<T> {
+    /// True when `key` is a removed entry, one of its ancestors (`class[0]`
+    /// is an ancestor of `class[0].mac`) or one of its descendants.
+    pub fn covers(&self, key: &str) -> bool {
+        fn below(child: &str, parent: &str) -> bool {
+            child
+                .strip_prefix(parent)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        }
+        !key.is_empty()
+            && self
+                .removed
+                .iter()
+                .any(|removed| removed == key || below(removed, key) || below(key, removed))
+    }
+}
+
+/// Like [`parse_toml_recovering`], also returning what was removed.
+pub fn parse_toml_detailed<T: DeserializeOwned>(source: &Source) -> Parsed<T> {
+    let (value, diagnostics, removed) = recover(source);
+    Parsed {
+        value,
+        diagnostics,
+        removed,
+    }
+}
+
+fn recover<T: DeserializeOwned>(source: &Source) -> (Option<T>, Vec<Diagnostic>, Vec<String>) {
     let mut text = source.text.clone();
     let mut diagnostics: Vec<Diagnostic> = Vec::new();
     let mut blanked_keys: Vec<String> = Vec::new();
@@ -36,11 +81,11 @@ pub fn parse_toml_recovering<T: DeserializeOwned>(source: &Source) -> (Option<T>
     let mut duplicates: Vec<usize> = Vec::new();
     loop {
         let error = match toml::from_str::<T>(&text) {
-            Ok(value) => return (Some(value), diagnostics),
+            Ok(value) => return (Some(value), diagnostics, blanked_keys),
             Err(error) => error,
         };
         if diagnostics.len() >= MAX_ERRORS {
-            return (None, diagnostics);
+            return (None, diagnostics, blanked_keys);
         }
         let message = error.message().trim().to_string();
         let span = error.span().unwrap_or(0..0);
@@ -66,7 +111,7 @@ pub fn parse_toml_recovering<T: DeserializeOwned>(source: &Source) -> (Option<T>
                     );
                     let line = line_range(&text, span.start);
                     if !blank(&mut text, line) {
-                        return (None, diagnostics);
+                        return (None, diagnostics, blanked_keys);
                     }
                     continue;
                 }
@@ -74,7 +119,7 @@ pub fn parse_toml_recovering<T: DeserializeOwned>(source: &Source) -> (Option<T>
                     Diagnostic::at(Severity::Error, source, span, "", format!("TOML syntax error: {message}"))
                         .with_hint("the file must be valid TOML (https://toml.io); nothing after this point was checked"),
                 );
-                return (None, diagnostics);
+                return (None, diagnostics, blanked_keys);
             }
         };
         if original.is_none() {
@@ -126,21 +171,22 @@ pub fn parse_toml_recovering<T: DeserializeOwned>(source: &Source) -> (Option<T>
                 );
             }
             let Some(located) = located else {
-                return (None, diagnostics);
+                return (None, diagnostics, blanked_keys);
             };
+            blanked_keys.push(key_path);
             if !blank_located(&mut text, located) {
-                return (None, diagnostics);
+                return (None, diagnostics, blanked_keys);
             }
             continue;
         }
         let diagnostic = describe(source, span.clone(), &key_path, &message);
         diagnostics.push(diagnostic);
         let Some(located) = located else {
-            return (None, diagnostics);
+            return (None, diagnostics, blanked_keys);
         };
         blanked_keys.push(key_path);
         if !blank_located(&mut text, located) {
-            return (None, diagnostics);
+            return (None, diagnostics, blanked_keys);
         }
     }
 }
@@ -575,4 +621,30 @@ fn with_adjacent_comma(text: &str, range: Range<usize>) -> Range<usize> {
         return start - 1..range.end;
     }
     range
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(removed: &[&str]) -> Parsed<()> {
+        Parsed {
+            value: None,
+            diagnostics: Vec::new(),
+            removed: removed.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn removed_entries_cover_their_tables_and_contents_only() {
+        let p = parsed(&["class[0].mac", "pool[2]"]);
+        assert!(p.covers("class[0].mac"));
+        assert!(p.covers("class[0]"));
+        assert!(p.covers("pool[2].range"));
+        assert!(!p.covers("class[1]"));
+        assert!(!p.covers("class[0].macro"));
+        assert!(!p.covers("class[0].profile"));
+        assert!(!p.covers("pool[20]"));
+        assert!(!p.covers(""));
+    }
 }

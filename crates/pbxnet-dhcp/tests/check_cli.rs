@@ -1,0 +1,141 @@
+//! `pbxnet-dhcpd check --config <bad file>`: every error at once, each with
+//! file:line:column, the key, what was wrong and what is valid; exit 1.
+//! `run` on the same file refuses to start with exit 78.
+
+use std::path::Path;
+use std::process::Command;
+
+const BAD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bad-dhcp.toml");
+
+fn check(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-dhcpd"))
+        .args(args)
+        .env_remove("PBXNET_CONFIG")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The 1-based line of the first line of the fixture containing `needle`.
+fn line_of(needle: &str) -> usize {
+    let text = std::fs::read_to_string(BAD).unwrap();
+    text.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn check_prints_every_error_with_its_position() {
+    // A scratch copy so that no site.toml of the developer is picked up.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dhcp.toml");
+    std::fs::copy(BAD, &file).unwrap();
+    let (code, out) = check(&["check", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let at = |needle: &str, col: usize| format!("{}:{}:{col}", file.display(), line_of(needle));
+    let expectations: [(&str, String, &str); 6] = [
+        // unknown key, with a suggestion
+        (
+            "unknown key `authoritativ`",
+            at("authoritativ =", 1),
+            "did you mean `authoritative`?",
+        ),
+        // a range outside its subnet
+        (
+            "is not inside the subnet 192.168.92.0/24",
+            at("192.168.93.10", 9),
+            "expected a range between 192.168.92.1 and 192.168.92.254",
+        ),
+        // start > end
+        (
+            "starts at 192.168.92.9, after its end 192.168.92.5",
+            at("192.168.92.9..", 9),
+            "lower address first",
+        ),
+        // a malformed MAC
+        (
+            "invalid MAC address `00:80:9f:12:34:5g`",
+            at("34:5g", 7),
+            "00:90:8f:61:a0:22",
+        ),
+        // the server-address macro inside hex data
+        (
+            "not allowed inside hex data",
+            at("01:04:${server_ip}", 11),
+            "use an `ip` typed value",
+        ),
+        // a duplicate key
+        (
+            "duplicate key `value`",
+            at("192.168.92.247", 3),
+            "defined only once",
+        ),
+    ];
+    for (message, position, hint) in &expectations {
+        let block = out
+            .split("\nerror: ")
+            .find(|b| b.contains(message))
+            .unwrap_or_else(|| panic!("no error {message:?} in:\n{out}"));
+        assert!(
+            block.contains(&format!("--> {position}")),
+            "{message}: expected at {position}:\n{out}"
+        );
+        assert!(
+            block.contains(hint),
+            "{message}: hint {hint:?} missing:\n{out}"
+        );
+        assert!(block.contains('^'), "{message}: no caret:\n{out}");
+    }
+    // Each problem once: no cascade such as "class has no matcher" after
+    // its bad MAC was reported.
+    assert!(out.contains("\n6 errors, 0 warnings"), "{out}");
+    assert!(out.contains("= key: pool[0].range"), "{out}");
+    assert!(out.contains("= key: class[0].mac"), "{out}");
+    assert!(out.contains("= key: profile[0].option[1].value"), "{out}");
+}
+
+#[test]
+fn check_json_lists_the_same_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dhcp.toml");
+    std::fs::copy(BAD, &file).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-dhcpd"))
+        .args(["check", "--json", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let diags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = diags.as_array().unwrap();
+    let errors: Vec<&serde_json::Value> =
+        items.iter().filter(|d| d["severity"] == "error").collect();
+    assert!(errors.len() >= 6, "{diags:#}");
+    for e in &errors {
+        assert!(e["line"].as_u64().unwrap() > 0, "{e}");
+        assert!(e["column"].as_u64().unwrap() > 0, "{e}");
+        assert!(
+            Path::new(e["file"].as_str().unwrap()).ends_with("dhcp.toml"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn run_refuses_to_start_on_the_bad_file_with_exit_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dhcp.toml");
+    std::fs::copy(BAD, &file).unwrap();
+    let (code, out) = check(&["run", "--config", file.to_str().unwrap()]);
+    assert_eq!(code, 78, "{out}");
+    assert!(out.contains("unknown key `authoritativ`"), "{out}");
+}
+
+#[test]
+fn check_accepts_the_example_site() {
+    let etc = concat!(env!("CARGO_MANIFEST_DIR"), "/../../etc");
+    let (code, out) = check(&["check", "--config", etc]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("configuration OK"), "{out}");
+}
