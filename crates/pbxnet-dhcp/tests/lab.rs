@@ -981,11 +981,17 @@ fn sighup_reload_applies_a_valid_config_and_keeps_the_old_one_on_error() {
     srv.daemon
         .wait_notify("READY=1", Duration::from_secs(10))
         .unwrap();
-    assert!(
-        srv.daemon.log().contains("reload refused"),
-        "{}",
-        srv.daemon.log()
-    );
+    let log = srv.daemon.log();
+    assert!(log.contains("reload refused"), "{log}");
+    // The error itself is logged, with its position in the new file.
+    let bogus_line = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .position(|l| l == "bogus = 1")
+        .unwrap()
+        + 1;
+    assert!(log.contains("unknown key `bogus`"), "{log}");
+    assert!(log.contains(&format!("dhcp.toml:{bogus_line}:1")), "{log}");
     let b = udhcpc_once(lab.client(1), &sub(1), &["-O", "66"]);
     assert_eq!(env(&b, "tftp"), Some("192.168.92.246"));
     // A valid change: applied.
