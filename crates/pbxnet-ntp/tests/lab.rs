@@ -704,6 +704,14 @@ fn chain_pbxnet_to_pbxnet_to_phone_adds_one_stratum_each() {
     assert_eq!(r.stratum(), 6);
     assert_eq!(r.leap_indicator(), 0);
     let _ = a.status();
+    // SIGTERM: B stops cleanly and leaves its learned frequency on disk
+    let mut b = b;
+    b.daemon.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = b.daemon.wait_exit(Duration::from_secs(10)).unwrap();
+    assert!(st.success(), "{st}");
+    let drift = std::fs::read_to_string(b.dir.path().join("state/ntp.drift")).expect("drift file");
+    let ppm: f64 = drift.trim().parse().unwrap();
+    assert!(ppm.abs() <= 500.0, "{drift}");
 }
 
 #[test]
