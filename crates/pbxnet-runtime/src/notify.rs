@@ -78,6 +78,61 @@ impl Watchdog {
     }
 }
 
+/// The watchdog for a daemon's `tokio::select!` loop:
+///
+/// ```ignore
+/// let mut watchdog = WatchdogTimer::from_env();
+/// loop {
+///     tokio::select! {
+///         _ = watchdog.tick() => watchdog.ping(),
+///         // … the daemon's other branches …
+///     }
+/// }
+/// ```
+///
+/// `tick` resolves every half `WatchdogSec` when systemd asked for a
+/// watchdog and never otherwise. Because the ping comes from the loop itself,
+/// a loop that stops turning stops pinging, and systemd restarts the daemon.
+#[derive(Debug)]
+pub struct WatchdogTimer {
+    watchdog: Option<Watchdog>,
+    interval: Option<tokio::time::Interval>,
+}
+
+impl WatchdogTimer {
+    /// Reads `WATCHDOG_USEC`; needs a tokio runtime.
+    pub fn from_env() -> WatchdogTimer {
+        Self::new(Watchdog::from_env())
+    }
+
+    /// A timer for the given watchdog (none: `tick` never resolves).
+    pub fn new(watchdog: Option<Watchdog>) -> WatchdogTimer {
+        let interval = watchdog.map(|w| {
+            let mut interval = tokio::time::interval(w.interval);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
+        WatchdogTimer { watchdog, interval }
+    }
+
+    /// Resolves when the next ping is due.
+    pub async fn tick(&mut self) {
+        match &mut self.interval {
+            Some(interval) => {
+                interval.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Sends `WATCHDOG=1` (no-op without a watchdog).
+    pub fn ping(&self) {
+        if let Some(w) = &self.watchdog {
+            w.ping();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +153,26 @@ mod tests {
         assert!(std::str::from_utf8(&buf[..n])
             .unwrap()
             .starts_with("RELOADING=1\nMONOTONIC_USEC="));
+    }
+
+    #[test]
+    fn watchdog_timer_ticks_only_when_asked_for() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut on = WatchdogTimer::new(Some(Watchdog {
+                interval: Duration::from_millis(10),
+            }));
+            let started = std::time::Instant::now();
+            on.tick().await; // the first tick is immediate
+            on.tick().await;
+            assert!(started.elapsed() >= Duration::from_millis(9));
+            let mut off = WatchdogTimer::new(None);
+            let never = tokio::time::timeout(Duration::from_millis(30), off.tick()).await;
+            assert!(never.is_err(), "no watchdog: tick never resolves");
+        });
     }
 
     #[allow(unsafe_code)]

@@ -24,6 +24,17 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `program args…` inside `ns`.
     pub fn spawn(ns: &Netns, program: &Path, args: &[&str]) -> io::Result<Daemon> {
+        Self::spawn_with_env(ns, program, args, &[])
+    }
+
+    /// Like [`Daemon::spawn`], with extra environment variables (such as
+    /// `WATCHDOG_USEC`).
+    pub fn spawn_with_env(
+        ns: &Netns,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> io::Result<Daemon> {
         let dir = tempfile::tempdir()?;
         let notify_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path)?;
@@ -33,6 +44,7 @@ impl Daemon {
             .args(args)
             .env("NOTIFY_SOCKET", &notify_path)
             .env_remove("JOURNAL_STREAM")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -477,8 +477,10 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
     notify::ready();
     notify::status("serving");
     let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut watchdog = notify::WatchdogTimer::from_env();
     loop {
         tokio::select! {
+            _ = watchdog.tick() => watchdog.ping(),
             sig = signals.next() => match sig {
                 signals::Signal::Reload => {
                     if let Ok(new) = reloader.reload() {

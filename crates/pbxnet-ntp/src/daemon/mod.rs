@@ -211,10 +211,12 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         let mut current = cfg;
         let mut refresh = tokio::time::interval(Duration::from_secs(16));
         let far = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
+        let mut watchdog = notify::WatchdogTimer::from_env();
         loop {
             let deadline = up.as_ref().and_then(|u| u.deadline()).map(tokio::time::Instant::from_std).unwrap_or(far);
             let mut publish = false;
             tokio::select! {
+                _ = watchdog.tick() => watchdog.ping(),
                 _ = refresh.tick() => {
                     // The reference time of local mode follows the clock;
                     // dispersion grows while the upstream is silent.

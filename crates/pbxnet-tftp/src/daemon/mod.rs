@@ -267,8 +267,10 @@ async fn run(mut reloader: pbxnet_runtime::Reloader<TftpConfig>) -> Result<()> {
     let mut buf = vec![0u8; 2048];
     tracing::info!(listen = %listen.local_addr()?, root = %active.cfg().root.display(), "pbxnet-tftpd ready");
     notify::ready();
+    let mut watchdog = notify::WatchdogTimer::from_env();
     loop {
         tokio::select! {
+            _ = watchdog.tick() => watchdog.ping(),
             r = listen.recv_from(&mut buf) => {
                 let (n, peer) = match r {
                     Ok(v) => v,
