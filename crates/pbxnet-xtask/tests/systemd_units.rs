@@ -215,7 +215,9 @@ fn daemon_sources(krate: &str) -> String {
 }
 
 fn pings_watchdog(source: &str) -> bool {
-    source.contains("Watchdog::from_env") || source.contains("WATCHDOG=1")
+    source.contains("Watchdog::from_env")
+        || source.contains("WatchdogTimer::from_env")
+        || source.contains("WATCHDOG=1")
 }
 
 #[test]
