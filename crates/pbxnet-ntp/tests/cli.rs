@@ -76,5 +76,5 @@ fn status_without_daemon_fails_clearly() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("ntpd.sock"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pbxnet-ntpd.sock"));
 }

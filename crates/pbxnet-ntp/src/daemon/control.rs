@@ -1,5 +1,5 @@
 //! Control socket (pbxnet-runtime's length-prefixed JSON at
-//! `<runtime-directory>/ntpd.sock`): one command, `{"command":"status"}`.
+//! `<runtime-directory>/pbxnet-ntpd.sock`): one command, `{"command":"status"}`.
 
 use super::net::Shared;
 use crate::{ServerStats, SystemState};

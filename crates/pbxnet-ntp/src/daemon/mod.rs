@@ -7,7 +7,7 @@
 //! `run` loads and validates the config (exit 78 on error), binds one
 //! SO_REUSEPORT socket per worker and address, drops privileges, starts the
 //! workers (see `net`), sends READY=1 once the sockets are bound, answers
-//! `status` on `<runtime-directory>/ntpd.sock`, reloads on SIGHUP and stops
+//! `status` on `<runtime-directory>/pbxnet-ntpd.sock`, reloads on SIGHUP and stops
 //! on SIGTERM/SIGINT. Keys and policy are reloaded; listen addresses and
 //! worker count need a restart.
 
@@ -27,8 +27,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Name of the control socket (`<runtime-directory>/ntpd.sock`).
-const CONTROL_NAME: &str = "ntpd";
+/// Name of the control socket (`<runtime-directory>/pbxnet-ntpd.sock`).
+const CONTROL_NAME: &str = "pbxnet-ntpd";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -15,6 +15,9 @@
 mod files;
 mod task;
 
+/// Name of the control socket (`<runtime-directory>/pbxnet-tftpd.sock`).
+const CONTROL_NAME: &str = "pbxnet-tftpd";
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -154,7 +157,7 @@ struct StatusReport {
 fn status(global: &GlobalArgs, json: bool) -> Result<()> {
     let loaded = pbxnet_config::load::<TftpConfig>(global.config.as_deref())
         .map_err(|r| anyhow::anyhow!("{r}"))?;
-    let path = control::socket_path(&loaded.site.runtime_directory, "tftpd");
+    let path = control::socket_path(&loaded.site.runtime_directory, CONTROL_NAME);
     let mut report: StatusReport = control::request(&path, &Request::Status)
         .with_context(|| format!("asking the daemon on {}", path.display()))?;
     report.active.sort_by_key(|a| a.client);
@@ -239,7 +242,7 @@ async fn run(mut reloader: pbxnet_runtime::Reloader<TftpConfig>) -> Result<()> {
     let listen_addr = active.cfg().listen;
     let listen = bind_listen(listen_addr).with_context(|| format!("binding {listen_addr}"))?;
     let mut signals = signals::Signals::new().context("installing signal handlers")?;
-    let ctl_path = control::socket_path(&active.loaded.site.runtime_directory, "tftpd");
+    let ctl_path = control::socket_path(&active.loaded.site.runtime_directory, CONTROL_NAME);
     let mut ctl_rx = match control::serve::<Request, StatusReport>(&ctl_path) {
         Ok(rx) => Some(rx),
         Err(e) => {
