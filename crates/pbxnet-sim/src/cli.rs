@@ -73,3 +73,8 @@ fn run_fleet(spec: &std::path::Path, out: Option<&std::path::Path>) -> Result<Ex
         ExitCode::FAILURE
     })
 }
+
+/// The command line, for generated documentation (man pages).
+pub fn cli() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -13,11 +13,7 @@
 //! | `pbxnet-keygen` | `pbxnet_license::daemon::keygen_cli() -> clap::Command` |
 //! | `pbxnet-sim` | `pbxnet_sim::cli::cli() -> clap::Command` (not packaged) |
 //!
-//! each implemented as `<Cli as clap::CommandFactory>::command()`. The build
-//! script detects which of them exist (a `pub fn NAME() -> ` line, or a
-//! `pub use` naming it, in `src/daemon/mod.rs`, `src/cli.rs` for the
-//! simulator), so pages appear as the functions do; [`pages`] says which
-//! binaries still lack one.
+//! each implemented as `<Cli as clap::CommandFactory>::command()`.
 
 use std::fmt::Write as _;
 use std::io;
@@ -34,8 +30,8 @@ pub struct Page {
     pub section: &'static str,
     /// The function of the contract (for messages).
     pub provider: &'static str,
-    /// The command line, when the crate exposes it.
-    pub command: Option<fn() -> Command>,
+    /// The command line.
+    pub command: fn() -> Command,
     /// Daemon file read besides site.toml (`None` for tools).
     pub config_file: Option<&'static str>,
     /// Shipped in the Debian package.
@@ -49,10 +45,7 @@ pub fn pages() -> Vec<Page> {
             binary: "pbxnet-dhcpd",
             section: "8",
             provider: "pbxnet_dhcp::daemon::cli",
-            #[cfg(pbxnet_cli = "pbxnet-dhcpd")]
-            command: Some(pbxnet_dhcp::daemon::cli),
-            #[cfg(not(pbxnet_cli = "pbxnet-dhcpd"))]
-            command: None,
+            command: pbxnet_dhcp::daemon::cli,
             config_file: Some("dhcp.toml"),
             packaged: true,
         },
@@ -60,10 +53,7 @@ pub fn pages() -> Vec<Page> {
             binary: "pbxnet-tftpd",
             section: "8",
             provider: "pbxnet_tftp::daemon::cli",
-            #[cfg(pbxnet_cli = "pbxnet-tftpd")]
-            command: Some(pbxnet_tftp::daemon::cli),
-            #[cfg(not(pbxnet_cli = "pbxnet-tftpd"))]
-            command: None,
+            command: pbxnet_tftp::daemon::cli,
             config_file: Some("tftp.toml"),
             packaged: true,
         },
@@ -71,10 +61,7 @@ pub fn pages() -> Vec<Page> {
             binary: "pbxnet-ntpd",
             section: "8",
             provider: "pbxnet_ntp::daemon::cli",
-            #[cfg(pbxnet_cli = "pbxnet-ntpd")]
-            command: Some(pbxnet_ntp::daemon::cli),
-            #[cfg(not(pbxnet_cli = "pbxnet-ntpd"))]
-            command: None,
+            command: pbxnet_ntp::daemon::cli,
             config_file: Some("ntp.toml"),
             packaged: true,
         },
@@ -82,10 +69,7 @@ pub fn pages() -> Vec<Page> {
             binary: "pbxnet-licd",
             section: "8",
             provider: "pbxnet_license::daemon::licd_cli",
-            #[cfg(pbxnet_cli = "pbxnet-licd")]
-            command: Some(pbxnet_license::daemon::licd_cli),
-            #[cfg(not(pbxnet_cli = "pbxnet-licd"))]
-            command: None,
+            command: pbxnet_license::daemon::licd_cli,
             config_file: Some("license.toml"),
             packaged: true,
         },
@@ -93,10 +77,7 @@ pub fn pages() -> Vec<Page> {
             binary: "pbxnet-keygen",
             section: "1",
             provider: "pbxnet_license::daemon::keygen_cli",
-            #[cfg(pbxnet_cli = "pbxnet-keygen")]
-            command: Some(pbxnet_license::daemon::keygen_cli),
-            #[cfg(not(pbxnet_cli = "pbxnet-keygen"))]
-            command: None,
+            command: pbxnet_license::daemon::keygen_cli,
             config_file: None,
             packaged: true,
         },
@@ -104,10 +85,7 @@ pub fn pages() -> Vec<Page> {
             binary: "pbxnet-sim",
             section: "1",
             provider: "pbxnet_sim::cli::cli",
-            #[cfg(pbxnet_cli = "pbxnet-sim")]
-            command: Some(pbxnet_sim::cli::cli),
-            #[cfg(not(pbxnet_cli = "pbxnet-sim"))]
-            command: None,
+            command: pbxnet_sim::cli::cli,
             config_file: None,
             packaged: false,
         },
@@ -124,14 +102,9 @@ pub struct Rendered {
 }
 
 /// Renders the page of `page` and one page per subcommand
-/// (`<binary>-<sub>.<section>`). `None` when the crate does not expose its
-/// command line yet.
-pub fn render(page: &Page) -> Option<io::Result<Vec<Rendered>>> {
-    let command = (page.command?)();
-    Some(render_command(page, command))
-}
-
-fn render_command(page: &Page, command: Command) -> io::Result<Vec<Rendered>> {
+/// (`<binary>-<sub>.<section>`).
+pub fn render(page: &Page) -> io::Result<Vec<Rendered>> {
+    let command = (page.command)();
     // `help` is clap's, the same in every binary: no page of its own.
     let mut command = command.name(page.binary).disable_help_subcommand(true);
     command.build();
@@ -218,28 +191,17 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
     s
 }
 
-/// Pages written, and (binary, missing function) for those not rendered.
-pub type Written = (Vec<PathBuf>, Vec<(&'static str, &'static str)>);
-
-/// Writes every available page into `dir` (only those of packaged binaries
-/// with `packaged_only`). Returns the files written and
-/// the pages that could not be rendered because the crate does not expose
-/// its command line (binary, missing function).
-pub fn write_all(dir: &Path, packaged_only: bool) -> io::Result<Written> {
+/// Writes every page into `dir` (only those of packaged binaries with
+/// `packaged_only`) and returns the files written.
+pub fn write_all(dir: &Path, packaged_only: bool) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
-    let mut missing = Vec::new();
     for page in pages().into_iter().filter(|p| p.packaged || !packaged_only) {
-        match render(&page) {
-            None => missing.push((page.binary, page.provider)),
-            Some(pages) => {
-                for r in pages? {
-                    let path = dir.join(&r.file_name);
-                    std::fs::write(&path, r.text)?;
-                    written.push(path);
-                }
-            }
+        for r in render(&page)? {
+            let path = dir.join(&r.file_name);
+            std::fs::write(&path, r.text)?;
+            written.push(path);
         }
     }
-    Ok((written, missing))
+    Ok(written)
 }

@@ -66,6 +66,11 @@ enum Command {
     },
 }
 
+/// The command line, for generated documentation (man pages).
+pub fn cli() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Entry point of the `pbxnet-tftpd` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
