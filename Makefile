@@ -95,7 +95,7 @@ man:
 .PHONY: bench-tftp
 bench-tftp:
 	tests/bench/tftp-prepare.sh
-	BENCH_OUT=target/bench-tftp.md $(CARGO) test --release -p pbxnet-tftp --test bench -- --ignored --nocapture --test-threads=1
+	BENCH_OUT=$(CURDIR)/target/bench-tftp.md $(CARGO) test --release -p pbxnet-tftp --test bench -- --ignored --nocapture --test-threads=1
 
 ## pbxnet-ntpd client (simulated clock) vs chronyd -x through a 7±1 / 5±1 ms userspace link (root; ~12 min).
 bench-ntp-client:
