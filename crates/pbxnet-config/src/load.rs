@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::diag::{Diagnostic, Diagnostics, Severity};
-use crate::parse::{parse_toml_detailed, parse_toml_recovering};
+use crate::parse::parse_toml_detailed;
 use crate::site::{RawSite, Site};
 use crate::source::Source;
 
@@ -200,9 +200,31 @@ fn load_site_into(paths: &ConfigPaths, diags: &mut Diagnostics) -> Site {
     let Some(source) = read_optional(&paths.site, false, diags) else {
         return Site::default();
     };
-    let (raw, problems) = parse_toml_recovering::<RawSite>(&source);
-    diags.extend(problems);
-    Site::validate(raw.unwrap_or_default(), &source, diags)
+    parse_then_validate::<RawSite, _>(&source, diags, |raw, semantic| {
+        Site::validate(raw, &source, semantic)
+    })
+}
+
+/// Parses `source`, then runs the semantic checks on what could be parsed,
+/// so that one run reports both kinds of problem. What the checks say about
+/// an entry the parser already reported and removed (or its table) is the
+/// same problem again, and is dropped.
+fn parse_then_validate<R: DeserializeOwned + Default, T>(
+    source: &Source,
+    diags: &mut Diagnostics,
+    validate: impl FnOnce(R, &mut Diagnostics) -> T,
+) -> T {
+    let mut parsed = parse_toml_detailed::<R>(source);
+    diags.extend(std::mem::take(&mut parsed.diagnostics));
+    let mut semantic = Diagnostics::new();
+    let value = validate(parsed.value.take().unwrap_or_default(), &mut semantic);
+    diags.extend(
+        semantic
+            .into_sorted()
+            .into_iter()
+            .filter(|d| !(d.file == source.path && parsed.covers(&d.key))),
+    );
+    value
 }
 
 fn finish(diags: Diagnostics) -> Result<Vec<Diagnostic>, ConfigReport> {
@@ -234,26 +256,15 @@ pub fn load_paths<D: DaemonConfig>(paths: &ConfigPaths) -> Result<Loaded<D>, Con
         files.push(paths.daemon.clone());
     }
     let source = source.unwrap_or_else(|| Source::new(&paths.daemon, ""));
-    let mut parsed = parse_toml_detailed::<D::Raw>(&source);
-    diags.extend(parsed.diagnostics.iter().cloned());
     let config_dir = paths.daemon.parent().unwrap_or(Path::new("."));
     let ctx = ValidateCtx {
         site: &site,
         source: &source,
         config_dir,
     };
-    // Semantic checks run on what could be parsed, so one run reports both
-    // kinds of problem; what they say about an entry the parser already
-    // reported and removed (or its table) is the same problem again.
-    let mut semantic = Diagnostics::new();
-    let raw = parsed.value.take().unwrap_or_default();
-    let daemon = D::validate(raw, &ctx, &mut semantic);
-    diags.extend(
-        semantic
-            .into_sorted()
-            .into_iter()
-            .filter(|d| !(d.file == source.path && parsed.covers(&d.key))),
-    );
+    let daemon = parse_then_validate::<D::Raw, _>(&source, &mut diags, |raw, semantic| {
+        D::validate(raw, &ctx, semantic)
+    });
     let warnings = finish(diags)?;
     match daemon {
         Some(daemon) => Ok(Loaded {

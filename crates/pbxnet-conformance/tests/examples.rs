@@ -4,37 +4,14 @@
 //! silently turn a typo into a default. (After hickory-dns's
 //! `test_reject_unknown_fields`.)
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use pbxnet_config::{load, DaemonConfig, Diagnostic};
 use toml_edit::{DocumentMut, Item, Table};
 
+use common::copy_etc;
+
 const STRAY: &str = "pbxnet-stray-key";
-
-fn etc() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc")
-}
-
-/// Copies `etc/` (configs, key files, the TFTP tree) into a scratch directory.
-fn copy_etc() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&etc(), dir.path());
-    dir
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let kind = entry.file_type().unwrap();
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// Key paths of every table in the document (array-of-tables elements with
 /// their index), in document order.

@@ -1,14 +1,12 @@
 //! Every network daemon pings systemd's watchdog from its main loop when
 //! `WATCHDOG_USEC` is set (licd's own tests cover it), and only then.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pbxnet_testlab::{skip_unless_root, workspace_binary, Daemon, Lab};
-
-fn etc() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc")
-}
 
 fn binary(name: &str) -> PathBuf {
     let path = workspace_binary(name);
@@ -22,14 +20,7 @@ fn binary(name: &str) -> PathBuf {
 
 /// The example site, with state and sockets in a scratch directory.
 fn scratch_config() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(etc()).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-        }
-    }
-    std::fs::create_dir(dir.path().join("tftpboot")).unwrap();
+    let dir = common::copy_etc();
     let state = dir.path().join("state");
     let run = dir.path().join("run");
     std::fs::write(
