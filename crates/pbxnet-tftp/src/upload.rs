@@ -40,6 +40,10 @@ pub trait Sink {
     fn commit(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+
+    /// The upload failed: drop what was received. Called once, before the
+    /// ERROR (if any) is queued.
+    fn discard(&mut self) {}
 }
 
 impl Sink for Vec<u8> {
@@ -155,6 +159,9 @@ impl<K: Sink> Upload<K> {
             // Already reported (complete, now leaving the dally).
             return;
         }
+        // A failed upload leaves nothing behind, and before the client hears
+        // of it (the ERROR is only transmitted after this returns).
+        self.sink.discard();
         self.outcome = Some(outcome.clone());
         self.events.push_back(Event::Finished {
             outcome,
@@ -398,6 +405,7 @@ mod tests {
         bytes: Vec<u8>,
         committed: bool,
         fail_commit: bool,
+        discarded: bool,
     }
 
     impl Sink for Staged {
@@ -412,6 +420,9 @@ mod tests {
             }
             self.committed = true;
             Ok(())
+        }
+        fn discard(&mut self) {
+            self.discarded = true;
         }
     }
 

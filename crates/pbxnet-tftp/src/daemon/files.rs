@@ -269,7 +269,8 @@ impl Source for ReadAhead {
 /// An upload being received: a hidden temporary file beneath the root,
 /// moved into place by [`crate::Sink::commit`] (fsync of the data, rename,
 /// fsync of the folder) before the core acknowledges the last block.
-/// Dropped uncommitted (failed or aborted transfer), it removes the temporary.
+/// A failed upload is discarded by the core before its ERROR goes out; a
+/// sink dropped uncommitted for any other reason also removes the temporary.
 #[derive(Debug)]
 pub(crate) struct StagedUpload {
     file: File,
@@ -277,7 +278,7 @@ pub(crate) struct StagedUpload {
     tmp: String,
     dest: String,
     overwrite: bool,
-    committed: bool,
+    settled: bool,
 }
 
 impl StagedUpload {
@@ -294,7 +295,7 @@ impl StagedUpload {
             tmp,
             dest,
             overwrite,
-            committed: false,
+            settled: false,
         }
     }
 }
@@ -308,17 +309,23 @@ impl crate::Sink for StagedUpload {
         self.file.sync_all()?;
         self.root
             .rename_into(&self.tmp, &self.dest, self.overwrite)?;
-        self.committed = true;
+        self.settled = true;
         let folder = self.dest.rsplit_once('/').map_or("", |(folder, _)| folder);
         self.root.sync_dir(folder)
+    }
+
+    fn discard(&mut self) {
+        if !self.settled {
+            self.root.remove(&self.tmp);
+            // Settled either way: a later call (Drop) has nothing to do.
+            self.settled = true;
+        }
     }
 }
 
 impl Drop for StagedUpload {
     fn drop(&mut self) {
-        if !self.committed {
-            self.root.remove(&self.tmp);
-        }
+        crate::Sink::discard(self);
     }
 }
 
