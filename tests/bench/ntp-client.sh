@@ -107,7 +107,12 @@ while [ $SECONDS -lt $end ]; do
   sleep 1
 done
 
-python3 - "$TMP/samples" <<'EOT'
+# how pbxnet took T1: the kernel's software transmit stamp (as chronyd) or,
+# when none came back, a clock read right before the send
+"$NTPD" --config "$TMP/c1" status --json 2>/dev/null | tr -d ' \n' \
+  | grep -o '"t1_\(kernel\|user\)_stamps":[0-9]*' | tr '\n' ' ' > "$TMP/t1" || true
+
+python3 - "$TMP/samples" "$TMP/t1" <<'EOT'
 import sys, math
 pb, ch = [], []
 for line in open(sys.argv[1]):
@@ -124,4 +129,6 @@ for name, v in (("pbxnet-ntpd (true error of its simulated clock)", pb), ("chron
     print(f"| {name} | {len(v)} | {q(v,.5)*1e6:.0f} | {q(v,.95)*1e6:.0f} | {q(v,.5)*1e6-1000:+.0f} |")
 if pb and ch:
     print(f"\nratio pbxnet/chrony: median {q(pb,.5)/q(ch,.5):.2f}x, p95 {q(pb,.95)/q(ch,.95):.2f}x")
+t1 = open(sys.argv[2]).read().strip()
+print(f"pbxnet T1 source: {t1 or 'unknown'}")
 EOT

@@ -24,7 +24,14 @@
 //!
 //! Filter: the minimum-delay sample of the last 8 (RFC 5905 clock filter).
 //! Selection: Marzullo intersection of [θ−λ, θ+λ] (λ = root distance), the
-//! majority clique is kept, then combined with weights 1/λ.
+//! majority clique is kept (the others are falsetickers), then clustered
+//! (RFC 5905 §11.2.2: the survivor farthest from the others is pruned while
+//! more than [`MIN_SURVIVORS`] remain and its selection jitter exceeds the
+//! smallest peer jitter), then combined with weights 1/λ.
+//!
+//! Sources have stable ids (their index at construction, then counting up
+//! for sources added by [`Client::reconfigure`]); every `source` argument
+//! and field is such an id.
 //! Discipline: frequency from a least-squares fit of the offsets with our own
 //! corrections added back (so slews and steps do not bias it), phase removed
 //! by a temporary frequency offset (slew); |θ| above `step_threshold` is
@@ -44,6 +51,8 @@ pub const MAX_ROOT_DISTANCE: f64 = 16.0;
 pub const MAX_FREQ_PPM: f64 = 500.0;
 const FILTER_LEN: usize = 8;
 const PHI: f64 = 15e-6;
+/// Clustering never prunes below this many survivors (RFC 5905 NMIN).
+pub const MIN_SURVIVORS: usize = 3;
 
 /// One upstream source's settings.
 #[derive(Debug, Clone)]
@@ -142,6 +151,22 @@ pub struct Sample {
     pub cum: f64,
 }
 
+/// What the last selection made of a source (for `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectStatus {
+    /// No usable sample yet (or not yet through a selection).
+    NoSample,
+    /// Its interval misses the majority intersection: a falseticker.
+    Falseticker,
+    /// No majority of the sources agrees: nobody is selected.
+    NoMajority,
+    /// A truechimer pruned by clustering: its offset is the farthest from
+    /// the others', beyond the smallest peer jitter.
+    Outlier,
+    /// Combined into the system offset.
+    Selected,
+}
+
 /// Source state for `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceState {
@@ -154,6 +179,7 @@ pub enum SourceState {
 /// Per-source state.
 #[derive(Debug)]
 pub struct Source {
+    id: usize,
     cfg: SourceConfig,
     /// Reach register (8 polls).
     pub reach: u8,
@@ -169,12 +195,15 @@ pub struct Source {
     pub last_reject: Option<Reject>,
     /// Whether selection kept it last time.
     pub selected: bool,
+    /// Why selection kept or dropped it last time.
+    pub select: SelectStatus,
 }
 
 impl Source {
-    fn new(cfg: SourceConfig, start: f64) -> Self {
+    fn new(id: usize, cfg: SourceConfig, start: f64) -> Self {
         let poll = cfg.minpoll;
         Source {
+            id,
             burst_left: if cfg.burst { 4 } else { 0 },
             cfg,
             reach: 0,
@@ -186,7 +215,18 @@ impl Source {
             state: SourceState::Active,
             last_reject: None,
             selected: false,
+            select: SelectStatus::NoSample,
         }
+    }
+
+    /// The source's stable id.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The source's settings.
+    pub fn config(&self) -> &SourceConfig {
+        &self.cfg
     }
 
     /// The source's address.
@@ -322,11 +362,48 @@ impl Source {
     }
 }
 
+/// What a [`Client::reconfigure`] did to one source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceChange {
+    /// Same address, key and polls: its state is kept.
+    Unchanged(SocketAddr),
+    /// New address: starts with a burst.
+    Added(SocketAddr),
+    /// No longer listed: dropped.
+    Removed(SocketAddr),
+    /// Another key (or a key added or removed): restarted afresh.
+    KeyChanged(SocketAddr),
+    /// New poll range (minpoll, maxpoll): its samples are kept.
+    PollChanged {
+        /// The source.
+        addr: SocketAddr,
+        /// Old range.
+        from: (i8, i8),
+        /// New range.
+        to: (i8, i8),
+    },
+}
+
+/// Same key: id, type and secret (compared through a digest, so that the
+/// secret is never exposed).
+fn key_eq(a: &Option<Key>, b: &Option<Key>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            const PROBE: &[u8] = b"pbxnet-ntpd key identity";
+            a.id() == b.id() && a.kind() == b.kind() && a.digest(PROBE) == b.digest(PROBE)
+        }
+        _ => false,
+    }
+}
+
 /// A request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
-    /// Index of the source.
+    /// Id of the source.
     pub source: usize,
+    /// The request's transmit timestamp (the nonce its reply must echo).
+    pub nonce: u64,
     /// Destination.
     pub addr: SocketAddr,
     /// Bytes.
@@ -344,7 +421,7 @@ pub enum ClientEvent {
     Synchronized(f64),
     /// No source answered the first polls.
     Unreachable,
-    /// A source was stopped by a kiss code.
+    /// A source (id) was stopped by a kiss code.
     SourceStopped(usize, [u8; 4]),
     /// Leap indicator to pass to the kernel.
     Leap(LeapIndicator),
@@ -355,7 +432,7 @@ pub enum ClientEvent {
 pub struct Selection {
     /// Combined offset (s).
     pub offset: f64,
-    /// Index of the system peer (lowest root distance among the kept).
+    /// Id of the system peer (lowest root distance among the kept).
     pub peer: usize,
     /// Root distance of the system peer.
     pub distance: f64,
@@ -499,6 +576,7 @@ impl Discipline {
 #[derive(Debug)]
 pub struct Client {
     sources: Vec<Source>,
+    next_id: usize,
     /// The discipline.
     pub discipline: Discipline,
     rng: rand::rngs::StdRng,
@@ -530,8 +608,14 @@ impl Client {
                 freq_ppm.clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM),
             ));
         }
+        let n = sources.len();
         Client {
-            sources: sources.into_iter().map(|c| Source::new(c, now)).collect(),
+            sources: sources
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| Source::new(i, c, now))
+                .collect(),
+            next_id: n,
             discipline: Discipline::new(discipline, freq_ppm),
             rng: rand::rngs::StdRng::seed_from_u64(seed),
             tx: VecDeque::new(),
@@ -550,6 +634,88 @@ impl Client {
     /// The sources.
     pub fn sources(&self) -> &[Source] {
         &self.sources
+    }
+
+    /// The source with id `id`.
+    pub fn source(&self, id: usize) -> Option<&Source> {
+        self.sources.iter().find(|s| s.id == id)
+    }
+
+    /// Replace the source list (a reload). A source whose address and key
+    /// are unchanged keeps its state (samples, reach, poll, pending
+    /// request); a poll range change is applied to it in place (its poll is
+    /// clamped into the new range). A new key means a new trust basis: that
+    /// source starts afresh, like a new one (with its burst). Sources no
+    /// longer listed are dropped. Steering on/off and the thresholds come
+    /// from `discipline`; the learned frequency is kept. Returns what changed,
+    /// for the log.
+    pub fn reconfigure(
+        &mut self,
+        sources: Vec<SourceConfig>,
+        discipline: DisciplineConfig,
+        now: f64,
+    ) -> Vec<SourceChange> {
+        let mut changes = Vec::new();
+        let mut old: Vec<Option<Source>> = std::mem::take(&mut self.sources)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for cfg in sources {
+            let same_addr = old
+                .iter()
+                .position(|o| o.as_ref().is_some_and(|o| o.cfg.addr == cfg.addr));
+            let kept = same_addr.and_then(|k| old[k].take());
+            let src = match kept {
+                Some(mut s) if key_eq(&s.cfg.key, &cfg.key) => {
+                    if (s.cfg.minpoll, s.cfg.maxpoll) != (cfg.minpoll, cfg.maxpoll) {
+                        changes.push(SourceChange::PollChanged {
+                            addr: cfg.addr,
+                            from: (s.cfg.minpoll, s.cfg.maxpoll),
+                            to: (cfg.minpoll, cfg.maxpoll),
+                        });
+                        s.poll = s.poll.clamp(cfg.minpoll, cfg.maxpoll.max(cfg.minpoll));
+                        s.next_poll = s.next_poll.min(now + s.interval());
+                    } else {
+                        changes.push(SourceChange::Unchanged(cfg.addr));
+                    }
+                    s.cfg = cfg;
+                    s
+                }
+                Some(_) => {
+                    changes.push(SourceChange::KeyChanged(cfg.addr));
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    Source::new(id, cfg, now)
+                }
+                None => {
+                    changes.push(SourceChange::Added(cfg.addr));
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    Source::new(id, cfg, now)
+                }
+            };
+            self.sources.push(src);
+        }
+        for s in old.into_iter().flatten() {
+            changes.push(SourceChange::Removed(s.cfg.addr));
+        }
+        // A system peer that is gone (or restarted) cannot stay the
+        // reference: select again among the samples the others hold (they
+        // were already used for the clock, so no discipline update).
+        if let Some(sel) = self.last_selection {
+            if self.source(sel.peer).and_then(|s| s.best()).is_none() {
+                self.last_selection = None;
+                self.select(now);
+            }
+        }
+        self.discipline.cfg = discipline;
+        changes
+    }
+
+    /// Stop (or resume) steering the clock: e.g. the shell found that it is
+    /// not allowed to (no CAP_SYS_TIME). Measuring goes on.
+    pub fn set_steer(&mut self, steer: bool) {
+        self.discipline.cfg.steer = steer;
     }
 
     /// Monotonic time of the last clock update.
@@ -574,7 +740,8 @@ impl Client {
             let nonce: u64 = self.rng.gen();
             if let Some(n) = s.build_request(nonce, local_now, &mut buf) {
                 self.tx.push_back(Transmit {
-                    source: i,
+                    source: s.id,
+                    nonce,
                     addr: s.cfg.addr,
                     bytes: buf[..n].to_vec(),
                 });
@@ -593,16 +760,16 @@ impl Client {
         }
     }
 
-    /// A reply from source `idx`, received at local time `t4`.
+    /// A reply from source `id`, received at local time `t4`.
     pub fn handle_response(
         &mut self,
-        idx: usize,
+        id: usize,
         bytes: &[u8],
         t4: NtpTimestamp,
         now: f64,
     ) -> Result<(), Reject> {
         let precision = self.precision;
-        let Some(s) = self.sources.get_mut(idx) else {
+        let Some(s) = self.sources.iter_mut().find(|s| s.id == id) else {
             return Err(Reject::Unsolicited);
         };
         let r = s.check(bytes, t4, now, precision);
@@ -624,7 +791,7 @@ impl Client {
                 s.last_reject = Some(e);
                 if let Reject::Kod(code) = e {
                     if s.state == SourceState::Denied {
-                        self.events.push_back(ClientEvent::SourceStopped(idx, code));
+                        self.events.push_back(ClientEvent::SourceStopped(id, code));
                     }
                 }
                 Err(e)
@@ -633,47 +800,11 @@ impl Client {
     }
 
     fn select_and_discipline(&mut self, now: f64, t4: NtpTimestamp) {
-        // Candidates: best sample of every reachable source.
-        let mut cands = Vec::new();
-        for (i, s) in self.sources.iter_mut().enumerate() {
-            s.selected = false;
-            if let Some((b, jitter)) = s.best() {
-                let age = now - b.at;
-                let lambda = b.delay / 2.0
-                    + b.root_delay / 2.0
-                    + b.dispersion
-                    + b.root_dispersion
-                    + PHI * age
-                    + jitter;
-                cands.push((i, b, lambda));
-            }
-        }
-        // Offsets measured before our later corrections are brought up to date.
-        let cum_now = self.discipline.cum_at(now);
-        for c in cands.iter_mut() {
-            c.1.offset -= cum_now - c.1.cum;
-        }
-        let Some(kept) = marzullo(&cands) else { return };
-        let mut wsum = 0.0;
-        let mut osum = 0.0;
-        let mut peer = kept[0];
-        for &k in &kept {
-            let (i, b, l) = cands[k];
-            self.sources[i].selected = true;
-            let w = 1.0 / l.max(1e-6);
-            wsum += w;
-            osum += w * b.offset;
-            if l < cands[peer].2 {
-                peer = k;
-            }
-        }
-        let offset = osum / wsum;
-        let (pi, pb, pl) = cands[peer];
-        self.last_selection = Some(Selection {
-            offset,
-            peer: pi,
-            distance: pl,
-        });
+        let Some((offset, peer)) = self.select(now) else {
+            return;
+        };
+        let pb = peer.sample;
+        let interval = 2f64.powi(i32::from(self.sources[peer.index].poll));
         if pb.leap != self.leap {
             self.leap = pb.leap;
             self.events.push_back(ClientEvent::Leap(pb.leap));
@@ -682,20 +813,91 @@ impl Client {
             self.synced_once = true;
             self.events.push_back(ClientEvent::Synchronized(offset));
         }
-        let interval = 2f64.powi(i32::from(self.sources[pi].poll));
         self.discipline
             .update(now, offset, interval, &mut self.events);
         self.last_sync_at = Some(now);
         self.last_sync_wall = t4 + NtpDuration::from_seconds(offset);
     }
 
-    /// The request for `source` actually left at local time `t1` (read right
-    /// before the send, after the socket was set up): T1 of the exchange.
-    pub fn transmitted(&mut self, source: usize, t1: NtpTimestamp) {
+    /// Intersection, clustering and combination over every source's best
+    /// sample; records each source's [`SelectStatus`] and the selection.
+    /// Returns the combined offset and the system peer.
+    fn select(&mut self, now: f64) -> Option<(f64, Candidate)> {
+        // Candidates: best sample of every reachable source.
+        let mut cands = Vec::new();
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            s.selected = false;
+            s.select = SelectStatus::NoSample;
+            if let Some((b, jitter)) = s.best() {
+                let age = now - b.at;
+                let lambda = b.delay / 2.0
+                    + b.root_delay / 2.0
+                    + b.dispersion
+                    + b.root_dispersion
+                    + PHI * age
+                    + jitter;
+                cands.push(Candidate {
+                    index: i,
+                    sample: b,
+                    lambda,
+                    jitter,
+                });
+            }
+        }
+        // Offsets measured before our later corrections are brought up to date.
+        let cum_now = self.discipline.cum_at(now);
+        for c in cands.iter_mut() {
+            c.sample.offset -= cum_now - c.sample.cum;
+        }
+        let Some(truechimers) = marzullo(&cands) else {
+            for c in &cands {
+                self.sources[c.index].select = SelectStatus::NoMajority;
+            }
+            return None;
+        };
+        for c in &cands {
+            self.sources[c.index].select = SelectStatus::Falseticker;
+        }
+        let survivors: Vec<Candidate> = truechimers.iter().map(|&k| cands[k]).collect();
+        let (kept, pruned) = cluster(&survivors, MIN_SURVIVORS);
+        for &k in &pruned {
+            self.sources[survivors[k].index].select = SelectStatus::Outlier;
+        }
+        let mut wsum = 0.0;
+        let mut osum = 0.0;
+        let mut peer = survivors[kept[0]];
+        for &k in &kept {
+            let c = survivors[k];
+            let src = &mut self.sources[c.index];
+            src.selected = true;
+            src.select = SelectStatus::Selected;
+            let w = 1.0 / c.lambda.max(1e-6);
+            wsum += w;
+            osum += w * c.sample.offset;
+            if c.lambda < peer.lambda {
+                peer = c;
+            }
+        }
+        let offset = osum / wsum;
+        self.last_selection = Some(Selection {
+            offset,
+            peer: self.sources[peer.index].id,
+            distance: peer.lambda,
+        });
+        Some((offset, peer))
+    }
+
+    /// The request with `nonce` to source `source` (id) left at local time
+    /// `t1`: T1 of the exchange (the kernel's transmit timestamp, or the
+    /// clock read right before the send). Ignored unless that request is
+    /// still the one outstanding.
+    pub fn transmitted(&mut self, source: usize, nonce: u64, t1: NtpTimestamp) {
         if let Some(p) = self
             .sources
-            .get_mut(source)
+            .iter_mut()
+            .find(|s| s.id == source)
             .and_then(|s| s.pending.as_mut())
+            .filter(|p| p.0 == nonce)
         {
             p.1 = t1;
         }
@@ -728,11 +930,20 @@ impl Client {
         let (Some(sel), Some(at)) = (self.last_selection, self.last_sync_at) else {
             return SystemState::unsynchronized(precision);
         };
-        let s = &self.sources[sel.peer];
+        let Some(s) = self.source(sel.peer) else {
+            return SystemState::unsynchronized(precision);
+        };
         let Some((b, jitter)) = s.best() else {
             return SystemState::unsynchronized(precision);
         };
-        let disp = b.root_dispersion + b.dispersion + jitter + PHI * (now - at);
+        // Observe-only: our clock keeps the offset we measured, so it is part
+        // of the error we announce (a large one makes us unsynchronised).
+        let unsteered = if self.discipline.cfg.steer {
+            0.0
+        } else {
+            sel.offset.abs()
+        };
+        let disp = b.root_dispersion + b.dispersion + jitter + unsteered + PHI * (now - at);
         if disp + (b.root_delay + b.delay) / 2.0 > local_limit {
             return SystemState::unsynchronized(precision);
         }
@@ -741,24 +952,38 @@ impl Client {
             stratum: b.stratum.saturating_add(1).min(16),
             precision,
             root_delay: NtpDuration::from_seconds(b.root_delay + b.delay),
-            root_dispersion: NtpDuration::from_seconds(b.root_dispersion + b.dispersion + jitter),
+            root_dispersion: NtpDuration::from_seconds(
+                b.root_dispersion + b.dispersion + jitter + unsteered,
+            ),
             reference_id: ReferenceId::for_address(s.addr().ip()),
             reference_time: self.last_sync_wall,
         }
     }
 }
 
+/// A source's best sample as selection sees it.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    /// Index into `Client::sources`.
+    index: usize,
+    sample: Sample,
+    /// Root distance λ (s): the half-width of its correctness interval.
+    lambda: f64,
+    /// Peer jitter (s).
+    jitter: f64,
+}
+
 /// Marzullo's intersection: the largest clique of candidates whose
 /// [θ−λ, θ+λ] intervals share a point; `None` without a majority.
-fn marzullo(c: &[(usize, Sample, f64)]) -> Option<Vec<usize>> {
+fn marzullo(c: &[Candidate]) -> Option<Vec<usize>> {
     let m = c.len();
     if m == 0 {
         return None;
     }
     let mut edges: Vec<(f64, i32)> = Vec::with_capacity(2 * m);
-    for (_, s, l) in c {
-        edges.push((s.offset - l, 1));
-        edges.push((s.offset + l, -1));
+    for k in c {
+        edges.push((k.sample.offset - k.lambda, 1));
+        edges.push((k.sample.offset + k.lambda, -1));
     }
     edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
     let (mut best, mut cur, mut point) = (0, 0, 0.0);
@@ -775,10 +1000,47 @@ fn marzullo(c: &[(usize, Sample, f64)]) -> Option<Vec<usize>> {
     Some(
         c.iter()
             .enumerate()
-            .filter(|(_, (_, s, l))| s.offset - l <= point && point <= s.offset + l)
-            .map(|(k, _)| k)
+            .filter(|(_, k)| {
+                k.sample.offset - k.lambda <= point && point <= k.sample.offset + k.lambda
+            })
+            .map(|(i, _)| i)
             .collect(),
     )
+}
+
+/// RFC 5905 §11.2.2 cluster algorithm on the truechimers. The selection
+/// jitter of a survivor is the RMS of its offset's differences from the
+/// other survivors' offsets; while more than `min_survivors` remain and the
+/// largest selection jitter exceeds the smallest peer jitter, the survivor
+/// with the largest selection jitter is pruned (removing it tightens the
+/// cluster more than any single source's own noise could). Returns the
+/// kept and the pruned indices into `c`, each in ascending order; ties
+/// prune the lowest index, so the result is deterministic.
+fn cluster(c: &[Candidate], min_survivors: usize) -> (Vec<usize>, Vec<usize>) {
+    let mut kept: Vec<usize> = (0..c.len()).collect();
+    let mut pruned = Vec::new();
+    while kept.len() > min_survivors.max(1) {
+        let n = kept.len() as f64;
+        let mut worst = (0usize, f64::NEG_INFINITY);
+        let mut min_peer_jitter = f64::INFINITY;
+        for (pos, &i) in kept.iter().enumerate() {
+            let sum: f64 = kept
+                .iter()
+                .map(|&j| (c[j].sample.offset - c[i].sample.offset).powi(2))
+                .sum();
+            let sel_jitter = (sum / (n - 1.0)).sqrt();
+            if sel_jitter > worst.1 {
+                worst = (pos, sel_jitter);
+            }
+            min_peer_jitter = min_peer_jitter.min(c[i].jitter);
+        }
+        if worst.1 <= min_peer_jitter {
+            break;
+        }
+        pruned.push(kept.remove(worst.0));
+    }
+    pruned.sort_unstable();
+    (kept, pruned)
 }
 
 #[cfg(test)]

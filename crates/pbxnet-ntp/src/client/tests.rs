@@ -317,6 +317,23 @@ fn observe_only_never_touches_the_clock() {
         .iter()
         .any(|e| matches!(e, ClientEvent::SetFrequency(_) | ClientEvent::Step(_))));
     assert!(sim.client.discipline.last_offset.unwrap() > 899.0);
+    // what we serve carries the offset we did not correct: 900 s is far
+    // beyond any distance limit
+    assert_eq!(sim.client.system_state(sim.t, -20, 1.5).stratum, 16);
+}
+
+#[test]
+fn observe_only_announces_its_uncorrected_offset_as_dispersion() {
+    let disc = DisciplineConfig {
+        steer: false,
+        ..Default::default()
+    };
+    let mut sim = Sim::new(-0.2, 0.0, vec![(0.0, LAN)], disc);
+    sim.run_until(600.0);
+    let st = sim.client.system_state(sim.t, -20, 1.5);
+    assert!(st.is_synchronized());
+    let disp = st.root_dispersion.as_seconds();
+    assert!((0.2..0.21).contains(&disp), "root dispersion {disp}");
 }
 
 #[test]
@@ -464,4 +481,216 @@ fn kod_rate_backs_off_the_poll_interval() {
     assert_eq!(s.last_reject, Some(Reject::Kod(*b"RATE")));
     assert_eq!(s.state, SourceState::Active);
     assert!(sim.sent[0] < 20, "{} polls in 4 h", sim.sent[0]);
+}
+
+fn cand(index: usize, offset: f64, jitter: f64) -> Candidate {
+    Candidate {
+        index,
+        sample: Sample {
+            offset,
+            delay: 0.01,
+            dispersion: 0.0,
+            at: 0.0,
+            stratum: 1,
+            root_delay: 0.0,
+            root_dispersion: 0.0,
+            leap: LeapIndicator::NoWarning,
+            cum: 0.0,
+        },
+        lambda: 0.01,
+        jitter,
+    }
+}
+
+#[test]
+fn cluster_keeps_a_tight_cluster_whole() {
+    // every selection jitter (≤ 0.15 ms) is below the smallest peer jitter (1 ms)
+    let c: Vec<_> = [0.0, 1e-4, -1e-4, 0.5e-4]
+        .iter()
+        .enumerate()
+        .map(|(i, &o)| cand(i, o, 1e-3))
+        .collect();
+    assert_eq!(cluster(&c, MIN_SURVIVORS), (vec![0, 1, 2, 3], vec![]));
+}
+
+#[test]
+fn cluster_prunes_the_farthest_survivor_then_stops() {
+    // +5 ms among four within ±0.1 ms: its selection jitter (~5 ms) beats the
+    // smallest peer jitter (1 ms); once it is gone the rest is tight
+    let c: Vec<_> = [0.0, 1e-4, 5e-3, -1e-4, 0.5e-4]
+        .iter()
+        .enumerate()
+        .map(|(i, &o)| cand(i, o, 1e-3))
+        .collect();
+    assert_eq!(cluster(&c, MIN_SURVIVORS), (vec![0, 1, 3, 4], vec![2]));
+    // with a smaller peer jitter somewhere, pruning goes on, farthest first,
+    // but never below the minimum number of survivors
+    let mut c = c;
+    c[0].jitter = 1e-6;
+    // (after +5 ms, −0.1 ms is the farthest from 0, +0.1 and +0.05 ms)
+    assert_eq!(cluster(&c, MIN_SURVIVORS), (vec![0, 1, 4], vec![2, 3]));
+    assert_eq!(cluster(&c, 4), (vec![0, 1, 3, 4], vec![2]));
+}
+
+#[test]
+fn cluster_never_prunes_at_or_below_the_minimum() {
+    let c: Vec<_> = [0.0, 0.1, -0.1]
+        .iter()
+        .enumerate()
+        .map(|(i, &o)| cand(i, o, 1e-6))
+        .collect();
+    assert_eq!(cluster(&c, MIN_SURVIVORS), (vec![0, 1, 2], vec![]));
+}
+
+#[test]
+fn status_tells_falseticker_from_clustering_outlier() {
+    // five sources on a 5 ms ± 0.5 ms LAN: λ ≈ 5 ms, so a server 3 ms off
+    // still intersects the others (a truechimer) but clustering prunes it;
+    // one 200 ms off is outside the intersection (a falseticker)
+    let servers = vec![
+        (0.0, LAN),
+        (0.2, LAN),
+        (0.0001, LAN),
+        (0.003, LAN),
+        (-0.0001, LAN),
+    ];
+    let mut sim = Sim::new(-0.01, 0.0, servers, DisciplineConfig::default());
+    sim.run_until(HOUR);
+    let st: Vec<SelectStatus> = sim.client.sources().iter().map(|s| s.select).collect();
+    assert_eq!(
+        st,
+        vec![
+            SelectStatus::Selected,
+            SelectStatus::Falseticker,
+            SelectStatus::Selected,
+            SelectStatus::Outlier,
+            SelectStatus::Selected,
+        ]
+    );
+    assert!(!sim.client.sources()[3].selected);
+    assert!(sim.error().abs() < 0.001, "error {}", sim.error());
+}
+
+impl Sim {
+    fn add_server(&mut self, offset: f64, link: Link) {
+        self.servers.push(SimServer {
+            core: Server::new(
+                ServerConfig::default(),
+                SystemState::local(1, -20, ntp(0.0)),
+                [3, 4],
+            ),
+            offset,
+            link,
+        });
+        self.sent.push(0);
+    }
+}
+
+#[test]
+fn reconfigure_keeps_unchanged_sources_and_reports_each_change() {
+    let mut sim = Sim::new(
+        0.0,
+        0.0,
+        vec![(0.0, LAN), (0.0, LAN), (0.0, LAN)],
+        DisciplineConfig::default(),
+    );
+    sim.run_until(1200.0);
+    let before: Vec<(usize, u8, Option<Sample>)> = sim
+        .client
+        .sources()
+        .iter()
+        .map(|s| (s.id(), s.reach, s.best().map(|b| b.0)))
+        .collect();
+    assert!(before.iter().all(|b| b.1 != 0 && b.2.is_some()));
+    let freq = sim.client.discipline.freq_ppm;
+    // keep 0 as is, 1 with polls 7..8, drop 2, add a fourth server
+    let mut s1 = src(1, None);
+    (s1.minpoll, s1.maxpoll) = (7, 8);
+    let s3 = src(3, None);
+    let changes = sim.client.reconfigure(
+        vec![src(0, None), s1, s3.clone()],
+        DisciplineConfig::default(),
+        sim.t,
+    );
+    assert_eq!(
+        changes,
+        vec![
+            SourceChange::Unchanged(src(0, None).addr),
+            SourceChange::PollChanged {
+                addr: src(1, None).addr,
+                from: (6, 6),
+                to: (7, 8)
+            },
+            SourceChange::Added(s3.addr),
+            SourceChange::Removed(src(2, None).addr),
+        ]
+    );
+    let s = sim.client.sources();
+    assert_eq!(s.len(), 3);
+    // unchanged and poll-changed sources keep their id, reach and samples
+    assert_eq!((s[0].id(), s[0].reach, s[0].best().map(|b| b.0)), before[0]);
+    assert_eq!((s[1].id(), s[1].reach, s[1].best().map(|b| b.0)), before[1]);
+    assert_eq!(s[1].poll(), 7);
+    // the new one gets a fresh id and no history
+    assert_eq!((s[2].id(), s[2].reach, s[2].best().is_none()), (3, 0, true));
+    assert_eq!(sim.client.discipline.freq_ppm, freq, "frequency kept");
+    // the system stays synchronised across the reload, and the new source
+    // is polled and selected
+    assert!(sim.client.system_state(sim.t, -20, 1.0).is_synchronized());
+    sim.add_server(0.0, LAN); // id 3
+    let sent2 = sim.sent[2];
+    sim.run_until(sim.t + 600.0);
+    assert!(sim.sent[3] > 0);
+    assert!(sim.client.source(3).unwrap().selected);
+    assert_eq!(sim.sent[2], sent2, "the removed source is no longer polled");
+}
+
+#[test]
+fn reconfigure_restarts_a_source_whose_key_changed() {
+    let k1 = Key::new(1, KeyType::Md5, b"one".to_vec()).unwrap();
+    let k1b = Key::new(1, KeyType::Md5, b"two".to_vec()).unwrap();
+    let mut c = Client::new(
+        vec![src(0, Some(k1.clone()))],
+        DisciplineConfig::default(),
+        0.0,
+        1,
+        0.0,
+    );
+    let same = c.reconfigure(vec![src(0, Some(k1))], DisciplineConfig::default(), 1.0);
+    assert_eq!(same, vec![SourceChange::Unchanged(src(0, None).addr)]);
+    assert_eq!(c.sources()[0].id(), 0);
+    // same key id, other secret: a new trust basis
+    let changed = c.reconfigure(vec![src(0, Some(k1b))], DisciplineConfig::default(), 2.0);
+    assert_eq!(changed, vec![SourceChange::KeyChanged(src(0, None).addr)]);
+    assert_eq!(c.sources()[0].id(), 1);
+    let dropped = c.reconfigure(vec![src(0, None)], DisciplineConfig::default(), 3.0);
+    assert_eq!(dropped, vec![SourceChange::KeyChanged(src(0, None).addr)]);
+}
+
+#[test]
+fn a_late_kernel_transmit_stamp_only_updates_its_own_request() {
+    let mut c = Client::new(vec![src(0, None)], DisciplineConfig::default(), 0.0, 1, 0.0);
+    c.handle_timeout(0.0, ntp(0.0));
+    let first = c.poll_transmit().unwrap();
+    c.handle_timeout(10.0, ntp(10.0));
+    let second = c.poll_transmit().unwrap();
+    // the first request's stamp arrives after the second was sent: ignored
+    c.transmitted(0, first.nonce, ntp(0.5));
+    assert_eq!(c.sources()[0].pending, Some((second.nonce, ntp(10.0))));
+    c.transmitted(0, second.nonce, ntp(10.000_05));
+    assert_eq!(c.sources()[0].pending, Some((second.nonce, ntp(10.000_05))));
+}
+
+#[test]
+fn set_steer_false_stops_clock_events_but_not_measuring() {
+    let mut sim = Sim::new(0.2, 20.0, vec![(0.0, LAN)], DisciplineConfig::default());
+    sim.run_until(600.0);
+    sim.client.set_steer(false);
+    let n = sim.events.len();
+    sim.run_until(1800.0);
+    assert!(!sim.events[n..]
+        .iter()
+        .any(|e| matches!(e, ClientEvent::SetFrequency(_) | ClientEvent::Step(_))));
+    assert!(sim.client.discipline.last_offset.is_some());
+    assert!(sim.client.system_state(sim.t, -20, 1.0).is_synchronized());
 }

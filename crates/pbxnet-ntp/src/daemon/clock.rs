@@ -54,6 +54,23 @@ impl ClockReader {
     pub(crate) fn now(&self) -> NtpTimestamp {
         self.snapshot().apply(real_ntp())
     }
+
+    /// Translate a kernel CLOCK_REALTIME stamp taken a while ago (a
+    /// transmit stamp read when the reply came back, a receive stamp read
+    /// after a wake-up) to our time, with the simulated phase of the moment
+    /// the stamp was taken rather than of now: during a slew the phase moves
+    /// up to 500 ppm, i.e. 6 µs over a 12 ms round trip.
+    pub(crate) fn map_kernel(&self, real: NtpTimestamp) -> NtpTimestamp {
+        let s = self.snapshot();
+        if s.phase_s == 0.0 && s.rate_ppm == 0.0 {
+            return real;
+        }
+        let age = (real_ntp() - real).as_seconds().clamp(0.0, 60.0);
+        let at = Instant::now()
+            .checked_sub(std::time::Duration::from_secs_f64(age))
+            .unwrap_or_else(Instant::now);
+        real + crate::NtpDuration::from_seconds(s.phase_at(at))
+    }
 }
 
 impl Shift {
@@ -98,6 +115,12 @@ impl DaemonClock {
 
     pub(crate) fn mode(&self) -> ClockMode {
         self.mode
+    }
+
+    /// Stop driving the clock (measure only): the system clock cannot be
+    /// adjusted (no CAP_SYS_TIME).
+    pub(crate) fn fall_back_to_observe(&mut self) {
+        self.mode = ClockMode::Observe;
     }
 
     pub(crate) fn reader(&self) -> ClockReader {

@@ -8,10 +8,12 @@
 //! SO_REUSEPORT socket per worker and address, drops privileges, starts the
 //! workers (see `net`), sends READY=1 once the sockets are bound, answers
 //! `status` on `<runtime-directory>/pbxnet-ntpd.sock`, reloads on SIGHUP and stops
-//! on SIGTERM/SIGINT. Keys and policy are reloaded; listen addresses and
-//! worker count need a restart.
+//! on SIGTERM/SIGINT. Keys, policy, sources and clock thresholds are
+//! reloaded; listen addresses, worker count and the clock mode need a
+//! restart.
 
 mod adjtime;
+mod client_net;
 mod clock;
 mod control;
 mod net;
@@ -169,13 +171,18 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
 
         let (replies_tx, mut replies_rx) = tokio::sync::mpsc::channel::<upstream::Reply>(64);
         let clock = clock::DaemonClock::new(cfg.clock.mode, cfg.clock.sim_offset, cfg.clock.sim_frequency_ppm);
-        let (mut up, reader) = match upstream::Upstream::new(&cfg, clock, replies_tx).await {
-            Ok(u) => {
-                let r = u.reader();
-                (Some(u), r)
-            }
-            Err(clock) => (None, clock.reader()),
-        };
+        // Without sources the clock waits here until a reload adds some.
+        let (mut up, mut idle_clock, reader) =
+            match upstream::Upstream::new(&cfg, clock, replies_tx.clone()).await {
+                Ok(u) => {
+                    let r = u.reader();
+                    (Some(u), None, r)
+                }
+                Err(clock) => {
+                    let r = clock.reader();
+                    (None, Some(clock), r)
+                }
+            };
         let seed_base: u64 = rand::random();
         let state = system_state(&cfg, up.as_ref(), &reader, precision);
         let (feed_tx, feed_rx) = tokio::sync::watch::channel(Arc::new((cfg.server.clone(), state)));
@@ -242,12 +249,27 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 sig = signals.next() => match sig {
                     signals::Signal::Reload => {
                         if let Ok(new) = reloader.reload() {
-                            let new = new.daemon.clone();
+                            let mut new = new.daemon.clone();
                             if new.listen != current.listen || new.workers != current.workers {
                                 tracing::warn!("listen addresses or workers changed: restart the daemon to apply");
                             }
-                            if new.sources.len() != current.sources.len() || new.clock.mode != current.clock.mode {
-                                tracing::warn!("sources or clock mode changed: restart the daemon to apply");
+                            // Client side: sources apply now; a clock mode
+                            // change is refused (logged) and the running
+                            // clock settings stay.
+                            if let Some(u) = up.as_mut() {
+                                new.clock = u.reload(&new).await;
+                            } else if let Some(clock) = idle_clock.take() {
+                                if new.clock.mode != current.clock.mode {
+                                    tracing::error!(running = ?current.clock.mode, requested = ?new.clock.mode, "reload: clock.mode changed: this needs a restart; keeping the running clock mode");
+                                    new.clock = current.clock.clone();
+                                }
+                                match upstream::Upstream::new(&new, clock, replies_tx.clone()).await {
+                                    Ok(u) => {
+                                        tracing::info!(sources = new.sources.len(), "reload: NTP sources added");
+                                        up = Some(u);
+                                    }
+                                    Err(clock) => idle_clock = Some(clock),
+                                }
                             }
                             let st = system_state(&new, up.as_ref(), &reader, precision);
                             let _ = feed_tx.send(Arc::new((new.server.clone(), st)));

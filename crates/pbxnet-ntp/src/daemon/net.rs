@@ -73,24 +73,6 @@ pub(crate) fn open_socket(addr: SocketAddr, rcvbuf: usize) -> io::Result<StdUdpS
     Ok(StdUdpSocket::from(fd))
 }
 
-/// A client socket for one request: SO_TIMESTAMPNS, non-blocking.
-pub(crate) fn open_client_socket(bind_addr: SocketAddr) -> io::Result<StdUdpSocket> {
-    let fam = if bind_addr.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    };
-    let fd = socket(
-        fam,
-        SockType::Datagram,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    setsockopt(&fd, sockopt::ReceiveTimestampns, &true)?;
-    bind(fd.as_raw_fd(), &SockaddrStorage::from(bind_addr))?;
-    Ok(StdUdpSocket::from(fd))
-}
-
 fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = a.as_sockaddr_in() {
         return Some(SocketAddr::V4((*v4).into()));

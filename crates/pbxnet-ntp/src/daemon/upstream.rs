@@ -1,11 +1,15 @@
 //! The client side in the shell: resolves the sources, sends the core's
 //! requests from a fresh socket each (random source port), receives the
-//! reply with its kernel timestamp, feeds the core, applies its clock events
-//! and keeps the drift file.
+//! reply with its kernel timestamps (see `client_net`), feeds the core,
+//! applies its clock events and keeps the drift file. SIGHUP hands it the
+//! new configuration (`reload`).
 
+use super::client_net::{open_request_socket, recv_reply, tx_timestamp};
 use super::clock::{ClockReader, DaemonClock};
-use super::net::{recv_batch, Received, RX_BUF};
-use crate::{Client, ClientEvent, NtpConfig, NtpTimestamp, SourceConfig, SystemState};
+use crate::{
+    Client, ClientEvent, ClockMode, NtpConfig, NtpTimestamp, SelectStatus, SourceChange,
+    SourceConfig, SystemState,
+};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -13,8 +17,19 @@ use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::sync::mpsc;
 
-/// A reply (or nothing) for source `idx`.
-pub(crate) type Reply = (usize, Vec<u8>, NtpTimestamp);
+/// A reply to one request.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// Source id.
+    source: usize,
+    /// The request's nonce (its transmit timestamp).
+    nonce: u64,
+    bytes: Vec<u8>,
+    /// T4 in our time.
+    t4: NtpTimestamp,
+    /// The kernel's transmit stamp of the request, in our time.
+    t1_kernel: Option<NtpTimestamp>,
+}
 
 /// Client state owned by the main loop.
 #[derive(Debug)]
@@ -28,6 +43,13 @@ pub(crate) struct Upstream {
     max_distance: f64,
     last_step: Option<(SystemTimeSecs, f64)>,
     synced: Option<bool>,
+    /// The clock settings the daemon started with (a change needs a restart).
+    clock_cfg: crate::ClockSettings,
+    /// Why the configured clock mode is not the one in effect.
+    clock_error: Option<String>,
+    /// Requests whose T1 is the kernel's stamp / a user-space read.
+    t1_kernel: u64,
+    t1_user: u64,
 }
 
 type SystemTimeSecs = u64;
@@ -59,6 +81,14 @@ pub(crate) struct ClientStatus {
     pub(crate) since_last_sync_s: Option<f64>,
     /// Simulated mode only: the clock's true offset from real time.
     pub(crate) simulated_true_offset_s: Option<f64>,
+    /// Why the configured clock mode is not in effect (e.g. no CAP_SYS_TIME).
+    #[serde(default)]
+    pub(crate) clock_error: Option<String>,
+    /// Exchanges whose T1 was the kernel's transmit stamp / a user-space read.
+    #[serde(default)]
+    pub(crate) t1_kernel_stamps: u64,
+    #[serde(default)]
+    pub(crate) t1_user_stamps: u64,
 }
 
 fn read_drift(path: &std::path::Path) -> f64 {
@@ -73,42 +103,79 @@ fn read_drift(path: &std::path::Path) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Resolve the configured sources to addresses (a pool gives up to 4).
+async fn resolve(cfg: &NtpConfig) -> Vec<SourceConfig> {
+    let mut sources = Vec::new();
+    for s in &cfg.sources {
+        let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((s.host.as_str(), s.port)).await
+        {
+            Ok(a) => a.filter(|a| a.is_ipv4() || a.is_ipv6()).collect(),
+            Err(e) => {
+                tracing::warn!(host = %s.host, error = %e, "cannot resolve NTP source; skipped until the next reload");
+                continue;
+            }
+        };
+        let n = if s.pool { 4 } else { 1 };
+        for addr in addrs.into_iter().take(n) {
+            if sources.iter().any(|c: &SourceConfig| c.addr == addr) {
+                continue;
+            }
+            sources.push(SourceConfig {
+                addr,
+                key: s.key.clone(),
+                minpoll: s.minpoll,
+                maxpoll: s.maxpoll,
+                burst: s.burst,
+            });
+        }
+    }
+    sources
+}
+
+/// Whether two clock settings differ in a way only a restart can apply:
+/// the mode, or the simulated clock's starting point.
+fn clock_needs_restart(a: &crate::ClockSettings, b: &crate::ClockSettings) -> bool {
+    a.mode != b.mode || a.sim_offset != b.sim_offset || a.sim_frequency_ppm != b.sim_frequency_ppm
+}
+
 impl Upstream {
-    /// Resolve the sources and build the core. `None` when no source is configured.
+    /// Resolve the sources and build the core. `Err` (giving the clock
+    /// back) when no source is configured.
     pub(crate) async fn new(
         cfg: &NtpConfig,
-        clock: DaemonClock,
+        mut clock: DaemonClock,
         replies_tx: mpsc::Sender<Reply>,
     ) -> Result<Upstream, DaemonClock> {
         if cfg.sources.is_empty() {
             return Err(clock);
         }
-        let mut sources = Vec::new();
-        for s in &cfg.sources {
-            let addrs: Vec<SocketAddr> = match tokio::net::lookup_host((s.host.as_str(), s.port))
-                .await
-            {
-                Ok(a) => a.filter(|a| a.is_ipv4() || a.is_ipv6()).collect(),
-                Err(e) => {
-                    tracing::warn!(host = %s.host, error = %e, "cannot resolve NTP source; skipped until restart");
-                    continue;
-                }
-            };
-            let n = if s.pool { 4 } else { 1 };
-            for addr in addrs.into_iter().take(n) {
-                sources.push(SourceConfig {
-                    addr,
-                    key: s.key.clone(),
-                    minpoll: s.minpoll,
-                    maxpoll: s.maxpoll,
-                    burst: s.burst,
-                });
+        let sources = resolve(cfg).await;
+        let mut discipline = cfg.clock.discipline;
+        let mut clock_error = None;
+        if cfg.clock.mode == ClockMode::System {
+            match super::adjtime::query() {
+                Ok(k) => tracing::info!(
+                    kernel_freq_ppm = k.freq_ppm,
+                    kernel_status = format_args!("{:#06x}", k.status),
+                    kernel_state = k.state,
+                    "system clock (query only)"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot read the system clock's state"),
+            }
+            if !super::adjtime::may_adjust() {
+                let msg = "clock mode \"system\" needs CAP_SYS_TIME: clock_adjtime would fail \
+                           with EPERM (Operation not permitted); measuring only (observe) until \
+                           restarted with the capability";
+                tracing::error!("{msg}");
+                clock_error = Some(msg.to_string());
+                clock.fall_back_to_observe();
+                discipline.steer = false;
             }
         }
         let freq = read_drift(&cfg.clock.drift_file);
-        tracing::info!(sources = sources.len(), mode = ?cfg.clock.mode, drift_ppm = freq, "NTP client starting: forcing a first synchronisation");
+        tracing::info!(sources = sources.len(), mode = ?clock.mode(), drift_ppm = freq, "NTP client starting: forcing a first synchronisation");
         Ok(Upstream {
-            client: Client::new(sources, cfg.clock.discipline, freq, rand::random(), 0.0),
+            client: Client::new(sources, discipline, freq, rand::random(), 0.0),
             clock,
             start: Instant::now(),
             replies_tx,
@@ -117,7 +184,62 @@ impl Upstream {
             max_distance: cfg.clock.max_distance,
             last_step: None,
             synced: None,
+            clock_cfg: cfg.clock.clone(),
+            clock_error,
+            t1_kernel: 0,
+            t1_user: 0,
         })
+    }
+
+    /// Apply a reloaded configuration: the source changes (unchanged
+    /// sources keep their state), thresholds, `max-distance` and the drift
+    /// file. A clock mode change needs a restart: that part is refused
+    /// (logged) and the running clock settings are kept. Returns the clock
+    /// settings in effect, for the caller's record of the configuration.
+    pub(crate) async fn reload(&mut self, cfg: &NtpConfig) -> crate::ClockSettings {
+        let mut clock_cfg = cfg.clock.clone();
+        if clock_needs_restart(&self.clock_cfg, &cfg.clock) {
+            tracing::error!(
+                running = ?self.clock_cfg.mode,
+                requested = ?cfg.clock.mode,
+                "reload: clock.mode (or the simulated clock's sim-offset / sim-frequency-ppm) \
+                 changed: this needs a restart; keeping the running clock settings, the rest \
+                 of the reload applies"
+            );
+            clock_cfg.mode = self.clock_cfg.mode;
+            clock_cfg.sim_offset = self.clock_cfg.sim_offset;
+            clock_cfg.sim_frequency_ppm = self.clock_cfg.sim_frequency_ppm;
+            clock_cfg.discipline.steer = self.clock_cfg.discipline.steer;
+        }
+        let mut discipline = clock_cfg.discipline;
+        discipline.steer = self.clock.mode() != ClockMode::Observe;
+        let sources = resolve(cfg).await;
+        let changes = self.client.reconfigure(sources, discipline, self.mono());
+        let mut unchanged = 0;
+        for c in &changes {
+            match c {
+                SourceChange::Unchanged(_) => unchanged += 1,
+                SourceChange::Added(a) => tracing::info!(source = %a, "reload: source added"),
+                SourceChange::Removed(a) => tracing::info!(source = %a, "reload: source removed"),
+                SourceChange::KeyChanged(a) => {
+                    tracing::info!(source = %a, "reload: source key changed; the source restarts")
+                }
+                SourceChange::PollChanged { addr, from, to } => tracing::info!(
+                    source = %addr,
+                    "reload: source poll changed from {}..{} to {}..{}; its samples are kept",
+                    from.0, from.1, to.0, to.1
+                ),
+            }
+        }
+        tracing::info!(
+            unchanged,
+            sources = self.client.sources().len(),
+            "reload: NTP sources applied"
+        );
+        self.max_distance = clock_cfg.max_distance;
+        self.drift_file = clock_cfg.drift_file.clone();
+        self.clock_cfg = clock_cfg.clone();
+        clock_cfg
     }
 
     /// The clock reader the server workers use (our time).
@@ -142,23 +264,31 @@ impl Upstream {
         let local = self.clock.reader().now();
         self.client.handle_timeout(now, local);
         while let Some(tx) = self.client.poll_transmit() {
-            match self.send(tx.source, tx.addr, &tx.bytes) {
-                Ok(t1) => self.client.transmitted(tx.source, t1),
+            match self.send(tx.source, tx.nonce, tx.addr, &tx.bytes) {
+                Ok(t1) => self.client.transmitted(tx.source, tx.nonce, t1),
                 Err(e) => tracing::debug!(source = %tx.addr, error = %e, "NTP request not sent"),
             }
         }
         self.drain_events();
     }
 
-    /// Send one request from a fresh socket; returns T1 (read right before the send).
-    fn send(&self, idx: usize, addr: SocketAddr, bytes: &[u8]) -> std::io::Result<NtpTimestamp> {
+    /// Send one request from a fresh socket; returns the user-space T1 (read
+    /// right before the send). The reply, when it comes, carries the kernel's
+    /// transmit stamp too, which then replaces it.
+    fn send(
+        &self,
+        id: usize,
+        nonce: u64,
+        addr: SocketAddr,
+        bytes: &[u8],
+    ) -> std::io::Result<NtpTimestamp> {
         // A fresh socket per request: random source port (RFC 9109).
         let bind: SocketAddr = if addr.is_ipv4() {
             "0.0.0.0:0".parse().unwrap_or(addr)
         } else {
             "[::]:0".parse().unwrap_or(addr)
         };
-        let std_sock = super::net::open_client_socket(bind)?;
+        let std_sock = open_request_socket(bind)?;
         std_sock.connect(addr)?;
         // Send on the plain socket (tokio's readiness is not known yet).
         let t1 = self.clock.reader().now();
@@ -168,26 +298,32 @@ impl Upstream {
         let reader = self.clock.reader();
         tokio::spawn(async move {
             let fd = sock.as_raw_fd();
-            let mut bufs = vec![[0u8; RX_BUF]; 1];
-            let mut meta: Vec<Received> = Vec::with_capacity(1);
+            let mut buf = [0u8; 1024];
             let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
             loop {
                 let ready = tokio::time::timeout_at(deadline, sock.readable()).await;
                 if !matches!(ready, Ok(Ok(()))) {
                     return;
                 }
-                match sock.try_io(Interest::READABLE, || recv_batch(fd, &mut bufs, &mut meta)) {
-                    Ok(n) if n > 0 => {
-                        let m = &meta[0];
+                match sock.try_io(Interest::READABLE, || recv_reply(fd, &mut buf)) {
+                    Ok(m) if m.len > 0 => {
                         if m.truncated {
                             continue;
                         }
-                        let shift = reader.snapshot();
-                        let t4 = match m.kernel_ts {
-                            Some(t) => shift.apply(t),
+                        let t4 = match m.kernel_rx {
+                            Some(t) => reader.map_kernel(t),
                             None => reader.now(),
                         };
-                        let _ = tx.send((idx, bufs[0][..m.len].to_vec(), t4)).await;
+                        let t1_kernel = tx_timestamp(fd).map(|t| reader.map_kernel(t));
+                        let _ = tx
+                            .send(Reply {
+                                source: id,
+                                nonce,
+                                bytes: buf[..m.len].to_vec(),
+                                t4,
+                                t1_kernel,
+                            })
+                            .await;
                         return;
                     }
                     Ok(_) => {}
@@ -200,10 +336,17 @@ impl Upstream {
     }
 
     /// A reply arrived.
-    pub(crate) fn on_reply(&mut self, (idx, bytes, t4): Reply) {
+    pub(crate) fn on_reply(&mut self, r: Reply) {
         let now = self.mono();
-        if let Err(r) = self.client.handle_response(idx, &bytes, t4, now) {
-            tracing::debug!(source = idx, reason = ?r, "reply not used");
+        match r.t1_kernel {
+            Some(t1) => {
+                self.t1_kernel += 1;
+                self.client.transmitted(r.source, r.nonce, t1);
+            }
+            None => self.t1_user += 1,
+        }
+        if let Err(e) = self.client.handle_response(r.source, &r.bytes, r.t4, now) {
+            tracing::debug!(source = r.source, reason = ?e, "reply not used");
         }
         self.drain_events();
     }
@@ -233,8 +376,7 @@ impl Upstream {
                 ClientEvent::SourceStopped(i, code) => {
                     let addr = self
                         .client
-                        .sources()
-                        .get(*i)
+                        .source(*i)
                         .map(|s| s.addr().to_string())
                         .unwrap_or_default();
                     tracing::warn!(source = %addr, code = %String::from_utf8_lossy(code), "source stopped by kiss-o'-death");
@@ -242,7 +384,20 @@ impl Upstream {
                 ClientEvent::SetFrequency(_) | ClientEvent::Leap(_) => {}
             }
             if let Err(e) = self.clock.apply(&ev) {
-                tracing::error!(error = %e, event = ?ev, "cannot adjust the clock");
+                if e.contains("Operation not permitted") {
+                    // The capability went away after the start-up check:
+                    // measure only, once, rather than fail at every poll.
+                    let msg = format!(
+                        "cannot adjust the system clock ({e}): measuring only (observe) \
+                         until restarted with CAP_SYS_TIME"
+                    );
+                    tracing::error!("{msg}");
+                    self.clock_error = Some(msg);
+                    self.clock.fall_back_to_observe();
+                    self.client.set_steer(false);
+                } else {
+                    tracing::error!(error = %e, event = ?ev, "cannot adjust the clock");
+                }
             }
         }
         if self.last_drift_write.elapsed() > Duration::from_secs(3600) {
@@ -295,13 +450,28 @@ impl Upstream {
                         delay_s: best.map(|(b, _)| b.delay),
                         jitter_s: best.map(|(_, j)| j),
                         selected: s.selected,
-                        why: match (&s.last_reject, s.selected, best) {
+                        why: match (&s.last_reject, s.select, best) {
                             (Some(r), _, _) => format!("last reply rejected: {r:?}"),
-                            (None, true, _) => "selected".into(),
-                            (None, false, Some(_)) => {
-                                "not in the majority clique (falseticker?)".into()
+                            (None, _, None) => "no sample yet".into(),
+                            (None, SelectStatus::Selected, Some(_)) => {
+                                if sel.map(|x| x.peer) == Some(s.id()) {
+                                    "selected (system peer)".into()
+                                } else {
+                                    "selected".into()
+                                }
                             }
-                            (None, false, None) => "no sample yet".into(),
+                            (None, SelectStatus::Falseticker, Some(_)) => {
+                                "falseticker: outside the majority intersection".into()
+                            }
+                            (None, SelectStatus::Outlier, Some(_)) => {
+                                "outlier: pruned by clustering".into()
+                            }
+                            (None, SelectStatus::NoMajority, Some(_)) => {
+                                "no majority of sources agrees".into()
+                            }
+                            (None, SelectStatus::NoSample, Some(_)) => {
+                                "waiting for selection".into()
+                            }
                         },
                     }
                 })
@@ -317,6 +487,9 @@ impl Upstream {
                 .and(self.client.last_sync_at())
                 .map(|t| now - t),
             simulated_true_offset_s: self.clock.sim_phase(),
+            clock_error: self.clock_error.clone(),
+            t1_kernel_stamps: self.t1_kernel,
+            t1_user_stamps: self.t1_user,
         }
     }
 
