@@ -22,7 +22,8 @@
 //! kiss-o'-death is honoured only after the origin and MAC checks: RATE
 //! doubles the poll interval, DENY/RSTR stop polling the source.
 //!
-//! Filter: the minimum-delay sample of the last 8 (RFC 5905 clock filter).
+//! Filter: a delay-weighted mean of the last 16 samples (see [`Source::best`]),
+//! updated by every sample.
 //! Selection: Marzullo intersection of [θ−λ, θ+λ] (λ = root distance), the
 //! majority clique is kept (the others are falsetickers), then clustered
 //! (RFC 5905 §11.2.2: the survivor farthest from the others is pruned while
@@ -49,7 +50,8 @@ use std::net::SocketAddr;
 pub const MAX_ROOT_DISTANCE: f64 = 16.0;
 /// Kernel limit on ADJ_FREQUENCY (±500 ppm).
 pub const MAX_FREQ_PPM: f64 = 500.0;
-const FILTER_LEN: usize = 8;
+/// Samples per source in the filter.
+pub const FILTER_LEN: usize = 16;
 const PHI: f64 = 15e-6;
 /// Clustering never prunes below this many survivors (RFC 5905 NMIN).
 pub const MIN_SURVIVORS: usize = 3;
@@ -84,6 +86,10 @@ pub struct DisciplineConfig {
     pub slew_time: f64,
     /// Samples in the frequency fit.
     pub freq_window: usize,
+    /// Least time between two points of the frequency fit (s), at least one
+    /// poll interval: successive estimates share most of their samples, so
+    /// closer points add little and would shorten the fit's span.
+    pub fit_spacing: f64,
     /// False: observe only, never emit clock events.
     pub steer: bool,
 }
@@ -96,6 +102,7 @@ impl Default for DisciplineConfig {
             max_slew_ppm: 500.0,
             slew_time: 128.0,
             freq_window: 64,
+            fit_spacing: 8.0,
             steer: true,
         }
     }
@@ -239,24 +246,66 @@ impl Source {
         self.poll
     }
 
-    /// Best (minimum-delay) sample and jitter (RMS of the other offsets
-    /// from it).
+    /// The newest sample.
+    pub fn latest(&self) -> Option<Sample> {
+        self.filter.back().copied()
+    }
+
+    /// The source's estimate from its filter, and its jitter.
+    ///
+    /// The offset is a delay-weighted mean of the last [`FILTER_LEN`]
+    /// samples (each brought up to date with our own corrections since it
+    /// was measured, so slews and steps are not mistaken for the server
+    /// moving): weight 1/(m² + (δᵢ − δmin)²), where m is the median delay
+    /// excess over the window's minimum. Samples within the usual spread of
+    /// delays count about the same, so their path noise averages out;
+    /// a sample delayed far beyond it (queueing) counts ~(m/excess)² as
+    /// much, so it cannot pull the estimate, as in the RFC 5905
+    /// minimum-delay filter. Delay (and dispersion) are the minimum-delay
+    /// sample's; stratum, root delay and dispersion and leap are the newest
+    /// sample's (the server's current state). Jitter: RMS of the samples'
+    /// offsets from the estimate.
     pub fn best(&self) -> Option<(Sample, f64)> {
-        let best = *self
+        let newest = *self.filter.back()?;
+        let min = *self
             .filter
             .iter()
             .min_by(|a, b| a.delay.total_cmp(&b.delay))?;
+        let mut excess: Vec<f64> = self.filter.iter().map(|s| s.delay - min.delay).collect();
+        excess.sort_by(f64::total_cmp);
+        let m = excess[excess.len() / 2].max(1e-6);
+        let (mut wsum, mut usum, mut tsum) = (0.0, 0.0, 0.0);
+        for s in &self.filter {
+            let x = s.delay - min.delay;
+            let w = 1.0 / (m * m + x * x);
+            wsum += w;
+            // u = offset with our corrections added back
+            usum += w * (s.offset + s.cum);
+            tsum += w * s.at;
+        }
+        let u = usum / wsum;
         let n = self.filter.len().saturating_sub(1).max(1) as f64;
-        // Offsets compared with our own corrections added back (a slew
-        // between samples is not jitter).
         let jitter = (self
             .filter
             .iter()
-            .map(|s| ((s.offset + s.cum) - (best.offset + best.cum)).powi(2))
+            .map(|s| (s.offset + s.cum - u).powi(2))
             .sum::<f64>()
             / n)
             .sqrt();
-        Some((best, jitter))
+        Some((
+            Sample {
+                offset: u - newest.cum,
+                cum: newest.cum,
+                // The estimate is the phase at the weighted mean time of its
+                // samples (for a linear drift, exactly); selection carries it
+                // forward to now with the learned frequency.
+                at: tsum / wsum,
+                delay: min.delay,
+                dispersion: min.dispersion,
+                ..newest
+            },
+            jitter,
+        ))
     }
 
     fn interval(&self) -> f64 {
@@ -451,6 +500,7 @@ pub struct Discipline {
     cum: f64,
     last_t: Option<f64>,
     history: VecDeque<(f64, f64)>,
+    last_fit_at: Option<f64>,
     /// Steps done.
     pub steps: u32,
     /// Last step (monotonic time, seconds).
@@ -471,6 +521,7 @@ impl Discipline {
             cum: 0.0,
             last_t: None,
             history: VecDeque::new(),
+            last_fit_at: None,
             steps: 0,
             last_step: None,
             last_offset: None,
@@ -519,12 +570,24 @@ impl Discipline {
     }
 
     /// A new system offset θ (s, positive = we are behind) at `now`, from
-    /// a source polled every `interval` seconds.
-    pub fn update(&mut self, now: f64, theta: f64, interval: f64, out: &mut VecDeque<ClientEvent>) {
+    /// a source polled every `interval` seconds; `fit` is the (time, u)
+    /// point it was estimated from (u = θ + cumulative correction then:
+    /// free of our own actions), for the frequency fit.
+    pub fn update(
+        &mut self,
+        now: f64,
+        theta: f64,
+        fit: (f64, f64),
+        interval: f64,
+        out: &mut VecDeque<ClientEvent>,
+    ) {
         self.advance(now);
         self.last_offset = Some(theta);
-        // u = θ + cumulative correction: free of our own actions.
-        self.history.push_back((now, theta + self.cum));
+        let spacing = self.cfg.fit_spacing.max(interval) * 0.9;
+        if self.last_fit_at.is_none_or(|t| now - t >= spacing) {
+            self.history.push_back(fit);
+            self.last_fit_at = Some(now);
+        }
         while self.history.len() > self.cfg.freq_window.max(2) {
             self.history.pop_front();
         }
@@ -781,10 +844,8 @@ impl Client {
                     s.filter.pop_front();
                 }
                 s.last_reject = None;
-                // A sample is used once: only when it is the newest best one.
-                if s.best().map(|(b, _)| b.at) == Some(sample.at) {
-                    self.select_and_discipline(now, t4);
-                }
+                // Every sample updates the estimate (the filter weighs it).
+                self.select_and_discipline(now, t4);
                 Ok(())
             }
             Err(e) => {
@@ -800,7 +861,7 @@ impl Client {
     }
 
     fn select_and_discipline(&mut self, now: f64, t4: NtpTimestamp) {
-        let Some((offset, peer)) = self.select(now) else {
+        let Some((offset, fit, peer)) = self.select(now) else {
             return;
         };
         let pb = peer.sample;
@@ -814,15 +875,16 @@ impl Client {
             self.events.push_back(ClientEvent::Synchronized(offset));
         }
         self.discipline
-            .update(now, offset, interval, &mut self.events);
+            .update(now, offset, fit, interval, &mut self.events);
         self.last_sync_at = Some(now);
         self.last_sync_wall = t4 + NtpDuration::from_seconds(offset);
     }
 
     /// Intersection, clustering and combination over every source's best
     /// sample; records each source's [`SelectStatus`] and the selection.
-    /// Returns the combined offset and the system peer.
-    fn select(&mut self, now: f64) -> Option<(f64, Candidate)> {
+    /// Returns the combined offset (now), the combined fit point (mean
+    /// sample time, u = θ + our corrections) and the system peer.
+    fn select(&mut self, now: f64) -> Option<(f64, (f64, f64), Candidate)> {
         // Candidates: best sample of every reachable source.
         let mut cands = Vec::new();
         for (i, s) in self.sources.iter_mut().enumerate() {
@@ -841,13 +903,19 @@ impl Client {
                     sample: b,
                     lambda,
                     jitter,
+                    fit: (b.at, b.offset + b.cum),
                 });
             }
         }
-        // Offsets measured before our later corrections are brought up to date.
+        // Estimates of the phase at their mean sample time are brought up
+        // to now: our corrections since then are taken off, and the drift
+        // since then at the learned frequency (the slope of u = θ + our
+        // corrections) is added. The fit point (t, u) is kept for the
+        // frequency fit, which must not see its own slope.
         let cum_now = self.discipline.cum_at(now);
+        let slope = self.discipline.freq_ppm * 1e-6;
         for c in cands.iter_mut() {
-            c.sample.offset -= cum_now - c.sample.cum;
+            c.sample.offset += slope * (now - c.sample.at) - (cum_now - c.sample.cum);
         }
         let Some(truechimers) = marzullo(&cands) else {
             for c in &cands {
@@ -865,6 +933,7 @@ impl Client {
         }
         let mut wsum = 0.0;
         let mut osum = 0.0;
+        let mut fit = (0.0, 0.0);
         let mut peer = survivors[kept[0]];
         for &k in &kept {
             let c = survivors[k];
@@ -874,6 +943,8 @@ impl Client {
             let w = 1.0 / c.lambda.max(1e-6);
             wsum += w;
             osum += w * c.sample.offset;
+            fit.0 += w * c.fit.0;
+            fit.1 += w * c.fit.1;
             if c.lambda < peer.lambda {
                 peer = c;
             }
@@ -884,7 +955,7 @@ impl Client {
             peer: self.sources[peer.index].id,
             distance: peer.lambda,
         });
-        Some((offset, peer))
+        Some((offset, (fit.0 / wsum, fit.1 / wsum), peer))
     }
 
     /// The request with `nonce` to source `source` (id) left at local time
@@ -971,6 +1042,8 @@ struct Candidate {
     lambda: f64,
     /// Peer jitter (s).
     jitter: f64,
+    /// (time, u = θ + our corrections) of its estimate, for the frequency fit.
+    fit: (f64, f64),
 }
 
 /// Marzullo's intersection: the largest clique of candidates whose

@@ -26,8 +26,8 @@ pub mod daemon;
 
 pub use client::{
     Client, ClientEvent, Discipline, DisciplineConfig, Reject, Sample, SelectStatus, Selection,
-    Source, SourceChange, SourceConfig, SourceState, Transmit, MAX_FREQ_PPM, MAX_ROOT_DISTANCE,
-    MIN_SURVIVORS,
+    Source, SourceChange, SourceConfig, SourceState, Transmit, FILTER_LEN, MAX_FREQ_PPM,
+    MAX_ROOT_DISTANCE, MIN_SURVIVORS,
 };
 pub use config::{ClockMode, ClockSettings, NtpConfig, RawNtpConfig, SourceSpec};
 pub use keys::{parse_key_file, KeyFileError, KeyFileFormat};

@@ -153,6 +153,14 @@ pub(crate) fn render(s: &Snapshot) -> String {
             c.last_step,
             c.since_last_sync_s.map(|x| format!("{x:.0}s")).unwrap_or_else(|| "never".into()),
         );
+        if let Some(e) = &c.clock_error {
+            let _ = writeln!(o, "client: clock not adjusted: {e}");
+        }
+        let _ = writeln!(
+            o,
+            "client: T1 from kernel transmit stamps {}, from user space {}",
+            c.t1_kernel_stamps, c.t1_user_stamps
+        );
         let mut srcs: Vec<_> = c.sources.iter().collect();
         srcs.sort_by(|a, b| a.address.cmp(&b.address));
         for x in srcs {

@@ -29,6 +29,8 @@ pub(crate) struct Reply {
     t4: NtpTimestamp,
     /// The kernel's transmit stamp of the request, in our time.
     t1_kernel: Option<NtpTimestamp>,
+    /// The clock read right before the send.
+    t1_user: NtpTimestamp,
 }
 
 /// Client state owned by the main loop.
@@ -322,6 +324,7 @@ impl Upstream {
                                 bytes: buf[..m.len].to_vec(),
                                 t4,
                                 t1_kernel,
+                                t1_user: t1,
                             })
                             .await;
                         return;
@@ -345,8 +348,23 @@ impl Upstream {
             }
             None => self.t1_user += 1,
         }
-        if let Err(e) = self.client.handle_response(r.source, &r.bytes, r.t4, now) {
-            tracing::debug!(source = r.source, reason = ?e, "reply not used");
+        match self.client.handle_response(r.source, &r.bytes, r.t4, now) {
+            Err(e) => tracing::debug!(source = r.source, reason = ?e, "reply not used"),
+            Ok(()) => {
+                if let Some(x) = self.client.source(r.source).and_then(|s| s.latest()) {
+                    // Per exchange, for timestamp studies: how much later
+                    // the kernel stamped T1 than user space read it, and (in
+                    // simulated mode) the true phase the offset should cancel.
+                    tracing::debug!(
+                        source = r.source,
+                        offset_s = x.offset,
+                        delay_s = x.delay,
+                        t1_kernel_late_s = r.t1_kernel.map(|k| (k - r.t1_user).as_seconds()),
+                        sim_phase_s = self.clock.sim_phase(),
+                        "NTP sample"
+                    );
+                }
+            }
         }
         self.drain_events();
     }
