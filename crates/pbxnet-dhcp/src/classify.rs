@@ -20,6 +20,15 @@ pub enum Matcher {
         /// Prefix match.
         prefix: bool,
     },
+    /// Option 60 as raw bytes (the seed's "data-string"): compared byte
+    /// for byte, trailing NULs included, because a binary identifier may
+    /// legitimately end in 00.
+    VendorClassData {
+        /// Bytes to compare.
+        value: Vec<u8>,
+        /// Prefix match.
+        prefix: bool,
+    },
     /// Option 77, either RFC 3004 (length-prefixed instances; any instance
     /// may match) or raw ASCII (the whole value).
     UserClass {
@@ -80,6 +89,10 @@ impl Matcher {
                 .options
                 .get(code::VENDOR_CLASS)
                 .is_some_and(|v| cmp(trim_nul(v), value, *prefix)),
+            Matcher::VendorClassData { value, prefix } => p
+                .options
+                .get(code::VENDOR_CLASS)
+                .is_some_and(|v| cmp(v, value, *prefix)),
             Matcher::UserClass { value, prefix } => {
                 let Some(v) = p.options.get(code::USER_CLASS).map(trim_nul) else {
                     return false;
@@ -173,6 +186,30 @@ mod tests {
             prefix: false,
         };
         assert!(exact.matches(&p));
+    }
+
+    #[test]
+    fn vendor_class_data_string_is_compared_raw() {
+        let exact = Matcher::VendorClassData {
+            value: vec![0x00, 0x0d, 0xe9, 0x00],
+            prefix: false,
+        };
+        let prefix = Matcher::VendorClassData {
+            value: vec![0x00, 0x0d],
+            prefix: true,
+        };
+        let mut p = pkt([2, 0, 0, 0, 0, 1]);
+        p.options.set(60, vec![0x00, 0x0d, 0xe9, 0x00]);
+        assert!(exact.matches(&p));
+        assert!(prefix.matches(&p));
+        // The trailing 00 is part of the identifier, not padding.
+        p.options.set(60, vec![0x00, 0x0d, 0xe9]);
+        assert!(!exact.matches(&p));
+        assert!(prefix.matches(&p));
+        p.options.set(60, vec![0x01, 0x0d]);
+        assert!(!prefix.matches(&p));
+        p.options.remove(60);
+        assert!(!prefix.matches(&p));
     }
 
     #[test]

@@ -216,6 +216,12 @@ pub struct RawClass {
     /// Option 60, prefix.
     #[serde(default)]
     pub vendor_class_prefix: Option<Spanned<String>>,
+    /// Option 60 as hex bytes (data-string), exact.
+    #[serde(default)]
+    pub vendor_class_hex: Option<Spanned<HexData>>,
+    /// Option 60 as hex bytes (data-string), prefix.
+    #[serde(default)]
+    pub vendor_class_hex_prefix: Option<Spanned<HexData>>,
     /// Option 77, exact (RFC 3004 instance or raw ASCII).
     #[serde(default)]
     pub user_class: Option<Spanned<String>>,
@@ -627,17 +633,17 @@ impl DaemonConfig for DhcpConfig {
             if let Some(m) = &c.mac_pattern {
                 matchers.push((Matcher::MacPrefix(m.get_ref().clone()), m.span()));
             }
-            for (f, prefix, user) in [
-                (&c.vendor_class, false, false),
-                (&c.vendor_class_prefix, true, false),
-                (&c.user_class, false, true),
-                (&c.user_class_prefix, true, true),
+            for (f, key, prefix, user) in [
+                (&c.vendor_class, "vendor-class", false, false),
+                (&c.vendor_class_prefix, "vendor-class-prefix", true, false),
+                (&c.user_class, "user-class", false, true),
+                (&c.user_class_prefix, "user-class-prefix", true, true),
             ] {
                 if let Some(s) = f {
                     if s.get_ref().is_empty() {
                         v.err(
                             s.span(),
-                            k("vendor-class"),
+                            k(key),
                             "an empty class string matches nothing useful",
                             "give the exact text the device sends, e.g. \"450HD\"",
                         );
@@ -649,6 +655,23 @@ impl DaemonConfig for DhcpConfig {
                         Matcher::VendorClass { value, prefix }
                     };
                     matchers.push((m, s.span()));
+                }
+            }
+            for (f, key, prefix) in [
+                (&c.vendor_class_hex, "vendor-class-hex", false),
+                (&c.vendor_class_hex_prefix, "vendor-class-hex-prefix", true),
+            ] {
+                if let Some(h) = f {
+                    if h.get_ref().0.is_empty() {
+                        v.err(
+                            h.span(),
+                            k(key),
+                            "empty hex data matches nothing useful",
+                            "give the bytes the device sends in option 60, e.g. \"00:0d:e9:01\"",
+                        );
+                    }
+                    let value = h.get_ref().0.clone();
+                    matchers.push((Matcher::VendorClassData { value, prefix }, h.span()));
                 }
             }
             if let Some(a) = &c.any_device {
@@ -669,7 +692,7 @@ impl DaemonConfig for DhcpConfig {
             let matcher = match matchers.len() {
                 1 => matchers.pop().map(|m| m.0),
                 0 => {
-                    v.err(c.name.span(), format!("class[{i}]"), format!("class `{}` has no matcher", c.name.get_ref()), "give exactly one of mac, mac-pattern, vendor-class, vendor-class-prefix, user-class, user-class-prefix, any-device");
+                    v.err(c.name.span(), format!("class[{i}]"), format!("class `{}` has no matcher", c.name.get_ref()), "give exactly one of mac, mac-pattern, vendor-class, vendor-class-prefix, vendor-class-hex, vendor-class-hex-prefix, user-class, user-class-prefix, any-device");
                     None
                 }
                 _ => {

@@ -802,7 +802,12 @@ impl<S: LeaseStore> Server<S> {
             state,
             expires: now + u64::from(secs),
             class: self.cfg.classes[ctx.class].name.clone(),
-            vendor_class: text(code::VENDOR_CLASS).into(),
+            vendor_class: p
+                .options
+                .get(code::VENDOR_CLASS)
+                .map(vendor_class_text)
+                .unwrap_or_default()
+                .into(),
             hostname: text(code::HOSTNAME).into(),
         });
     }
@@ -1211,6 +1216,27 @@ fn echo_tail(p: &Packet, r: &mut Packet) {
         if let Some(v) = p.options.get(c) {
             r.options.set(c, v.to_vec());
         }
+    }
+}
+
+/// Option 60 as shown by `leases`: the text when it is printable ASCII
+/// (trailing NULs dropped), else colon-separated hex, the spelling a
+/// `vendor-class-hex` matcher takes, so an installer can copy it.
+fn vendor_class_text(v: &[u8]) -> String {
+    let trimmed = {
+        let mut end = v.len();
+        while end > 0 && v[end - 1] == 0 {
+            end -= 1;
+        }
+        &v[..end]
+    };
+    if trimmed.iter().all(|b| (0x20..0x7f).contains(b)) {
+        String::from_utf8_lossy(trimmed).into_owned()
+    } else {
+        v.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")
     }
 }
 

@@ -363,3 +363,79 @@ fn example_profiles_encode_expected_bytes() {
         b"hap_instruction.ini"
     );
 }
+
+#[test]
+fn vendor_class_hex_is_a_raw_byte_matcher() {
+    let cfg = check(&format!(
+        r#"{BASE}
+[[class]]
+name = "binary-exact"
+vendor-class-hex = "00:0d:e9:00"
+profile = "p"
+[[class]]
+name = "binary-prefix"
+vendor-class-hex-prefix = "0x000d"
+profile = "p"
+"#
+    ))
+    .unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(
+        cfg.server.classes[0].matcher,
+        Matcher::VendorClassData {
+            value: vec![0, 0x0d, 0xe9, 0],
+            prefix: false
+        }
+    );
+    assert_eq!(
+        cfg.server.classes[1].matcher,
+        Matcher::VendorClassData {
+            value: vec![0, 0x0d],
+            prefix: true
+        }
+    );
+}
+
+#[test]
+fn vendor_class_hex_errors_name_the_key_and_line() {
+    let d = errors(&format!(
+        r#"{BASE}
+[[class]]
+name = "odd"
+vendor-class-hex = "00:0g"
+profile = "p"
+"#
+    ));
+    let bad = d
+        .iter()
+        .find(|x| x.key == "class[0].vendor-class-hex")
+        .unwrap_or_else(|| panic!("{d:#?}"));
+    assert_eq!((bad.line, bad.column), (13, 20), "{bad:#?}");
+    assert!(bad.message.contains("`0g` is not hex"), "{bad:#?}");
+
+    let d = errors(&format!(
+        r#"{BASE}
+[[class]]
+name = "two"
+vendor-class-hex = "00:0d"
+vendor-class = "450HD"
+profile = "p"
+[[class]]
+name = "empty-user"
+user-class = ""
+profile = "p"
+[[class]]
+name = "empty-hex"
+vendor-class-hex-prefix = ""
+profile = "p"
+"#
+    ));
+    assert!(has(&d, "class[0]", "has 2 matchers"), "{d:#?}");
+    assert!(
+        has(&d, "class[1].user-class", "empty class string"),
+        "{d:#?}"
+    );
+    assert!(
+        has(&d, "class[2].vendor-class-hex-prefix", "empty hex data"),
+        "{d:#?}"
+    );
+}
