@@ -105,7 +105,7 @@ pub struct RawServer {
     /// Per-client concurrency cap.
     #[serde(default = "default_max_per_client")]
     pub max_transfers_per_client: Spanned<u32>,
-    /// Worker threads (0: four per CPU). Read at start-up only.
+    /// Transfer worker threads (0: one per CPU). Read at start-up only.
     #[serde(default = "default_threads")]
     pub threads: Spanned<u32>,
 }
@@ -168,9 +168,9 @@ pub struct RawTransfer {
     /// back to back before a pacing pause (0 = no pacing).
     #[serde(default = "default_pacing_burst")]
     pub pacing_burst: ByteSize,
-    /// Pacing pause.
+    /// Pacing pause (microseconds allowed: `250us`).
     #[serde(default = "default_pacing_gap")]
-    pub pacing_gap: HumanDuration,
+    pub pacing_gap: FineDuration,
 }
 
 impl Default for RawTransfer {
@@ -214,8 +214,46 @@ fn default_max_retries() -> Spanned<u32> {
 fn default_pacing_burst() -> ByteSize {
     ByteSize(160 * 1024)
 }
-fn default_pacing_gap() -> HumanDuration {
-    HumanDuration(Duration::from_millis(1))
+fn default_pacing_gap() -> FineDuration {
+    FineDuration(Duration::from_micros(DEFAULT_PACING_GAP_US))
+}
+
+/// Default pacing pause, in microseconds.
+const DEFAULT_PACING_GAP_US: u64 = 400;
+
+/// A duration that may be written in microseconds (`250us`, `250µs`) as
+/// well as in [`HumanDuration`]'s units: pacing pauses are shorter than a
+/// millisecond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FineDuration(pub Duration);
+
+impl FineDuration {
+    /// The duration.
+    pub fn get(&self) -> Duration {
+        self.0
+    }
+}
+
+impl std::str::FromStr for FineDuration {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Some(n) = t.strip_suffix("us").or_else(|| t.strip_suffix("µs")) {
+            return n
+                .trim()
+                .parse::<u64>()
+                .map(|us| FineDuration(Duration::from_micros(us)))
+                .map_err(|_| format!("invalid duration `{s}`: expected a whole number of microseconds such as 250us"));
+        }
+        t.parse::<HumanDuration>().map(|h| FineDuration(h.get()))
+    }
+}
+
+impl<'de> Deserialize<'de> for FineDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// `[files]`.
@@ -457,7 +495,7 @@ pub struct TftpConfig {
     pub max_transfers: usize,
     /// Per-client concurrency cap.
     pub max_transfers_per_client: usize,
-    /// Worker threads (0: four per CPU).
+    /// Transfer worker threads (0: one per CPU).
     pub threads: usize,
     /// Negotiation limits (the shell lowers `max_blksize` to the path MTU).
     pub limits: Limits,
@@ -646,7 +684,7 @@ impl DaemonConfig for TftpConfig {
                     "server.threads",
                     format!("{threads} is out of range"),
                 )
-                .set_hint("expected 0 (four per CPU) to 64");
+                .set_hint("expected 0 (one per CPU) to 64");
         }
         let t = &raw.transfer;
         let blk = *t.max_blksize.get_ref();

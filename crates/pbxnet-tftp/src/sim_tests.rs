@@ -13,6 +13,22 @@ use crate::wire::{self, ErrorCode, Mode, Packet};
 enum Dir {
     ToClient,
     ToServer,
+    /// The client has read (and handled) a datagram from its socket
+    /// buffer (only with a modelled receive buffer).
+    ClientRead,
+}
+
+/// A client socket's receive buffer, drained by a client that reads
+/// `rate` payload bytes per second; a datagram that does not fit is
+/// dropped, as the kernel does (`RcvbufErrors`).
+struct RxBuffer {
+    rate: u64,
+    capacity: usize,
+    /// (time the client reads it, receive-buffer cost) of queued datagrams.
+    queued: std::collections::VecDeque<(Duration, usize)>,
+    busy_until: Duration,
+    drops: u64,
+    peak: usize,
 }
 
 /// What the wire saw (for assertions).
@@ -122,10 +138,21 @@ struct SimNet {
     drop_data: Vec<u64>,
     data_count: u64,
     events: Vec<Event>,
+    rx: Option<RxBuffer>,
 }
 
 impl SimNet {
     fn new(file: Vec<u8>, opts: &[(&str, &str)], mode: Mode, client: Client) -> Self {
+        Self::with_timing(file, opts, mode, client, Timing::default())
+    }
+
+    fn with_timing(
+        file: Vec<u8>,
+        opts: &[(&str, &str)],
+        mode: Mode,
+        client: Client,
+        timing: Timing,
+    ) -> Self {
         let start = Instant::now();
         let opts: Vec<(String, String)> = opts
             .iter()
@@ -137,7 +164,7 @@ impl SimNet {
         };
         let neg = negotiate(&opts, &limits, Some(file.len() as u64), false);
         let blksize = usize::from(neg.blksize);
-        let server = Transfer::new(start, file, mode, &neg, Timing::default());
+        let server = Transfer::new(start, file, mode, &neg, timing);
         SimNet {
             start,
             now: Duration::ZERO,
@@ -151,7 +178,52 @@ impl SimNet {
             drop_data: Vec::new(),
             data_count: 0,
             events: Vec::new(),
+            rx: None,
         }
+    }
+
+    /// Model the client's socket buffer: Linux's default 208 KiB, read at
+    /// `rate` payload bytes per second.
+    fn with_receive_buffer(mut self, rate: u64) -> Self {
+        self.rx = Some(RxBuffer {
+            rate,
+            capacity: 212_992,
+            queued: Default::default(),
+            busy_until: Duration::ZERO,
+            drops: 0,
+            peak: 0,
+        });
+        self
+    }
+
+    /// A datagram reaches the client's socket: queue it (or drop it) and
+    /// schedule its reading.
+    fn arrive(&mut self, bytes: Vec<u8>) {
+        let now = self.now;
+        let Some(rx) = self.rx.as_mut() else {
+            let replies = self.client.on_packet(self.now, &bytes, self.blksize);
+            for r in replies {
+                self.send(Dir::ToServer, r);
+            }
+            return;
+        };
+        while rx.queued.front().is_some_and(|(t, _)| *t <= now) {
+            rx.queued.pop_front();
+        }
+        let cost = crate::transfer::rcvbuf_cost(bytes.len());
+        let used: usize = rx.queued.iter().map(|(_, c)| c).sum();
+        if used + cost > rx.capacity {
+            rx.drops += 1;
+            return;
+        }
+        rx.peak = rx.peak.max(used + cost);
+        let read_at = now.max(rx.busy_until);
+        let work = Duration::from_nanos(bytes.len() as u64 * 1_000_000_000 / rx.rate);
+        rx.busy_until = read_at + work;
+        rx.queued.push_back((read_at, cost));
+        self.seq += 1;
+        self.queue
+            .insert((rx.busy_until, self.seq), (Dir::ClientRead, bytes));
     }
 
     fn send(&mut self, dir: Dir, bytes: Vec<u8>) {
@@ -211,7 +283,8 @@ impl SimNet {
                 let key = *self.queue.keys().next().unwrap();
                 let (dir, bytes) = self.queue.remove(&key).unwrap();
                 match dir {
-                    Dir::ToClient => {
+                    Dir::ToClient => self.arrive(bytes),
+                    Dir::ClientRead => {
                         let replies = self.client.on_packet(self.now, &bytes, self.blksize);
                         for r in replies {
                             self.send(Dir::ToServer, r);
@@ -440,6 +513,71 @@ fn windows_are_paced_in_bursts() {
         "burst of {max_burst} blocks"
     );
     assert!(bursts.len() >= 8);
+}
+
+/// 8 MiB at 8192/window 64 (a 864 KiB window of receive buffer) to a
+/// client with the default 208 KiB socket buffer that reads `rate` bytes/s,
+/// over a 50 µs link: (seconds, drops, peak buffer use, retransmissions).
+fn paced_to_reader(rate: u64) -> (f64, u64, usize, u64) {
+    let f = file(32 * 1024 * 1024 + 100);
+    let mut net = SimNet::new(
+        f.clone(),
+        &[("blksize", "8192"), ("windowsize", "64")],
+        Mode::Octet,
+        client(64, true),
+    )
+    .with_receive_buffer(rate);
+    net.delay = Duration::from_micros(50);
+    net.run(Duration::from_secs(600));
+    assert_eq!(net.client.data, f);
+    let rx = net.rx.as_ref().unwrap();
+    let secs = net.now.as_secs_f64();
+    (secs, rx.drops, rx.peak, net.server.stats().retransmits)
+}
+
+#[test]
+fn pacing_follows_the_ack_clock_without_overflowing_the_client() {
+    // Readers from slow (an embedded client, 20 MB/s) to faster than the
+    // pacing can start at (1 GB/s): never a full receive buffer, and the
+    // transfer runs close to the reader's speed once the pause adapted.
+    for rate in [100_000_000u64, 200_000_000, 300_000_000, 1_000_000_000] {
+        let (secs, drops, peak, retransmits) = paced_to_reader(rate);
+        let ideal = 32.0 * 1024.0 * 1024.0 / rate as f64;
+        eprintln!(
+            "reader {} MB/s: {secs:.3} s (ideal {ideal:.3} s), peak buffer {peak}, drops {drops}",
+            rate / 1_000_000
+        );
+        assert_eq!(drops, 0, "reader at {rate} B/s overflowed");
+        assert_eq!(retransmits, 0, "reader at {rate} B/s");
+        assert!(peak <= 212_992);
+        if rate <= 300_000_000 {
+            assert!(
+                secs < ideal * 1.5,
+                "reader at {rate} B/s: {secs:.3} s, ideal {ideal:.3} s"
+            );
+        }
+    }
+}
+
+#[test]
+fn unpaced_windows_would_overflow_the_same_client() {
+    // The model is not trivially satisfied: without pacing the same
+    // 300 MB/s reader loses datagrams.
+    let timing = Timing {
+        pacing_burst: 0,
+        ..Timing::default()
+    };
+    let mut net = SimNet::with_timing(
+        file(2 * 1024 * 1024),
+        &[("blksize", "8192"), ("windowsize", "64")],
+        Mode::Octet,
+        client(64, true),
+        timing,
+    )
+    .with_receive_buffer(300_000_000);
+    net.delay = Duration::from_micros(50);
+    net.run(Duration::from_millis(50));
+    assert!(net.rx.as_ref().unwrap().drops > 0);
 }
 
 #[test]

@@ -38,13 +38,14 @@
 //!   timeout, at most `max_retries` timeouts in a row, then the transfer
 //!   ends as `TimedOut`. A client that negotiated `timeout` gets that fixed
 //!   value.
-//! * Pacing: datagrams leave back to back until they would fill
-//!   `pacing_burst` of the client's socket receive buffer (counted per IP
-//!   fragment, see [`rcvbuf_cost`]); then the transfer waits `pacing_gap`
-//!   (the ACK of a window also opens a new burst). A 64 × 1468 window
-//!   (147 KiB of buffer) goes out in one burst; a 64 × 8 KiB window (864 KiB
-//!   of buffer once fragmented) goes out in bursts of 11, so it never lands
-//!   at once in a client's default 208 KiB buffer.
+//! * Pacing: a window whose cost in the client's socket receive buffer
+//!   (counted per IP fragment, see [`rcvbuf_cost`]) fits in `pacing_burst`
+//!   goes out back to back: a 64 × 1468 window (147 KiB) lands in one
+//!   burst in the empty buffer of a client that has just ACKed. A larger
+//!   window (64 × 8 KiB is 864 KiB of buffer once fragmented, four times a
+//!   client's default 208 KiB) goes out in steps of 2/5 of `pacing_burst`
+//!   (64 KiB: 4 blocks of 8 KiB) with a pause between steps that starts at
+//!   `pacing_gap` and follows the client from the ACK clock (`Pacer`).
 //! * A client ERROR ends the transfer at once: nothing more is sent.
 //! * Block numbers roll over from 65535 to 0 (what tftp-hpa, atftp, curl
 //!   and busybox expect); absolute block numbers are 64-bit internally.
@@ -113,7 +114,7 @@ impl Default for Timing {
             max_rto: Duration::from_secs(5),
             max_retries: 5,
             pacing_burst: 160 * 1024,
-            pacing_gap: Duration::from_millis(1),
+            pacing_gap: Duration::from_micros(400),
         }
     }
 }
@@ -222,6 +223,111 @@ pub struct Sending {
     retries: u32,
     burst: usize,
     pace_until: Option<Instant>,
+    /// The ACK clock of pacing (see [`Pacer`]).
+    pacer: Pacer,
+}
+
+/// Adapts the pacing pause to the client from the ACK clock.
+///
+/// A window larger than the pacing burst goes out in steps separated by
+/// `gap` (starting at `pacing_gap`). Within a window the client sends
+/// nothing (RFC 7440 receivers ACK the window's end), so the only feedback
+/// is that ACK. When it comes back, the time since its last DATA
+/// went out (`lag`) is the network round trip plus the time the client
+/// needed to work through what was still queued in its receive buffer.
+/// The smallest lag seen (`min_lag`) is the round trip with an empty
+/// queue; the excess times the client's rate over the window (the
+/// window's receive-buffer cost divided by first send → ACK) estimates the
+/// backlog the client was carrying. A backlog under 16 KiB means the
+/// client kept up: the pause shrinks by 1/8 (down to 5 µs). Over 32 KiB it
+/// fell behind: the pause grows by 1/2 (up to 50 ms), well before its
+/// receive buffer (208 KiB, of which a step takes 64 KiB) overflows. An
+/// ACK short of what was sent (the client saw a gap: a datagram was lost)
+/// or a retransmission timeout doubles it. Steps of 1/8: the simulation
+/// (`sim_tests`) overflowed a 100 MB/s reader with steps of 1/4, because one
+/// window (864 KiB at 8192/64) is four receive buffers and an overshoot of
+/// a quarter queues a whole buffer before the ACK can tell.
+#[derive(Debug, Clone)]
+pub(crate) struct Pacer {
+    gap: Duration,
+    min_gap: Duration,
+    max_gap: Duration,
+    min_lag: Option<Duration>,
+    /// First DATA of the current window.
+    win_start: Option<Instant>,
+    /// Receive-buffer cost sent in the current window.
+    win_cost: usize,
+    /// Last DATA sent.
+    last_sent: Option<Instant>,
+    /// The window was paused at least once (only then is the lag
+    /// comparable between windows).
+    paused: bool,
+    /// A block of the window was sent again (Karn: no sample).
+    resent: bool,
+}
+
+/// Backlog (receive-buffer cost) under which the client kept up.
+const KEPT_UP: usize = 16 * 1024;
+/// Backlog over which the client fell behind.
+const BEHIND: usize = 32 * 1024;
+
+impl Pacer {
+    fn new(gap: Duration) -> Pacer {
+        Pacer {
+            gap,
+            min_gap: Duration::from_micros(5).min(gap),
+            max_gap: Duration::from_millis(50).max(gap),
+            min_lag: None,
+            win_start: None,
+            win_cost: 0,
+            last_sent: None,
+            paused: false,
+            resent: false,
+        }
+    }
+
+    fn on_send(&mut self, now: Instant, cost: usize, resend: bool) {
+        if self.win_start.is_none() {
+            self.win_start = Some(now);
+            self.win_cost = 0;
+        }
+        self.win_cost += cost;
+        self.last_sent = Some(now);
+        self.resent |= resend;
+    }
+
+    fn new_window(&mut self) {
+        self.win_start = None;
+        self.win_cost = 0;
+        self.paused = false;
+        self.resent = false;
+    }
+
+    /// The client lost a datagram (gap ACK or timeout).
+    fn on_loss(&mut self) {
+        self.gap = (self.gap * 2).min(self.max_gap);
+        self.new_window();
+    }
+
+    /// An ACK for everything sent so far.
+    fn on_window_acked(&mut self, now: Instant) {
+        if let (true, false, Some(start), Some(last)) =
+            (self.paused, self.resent, self.win_start, self.last_sent)
+        {
+            let lag = now.saturating_duration_since(last);
+            let min_lag = *self.min_lag.get_or_insert(lag);
+            self.min_lag = Some(min_lag.min(lag));
+            let excess = lag.saturating_sub(min_lag).as_nanos();
+            let span = now.saturating_duration_since(start).as_nanos().max(1);
+            let backlog = excess * self.win_cost as u128 / span;
+            if backlog < KEPT_UP as u128 {
+                self.gap = (self.gap * 7 / 8).max(self.min_gap);
+            } else if backlog > BEHIND as u128 {
+                self.gap = (self.gap * 3 / 2).min(self.max_gap);
+            }
+        }
+        self.new_window();
+    }
 }
 
 /// Finished.
@@ -270,7 +376,7 @@ impl<S: Source> Transfer<S> {
     pub fn new(now: Instant, source: S, mode: Mode, neg: &Negotiated, timing: Timing) -> Self {
         let rto = neg.timeout.unwrap_or(timing.initial_rto);
         let state = if neg.oack.is_empty() {
-            State::Sending(Sending::new(1))
+            State::Sending(Sending::new(1, timing.pacing_gap))
         } else {
             let mut oack = Vec::new();
             wire::encode_oack(&neg.oack, &mut oack);
@@ -417,7 +523,7 @@ impl<S: Source> Transfer<S> {
                     (Some(t), false) => Some(now.saturating_duration_since(t)),
                     _ => None,
                 };
-                self.state = State::Sending(Sending::new(1));
+                self.state = State::Sending(Sending::new(1, self.timing.pacing_gap));
                 (sample, false)
             }
             State::Sending(s) => {
@@ -432,6 +538,12 @@ impl<S: Source> Transfer<S> {
                     return;
                 }
                 let abs = max_sent - back;
+                if abs == max_sent {
+                    s.pacer.on_window_acked(now);
+                } else {
+                    // The client wants a block it was sent: lost.
+                    s.pacer.on_loss();
+                }
                 let newly = abs - s.acked;
                 let cp = s.cps[(newly - 1) as usize];
                 let done = s.last == Some(abs);
@@ -497,6 +609,7 @@ impl<S: Source> Transfer<S> {
                         s.next = s.acked + 1;
                         s.burst = 0;
                         s.pace_until = None;
+                        s.pacer.on_loss();
                         for cp in s.cps.iter_mut() {
                             cp.resent = cp.sent_at.is_some() || cp.resent;
                         }
@@ -559,7 +672,6 @@ impl<S: Source> Transfer<S> {
         let window = u64::from(self.windowsize);
         let rto = self.rto;
         let timing_burst = self.timing.pacing_burst;
-        let gap = self.timing.pacing_gap;
         let State::Sending(s) = &mut self.state else {
             return false;
         };
@@ -570,8 +682,19 @@ impl<S: Source> Transfer<S> {
         if s.next > window_end || s.last.is_some_and(|l| s.next > l) {
             return false;
         }
-        if timing_burst > 0 && s.burst > 0 && s.burst + rcvbuf_cost(blksize + 4) > timing_burst {
-            s.pace_until = Some(now + gap);
+        // A window that fits in the burst goes out at once: it lands in an
+        // empty receive buffer (the client ACKed after reading the previous
+        // one). A larger window goes out in steps of 2/5 of it, so that a
+        // step lands on what the client has not read yet with room to spare
+        // for a client that stalls for a moment.
+        let budget = if window as usize * rcvbuf_cost(blksize + 4) <= timing_burst {
+            timing_burst
+        } else {
+            timing_burst * 2 / 5
+        };
+        if timing_burst > 0 && s.burst > 0 && s.burst + rcvbuf_cost(blksize + 4) > budget {
+            s.pace_until = Some(now + s.pacer.gap);
+            s.pacer.paused = true;
             return false;
         }
         let idx = (s.next - s.acked - 1) as usize;
@@ -635,6 +758,7 @@ impl<S: Source> Transfer<S> {
         s.max_sent = s.max_sent.max(block);
         s.next += 1;
         s.burst += rcvbuf_cost(len + 4);
+        s.pacer.on_send(now, rcvbuf_cost(len + 4), resend);
         self.stats.data_sent += 1;
         if resend {
             self.stats.retransmits += 1;
@@ -670,7 +794,7 @@ fn read_full<S: Source>(src: &mut S, offset: u64, buf: &mut [u8]) -> std::io::Re
 }
 
 impl Sending {
-    fn new(first: u64) -> Self {
+    fn new(first: u64, pacing_gap: Duration) -> Self {
         let mut cps = VecDeque::new();
         cps.push_back(Checkpoint {
             src_offset: 0,
@@ -689,6 +813,7 @@ impl Sending {
             retries: 0,
             burst: 0,
             pace_until: None,
+            pacer: Pacer::new(pacing_gap),
         }
     }
 }

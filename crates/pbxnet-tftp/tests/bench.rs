@@ -134,7 +134,8 @@ fn data_after_error(ns: &Netns, ip: Ipv4Addr) -> usize {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Pbxnet,
-    /// pbxnet-tftpd with `server.threads = 2` (one per CPU; storm only).
+    /// pbxnet-tftpd with `server.threads = 8` (four per CPU on the 2-CPU
+    /// bench machine, the previous default; storm only).
     Pbxnet8,
     Hpa,
     Atftpd,
@@ -154,7 +155,7 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Pbxnet => "pbxnet-tftpd",
-            Kind::Pbxnet8 => "pbxnet-tftpd (2 threads)",
+            Kind::Pbxnet8 => "pbxnet-tftpd (8 threads)",
             Kind::Hpa => "tftpd-hpa",
             Kind::Atftpd => "atftpd",
         }
@@ -333,6 +334,26 @@ fn single(ns: &Netns, work: &Path, case: &ClientCase, want: &[u8]) -> (f64, bool
     (secs, ok)
 }
 
+/// UDP datagrams the client namespace's sockets dropped because their
+/// receive buffer was full (`Udp: RcvbufErrors` of /proc/net/snmp, read
+/// inside the namespace): an unpaced window shows up here.
+fn rcvbuf_errors(ns: &Netns) -> u64 {
+    let out = ns
+        .run("cat", &["/proc/net/snmp"])
+        .expect("cat /proc/net/snmp");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        panic!("no Udp lines in /proc/net/snmp");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .expect("RcvbufErrors")
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -494,10 +515,20 @@ fn bench_tftp() {
     .unwrap();
     // Same service as the others: blocks as large as asked (IP-fragmented
     // like atftpd and tftpd-hpa do), generous caps for the storm.
+    // BENCH_PBXNET_TRANSFER: extra `[transfer]` lines for pbxnet-tftpd
+    // (for tuning, e.g. `pacing-gap = "300us"`; unset in the full run).
+    let tuning = std::env::var("BENCH_PBXNET_TRANSFER")
+        .map(|t| format!("{t}\n"))
+        .unwrap_or_default();
+    // BENCH_PBXNET_SERVER: likewise for `[server]` (e.g. `threads = 1`).
+    let server_tuning = std::env::var("BENCH_PBXNET_SERVER")
+        .map(|t| format!("{t}\n"))
+        .unwrap_or_default();
     fs::write(
         dir.path().join("tftp.toml"),
-        "[server]\nlisten = \"192.168.92.246:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\n\
-         [transfer]\nblksize-within-mtu = false\n[files]\nroot = \"root\"\n",
+        format!("[server]\nlisten = \"192.168.92.246:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\n\
+         {server_tuning}[transfer]\nblksize-within-mtu = false\n{tuning}[files]\nroot = \"root\"\n"
+        ),
     )
     .unwrap();
     let threads8 = dir.path().join("threads8");
@@ -506,7 +537,7 @@ fn bench_tftp() {
     fs::write(
         threads8.join("tftp.toml"),
         format!(
-            "[server]\nlisten = \"192.168.92.246:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\nthreads = 2\n\
+            "[server]\nlisten = \"192.168.92.246:69\"\nmax-transfers = 2000\nmax-transfers-per-client = 200\nthreads = 8\n\
              [transfer]\nblksize-within-mtu = false\n[files]\nroot = \"{}\"\n",
             root.display()
         ),
@@ -515,7 +546,13 @@ fn bench_tftp() {
     let work = dir.path().join("work");
     fs::create_dir_all(&work).unwrap();
     let host = SERVER_IP.to_string();
-    let cases = cases(&host);
+    // BENCH_CASES=label,label...: only the single transfers whose label
+    // contains one of them (for tuning; the full run measures all).
+    let filter = std::env::var("BENCH_CASES").unwrap_or_default();
+    let cases: Vec<ClientCase> = cases(&host)
+        .into_iter()
+        .filter(|c| filter.is_empty() || filter.split(',').any(|f| c.label.contains(f)))
+        .collect();
 
     for ip in [Kind::Hpa.ip(), Kind::Atftpd.ip()] {
         lab.server()
@@ -523,7 +560,8 @@ fn bench_tftp() {
             .expect("second address");
     }
     // results[case][kind] = (median secs, failures)
-    let mut results: Vec<Vec<(f64, usize)>> = vec![Vec::new(); cases.len()];
+    // results[case][kind] = (median secs, failures, client rcvbuf drops)
+    let mut results: Vec<Vec<(f64, usize, u64)>> = vec![Vec::new(); cases.len()];
     let mut after_error = Vec::new();
     let singles = reps > 0;
     if singles {
@@ -534,6 +572,7 @@ fn bench_tftp() {
         for (i, case) in cases.iter().enumerate() {
             let mut times: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
             let mut fails = vec![0; kinds.len()];
+            let mut drops = vec![0u64; kinds.len()];
             for _ in 0..reps {
                 for (k, &kind) in kinds.iter().enumerate() {
                     let argv: Vec<String> = case
@@ -545,7 +584,9 @@ fn bench_tftp() {
                         label: case.label.clone(),
                         argv,
                     };
+                    let before = rcvbuf_errors(lab.client(0));
                     let (t, ok) = single(lab.client(0), &work, &c, &image32);
+                    drops[k] += rcvbuf_errors(lab.client(0)) - before;
                     times[k].push(t);
                     if !ok {
                         fails[k] += 1;
@@ -555,13 +596,14 @@ fn bench_tftp() {
             for (k, &kind) in kinds.iter().enumerate() {
                 let m = median(times[k].clone());
                 eprintln!(
-                    "{:<13} {:<16} {:>7.2} s  failures {}",
+                    "{:<13} {:<16} {:>7.2} s  failures {}  client rcvbuf drops {}",
                     kind.name(),
                     case.label,
                     m,
-                    fails[k]
+                    fails[k],
+                    drops[k]
                 );
-                results[i].push((m, fails[k]));
+                results[i].push((m, fails[k], drops[k]));
             }
         }
         for &kind in &kinds {
@@ -572,6 +614,9 @@ fn bench_tftp() {
     let mut storms = Vec::new();
     let mut storm_kinds = kinds.clone();
     storm_kinds.insert(1, Kind::Pbxnet8);
+    // BENCH_STORM_SERVERS=name,name...: only those storms (for tuning).
+    let only = std::env::var("BENCH_STORM_SERVERS").unwrap_or_default();
+    storm_kinds.retain(|k| only.is_empty() || only.split(',').any(|o| k.name() == o));
     if storm_n > 0 {
         for &kind in &storm_kinds {
             let server = start(kind, &lab, dir.path(), false, &atftpd, &hpa);
@@ -593,7 +638,7 @@ fn bench_tftp() {
     let mb = 32.0 * MIB as f64 / 1e6;
     let mut t = String::new();
     t.push_str(&format!(
-        "\nSingle 32 MiB transfer, server on CPU 0, client on CPU 1, median of {reps} (seconds, MB/s, failures)\n\n"
+        "\nSingle 32 MiB transfer, server on CPU 0, client on CPU 1, median of {reps} (seconds, MB/s, failures, datagrams the client's receive buffer dropped in all {reps} runs)\n\n"
     ));
     t.push_str("| client setting |");
     for k in &kinds {
@@ -609,10 +654,13 @@ fn bench_tftp() {
     t.push('\n');
     for (i, case) in cases.iter().enumerate().filter(|_| singles) {
         t.push_str(&format!("| {} |", case.label));
-        for (s, f) in &results[i] {
-            t.push_str(&format!(" {s:.2} s, {:.0} MB/s, {f} fail |", mb / s));
+        for (s, f, d) in &results[i] {
+            t.push_str(&format!(
+                " {s:.2} s, {:.0} MB/s, {f} fail, {d} drop |",
+                mb / s
+            ));
         }
-        for (s, _) in &results[i][1..] {
+        for (s, _, _) in &results[i][1..] {
             t.push_str(&format!(" {:.2}× |", s / results[i][0].0));
         }
         t.push('\n');

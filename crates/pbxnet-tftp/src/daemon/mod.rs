@@ -88,19 +88,9 @@ pub fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-            // One worker per CPU: transfers are independent tasks, and a
-            // boot storm needs more than one core (tftpd-hpa forks, atftpd
-            // uses threads).
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let threads = reloader.current().daemon.threads;
-            // Default: 4 per CPU. Under CPU contention (a boot storm on a
-            // busy PBX) the scheduler shares CPU per runnable thread; with
-            // one per CPU the 300-client storm ran 20 % slower than
-            // tftpd-hpa's process per transfer, with 8 on 2 CPUs as fast
-            // (docs/performance.md). Idle workers just park.
-            let workers = if threads == 0 { 4 * cpus } else { threads };
-            let rt = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
+            // The main loop (listening socket, signals, control socket)
+            // runs on this thread; transfers run on worker threads.
+            let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
@@ -110,7 +100,15 @@ pub fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(run(reloader)) {
+            let threads = reloader.current().daemon.threads;
+            let workers = match Workers::start(threads) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("pbxnet-tftpd: starting the worker threads: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(run(reloader, workers)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");
@@ -119,6 +117,50 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// Transfer worker threads, each running its own current-thread tokio
+/// runtime. A transfer is assigned to one worker (round robin) and its
+/// socket and timer are registered with that worker's reactor, so every
+/// wake-up of a transfer happens on the thread that runs it: no
+/// cross-thread hand-off per datagram (a multi-thread runtime with 8
+/// workers on one CPU woke idle siblings to steal work on every block).
+struct Workers {
+    handles: Vec<tokio::runtime::Handle>,
+    next: usize,
+}
+
+impl Workers {
+    /// Start `threads` workers (0: one per CPU). One per CPU, not more: in
+    /// a 100-client storm 8 workers on 2 CPUs took 51 s and 2 took 46 s
+    /// (docs/performance.md): a worker that wakes with several transfers
+    /// ready serves them all before sleeping again, and more workers split
+    /// the same work into more wake-ups. (The four per CPU of the earlier
+    /// multi-thread runtime, decisions.md, no longer helps.)
+    fn start(threads: usize) -> std::io::Result<Workers> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let n = if threads == 0 { cpus } else { threads };
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            handles.push(rt.handle().clone());
+            // The thread lives as long as the process: a current-thread
+            // runtime runs its tasks only inside `block_on`.
+            std::thread::Builder::new()
+                .name(format!("tftp-worker-{i}"))
+                .spawn(move || rt.block_on(std::future::pending::<()>()))?;
+        }
+        Ok(Workers { handles, next: 0 })
+    }
+
+    /// Run `f` (a transfer) on the next worker.
+    fn spawn(&mut self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let h = &self.handles[self.next];
+        self.next = (self.next + 1) % self.handles.len();
+        h.spawn(f);
     }
 }
 
@@ -241,7 +283,10 @@ struct Running {
     progress: Arc<AtomicU64>,
 }
 
-async fn run(mut reloader: pbxnet_runtime::Reloader<TftpConfig>) -> Result<()> {
+async fn run(
+    mut reloader: pbxnet_runtime::Reloader<TftpConfig>,
+    mut workers: Workers,
+) -> Result<()> {
     let started = Instant::now();
     let mut active = Active::new(reloader.current());
     let listen_addr = active.cfg().listen;
@@ -291,7 +336,7 @@ async fn run(mut reloader: pbxnet_runtime::Reloader<TftpConfig>) -> Result<()> {
                 next_id += 1;
                 handle_request(
                     &buf[..n], peer, next_id, &active, &listen, &mut admission, &mut ports,
-                    &mut totals, &mut running, &done_tx, &stop_rx,
+                    &mut totals, &mut running, &done_tx, &stop_rx, &mut workers,
                 ).await;
             }
             Some(f) = done_rx.recv() => {
@@ -385,7 +430,7 @@ fn bind_transfer(
     local_ip: IpAddr,
     peer: SocketAddr,
     ports: &mut Option<PortPicker>,
-) -> std::io::Result<UdpSocket> {
+) -> std::io::Result<std::net::UdpSocket> {
     let mk = |port: u16| -> std::io::Result<std::net::UdpSocket> {
         let s = std::net::UdpSocket::bind(SocketAddr::new(local_ip, port))?;
         s.connect(peer)?;
@@ -409,10 +454,10 @@ fn bind_transfer(
             found.ok_or(last)?
         }
     };
-    UdpSocket::from_std(std_sock)
+    Ok(std_sock)
 }
 
-fn path_mtu(sock: &UdpSocket) -> Option<u16> {
+fn path_mtu(sock: &std::net::UdpSocket) -> Option<u16> {
     let mtu = nix::sys::socket::getsockopt(sock, nix::sys::socket::sockopt::IpMtu).ok()?;
     u16::try_from(mtu).ok()
 }
@@ -430,6 +475,7 @@ async fn handle_request(
     running: &mut HashMap<u64, Running>,
     done_tx: &mpsc::UnboundedSender<Finished>,
     stop_rx: &watch::Receiver<bool>,
+    workers: &mut Workers,
 ) {
     let cfg = active.cfg();
     let prov = cfg.provisioning(active.loaded.site.server_address);
@@ -474,6 +520,7 @@ async fn handle_request(
         Decision::Write(w) => {
             start_upload(
                 w, peer, id, active, listen, admission, ports, totals, running, done_tx, stop_rx,
+                workers,
             )
             .await;
             return;
@@ -544,7 +591,7 @@ async fn handle_request(
         },
     );
     tracing::debug!(client = %peer, file = %served, blksize = neg.blksize, windowsize = neg.windowsize, "transfer started");
-    tokio::spawn(task::drive(
+    workers.spawn(task::drive(
         id,
         sock,
         transfer,
@@ -571,6 +618,7 @@ async fn start_upload(
     running: &mut HashMap<u64, Running>,
     done_tx: &mpsc::UnboundedSender<Finished>,
     stop_rx: &watch::Receiver<bool>,
+    workers: &mut Workers,
 ) {
     let cfg = active.cfg();
     let mut refuse = |reason: RefuseReason, code: ErrorCode, message: String| {
@@ -687,7 +735,7 @@ async fn start_upload(
             progress: progress.clone(),
         },
     );
-    tokio::spawn(task::drive(
+    workers.spawn(task::drive(
         id,
         sock,
         upload,
