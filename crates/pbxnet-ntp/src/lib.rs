@@ -6,7 +6,8 @@
 //! limiting, and the request → reply [`Server`]. No sockets, clocks, RNG or
 //! files: time and randomness are arguments. The daemon shell lives in
 //! `daemon` (feature `daemon`).
-// The only unsafe code is `daemon::adjtime` (clock_adjtime); the core forbids it.
+// The only unsafe code is in the shell: `daemon::adjtime` (clock_adjtime) and
+// `daemon::mmsg` (recvmmsg/sendmmsg); the core forbids it.
 #![cfg_attr(not(feature = "daemon"), forbid(unsafe_code))]
 #![cfg_attr(feature = "daemon", deny(unsafe_code))]
 #![warn(unreachable_pub)]
@@ -39,6 +40,6 @@ pub use packet::{
 pub use policy::{Access, AccessPolicy, BadMacResponse, IpNet, IpNetError};
 pub use ratelimit::{RateLimitConfig, RateLimiter, RateVerdict, SLOT_BYTES};
 pub use server::{
-    Server, ServerAction, ServerConfig, ServerStats, SystemState, MAX_REPLY_LEN, PHI,
+    PendingReply, Server, ServerAction, ServerConfig, ServerStats, SystemState, MAX_REPLY_LEN, PHI,
 };
 pub use time::{offset_delay, NtpDuration, NtpShort, NtpTimestamp, NTP_UNIX_OFFSET};

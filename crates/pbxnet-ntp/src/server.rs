@@ -13,7 +13,7 @@
 //! symmetric and broadcast packets are never answered; every dropped request
 //! is counted under exactly one reason in [`ServerStats`].
 
-use crate::mac::{AuthError, Key, KeyStore};
+use crate::mac::{AuthError, KeyStore};
 use crate::packet::{Header, LeapIndicator, Mode, Packet, ReferenceId, HEADER_LEN, MAX_MAC_LEN};
 use crate::policy::{Access, AccessPolicy, BadMacResponse};
 use crate::ratelimit::{RateLimitConfig, RateLimiter, RateVerdict};
@@ -206,10 +206,46 @@ pub struct Server {
     stats: ServerStats,
 }
 
-enum ReplyAuth<'k> {
-    None,
-    Key(&'k Key),
+/// Byte range of the transmit timestamp in a reply.
+const TRANSMIT_TS: std::ops::Range<usize> = 40..48;
+
+/// A reply prepared by [`Server::prepare`], waiting for its transmit
+/// timestamp (and MAC) in [`Server::complete`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingReply {
+    kind: Pending,
+    /// Final length in bytes (never more than the request's).
+    len: usize,
+    version: u8,
+    leaked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Plain,
+    /// MACed with this (trusted) key id.
+    Signed(u32),
     Nak,
+    KodDeny,
+    KodRate,
+}
+
+impl PendingReply {
+    /// Length of the finished reply.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: a reply has at least a header (for clippy's `len`
+    /// convention).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the reply carries our transmit time (not a kiss-o'-death).
+    pub fn needs_transmit_time(&self) -> bool {
+        !matches!(self.kind, Pending::KodDeny | Pending::KodRate)
+    }
 }
 
 impl Server {
@@ -253,6 +289,9 @@ impl Server {
     /// format) and `now_ms` (monotonic ms, for rate limiting). `tx_time` is
     /// called once, as late as possible, to fill in the transmit timestamp.
     /// `buf` should be at least [`MAX_REPLY_LEN`] bytes.
+    ///
+    /// The same as [`Server::prepare`] followed by [`Server::complete`] with
+    /// `tx_time()` (not called for a kiss-o'-death, which carries no time).
     pub fn handle<'b>(
         &mut self,
         request: &[u8],
@@ -262,40 +301,69 @@ impl Server {
         tx_time: impl FnOnce() -> NtpTimestamp,
         buf: &'b mut [u8],
     ) -> ServerAction<'b> {
+        match self.prepare(request, peer, recv, now_ms, buf) {
+            None => ServerAction::Ignore,
+            Some(p) => {
+                let tx = if p.needs_transmit_time() {
+                    tx_time()
+                } else {
+                    NtpTimestamp::ZERO
+                };
+                self.complete(&p, tx, buf)
+            }
+        }
+    }
+
+    /// First half of [`Server::handle`], for a caller that answers a batch
+    /// of requests at once: every check (decode, policy, rate limit, MAC)
+    /// and the reply header are done here, into `buf`; the transmit
+    /// timestamp and the MAC, which covers it, are left to
+    /// [`Server::complete`]. `None`: no reply (the reason is counted).
+    ///
+    /// Complete every pending reply before the next [`Server::reload`]: the
+    /// signing key is looked up again then.
+    pub fn prepare(
+        &mut self,
+        request: &[u8],
+        peer: IpAddr,
+        recv: NtpTimestamp,
+        now_ms: u64,
+        buf: &mut [u8],
+    ) -> Option<PendingReply> {
         self.stats.received += 1;
         let pkt = match Packet::decode(request) {
             Ok(p) => p,
             Err(_) => {
                 self.stats.drop_malformed += 1;
-                return ServerAction::Ignore;
+                return None;
             }
         };
         let h = &pkt.header;
         if h.version == 0 || h.version > 4 {
             self.stats.drop_bad_version += 1;
-            return ServerAction::Ignore;
+            return None;
         }
         match h.mode {
             Mode::Client => {}
             Mode::Reserved if h.version == 1 => {}
             Mode::Control | Mode::Private => {
                 self.stats.drop_mode_control += 1;
-                return ServerAction::Ignore;
+                return None;
             }
             _ => {
                 self.stats.drop_mode_other += 1;
-                return ServerAction::Ignore;
+                return None;
             }
         }
         if buf.len() < MAX_REPLY_LEN {
             self.stats.drop_buffer += 1;
-            return ServerAction::Ignore;
+            return None;
         }
 
         let access = self.config.policy.check(peer);
         if access == Access::Deny && !self.config.policy.deny_kod {
             self.stats.drop_denied += 1;
-            return ServerAction::Ignore;
+            return None;
         }
 
         let verdict = match self.limiter.as_mut() {
@@ -304,25 +372,32 @@ impl Server {
         };
         if verdict == RateVerdict::Drop {
             self.stats.drop_rate_limited += 1;
-            return ServerAction::Ignore;
+            return None;
         }
 
+        let pending = |kind, len| PendingReply {
+            kind,
+            len,
+            version: h.version,
+            leaked: verdict == RateVerdict::Leak,
+        };
         if access == Access::Deny {
-            self.stats.kod_deny += 1;
             let n = self.write_kod(&pkt, ReferenceId::DENY, buf);
-            return self.finish(request.len(), n, buf);
+            return self.check_size(request.len(), pending(Pending::KodDeny, n));
         }
         if verdict == RateVerdict::Kod {
-            self.stats.kod_rate += 1;
             let n = self.write_kod(&pkt, ReferenceId::RATE, buf);
-            return self.finish(request.len(), n, buf);
+            return self.check_size(request.len(), pending(Pending::KodRate, n));
         }
 
         let keys = &self.config.keys;
-        let auth = match pkt.mac {
-            None => ReplyAuth::None,
+        let (kind, len) = match pkt.mac {
+            None => (Pending::Plain, HEADER_LEN),
             Some(mac) => match keys.verify(mac.key_id, pkt.authenticated, mac.digest) {
-                Ok(k) => ReplyAuth::Key(k),
+                Ok(k) => (
+                    Pending::Signed(k.id()),
+                    HEADER_LEN + 4 + k.kind().digest_len(),
+                ),
                 Err(e) => {
                     match e {
                         AuthError::BadMac { .. } => self.stats.auth_bad_mac += 1,
@@ -332,16 +407,16 @@ impl Server {
                     match self.config.policy.bad_mac {
                         BadMacResponse::Silence => {
                             self.stats.drop_bad_auth += 1;
-                            return ServerAction::Ignore;
+                            return None;
                         }
-                        BadMacResponse::CryptoNak => ReplyAuth::Nak,
+                        BadMacResponse::CryptoNak => (Pending::Nak, HEADER_LEN + 4),
                     }
                 }
             },
         };
-        if matches!(auth, ReplyAuth::None) && access == Access::AuthRequired {
+        if kind == Pending::Plain && access == Access::AuthRequired {
             self.stats.drop_auth_required += 1;
-            return ServerAction::Ignore;
+            return None;
         }
 
         let reply = Header {
@@ -359,41 +434,56 @@ impl Server {
             receive_ts: recv,
             transmit_ts: NtpTimestamp::ZERO,
         };
-        let mut reply = reply;
-        reply.transmit_ts = tx_time();
         buf[..HEADER_LEN].copy_from_slice(&reply.encode());
-        let n = match auth {
-            ReplyAuth::None => {
-                self.stats.replies_unauthenticated += 1;
-                HEADER_LEN
+        self.check_size(request.len(), pending(kind, len))
+    }
+
+    /// Second half of [`Server::handle`]: write the transmit timestamp `tx`
+    /// (ignored for a kiss-o'-death) into the reply [`Server::prepare`] left
+    /// in `buf`, sign it if the request was signed, count it, and return its
+    /// bytes.
+    pub fn complete<'b>(
+        &mut self,
+        p: &PendingReply,
+        tx: NtpTimestamp,
+        buf: &'b mut [u8],
+    ) -> ServerAction<'b> {
+        if buf.len() < p.len {
+            self.stats.drop_buffer += 1;
+            return ServerAction::Ignore;
+        }
+        if p.needs_transmit_time() {
+            buf[TRANSMIT_TS].copy_from_slice(&tx.to_bits().to_be_bytes());
+        }
+        match p.kind {
+            Pending::KodDeny => self.stats.kod_deny += 1,
+            Pending::KodRate => self.stats.kod_rate += 1,
+            Pending::Nak => {
+                buf[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&[0; 4]);
+                self.stats.crypto_nak += 1;
             }
-            ReplyAuth::Key(k) => match k.sign_in_place(buf, HEADER_LEN) {
-                Some(n) => {
-                    self.stats.replies_authenticated += 1;
-                    n
-                }
-                None => {
+            Pending::Plain => self.stats.replies_unauthenticated += 1,
+            Pending::Signed(id) => {
+                let signed = self
+                    .config
+                    .keys
+                    .get(id)
+                    .and_then(|k| k.sign_in_place(buf, HEADER_LEN));
+                if signed != Some(p.len) {
+                    // Only if the key went away between prepare and complete.
                     self.stats.drop_buffer += 1;
                     return ServerAction::Ignore;
                 }
-            },
-            ReplyAuth::Nak => {
-                self.stats.crypto_nak += 1;
-                buf[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&[0; 4]);
-                HEADER_LEN + 4
+                self.stats.replies_authenticated += 1;
             }
-        };
-        if n > request.len() {
-            self.stats.drop_amplification += 1;
-            return ServerAction::Ignore;
         }
-        if !matches!(auth, ReplyAuth::Nak) {
-            self.stats.replies_by_version[usize::from(h.version)] += 1;
-            if verdict == RateVerdict::Leak {
+        if matches!(p.kind, Pending::Plain | Pending::Signed(_)) {
+            self.stats.replies_by_version[usize::from(p.version)] += 1;
+            if p.leaked {
                 self.stats.replies_rate_leaked += 1;
             }
         }
-        ServerAction::Respond(&buf[..n])
+        ServerAction::Respond(&buf[..p.len])
     }
 
     fn write_kod(&self, pkt: &Packet<'_>, code: ReferenceId, buf: &mut [u8]) -> usize {
@@ -420,12 +510,12 @@ impl Server {
         HEADER_LEN
     }
 
-    fn finish<'b>(&mut self, req_len: usize, n: usize, buf: &'b [u8]) -> ServerAction<'b> {
-        if n > req_len {
+    fn check_size(&mut self, req_len: usize, p: PendingReply) -> Option<PendingReply> {
+        if p.len > req_len {
             self.stats.drop_amplification += 1;
-            return ServerAction::Ignore;
+            return None;
         }
-        ServerAction::Respond(&buf[..n])
+        Some(p)
     }
 }
 

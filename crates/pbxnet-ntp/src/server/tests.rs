@@ -376,6 +376,114 @@ fn tx_hook_called_after_checks_only_when_replying() {
     assert_eq!(called, 1);
 }
 
+#[test]
+fn prepare_then_complete_matches_handle_for_every_reply_kind() {
+    let mut bad = signed(req(4, 3), 1);
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let requests = [
+        req(4, 3),
+        req(3, 3),
+        signed(req(4, 3), 1),
+        signed(req(4, 3), 2),
+        signed(req(4, 3), 3),
+        bad,
+        req(4, 6),
+    ];
+    let cfg = || ServerConfig {
+        keys: keys(),
+        ..Default::default()
+    };
+    let (mut one, mut two) = (local_server(cfg()), local_server(cfg()));
+    for r in &requests {
+        let mut b1 = [0u8; MAX_REPLY_LEN];
+        let want = match one.handle(r, peer(), recv(), 5, tx, &mut b1) {
+            ServerAction::Respond(x) => Some(x.to_vec()),
+            ServerAction::Ignore => None,
+        };
+        let mut b2 = [0u8; MAX_REPLY_LEN];
+        let got = two.prepare(r, peer(), recv(), 5, &mut b2).map(|p| {
+            assert!(p.needs_transmit_time());
+            let len = p.len();
+            match two.complete(&p, tx(), &mut b2) {
+                ServerAction::Respond(x) => {
+                    assert_eq!(x.len(), len);
+                    x.to_vec()
+                }
+                ServerAction::Ignore => panic!("complete refused"),
+            }
+        });
+        assert_eq!(got, want);
+    }
+    assert_eq!(one.stats(), two.stats());
+    assert_eq!(two.stats().replies_authenticated, 3);
+    assert_eq!(two.stats().crypto_nak, 1);
+}
+
+#[test]
+fn a_batch_gets_one_transmit_time_written_before_signing() {
+    let mut s = local_server(ServerConfig {
+        keys: keys(),
+        ..Default::default()
+    });
+    let requests = [req(4, 3), signed(req(4, 3), 1), signed(req(4, 3), 3)];
+    let mut bufs = [[0u8; MAX_REPLY_LEN]; 3];
+    let pending: Vec<_> = requests
+        .iter()
+        .zip(bufs.iter_mut())
+        .map(|(r, b)| s.prepare(r, peer(), recv(), 0, b).unwrap())
+        .collect();
+    assert_eq!(s.stats().replies_total(), 0, "counted when completed");
+    for ((p, b), key) in pending
+        .iter()
+        .zip(bufs.iter_mut())
+        .zip([None, Some(1), Some(3)])
+    {
+        let ServerAction::Respond(r) = s.complete(p, tx(), b) else {
+            panic!("no reply");
+        };
+        let pkt = Packet::decode(r).unwrap();
+        assert_eq!(pkt.header.transmit_ts, tx());
+        assert_eq!(pkt.header.receive_ts, recv());
+        if let Some(id) = key {
+            let mac = pkt.mac.unwrap();
+            assert!(keys().verify(id, pkt.authenticated, mac.digest).is_ok());
+        }
+    }
+    assert_eq!(s.stats().replies_total(), 3);
+}
+
+#[test]
+fn kod_is_prepared_without_transmit_time_and_a_vanished_key_drops_the_reply() {
+    let mut s = local_server(ServerConfig {
+        policy: AccessPolicy {
+            allow: vec!["10.0.0.0/8".parse::<IpNet>().unwrap()],
+            deny_kod: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let mut b = [0u8; MAX_REPLY_LEN];
+    let p = s.prepare(&req(4, 3), peer(), recv(), 0, &mut b).unwrap();
+    assert!(!p.needs_transmit_time());
+    let ServerAction::Respond(r) = s.complete(&p, tx(), &mut b) else {
+        panic!("no KoD");
+    };
+    assert_eq!(&r[40..48], &T1.to_be_bytes(), "a KoD carries no time");
+
+    let mut s = local_server(ServerConfig {
+        keys: keys(),
+        ..Default::default()
+    });
+    let p = s
+        .prepare(&signed(req(4, 3), 2), peer(), recv(), 0, &mut b)
+        .unwrap();
+    s.reload(ServerConfig::default());
+    assert_eq!(s.complete(&p, tx(), &mut b), ServerAction::Ignore);
+    assert_eq!(s.stats().drop_buffer, 1);
+    assert_eq!(s.stats().replies_total(), 0);
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;
