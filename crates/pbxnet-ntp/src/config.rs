@@ -201,6 +201,14 @@ pub struct RawServer {
     /// the batch's processing time).
     #[serde(default = "default_true")]
     pub send_batching: bool,
+    /// Under load (a wake-up found 2 or more requests queued), wait this
+    /// many microseconds before fetching the next batch, so that fewer,
+    /// larger batches cost fewer wake-ups per request. 0 = off. Adds up to
+    /// this much to a loaded server's response time (not to the offset or
+    /// delay a client computes: the receive and transmit timestamps bracket
+    /// the wait).
+    #[serde(default = "default_coalesce_us")]
+    pub coalesce_us: Spanned<u32>,
     /// `[server.rate-limit]`.
     #[serde(default)]
     pub rate_limit: RawRateLimit,
@@ -218,6 +226,7 @@ impl Default for RawServer {
             deny_kod: true,
             bad_mac: BadMacResponse::default(),
             send_batching: true,
+            coalesce_us: default_coalesce_us(),
             rate_limit: RawRateLimit::default(),
         }
     }
@@ -306,6 +315,9 @@ fn default_listen() -> Vec<Spanned<String>> {
 fn default_workers() -> Spanned<u32> {
     Spanned::new(0..0, 0)
 }
+fn default_coalesce_us() -> Spanned<u32> {
+    Spanned::new(0..0, 0)
+}
 fn default_receive_buffer() -> ByteSize {
     ByteSize(4 << 20)
 }
@@ -342,6 +354,8 @@ pub struct NtpConfig {
     pub receive_buffer: usize,
     /// sendmmsg per receive batch.
     pub send_batching: bool,
+    /// Wait under load before the next receive batch (0 = off).
+    pub coalesce: std::time::Duration,
     /// Server core config (policy, keys, rate limit).
     pub server: ServerConfig,
     /// Local-stratum mode.
@@ -435,6 +449,14 @@ impl DaemonConfig for NtpConfig {
                 &src.path,
                 "server.listen is empty: the server would not listen anywhere",
             ));
+        }
+        if *s.coalesce_us.get_ref() > 1000 {
+            diags.error(
+                src,
+                s.coalesce_us.span(),
+                "server.coalesce-us",
+                "at most 1000 µs: a longer wait only adds response time",
+            );
         }
         if *s.workers.get_ref() > 64 {
             diags.error(
@@ -695,6 +717,7 @@ impl DaemonConfig for NtpConfig {
             workers: *s.workers.get_ref() as usize,
             receive_buffer: s.receive_buffer.0.min(1 << 30) as usize,
             send_batching: s.send_batching,
+            coalesce: std::time::Duration::from_micros(u64::from(*s.coalesce_us.get_ref())),
             server: ServerConfig {
                 policy: AccessPolicy {
                     allow,

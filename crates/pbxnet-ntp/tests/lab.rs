@@ -151,6 +151,25 @@ fn exchange(ns: &Netns, reqs: &[Vec<u8>], wait: Duration) -> Vec<Option<Vec<u8>>
     })
 }
 
+/// Send `datagrams` from `ns` back to back, then collect every reply that
+/// arrives until 500 ms pass without one.
+fn burst(ns: &Netns, datagrams: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    in_ns(ns, || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for d in datagrams {
+            s.send_to(d, SERVER).unwrap();
+        }
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = s.recv(&mut buf) {
+            out.push(buf[..n].to_vec());
+        }
+        out
+    })
+}
+
 fn request(version: u8, mode: u8, tx: u64) -> Vec<u8> {
     let mut b = vec![0u8; 48];
     b[0] = (version << 3) | mode;
@@ -473,20 +492,7 @@ fn wire_bytes_kod_crypto_nak_versions_sizes_and_unsynchronised() {
     // RATE: a flood of 100 from one client; 64 pass (burst), then 1 in 2 is
     // answered: first a RATE KoD, then normal replies.
     let flood: Vec<Vec<u8>> = (0..100).map(|i| request(4, 3, tx + i)).collect();
-    let replies = in_ns(lab.client(1), || {
-        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
-        for r in &flood {
-            s.send_to(r, SERVER).unwrap();
-        }
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 256];
-        while let Ok(n) = s.recv(&mut buf) {
-            out.push(buf[..n].to_vec());
-        }
-        out
-    });
+    let replies = burst(lab.client(1), &flood);
     let kods: Vec<_> = replies.iter().filter(|r| &r[12..16] == b"RATE").collect();
     assert_eq!(kods.len(), 1, "one RATE KoD");
     assert_eq!(kods[0][0] >> 6, 3);
@@ -719,46 +725,74 @@ fn chain_pbxnet_to_pbxnet_to_phone_adds_one_stratum_each() {
 }
 
 #[test]
-fn send_batching_answers_every_request_of_a_burst() {
+fn every_hot_path_variant_answers_a_burst_with_per_request_timestamps() {
     skip_unless_root!();
     let lab = lab(&[11]);
-    let toml = BASE_TOML
-        .replace(
-            "bad-mac = \"crypto-nak\"",
-            "bad-mac = \"crypto-nak\"\nsend-batching = true",
-        )
-        .replace(
-            "[server.rate-limit]\n",
-            "[server.rate-limit]\nenabled = false\n",
-        );
-    let ntpd = Ntpd::start(&lab, &toml);
-    let tx0 = 0xe9b2_4c7a_0000_0000u64;
-    let replies = in_ns(lab.client(0), || {
-        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+    // default (sendmmsg per batch), sendto per reply, and coalescing
+    for variant in [
+        "send-batching = true",
+        "send-batching = false",
+        "coalesce-us = 200",
+    ] {
+        let toml = BASE_TOML
+            .replace(
+                "bad-mac = \"crypto-nak\"",
+                &format!("bad-mac = \"crypto-nak\"\n{variant}"),
+            )
+            .replace(
+                "[server.rate-limit]\n",
+                "[server.rate-limit]\nenabled = false\n",
+            );
+        let ntpd = Ntpd::start(&lab, &toml);
+        let tx0 = 0xe9b2_4c7a_0000_0000u64;
+        // 200 requests back to back, every 10th MD5-signed, and 5 malformed
+        // datagrams among them.
+        let mut datagrams = Vec::new();
         for i in 0..200u64 {
-            s.send_to(&request(4, 3, tx0 + i), SERVER).unwrap();
+            let r = request(4, 3, tx0 + i);
+            datagrams.push(if i % 10 == 0 {
+                signed(r, 1, pbxnet_ntp::KeyType::Md5, MD5_HEX)
+            } else {
+                r
+            });
+            if i % 40 == 0 {
+                datagrams.push(vec![0x23; 20]);
+            }
         }
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 256];
-        while let Ok(n) = s.recv(&mut buf) {
-            out.push(buf[..n].to_vec());
-        }
-        out
-    });
-    assert_eq!(replies.len(), 200);
-    let mut origins: Vec<u64> = replies
-        .iter()
-        .map(|r| {
-            assert_eq!(r.len(), 48);
-            assert_eq!(r[1], 10);
-            u64::from_be_bytes(r[24..32].try_into().unwrap())
-        })
-        .collect();
-    origins.sort_unstable();
-    assert_eq!(origins, (0..200).map(|i| tx0 + i).collect::<Vec<_>>());
-    assert_eq!(ntpd.wait_counter("replies_unauthenticated", 200), 200);
+        let replies = burst(lab.client(0), &datagrams);
+        assert_eq!(replies.len(), 200, "{variant}");
+        let mut last_t2 = 0u64;
+        let mut t2s = std::collections::BTreeSet::new();
+        let mut origins: Vec<u64> = replies
+            .iter()
+            .map(|r| {
+                let org = u64::from_be_bytes(r[24..32].try_into().unwrap());
+                let t2 = u64::from_be_bytes(r[32..40].try_into().unwrap());
+                let t3 = u64::from_be_bytes(r[40..48].try_into().unwrap());
+                assert_eq!(r.len(), if (org - tx0) % 10 == 0 { 68 } else { 48 });
+                assert_eq!(r[1], 10);
+                // one socket, one worker: replies in arrival order, each
+                // with its own kernel receive stamp; T3 after T2, promptly
+                assert!(t2 >= last_t2, "{variant}: receive stamps out of order");
+                assert!(
+                    t3 >= t2 && t3 - t2 < 1 << 31,
+                    "{variant}: T2 {t2:x} T3 {t3:x}"
+                );
+                last_t2 = t2;
+                t2s.insert(t2);
+                org
+            })
+            .collect();
+        assert!(
+            t2s.len() > 20,
+            "{variant}: receive stamps per request, not per batch"
+        );
+        origins.sort_unstable();
+        assert_eq!(origins, (0..200).map(|i| tx0 + i).collect::<Vec<_>>());
+        assert_eq!(ntpd.wait_counter("replies_unauthenticated", 180), 180);
+        assert_eq!(ntpd.counter("replies_authenticated"), 20);
+        assert_eq!(ntpd.wait_counter("drop_malformed", 5), 5, "{variant}");
+    }
 }
 
 /// Wait (bounded) until the daemon's log contains `needle`.

@@ -42,6 +42,8 @@ fn shipped_example_parses_and_validates() {
     assert_eq!((rl.interval_ms, rl.burst, rl.leak), (1000, 16, 4));
     assert!(rl.slots * SLOT_BYTES <= 1 << 20);
     assert_eq!(c.server.policy.allow.len(), 2);
+    assert!(c.send_batching);
+    assert_eq!(c.coalesce, std::time::Duration::ZERO);
 }
 
 #[test]
@@ -79,6 +81,7 @@ fn reports_every_semantic_problem() {
 listen = ["nowhere"]
 allow = ["192.168.92.1/24"]
 auth-required = ["10.0.0.0/8"]
+coalesce-us = 1001
 [server.rate-limit]
 burst = 0
 table-size = "100B"
@@ -95,6 +98,7 @@ stratum = 16
     for needle in [
         "server.listen[0]",
         "server.allow[0]",
+        "server.coalesce-us",
         "server.rate-limit.burst",
         "server.rate-limit.table-size",
         "keys.trusted[1]",
@@ -102,7 +106,7 @@ stratum = 16
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
-    assert!(err.error_count() >= 6, "{text}");
+    assert!(err.error_count() >= 7, "{text}");
 }
 
 #[test]

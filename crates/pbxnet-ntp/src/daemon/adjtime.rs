@@ -1,10 +1,10 @@
 //! The system clock through `clock_adjtime(CLOCK_REALTIME)` (ADJ_FREQUENCY,
-//! ADJ_SETOFFSET, leap status). The only `unsafe` of the crate: libc has no
-//! safe wrapper and nix has none for adjtimex. The tests and the demo use
-//! the simulated clock; the only calls they make here are the query-only
-//! one (`modes = 0`, which changes nothing and needs no privilege) and, in
-//! lab processes without CAP_SYS_TIME, modifying calls the kernel refuses
-//! (EPERM) before it looks at them.
+//! ADJ_SETOFFSET, leap status). One of the crate's two `unsafe` modules
+//! (with `mmsg`): libc has no safe wrapper and nix has none for adjtimex.
+//! The tests and the demo use the simulated clock; the only calls they make
+//! here are the query-only one (`modes = 0`, which changes nothing and needs
+//! no privilege) and, in lab processes without CAP_SYS_TIME, modifying calls
+//! the kernel refuses (EPERM) before it looks at them.
 #![allow(unsafe_code)]
 
 fn adjtime(tx: &mut libc::timex) -> Result<(), String> {

@@ -16,6 +16,7 @@ mod adjtime;
 mod client_net;
 mod clock;
 mod control;
+pub mod mmsg;
 mod net;
 mod upstream;
 
@@ -193,7 +194,7 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             let feed = feed_rx.clone();
             let shared = shared.clone();
             let reader = reader.clone();
-            let send_batching = cfg.send_batching;
+            let opts = net::WorkerOptions { send_batching: cfg.send_batching, coalesce: cfg.coalesce };
             let seed = [
                 seed_base ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
                 seed_base.rotate_left(17) ^ i as u64,
@@ -201,7 +202,7 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             std::thread::Builder::new()
                 .name(format!("ntp-worker-{i}"))
                 .spawn(move || {
-                    if let Err(e) = net::run_worker(i, sock, feed, shared, seed, reader, send_batching) {
+                    if let Err(e) = net::run_worker(i, sock, feed, shared, seed, reader, opts) {
                         tracing::error!(worker = i, error = %e, "worker stopped");
                     }
                 })
@@ -250,8 +251,8 @@ fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                     signals::Signal::Reload => {
                         if let Ok(new) = reloader.reload() {
                             let mut new = new.daemon.clone();
-                            if new.listen != current.listen || new.workers != current.workers {
-                                tracing::warn!("listen addresses or workers changed: restart the daemon to apply");
+                            if new.listen != current.listen || new.workers != current.workers || new.send_batching != current.send_batching || new.coalesce != current.coalesce {
+                                tracing::warn!("listen, workers, send-batching or coalesce-us changed: restart the daemon to apply");
                             }
                             // Client side: sources apply now; a clock mode
                             // change is refused (logged) and the running
