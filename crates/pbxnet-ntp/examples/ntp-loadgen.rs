@@ -6,7 +6,9 @@
 //! connected to the target), matches every reply to its request by the
 //! origin timestamp (the request's transmit timestamp carries a step id and a
 //! sequence number), and prints per rate step: sent, answered, loss, p50/p99
-//! response time, server CPU per request (from /proc/PID/stat) and the CPU
+//! response time of the answered requests, p99 over all requests (a lost one
+//! counts as the latest), server CPU per answered request (utime + stime of
+//! the whole process, all threads, from /proc/PID/stat) and the CPU
 //! used by other processes during the step (from /proc/stat minus the server
 //! and the generator); a disturbed step (others > `--max-others` % of a
 //! core) is rerun up to `--reruns` times. The number of requests is bounded
@@ -14,7 +16,10 @@
 //!
 //! `ntp-loadgen respond --bind IP:123` is a do-nothing responder: it echoes
 //! each request as a mode-4 reply with origin = transmit, nothing else. It
-//! shows what the machine and the generator can measure at all.
+//! shows what the machine and the generator can measure at all. With
+//! `--batch N` it uses pbxnet-ntpd's system-call path (blocking `recvmmsg`
+//! of up to N with SO_TIMESTAMPNS, one `sendmmsg`), and with `--hold-us` its
+//! coalescing too: the floor of that path on this machine.
 
 use clap::{Parser, Subcommand};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -37,6 +42,19 @@ enum Cmd {
         /// Stop after this many seconds.
         #[arg(long, default_value_t = 600)]
         max_secs: u64,
+        /// 0: one blocking `recvfrom` + `sendto` per request. N > 0: a
+        /// blocking `recvmmsg` of up to N requests (MSG_WAITFORONE) and one
+        /// `sendmmsg` of their replies, the system-call path of pbxnet-ntpd.
+        #[arg(long, default_value_t = 0)]
+        batch: usize,
+        /// With --batch: after a batch of 2 or more (not a full one), sleep
+        /// this many µs before the next (pbxnet-ntpd's `coalesce-us`).
+        #[arg(long, default_value_t = 0)]
+        hold_us: u64,
+        /// With --batch: socket receive buffer in bytes (SO_RCVBUFFORCE),
+        /// 0 = the system default.
+        #[arg(long, default_value_t = 0)]
+        rcvbuf: usize,
     },
     /// Start a daemon with NOTIFY_SOCKET, wait for READY=1, print its pid
     /// and leave it running.
@@ -96,13 +114,29 @@ enum Cmd {
         max_others: f64,
         #[arg(long, default_value_t = 2)]
         reruns: u32,
+        /// Write each step's per-request send time and latency to
+        /// `PREFIX.<label>.<rate>` (diagnosing tails).
+        #[arg(long)]
+        trace: Option<String>,
     },
 }
 
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Respond { bind, max_secs } => respond(bind, max_secs),
+        Cmd::Respond {
+            bind,
+            max_secs,
+            batch,
+            hold_us,
+            rcvbuf,
+        } => {
+            if batch > 0 {
+                respond_batched(bind, batch, hold_us, rcvbuf)
+            } else {
+                respond(bind, max_secs)
+            }
+        }
         Cmd::SpawnReady { timeout_secs, cmd } => spawn_ready(&cmd, timeout_secs),
         Cmd::Probe {
             target,
@@ -126,6 +160,7 @@ fn main() {
             label,
             max_others,
             reruns,
+            trace,
         } => {
             let key = md5.map(|s| {
                 let (id, hex) = s.split_once(':').expect("--md5 ID:HEX");
@@ -149,6 +184,7 @@ fn main() {
                 &label,
                 max_others,
                 reruns,
+                trace.as_deref(),
             );
         }
     }
@@ -337,6 +373,50 @@ fn respond(bind: SocketAddr, max_secs: u64) {
     }
 }
 
+/// The batched calibration responder: the same `recvmmsg`/`sendmmsg` path
+/// (and SO_TIMESTAMPNS) as pbxnet-ntpd's workers, with no NTP work at all.
+/// It blocks in `recvmmsg` and runs until killed.
+fn respond_batched(bind: SocketAddr, batch: usize, hold_us: u64, rcvbuf: usize) {
+    use pbxnet_ntp::daemon::mmsg::{RecvBatch, SendBatch};
+    use std::os::fd::AsRawFd;
+    let s = UdpSocket::bind(bind).expect("bind");
+    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+        .expect("SO_TIMESTAMPNS");
+    if rcvbuf > 0 {
+        nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::RcvBufForce, &rcvbuf)
+            .expect("SO_RCVBUFFORCE");
+    }
+    let fd = s.as_raw_fd();
+    let mut rx = RecvBatch::new(batch);
+    let mut tx = SendBatch::new(batch);
+    if hold_us > 0 {
+        let _ = nix::sys::prctl::set_timerslack(1000);
+    }
+    println!("READY");
+    loop {
+        if rx.recv(fd, libc::MSG_WAITFORONE).is_err() {
+            continue;
+        }
+        for i in 0..rx.len() {
+            let (m, req) = rx.get(i);
+            let Some(from) = m.from else { continue };
+            if req.len() < 48 {
+                continue;
+            }
+            let Some(r) = tx.next_buf(from) else { break };
+            r[..48].fill(0);
+            r[0] = (req[0] & 0x38) | 4;
+            r[1] = 1;
+            r[24..32].copy_from_slice(&req[40..48]);
+            tx.commit(48);
+        }
+        tx.flush(fd, 0);
+        if hold_us > 0 && (2..batch).contains(&rx.len()) {
+            std::thread::sleep(Duration::from_micros(hold_us));
+        }
+    }
+}
+
 const MAGIC: u64 = 0xd1;
 
 struct Step {
@@ -346,6 +426,7 @@ struct Step {
     send_fail: u64,
     p50_us: f64,
     p99_us: f64,
+    p99_all_us: f64,
     server_cpu_s: f64,
     others_core_pct: f64,
     gen_cpu_s: f64,
@@ -378,8 +459,13 @@ fn busy_jiffies_no_softirq() -> u64 {
     g(0) + g(1) + g(2) + g(5) + g(7)
 }
 
+/// Clock ticks per second of /proc's utime/stime (USER_HZ).
 fn hz() -> f64 {
-    100.0
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&t| t > 0)
+        .map_or(100.0, |t| t as f64)
 }
 
 fn vm_hwm_kib(pid: u32) -> u64 {
@@ -402,6 +488,7 @@ fn run(
     label: &str,
     max_others: f64,
     reruns: u32,
+    trace: Option<&str>,
 ) {
     let socks: Vec<UdpSocket> = (0..nsock.max(1))
         .map(|_| {
@@ -422,21 +509,39 @@ fn run(
             .expect("epoll add");
     }
     println!(
-        "{:<14} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8}",
-        "server", "rate/s", "sent", "answered", "loss%", "p50us", "p99us", "cpu_us/req", "others%"
+        "{:<14} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>10} {:>8}",
+        "server",
+        "rate/s",
+        "sent",
+        "answered",
+        "loss%",
+        "p50us",
+        "p99us",
+        "p99all_us",
+        "cpu_us/req",
+        "others%"
     );
     let mut step_id = 1u64;
     let mut results = Vec::new();
     for &rate in rates {
         let mut attempt = 0;
         loop {
-            let r = step(&socks, &ep, rate, step_secs, key, server_pid, step_id);
+            let r = step(
+                &socks,
+                &ep,
+                rate,
+                step_secs,
+                key,
+                server_pid,
+                step_id,
+                trace.map(|t| format!("{t}.{label}")).as_deref(),
+            );
             step_id += 1;
             let loss = 100.0 * (r.sent - r.answered.min(r.sent)) as f64 / r.sent.max(1) as f64;
             let cpu_req = r.server_cpu_s * 1e6 / r.answered.max(1) as f64;
             let disturbed = r.others_core_pct > max_others;
             println!(
-                "{:<14} {:>8} {:>9} {:>9} {:>8.3} {:>8.0} {:>8.0} {:>10.2} {:>8.1}{}",
+                "{:<14} {:>8} {:>9} {:>9} {:>8.3} {:>8.0} {:>8.0} {:>9.0} {:>10.2} {:>8.1}{}",
                 label,
                 r.rate,
                 r.sent,
@@ -444,6 +549,7 @@ fn run(
                 loss,
                 r.p50_us,
                 r.p99_us,
+                r.p99_all_us,
                 cpu_req,
                 r.others_core_pct,
                 if disturbed && attempt < reruns {
@@ -476,15 +582,16 @@ fn run(
     let at = results
         .iter()
         .min_by_key(|(r, _, _)| r.rate.abs_diff(100_000))
-        .map(|(r, _, c)| (r.rate, r.p50_us, r.p99_us, *c));
+        .map(|(r, _, c)| (r.rate, r.p50_us, r.p99_us, r.p99_all_us, *c));
     let rss = server_pid.map(vm_hwm_kib).unwrap_or(0);
-    if let Some((rate, p50, p99, cpu)) = at {
+    if let Some((rate, p50, p99, p99_all, cpu)) = at {
         println!(
-            "SUMMARY label={label} max_rate_ok={best} at_rate={rate} p50_us={p50:.0} p99_us={p99:.0} cpu_us_per_req={cpu:.2} rss_kib={rss}"
+            "SUMMARY label={label} max_rate_ok={best} at_rate={rate} p50_us={p50:.0} p99_us={p99:.0} p99_all_us={p99_all:.0} cpu_us_per_req={cpu:.2} rss_kib={rss}"
         );
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn step(
     socks: &[UdpSocket],
     ep: &Epoll,
@@ -493,11 +600,17 @@ fn step(
     key: Option<&Key>,
     server_pid: Option<u32>,
     step_id: u64,
+    trace: Option<&str>,
 ) -> Step {
     let total = (rate as f64 * secs) as usize;
     let mut sent_at = vec![0u64; total];
     let mut got = vec![false; total];
     let mut lat: Vec<u32> = Vec::with_capacity(total);
+    let mut lat_of: Vec<Option<u32>> = if trace.is_some() {
+        vec![None; total]
+    } else {
+        Vec::new()
+    };
     let spid = server_pid.map(|p| p.to_string());
     let srv0 = spid.as_deref().map(proc_jiffies).unwrap_or(0);
     let me0 = proc_jiffies("self");
@@ -555,6 +668,9 @@ fn step(
                     lat.push(
                         ((now.saturating_sub(sent_at[seq])) / 1000).min(u32::MAX as u64) as u32,
                     );
+                    if let (Some(slot), Some(l)) = (lat_of.get_mut(seq), lat.last()) {
+                        *slot = Some(*l);
+                    }
                 }
             }
         }
@@ -568,6 +684,44 @@ fn step(
     let me1 = proc_jiffies("self");
     let busy1 = busy_jiffies_no_softirq();
     let wall = start.elapsed().as_secs_f64();
+    if let Some(prefix) = trace {
+        // One line per request: send time and latency in µs ("lost" if
+        // unanswered), to see whether a tail is one stall or spread out.
+        use std::io::Write;
+        let path = format!("{prefix}.{rate}");
+        match std::fs::File::create(&path) {
+            Ok(f) => {
+                let mut f = std::io::BufWriter::new(f);
+                let _ = writeln!(f, "# sent_us latency_us");
+                for (t, l) in sent_at.iter().zip(&lat_of) {
+                    let _ = match l {
+                        Some(l) => writeln!(f, "{} {l}", t / 1000),
+                        None => writeln!(f, "{} lost", t / 1000),
+                    };
+                }
+            }
+            Err(e) => eprintln!("--trace {path}: {e}"),
+        }
+    }
+    // Also the 99th percentile over every request sent, a lost one counting
+    // as later than any answer: a server that drops its queue's tail
+    // (small socket buffer) is not rewarded with a short tail.
+    let p99_all_us = {
+        let lost = sent.saturating_sub(lat.len());
+        let mut v: Vec<u32> = lat.clone();
+        v.extend(std::iter::repeat_n(u32::MAX, lost));
+        v.sort_unstable();
+        v.get(((v.len() as f64 * 0.99) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .map(|x| {
+                if x == u32::MAX {
+                    f64::INFINITY
+                } else {
+                    f64::from(x)
+                }
+            })
+            .unwrap_or(0.0)
+    };
     lat.sort_unstable();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -585,6 +739,7 @@ fn step(
         send_fail,
         p50_us: pct(0.5),
         p99_us: pct(0.99),
+        p99_all_us,
         server_cpu_s: (srv1 - srv0) as f64 / hz(),
         others_core_pct: 100.0 * others as f64 / hz() / wall,
         gen_cpu_s: (me1 - me0) as f64 / hz(),
