@@ -7,19 +7,35 @@
 # pair; server pinned to CPU 0, perfdhcp to CPU 1. For each server and each
 # repetition the server starts fresh (empty lease store), then every offered
 # rate step runs for BENCH_SECS seconds with new clients (a new MAC base per
-# step). Per step: achieved 4-way exchanges/s, drops (DISCOVER-OFFER +
-# REQUEST-ACK), average and max delay (perfdhcp prints no percentile), server
-# CPU seconds per 1,000 leases (utime+stime from /proc), peak RSS (VmHWM).
+# step). Per step: achieved 4-way exchanges/s (ACKs received / BENCH_SECS),
+# drops (DISCOVER-OFFER + REQUEST-ACK), of those the datagrams the
+# generator's own socket buffer overflowed on (UDP RcvbufErrors in its
+# namespace), average delay and p99 delay of DISCOVER-OFFER and
+# REQUEST-ACK (from perfdhcp's per-exchange timestamps, `-x t`), server CPU
+# seconds per 1,000 leases (utime+stime from /proc), peak RSS (VmHWM).
+# Then, per repetition and server, a fresh server is filled with 100,000
+# clients (`-n 100000` at 8,000/s) and its RSS read: the memory target is
+# stated at 100,000 leases.
+#
+# perfdhcp flags beyond the protocol: `-g single` (pinned to one CPU, its
+# default second receive thread competes with its send loop for that CPU,
+# and replies overflow its 208 KiB socket buffer while the sender runs), and
+# `-W 500000` (after the test period it waits 0.5 s for replies in flight
+# instead of counting them as drops: without it the last exchanges of a
+# step, answered within a millisecond but after perfdhcp stopped, were the
+# 1–5 "drops" of the low-rate steps).
 #
 # Environment: BENCH_RATES (default "2000 4000 8000 12000 16000 20000"),
-# BENCH_SECS (10), BENCH_REPS (3), BENCH_OUT (table file, default
-# target/bench-dhcp.md), PBXNET_DHCPD (binary, default target/release).
+# BENCH_SECS (10), BENCH_REPS (3), BENCH_FILL (100000; 0 skips the fill),
+# BENCH_OUT (table file, default target/bench-dhcp.md), PBXNET_DHCPD
+# (binary, default target/release).
 # Root only. Only namespaces created here are used; they are removed on exit.
 set -euo pipefail
 
 RATES=${BENCH_RATES:-"2000 4000 8000 12000 16000 20000"}
 SECS=${BENCH_SECS:-10}
 REPS=${BENCH_REPS:-3}
+FILL=${BENCH_FILL:-100000}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${BENCH_OUT:-$ROOT/target/bench-dhcp.md}
 BIN=${PBXNET_DHCPD:-$ROOT/target/release/pbxnet-dhcpd}
@@ -165,10 +181,23 @@ stop_server() {
 
 cpu_ticks() { awk '{print $14 + $15}' /proc/$1/stat; }
 hwm_kb() { awk '/VmHWM/ {print $2}' /proc/$1/status; }
+rss_kb() { awk '/VmRSS/ {print $2}' /proc/$1/status; }
+rcvbuf_errors() { ip netns exec $1 awk '/^Udp: [0-9]/ {print $6}' /proc/net/snmp; }
 TCK=$(getconf CLK_TCK)
+PERF="perfdhcp -4 -l 10.20.0.1 -R 1000000 -g single -W 500000"
+
+# p99 of the delays in one "***Timestamps for packets: <kind>***" block of
+# `perfdhcp -x t` ("sent / received: <s> / <s>" per successful exchange).
+p99() { # $1 = file, $2 = DISCOVER-OFFER|REQUEST-ACK
+    awk -v k="$2" '/^\*\*\*Timestamps for packets: / { on = index($0, k) > 0; next }
+        on && /^sent \/ received:/ { print ($6 - $4) * 1000 }' "$1" | sort -g |
+    awk '{ d[NR] = $1 } END { if (NR) { i = int(NR * 0.99 + 0.999999); if (i < 1) i = 1; printf "%.3f", d[i] } else print "nan" }'
+}
 
 RESULTS=$WORK/results.tsv
+FILLS=$WORK/fills.tsv
 : > "$RESULTS"
+: > "$FILLS"
 step=0
 for rep in $(seq 1 $REPS); do
     for server in pbxnet kea; do
@@ -178,52 +207,84 @@ for rep in $(seq 1 $REPS); do
             step=$((step + 1))
             mac=$(printf '02:%02x:%02x:00:00:00' $((step / 256 % 256)) $((step % 256)))
             t0=$(cpu_ticks $pid)
-            out=$(ip netns exec $CLI taskset -c 1 perfdhcp -4 -l 10.20.0.1 -r $rate -R 1000000 \
-                  -b mac=$mac -p $SECS 192.168.92.246 2>&1 || true)
+            g0=$(rcvbuf_errors $CLI)
+            s0=$(rcvbuf_errors $SRV)
+            raw=$WORK/perfdhcp-$server-$rep-$rate.txt
+            ip netns exec $CLI taskset -c 1 $PERF -r $rate -b mac=$mac -p $SECS -x t \
+                192.168.92.246 > "$raw" 2>&1 || true
             t1=$(cpu_ticks $pid)
+            gdrop=$(( $(rcvbuf_errors $CLI) - g0 ))
+            sdrop=$(( $(rcvbuf_errors $SRV) - s0 ))
             rss=$(hwm_kb $pid)
-            echo "$out" > "$WORK/perfdhcp-$server-$rep-$rate.txt"
-            achieved=$(echo "$out" | awk '/^Rate:/ {print $2; exit}')
-            sent=$(echo "$out" | awk '/sent packets:/ {s += $3} END {print s+0}')
-            drops=$(echo "$out" | awk '/^drops:/ {d += $2} END {print d+0}')
-            acks=$(echo "$out" | awk '/REQUEST-ACK/ {f=1} f && /received packets:/ {print $3; exit}')
-            avg=$(echo "$out" | awk '/avg delay:/ {a=$3} END {print a}')   # REQUEST-ACK
-            max=$(echo "$out" | awk '/max delay:/ {m=$3} END {print m}')
+            sent=$(awk '/sent packets:/ {s += $3} END {print s+0}' "$raw")
+            drops=$(awk '/^drops:/ {d += $2} END {print d+0}' "$raw")
+            acks=$(awk '/REQUEST-ACK/ {f=1} f && /received packets:/ {print $3; exit}' "$raw")
+            achieved=$(awk -v n=${acks:-0} -v t=$SECS 'BEGIN { printf "%.0f", n / t }')
+            avg=$(awk '/avg delay:/ {a=$3} END {print a}' "$raw")   # REQUEST-ACK
+            p99o=$(p99 "$raw" DISCOVER-OFFER)
+            p99a=$(p99 "$raw" REQUEST-ACK)
             cpu=$(awk -v a=$t0 -v b=$t1 -v t=$TCK -v n=${acks:-0} 'BEGIN { if (n > 0) printf "%.4f", (b - a) / t / n * 1000; else print "nan" }')
-            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-                $server $rep $rate "${achieved:-0}" "$sent" "$drops" "${avg:-nan}" "${max:-nan}" "$cpu" "$rss" >> "$RESULTS"
-            printf '%-7s rep %s rate %6s: %9s ex/s, %6s drops of %8s, avg %s ms, max %s ms, %s CPU-s/1k leases, HWM %s kB\n' \
-                $server $rep $rate "${achieved:-0}" "$drops" "$sent" "${avg:-nan}" "${max:-nan}" "$cpu" "$rss"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+                $server $rep $rate "$achieved" "$sent" "$drops" "${avg:-nan}" "$p99o" "$p99a" "$cpu" "$rss" "$gdrop" "$sdrop" >> "$RESULTS"
+            printf '%-7s rep %s rate %6s: %6s ex/s, %5s drops of %7s (generator buffer %s, server buffer %s), ACK avg %s p99 %s ms, OFFER p99 %s ms, %s CPU-s/1k leases, HWM %s kB\n' \
+                $server $rep $rate "$achieved" "$drops" "$sent" "$gdrop" "$sdrop" "${avg:-nan}" "$p99a" "$p99o" "$cpu" "$rss"
+            # The timestamp lists are large; keep only the summary.
+            sed -i '/^\*\*\*Timestamps for packets/,$d' "$raw"
         done
         stop_server
+        if [ "$FILL" -gt 0 ]; then
+            start_server $server
+            ip netns exec $CLI taskset -c 1 $PERF -r 8000 -n $FILL -b mac=$(printf '06:%02x:00:00:00:00' $rep) \
+                192.168.92.246 > "$WORK/fill-$server-$rep.txt" 2>&1 || true
+            leases=$(awk '/REQUEST-ACK/ {f=1} f && /received packets:/ {print $3; exit}' "$WORK/fill-$server-$rep.txt")
+            printf '%s\t%s\t%s\t%s\t%s\n' $server $rep "${leases:-0}" "$(rss_kb $SERVER_PID)" "$(hwm_kb $SERVER_PID)" >> "$FILLS"
+            printf '%-7s rep %s fill: %s leases, RSS %s kB, HWM %s kB\n' $server $rep "${leases:-0}" "$(rss_kb $SERVER_PID)" "$(hwm_kb $SERVER_PID)"
+            stop_server
+        fi
     done
 done
 
 # ---------------------------------------------------------------- table
 {
-    echo "| offered/s | server | achieved ex/s (median) | drops % (max of reps) | avg delay ms | max delay ms | CPU s / 1k leases | peak RSS MiB |"
-    echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+    echo "| offered/s | server | achieved ex/s (median) | drops % (max of reps) | of which generator buffer % | avg ACK delay ms | p99 OFFER delay ms | p99 ACK delay ms | CPU s / 1k leases | peak RSS MiB |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     for rate in $RATES; do
         for server in pbxnet kea; do
             awk -F'\t' -v s=$server -v r=$rate '$1 == s && $3 == r' "$RESULTS" | sort -t$'\t' -k4 -g |
             awk -F'\t' -v s=$server -v r=$rate '
-                { a[NR] = $4; d = ($5 > 0 ? $6 / $5 * 100 : 0); if (d > dm) dm = d; av += $7; mx = ($8 > mx ? $8 : mx); c += $9; if ($10 > rss) rss = $10; n++ }
-                END { if (n) printf "| %d | %s | %.0f | %.3f | %.3f | %.3f | %.4f | %.1f |\n", r, s, a[int((n + 1) / 2)], dm, av / n, mx, c / n, rss / 1024 }'
+                { a[NR] = $4; d = ($5 > 0 ? $6 / $5 * 100 : 0); if (d > dm) { dm = d; g = ($5 > 0 ? $12 / $5 * 100 : 0) }
+                  av += $7; if ($8 > po) po = $8; if ($9 > pa) pa = $9; c += $10; if ($11 > rss) rss = $11; n++ }
+                END { if (n) printf "| %d | %s | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f | %.4f | %.1f |\n", r, s, a[int((n + 1) / 2)], dm, g, av / n, po, pa, c / n, rss / 1024 }'
         done
     done
+    echo
+    echo "p99 columns: the largest p99 over the repetitions. Drops: the repetition with the most; the generator column is the share of that repetition's packets lost in perfdhcp's own socket buffer."
     echo
     for server in pbxnet kea; do
         best=$(awk -F'\t' -v s=$server '$1 == s { d = ($5 > 0 ? $6 / $5 * 100 : 0); if (d > m[$3]) m[$3] = d; seen[$3] = 1 }
                END { for (r in seen) if (m[r] <= 0.1 && r + 0 > b) b = r + 0; print b + 0 }' "$RESULTS")
         echo "- $server: highest offered rate with <= 0.1 % drops in every repetition: $best/s"
     done
+    if [ -s "$FILLS" ]; then
+        echo
+        echo "Filled with $FILL clients at 8,000/s (fresh server, max over repetitions):"
+        echo
+        echo "| server | leases | RSS MiB | peak RSS MiB |"
+        echo "|---|---:|---:|---:|"
+        for server in pbxnet kea; do
+            awk -F'\t' -v s=$server '$1 == s { if ($3 > l) l = $3; if ($4 > r) r = $4; if ($5 > h) h = $5 }
+                END { printf "| %s | %d | %.1f | %.1f |\n", s, l, r / 1024, h / 1024 }' "$FILLS"
+        done
+        awk -F'\t' '{ if ($4 > r[$1]) r[$1] = $4; if ($5 > h[$1]) h[$1] = $5 }
+            END { if (r["kea"] && h["kea"]) printf "\nRSS at the fill, pbxnet / Kea: %.2f (peak %.2f)\n", r["pbxnet"] / r["kea"], h["pbxnet"] / h["kea"] }' "$FILLS"
+    fi
     echo
     echo "Ratios pbxnet / Kea (same run, means over repetitions):"
     echo
     echo "| offered/s | achieved | CPU per lease | peak RSS |"
     echo "|---:|---:|---:|---:|"
     for rate in $RATES; do
-        awk -F'\t' -v r=$rate '$3 == r { n[$1]++; a[$1] += $4; c[$1] += $9; if ($10 > m[$1]) m[$1] = $10 }
+        awk -F'\t' -v r=$rate '$3 == r { n[$1]++; a[$1] += $4; c[$1] += $10; if ($11 > m[$1]) m[$1] = $11 }
             END { if (n["kea"] && n["pbxnet"]) printf "| %d | %.2f | %.2f | %.2f |\n", r, (a["pbxnet"]/n["pbxnet"]) / (a["kea"]/n["kea"]), (c["pbxnet"]/n["pbxnet"]) / (c["kea"]/n["kea"]), m["pbxnet"] / m["kea"] }' "$RESULTS"
     done
 } > "$OUT.tmp"

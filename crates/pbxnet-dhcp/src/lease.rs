@@ -120,9 +120,58 @@ pub struct Lease {
     /// Matched class name (shared with the class: no copy per lease).
     pub class: Arc<str>,
     /// Option 60 as sent (lossy UTF-8), empty if none.
-    pub vendor_class: Box<str>,
+    pub vendor_class: LeaseText,
     /// Option 12 as sent (lossy UTF-8), empty if none.
-    pub hostname: Box<str>,
+    pub hostname: LeaseText,
+}
+
+/// A text field of a lease record: one pointer wide, and no allocation
+/// when empty. A `Box<str>` is two words; the whole index lives in memory
+/// (about 110 bytes per lease in a B-tree node), so each word saved per
+/// record is about 1.5 MiB per 100,000 leases.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LeaseText(Option<Box<Box<str>>>);
+
+impl LeaseText {
+    /// The text ("" when none).
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().map_or("", |b| b)
+    }
+}
+
+impl std::ops::Deref for LeaseText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for LeaseText {
+    fn from(s: String) -> Self {
+        if s.is_empty() {
+            LeaseText(None)
+        } else {
+            LeaseText(Some(Box::new(s.into_boxed_str())))
+        }
+    }
+}
+
+impl From<&str> for LeaseText {
+    fn from(s: &str) -> Self {
+        s.to_string().into()
+    }
+}
+
+impl std::fmt::Debug for LeaseText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for LeaseText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Lease {
@@ -264,6 +313,17 @@ mod tests {
         assert_eq!(s.all().len(), 2);
         s.remove(Ipv4Addr::new(10, 0, 0, 2));
         assert!(s.by_client(&lease([0; 4], 2).client).is_none());
+    }
+
+    #[test]
+    fn lease_text_is_one_word_and_round_trips() {
+        assert_eq!(std::mem::size_of::<LeaseText>(), std::mem::size_of::<usize>());
+        assert_eq!(LeaseText::from(""), LeaseText::default());
+        assert_eq!(LeaseText::from(String::new()).as_str(), "");
+        let t = LeaseText::from("450HD");
+        assert_eq!(&*t, "450HD");
+        assert_eq!(t.to_string(), "450HD");
+        assert_eq!(format!("{t:?}"), "\"450HD\"");
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod wire;
 
 pub use classify::{classify, rfc3004_instances, Class, Matcher};
 pub use config::DhcpConfig;
-pub use lease::{ClientKey, Lease, LeaseState, LeaseStore, MemStore, StoreError};
+pub use lease::{ClientKey, Lease, LeaseState, LeaseStore, LeaseText, MemStore, StoreError};
 pub use profile::{
     dns_name_wire, option_name, IpSpec, Profile, ProfileOption, Rendered, SubOption, Text, Value,
     ValueError,

@@ -6,10 +6,13 @@
 //! the right port), SO_BROADCAST and a large receive buffer (SO_RCVBUFFORCE
 //! when root, else SO_RCVBUF). Each socket task drains at most
 //! [`BATCH`] datagrams per wakeup, runs them through the core under one lock,
-//! hands the batch's lease changes to the store's writer thread, and queues
-//! the replies behind that commit: a sender task sends them only once the
-//! commit is durable (group commit: nothing is ACKed before it is on disk;
-//! the writer merges the commits queued during one fsync into one).
+//! hands the batch's lease changes to the store's writer thread, sends the
+//! OFFERs and NAKs at once and queues the ACKs behind that commit: a sender
+//! task sends them only once the commit is durable (group commit: nothing is
+//! ACKed before it is on disk; the writer merges the commits queued during
+//! one fsync, and waits at least [`store::MIN_COMMIT_INTERVAL`] between two
+//! commits, so one fsync covers many ACKs under load). Replies leave with
+//! `sendmmsg`, as many per call as are ready.
 
 mod store;
 mod sys;
@@ -476,7 +479,11 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
     }
     notify::ready();
     notify::status("serving");
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    // Every second: the core's flood table keeps a second of senders and is
+    // trimmed here; at 5 s it grew to its 65,536-entry cap under a load of
+    // new clients (4 MiB that a HashMap never gives back).
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut watchdog = notify::WatchdogTimer::from_env();
     loop {
         tokio::select! {
@@ -502,11 +509,20 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
                 }
             },
             _ = tick.tick() => {
-                let mut s = shared.lock().expect("core lock");
-                s.handle_timeout(now_ms());
-                log_events(&mut s);
-                if let Err(e) = s.store_mut().commit() {
-                    tracing::error!(error = %e, "lease commit failed");
+                let ticket = {
+                    let mut s = shared.lock().expect("core lock");
+                    s.handle_timeout(now_ms());
+                    log_events(&mut s);
+                    s.store_mut().begin_commit()
+                };
+                // Reclaimed leases gate no reply: the loop does not wait for
+                // their fsync (a synchronous commit here stalled receiving).
+                if let Some(t) = ticket {
+                    tokio::spawn(async move {
+                        if let Ok(Err(e)) = t.await {
+                            tracing::error!(error = %e, "lease commit failed");
+                        }
+                    });
                 }
             },
             Some(p) = ctl.recv() => {
@@ -606,32 +622,68 @@ struct Pending {
     bytes: Vec<u8>,
 }
 
-/// Replies of one batch, released when its commit is durable.
+/// ACKs of one batch, released when its commit is durable.
 struct Outgoing {
     ticket: Option<store::CommitTicket>,
     replies: Vec<Pending>,
 }
 
-/// Sends each batch's replies, in order, once its commit succeeded; a
-/// failed commit withholds them (no ACK without a durable lease).
+/// Whether a reply must wait for the batch's commit: only an ACK promises
+/// a lease. OFFERs and NAKs promise nothing durable (an OFFER is not
+/// persisted at all), so they leave at once instead of queueing behind
+/// earlier commits; that halves the reply bursts a commit releases.
+fn needs_commit(kind: crate::MessageType) -> bool {
+    kind == crate::MessageType::Ack
+}
+
+/// Sends each batch's ACKs, in order, once its commit succeeded; a failed
+/// commit withholds them (no ACK without a durable lease). Batches whose
+/// commits are already durable when an earlier one resolves go out in the
+/// same `sendmmsg` calls (the writer merges queued commits, so they
+/// usually are).
 async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<Outgoing>) {
-    while let Some(o) = rx.recv().await {
-        if let Some(t) = o.ticket {
-            match t.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "lease store commit failed: withholding {} replies", o.replies.len());
-                    continue;
+    use tokio::sync::oneshot::error::TryRecvError;
+    const GONE: &str = "lease writer gone";
+    let mut ready: Vec<Pending> = Vec::new();
+    let mut held: Option<Outgoing> = None;
+    loop {
+        let o = match held.take() {
+            Some(o) => o,
+            None => match rx.recv().await {
+                Some(o) => o,
+                None => return,
+            },
+        };
+        let result = match o.ticket {
+            None => Ok(()),
+            Some(t) => t.await.unwrap_or_else(|_| Err(GONE.into())),
+        };
+        release(&mut ready, o.replies, result);
+        while let Ok(mut o) = rx.try_recv() {
+            let result = match o.ticket.as_mut().map(|t| t.try_recv()) {
+                None => Ok(()),
+                Some(Ok(r)) => r,
+                Some(Err(TryRecvError::Closed)) => Err(GONE.into()),
+                Some(Err(TryRecvError::Empty)) => {
+                    held = Some(o);
+                    break;
                 }
-                Err(_) => {
-                    tracing::error!("lease writer gone: withholding {} replies", o.replies.len());
-                    continue;
-                }
-            }
+            };
+            release(&mut ready, o.replies, result);
         }
-        for p in &o.replies {
-            send(&port, p).await;
-        }
+        send_all(&port, &ready).await;
+        ready.clear();
+    }
+}
+
+fn release(ready: &mut Vec<Pending>, replies: Vec<Pending>, commit: Result<(), String>) {
+    match commit {
+        Ok(()) => ready.extend(replies),
+        Err(e) => tracing::error!(
+            error = %e,
+            "lease store commit failed: withholding {} replies",
+            replies.len()
+        ),
     }
 }
 
@@ -659,6 +711,7 @@ async fn probe(
                 }
                 Err(_) => false,
             };
+        let mut send_now = None;
         let (out, next) = {
             let mut s = shared.lock().expect("core lock");
             let now = now_ms();
@@ -668,6 +721,16 @@ async fn probe(
             let ticket = s.store_mut().begin_commit();
             log_events(&mut s);
             match outcome {
+                Outcome::Reply { dest, kind } if !needs_commit(kind) => {
+                    send_now = Some(Pending { dest, bytes: reply });
+                    (
+                        Outgoing {
+                            ticket,
+                            replies: Vec::new(),
+                        },
+                        None,
+                    )
+                }
                 Outcome::Reply { dest, .. } => (
                     Outgoing {
                         ticket,
@@ -691,6 +754,9 @@ async fn probe(
                 ),
             }
         };
+        if let Some(p) = send_now {
+            send_all(&port, &[p]).await;
+        }
         if out.ticket.is_some() || !out.replies.is_empty() {
             let _ = tx.send(out).await;
         }
@@ -737,6 +803,7 @@ async fn serve_port(
         if n == 0 {
             continue;
         }
+        let mut send_now = Vec::new();
         let out = {
             let mut s = shared.lock().expect("core lock");
             let now = now_ms();
@@ -751,6 +818,9 @@ async fn serve_port(
                 let outcome = s.handle(now, port.iface.index, &bufs[i][..lens[i]], &mut reply);
                 tracing::debug!(interface = %port.iface.name, len = lens[i], ?outcome, "datagram handled");
                 match outcome {
+                    Outcome::Reply { dest, kind } if !needs_commit(kind) => {
+                        send_now.push(Pending { dest, bytes: reply })
+                    }
                     Outcome::Reply { dest, .. } => replies.push(Pending { dest, bytes: reply }),
                     Outcome::Probe { ip } => probes.push((ip, bufs[i][..lens[i]].to_vec())),
                     _ => {}
@@ -770,14 +840,15 @@ async fn serve_port(
             }
             Outgoing { ticket, replies }
         };
+        send_all(&port, &send_now).await;
         if (out.ticket.is_some() || !out.replies.is_empty()) && tx.send(out).await.is_err() {
             return;
         }
     }
 }
 
-async fn send(port: &Port, p: &Pending) {
-    let to = match p.dest {
+fn socket_addr(port: &Port, dest: Destination) -> SocketAddrV4 {
+    match dest {
         Destination::Relay(ip) => SocketAddrV4::new(ip, 67),
         Destination::Unicast(ip) => SocketAddrV4::new(ip, 68),
         Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
@@ -790,8 +861,51 @@ async fn send(port: &Port, p: &Pending) {
                 }
             }
         }
-    };
-    if let Err(e) = port.sock.send_to(&p.bytes, to).await {
-        tracing::debug!(error = %e, %to, "send failed");
+    }
+}
+
+/// Most datagrams per `sendmmsg` (the kernel's UIO_MAXIOV).
+const SEND_BATCH: usize = 1024;
+
+/// Sends `replies` in order with as few `sendmmsg` calls as the kernel
+/// allows. A datagram the kernel refuses (no route, …) is skipped and
+/// logged at debug, as a failed `sendto` was.
+async fn send_all(port: &Port, replies: &[Pending]) {
+    use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    if replies.is_empty() {
+        return;
+    }
+    let addrs: Vec<Option<SockaddrIn>> = replies
+        .iter()
+        .map(|p| Some(SockaddrIn::from(socket_addr(port, p.dest))))
+        .collect();
+    let fd = port.sock.as_raw_fd();
+    let mut done = 0;
+    while done < replies.len() {
+        let end = replies.len().min(done + SEND_BATCH);
+        let chunk = &replies[done..end];
+        let to = &addrs[done..end];
+        let sent = port
+            .sock
+            .async_io(tokio::io::Interest::WRITABLE, || {
+                let iovs: Vec<[std::io::IoSlice<'_>; 1]> = chunk
+                    .iter()
+                    .map(|p| [std::io::IoSlice::new(&p.bytes)])
+                    .collect();
+                let mut hdrs = MultiHeaders::<SockaddrIn>::preallocate(chunk.len(), None);
+                sendmmsg(fd, &mut hdrs, &iovs, to, [], MsgFlags::empty())
+                    .map(|r| r.count())
+                    .map_err(std::io::Error::from)
+            })
+            .await;
+        match sent {
+            Ok(n) => done += n.max(1),
+            Err(e) => {
+                // The first datagram failed; the rest may not.
+                tracing::debug!(error = %e, to = %to[0].map(|a| a.to_string()).unwrap_or_default(), "send failed");
+                done += 1;
+            }
+        }
     }
 }
