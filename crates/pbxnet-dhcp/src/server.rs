@@ -1182,6 +1182,15 @@ impl<S: LeaseStore> Server<S> {
                 self.level[pi] = lvl;
             }
         }
+        self.trim_flood(now_ms);
+    }
+
+    /// Forgets flood-table entries whose one-second window has passed and
+    /// that are not banned. Cheap (the table holds about a second of
+    /// senders when called every second), unlike [`Server::handle_timeout`],
+    /// which walks every lease; calling it often keeps the table small
+    /// under a stream of new clients (a HashMap never gives memory back).
+    pub fn trim_flood(&mut self, now_ms: u64) {
         self.flood.retain(|_, e| {
             e.banned_until_ms > now_ms || now_ms.saturating_sub(e.window_start_ms) < 1000
         });
