@@ -171,6 +171,10 @@ pub struct RawTransfer {
     /// Pacing pause (microseconds allowed: `250us`).
     #[serde(default = "default_pacing_gap")]
     pub pacing_gap: FineDuration,
+    /// Run lock-step reads (windowsize 1) on their own plain thread with
+    /// blocking I/O instead of on the worker runtimes.
+    #[serde(default = "default_true")]
+    pub lockstep_threads: bool,
 }
 
 impl Default for RawTransfer {
@@ -186,6 +190,7 @@ impl Default for RawTransfer {
             max_retries: default_max_retries(),
             pacing_burst: default_pacing_burst(),
             pacing_gap: default_pacing_gap(),
+            lockstep_threads: true,
         }
     }
 }
@@ -503,6 +508,8 @@ pub struct TftpConfig {
     pub blksize_within_mtu: bool,
     /// Timers and pacing.
     pub timing: Timing,
+    /// Lock-step reads on their own blocking thread (`transfer.lockstep-threads`).
+    pub lockstep_threads: bool,
     /// Served root.
     pub root: PathBuf,
     /// Request policy.
@@ -978,6 +985,7 @@ impl DaemonConfig for TftpConfig {
                 pacing_burst: usize::try_from(t.pacing_burst.0).unwrap_or(usize::MAX),
                 pacing_gap: t.pacing_gap.get(),
             },
+            lockstep_threads: t.lockstep_threads,
             root,
             policy: Policy {
                 max_name_len: name_len as usize,

@@ -500,10 +500,31 @@ fn count_data(sock: &UdpSocket, quiet: Duration) -> usize {
     n
 }
 
+/// Threads of `pid` running a lock-step transfer (named by the daemon).
+fn lockstep_threads(pid: u32) -> usize {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.trim_end() == "tftp-lockstep")
+        .count()
+}
+
 #[test]
 fn client_error_stops_the_transfer_at_once() {
     skip_unless_root!();
-    let s = setup("", false);
+    // Default: the lock-step read runs on its own blocking thread.
+    client_error_stops(setup("", false));
+}
+
+#[test]
+fn client_error_stops_the_transfer_at_once_on_the_worker_runtime() {
+    skip_unless_root!();
+    client_error_stops(setup("[transfer]\nlockstep-threads = false\n", false));
+}
+
+fn client_error_stops(s: Setup) {
     let status = |dir: &Path| -> serde_json::Value {
         let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
             .args(["--config", dir.to_str().unwrap(), "status", "--json"])
@@ -566,6 +587,108 @@ fn client_error_stops_the_transfer_at_once() {
         .map(|(_, v)| v.as_u64().unwrap())
         .sum();
     assert_eq!(client_errors, 2, "{st}");
+    // The lock-step thread is gone with its transfer (polled: it exits
+    // right after reporting, which is what `status` saw).
+    let pid = s.daemon.pid();
+    let mut left = lockstep_threads(pid);
+    for _ in 0..50 {
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        left = lockstep_threads(pid);
+    }
+    assert_eq!(left, 0, "lock-step threads left after the transfers ended");
+}
+
+#[test]
+fn sigterm_aborts_lockstep_transfers_on_their_threads() {
+    skip_unless_root!();
+    sigterm_aborts_lockstep("", 2);
+}
+
+#[test]
+fn sigterm_aborts_lockstep_transfers_on_the_worker_runtime() {
+    skip_unless_root!();
+    sigterm_aborts_lockstep("lockstep-threads = false\n", 0);
+}
+
+/// Two lock-step reads held open after DATA 1 (one without options, one
+/// that negotiated windowsize 1), then SIGTERM: each client gets an ERROR
+/// "server shutting down" and no more DATA, and the daemon exits. The
+/// initial RTO is 5 s, so an ERROR well before that shows the transfer
+/// noticed the shutdown itself (a lock-step thread blocked in recv looks
+/// at the stop flag every 100 ms), not at its next retransmission.
+fn sigterm_aborts_lockstep(transfer_extra: &str, want_threads: usize) {
+    let mut s = setup(
+        &format!("[transfer]\ninitial-rto = \"5s\"\n{transfer_extra}"),
+        false,
+    );
+    let pid = s.daemon.pid();
+    let (threads, ends) = in_netns(s.client(), move || {
+        let plain = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        plain
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let (op, block, _, from) = ask(&plain, &rrq(b"Binary/small.bin", "octet", &[]));
+        assert_eq!((op, block), (3, 1));
+        plain.connect(from).unwrap();
+        let w1 = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        w1.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (op, _, _, from) = ask(
+            &w1,
+            &rrq(
+                b"Binary/small.bin",
+                "octet",
+                &[("blksize", "1024"), ("windowsize", "1")],
+            ),
+        );
+        assert_eq!(op, 6, "OACK");
+        w1.connect(from).unwrap();
+        w1.send(b"\x00\x04\x00\x00").unwrap();
+        let mut buf = [0u8; 2000];
+        let n = w1.recv(&mut buf).expect("DATA 1");
+        assert_eq!(&buf[..4.min(n)], b"\x00\x03\x00\x01");
+        let threads = lockstep_threads(pid);
+        let sent = Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let mut ends = Vec::new();
+        for sock in [&plain, &w1] {
+            sock.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+            let mut data = 0;
+            let end = loop {
+                match sock.recv(&mut buf) {
+                    Ok(n) if n >= 4 && buf[1] == 5 => {
+                        let msg = String::from_utf8_lossy(&buf[4..n])
+                            .trim_end_matches('\0')
+                            .to_string();
+                        break Some((msg, sent.elapsed()));
+                    }
+                    Ok(n) if n >= 4 && buf[1] == 3 => data += 1,
+                    Ok(_) => {}
+                    Err(_) => break None,
+                }
+            };
+            ends.push((data, end));
+        }
+        (threads, ends)
+    });
+    assert_eq!(threads, want_threads, "lock-step threads while running");
+    for (data, end) in ends {
+        let (msg, after) = end.expect("an ERROR after SIGTERM");
+        assert_eq!(data, 0, "DATA before the shutdown ERROR");
+        assert!(msg.contains("shutting down"), "{msg:?}");
+        assert!(
+            after < Duration::from_secs(3),
+            "ERROR {after:?} after SIGTERM"
+        );
+    }
+    let status = s.daemon.wait_exit(Duration::from_secs(5)).expect("exit");
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
