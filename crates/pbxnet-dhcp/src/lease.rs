@@ -218,6 +218,10 @@ pub trait LeaseStore: std::fmt::Debug {
     fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease>;
     /// Every lease, ordered by address.
     fn all(&self) -> Vec<&Lease>;
+    /// Up to `limit` leases from address `start` on, ordered by address: a
+    /// periodic walk takes one slice per tick so that it never holds the
+    /// core for long, however many leases there are.
+    fn slice_from(&self, start: Ipv4Addr, limit: usize) -> Vec<&Lease>;
     /// Number of leases held.
     fn len(&self) -> usize;
     /// Whether no lease is held.
@@ -277,6 +281,14 @@ impl LeaseStore for MemStore {
         self.by_ip.values().collect()
     }
 
+    fn slice_from(&self, start: Ipv4Addr, limit: usize) -> Vec<&Lease> {
+        self.by_ip
+            .range(u32::from(start)..)
+            .take(limit)
+            .map(|(_, l)| l)
+            .collect()
+    }
+
     fn len(&self) -> usize {
         self.by_ip.len()
     }
@@ -317,7 +329,10 @@ mod tests {
 
     #[test]
     fn lease_text_is_one_word_and_round_trips() {
-        assert_eq!(std::mem::size_of::<LeaseText>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<LeaseText>(),
+            std::mem::size_of::<usize>()
+        );
         assert_eq!(LeaseText::from(""), LeaseText::default());
         assert_eq!(LeaseText::from(String::new()).as_str(), "");
         let t = LeaseText::from("450HD");

@@ -444,6 +444,10 @@ impl LeaseStore for SqliteStore {
         self.mem.all()
     }
 
+    fn slice_from(&self, start: Ipv4Addr, limit: usize) -> Vec<&Lease> {
+        self.mem.slice_from(start, limit)
+    }
+
     fn len(&self) -> usize {
         self.mem.len()
     }

@@ -710,3 +710,42 @@ fn pool_high_water_and_recovery_events() {
     s.handle_timeout(T0 + 3_601_000);
     assert!(matches!(s.poll_event(), Some(Event::PoolRecovered(u)) if u.used == 0));
 }
+
+/// The periodic walk does bounded work per call: 45,000 expired offers go
+/// in three calls of at most SWEEP_SLICE, and a lease that is still live
+/// survives every pass; pool levels are reported once a pass completes.
+#[test]
+fn housekeeping_walks_a_bounded_slice_per_call() {
+    let mut s = server();
+    let now = T0 / 1000;
+    let offer = |ip: u32, expires: u64| Lease {
+        ip: Ipv4Addr::from(ip),
+        client: ClientKey::hw(1, &ip.to_be_bytes()[..]),
+        mac: [2, 0, 0, 0, 0, 0],
+        state: LeaseState::Offered,
+        expires,
+        class: "".into(),
+        vendor_class: "".into(),
+        hostname: "".into(),
+    };
+    let base = u32::from(Ipv4Addr::new(10, 99, 0, 0));
+    for i in 0..45_000 {
+        s.store_mut().upsert(offer(base + i, now - 1));
+    }
+    let live = Ipv4Addr::new(10, 99, 255, 255);
+    s.store_mut().upsert(offer(u32::from(live), now + 60));
+    let mut left = Vec::new();
+    for _ in 0..3 {
+        s.handle_timeout(T0);
+        left.push(s.store().len());
+    }
+    assert_eq!(left, [25_001, 5_001, 1], "at most SWEEP_SLICE per call");
+    assert_eq!(SWEEP_SLICE, 20_000);
+    // The next passes only find the live offer.
+    s.handle_timeout(T0);
+    s.handle_timeout(T0);
+    assert!(s.store().by_ip(live).is_some());
+    // It expires: the next pass takes it.
+    s.handle_timeout(T0 + 61_000);
+    assert!(s.store().is_empty());
+}
