@@ -172,8 +172,9 @@ pub struct RawTransfer {
     #[serde(default = "default_pacing_gap")]
     pub pacing_gap: FineDuration,
     /// Run lock-step reads (windowsize 1) on their own plain thread with
-    /// blocking I/O instead of on the worker runtimes.
-    #[serde(default = "default_true")]
+    /// blocking I/O instead of on the worker runtimes. Off by default: it
+    /// measured no faster than the workers (docs/performance.md).
+    #[serde(default)]
     pub lockstep_threads: bool,
 }
 
@@ -190,7 +191,7 @@ impl Default for RawTransfer {
             max_retries: default_max_retries(),
             pacing_burst: default_pacing_burst(),
             pacing_gap: default_pacing_gap(),
-            lockstep_threads: true,
+            lockstep_threads: false,
         }
     }
 }

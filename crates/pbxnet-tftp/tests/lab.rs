@@ -514,14 +514,14 @@ fn lockstep_threads(pid: u32) -> usize {
 #[test]
 fn client_error_stops_the_transfer_at_once() {
     skip_unless_root!();
-    // Default: the lock-step read runs on its own blocking thread.
+    // Default: every transfer on the worker runtimes.
     client_error_stops(setup("", false));
 }
 
 #[test]
-fn client_error_stops_the_transfer_at_once_on_the_worker_runtime() {
+fn client_error_stops_the_transfer_at_once_on_a_lockstep_thread() {
     skip_unless_root!();
-    client_error_stops(setup("[transfer]\nlockstep-threads = false\n", false));
+    client_error_stops(setup("[transfer]\nlockstep-threads = true\n", false));
 }
 
 fn client_error_stops(s: Setup) {
@@ -604,13 +604,14 @@ fn client_error_stops(s: Setup) {
 #[test]
 fn sigterm_aborts_lockstep_transfers_on_their_threads() {
     skip_unless_root!();
-    sigterm_aborts_lockstep("", 2);
+    sigterm_aborts_lockstep("lockstep-threads = true\n", 2);
 }
 
 #[test]
 fn sigterm_aborts_lockstep_transfers_on_the_worker_runtime() {
     skip_unless_root!();
-    sigterm_aborts_lockstep("lockstep-threads = false\n", 0);
+    // The default.
+    sigterm_aborts_lockstep("", 0);
 }
 
 /// Two lock-step reads held open after DATA 1 (one without options, one

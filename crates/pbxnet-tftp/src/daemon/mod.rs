@@ -8,13 +8,13 @@
 //! runs one select loop: requests on the listening socket → [`decide`] →
 //! admission → open beneath the root → spawn a transfer task that owns a
 //! connected ephemeral socket and a [`Transfer`]; finished transfers report
-//! back (one log line each) and free their slot. A lock-step read
-//! (windowsize 1) runs instead on a plain thread of its own with blocking
-//! I/O ([`task::drive_blocking`], `transfer.lockstep-threads`), at most one
-//! per admitted transfer, so `server.max-transfers` bounds the threads too.
-//! SIGHUP reloads (keeping
-//! the old config on error); SIGTERM aborts running transfers with an ERROR
-//! and exits.
+//! back (one log line each) and free their slot. With
+//! `transfer.lockstep-threads` (off by default: no faster when measured) a
+//! lock-step read (windowsize 1) runs instead on a plain thread of its own
+//! with blocking I/O ([`task::drive_blocking`]), at most one per admitted
+//! transfer, so `server.max-transfers` bounds the threads too. SIGHUP
+//! reloads (keeping the old config on error); SIGTERM aborts running
+//! transfers with an ERROR and exits.
 
 mod files;
 mod task;
