@@ -815,9 +815,17 @@ impl<S: LeaseStore> Server<S> {
                 })
                 .unwrap_or_default()
         };
-        // A client moving to another address frees its old one.
+        // A client moving to another address frees its old one, but only
+        // once it is bound there: an OFFER replaces an older offer, never a
+        // binding (RFC 2131 §4.3.1: the binding changes on REQUEST/ACK). A
+        // DISCOVER that lands in another class's pool (a device that stopped
+        // sending its vendor class) must not cost the client the lease it
+        // holds and may still renew.
         if let Some(old) = self.store.by_client(&key) {
-            if old.ip != ip && old.state != LeaseState::Declined {
+            if old.ip != ip
+                && old.state != LeaseState::Declined
+                && (state == LeaseState::Bound || old.state == LeaseState::Offered)
+            {
                 let oip = old.ip;
                 self.store.remove(oip);
             }

@@ -749,3 +749,36 @@ fn housekeeping_walks_a_bounded_slice_per_call() {
     s.handle_timeout(T0 + 61_000);
     assert!(s.store().is_empty());
 }
+
+/// An OFFER in another pool (the client's class changed) leaves the
+/// client's binding in place; only an ACK moves it.
+#[test]
+fn an_offer_elsewhere_never_removes_the_clients_binding() {
+    let mut cfg = config();
+    cfg.classes[2].pool = Some(1); // 450HD -> the "tiny" pool
+    let mut s = Server::new(cfg, MemStore::new(), StdRng::seed_from_u64(7)).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    let mac = [2, 0, 0, 0, 0, 0x31];
+    let mut disc = client(mac, MessageType::Discover);
+    disc.options.set(code::VENDOR_CLASS, b"450HD".to_vec());
+    let a = run(&mut s, T0, &disc).1.expect("offer").yiaddr;
+    let mut req = client(mac, MessageType::Request);
+    req.options.set(code::VENDOR_CLASS, b"450HD".to_vec());
+    req.options.set(code::REQUESTED_IP, a.octets().to_vec());
+    req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    assert_eq!(run(&mut s, T0, &req).1.expect("ack").yiaddr, a);
+    assert!(config().pools[1].contains(a));
+    // Same client, no vendor class now: class "any", pool 0.
+    let b = run(&mut s, T0 + 1000, &client(mac, MessageType::Discover))
+        .1
+        .expect("offer")
+        .yiaddr;
+    assert!(config().pools[0].contains(b));
+    let held = s.store().by_ip(a).expect("binding kept after the OFFER");
+    assert_eq!(held.state, LeaseState::Bound);
+    assert_eq!(held.mac, mac);
+}
