@@ -212,7 +212,9 @@ pub trait LeaseStore: std::fmt::Debug {
     /// The address currently recorded for `client`.
     fn by_client(&self, client: &ClientKey) -> Option<&Lease>;
     /// Inserts or replaces the lease on `lease.ip` (and indexes its client,
-    /// dropping the client's previous address from the client index).
+    /// dropping the client's previous address from the client index), except
+    /// that an offer does not displace the client's binding elsewhere from
+    /// the index: the binding stays the client's until an ACK moves it.
     fn upsert(&mut self, lease: Lease);
     /// Removes the lease on `ip`.
     fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease>;
@@ -265,7 +267,15 @@ impl LeaseStore for MemStore {
                 self.by_client.remove(&old.client);
             }
         }
-        self.by_client.insert(lease.client.clone(), ip);
+        let bound_elsewhere = lease.state == LeaseState::Offered
+            && self
+                .by_client
+                .get(&lease.client)
+                .and_then(|at| self.by_ip.get(at))
+                .is_some_and(|l| l.ip != lease.ip && l.state == LeaseState::Bound);
+        if !bound_elsewhere {
+            self.by_client.insert(lease.client.clone(), ip);
+        }
         self.by_ip.insert(ip, lease);
     }
 

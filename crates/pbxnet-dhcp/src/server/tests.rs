@@ -781,4 +781,13 @@ fn an_offer_elsewhere_never_removes_the_clients_binding() {
     let held = s.store().by_ip(a).expect("binding kept after the OFFER");
     assert_eq!(held.state, LeaseState::Bound);
     assert_eq!(held.mac, mac);
+    // Back in its class, it is offered its binding again.
+    let again = run(&mut s, T0 + 2000, &disc).1.expect("offer").yiaddr;
+    assert_eq!(again, a);
+    // Accepting the other address moves it: the old binding is freed.
+    let mut req_b = client(mac, MessageType::Request);
+    req_b.options.set(code::REQUESTED_IP, b.octets().to_vec());
+    req_b.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    assert_eq!(run(&mut s, T0 + 3000, &req_b).1.expect("ack").yiaddr, b);
+    assert!(s.store().by_ip(a).is_none(), "old binding freed on the ACK");
 }
