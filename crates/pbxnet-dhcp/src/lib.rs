@@ -2,8 +2,9 @@
 //!
 //! The library is a sans-IO core: a strict codec ([`Packet`]), device
 //! classification ([`Class`], [`Matcher`]), typed option profiles
-//! ([`Profile`]), a lease index behind [`LeaseStore`] and the RFC 2131
-//! server state handling ([`Server`]). The tokio shell lives in `daemon`
+//! ([`Profile`]), a lease index behind [`LeaseStore`], the RFC 2131
+//! server state handling ([`Server`]) and per-destination reply pacing
+//! ([`Pacer`]). The tokio shell lives in `daemon`
 //! behind the default `daemon` feature.
 #![deny(unsafe_code)] // forbidden everywhere but daemon/sys.rs (SIOCSARP)
 #![warn(missing_docs)]
@@ -13,6 +14,7 @@ pub mod config;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 mod lease;
+mod pace;
 mod profile;
 mod server;
 mod wire;
@@ -20,6 +22,7 @@ mod wire;
 pub use classify::{classify, rfc3004_instances, Class, Matcher};
 pub use config::DhcpConfig;
 pub use lease::{ClientKey, Lease, LeaseState, LeaseStore, LeaseText, MemStore, StoreError};
+pub use pace::{Admit, PaceCounters, PaceLimit, Pacer};
 pub use profile::{
     dns_name_wire, option_name, IpSpec, Profile, ProfileOption, Rendered, SubOption, Text, Value,
     ValueError,

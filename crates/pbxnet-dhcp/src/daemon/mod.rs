@@ -12,7 +12,10 @@
 //! ACKed before it is on disk; the writer merges the commits queued during
 //! one fsync, and waits at least [`store::MIN_COMMIT_INTERVAL`] between two
 //! commits, so one fsync covers many ACKs under load). Replies leave with
-//! `sendmmsg`, as many per call as are ready.
+//! `sendmmsg`, as many per call as are ready, through a per-destination
+//! [`crate::Pacer`]: after a stall the queued requests are answered far
+//! faster than a relay reads, so at most a burst goes to one destination at
+//! once and the rest follow at the pacer's rate (`pace_port`).
 
 mod store;
 mod sys;
@@ -34,7 +37,7 @@ use tokio::net::UdpSocket;
 
 use crate::config::DhcpConfig;
 use crate::server::{Destination, Event, Interface, Outcome, Server};
-use crate::{Counters, Drop, Lease, LeaseStore, PoolUsage};
+use crate::{Counters, Drop, Lease, LeaseStore, PaceLimit, Pacer, PoolUsage};
 
 /// Datagrams handled per socket wakeup before yielding.
 pub const BATCH: usize = 256;
@@ -148,6 +151,20 @@ pub struct StatusView {
     pub dropped: Vec<(String, u64)>,
     /// Pool usage.
     pub pools: Vec<PoolUsage>,
+    /// Reply pacing, all interfaces together.
+    #[serde(default)]
+    pub pacing: PacingView,
+}
+
+/// Reply pacing counters (`status`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PacingView {
+    /// Replies that waited for their destination's pace.
+    pub delayed: u64,
+    /// Replies dropped on a full pacing queue.
+    pub dropped: u64,
+    /// Replies waiting now.
+    pub held: u64,
 }
 
 /// A control-socket response.
@@ -260,6 +277,10 @@ pub fn main() -> ExitCode {
                         for p in &s.pools {
                             println!("pool {}: {}/{}", p.pool, p.used, p.size);
                         }
+                        println!(
+                            "paced replies: delayed {}  dropped {}  waiting {}",
+                            s.pacing.delayed, s.pacing.dropped, s.pacing.held
+                        );
                     }
                     Ok(())
                 }
@@ -362,6 +383,28 @@ fn leases_cmd(global: &GlobalArgs, args: &LeasesArgs) -> Result<()> {
 struct Port {
     iface: Interface,
     sock: UdpSocket,
+    /// Replies per destination, paced (crate::Pacer explains why).
+    pace: Mutex<Pacer<SocketAddrV4, Pending>>,
+    /// Wakes [`pace_port`] when the pacer holds replies.
+    paced: tokio::sync::Notify,
+    /// Zero of the pacer's clock.
+    epoch: std::time::Instant,
+}
+
+impl Port {
+    fn new(iface: Interface, sock: UdpSocket) -> Self {
+        Self {
+            iface,
+            sock,
+            pace: Mutex::new(Pacer::new(PaceLimit::DEFAULT)),
+            paced: tokio::sync::Notify::new(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    fn clock(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
 }
 
 fn interfaces(wanted: &[String]) -> Result<Vec<Interface>> {
@@ -454,10 +497,10 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
     let mut ports = Vec::new();
     for i in &ifs {
         tracing::info!(interface = %i.name, addr = %i.addr, "serving DHCP on port 67");
-        ports.push(Arc::new(Port {
-            iface: i.clone(),
-            sock: open_socket(i, cfg.receive_buffer)?,
-        }));
+        ports.push(Arc::new(Port::new(
+            i.clone(),
+            open_socket(i, cfg.receive_buffer)?,
+        )));
     }
     let mut signals = signals::Signals::new().context("installing signal handlers")?;
     let ctl_path = pbxnet_runtime::control::socket_path(&loaded.site.runtime_directory, NAME);
@@ -470,6 +513,7 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
     let shared: Shared = Arc::new(Mutex::new(server));
     let mut tasks = Vec::new();
     for p in &ports {
+        tasks.push(tokio::spawn(pace_port(p.clone())));
         tasks.push(tokio::spawn(serve_port(
             p.clone(),
             ports.clone(),
@@ -529,7 +573,7 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
             },
             Some(p) = ctl.recv() => {
                 let mut s = shared.lock().expect("core lock");
-                let resp = control(&mut s, p.request, started);
+                let resp = control(&mut s, &ports, p.request, started);
                 let _ = p.reply.send(resp);
             }
         }
@@ -541,7 +585,12 @@ async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
     Ok(())
 }
 
-fn control(s: &mut Server<SqliteStore>, req: CtlRequest, started: u64) -> CtlResponse {
+fn control(
+    s: &mut Server<SqliteStore>,
+    ports: &[Arc<Port>],
+    req: CtlRequest,
+    started: u64,
+) -> CtlResponse {
     let now = now_ms();
     match req {
         CtlRequest::Leases => CtlResponse::Leases(
@@ -562,6 +611,14 @@ fn control(s: &mut Server<SqliteStore>, req: CtlRequest, started: u64) -> CtlRes
                     .collect(),
                 counters: c,
                 pools: s.pool_usage(now / 1000),
+                pacing: ports.iter().fold(PacingView::default(), |mut v, p| {
+                    let pace = p.pace.lock().expect("pacer lock");
+                    let c = pace.counters();
+                    v.delayed += c.delayed;
+                    v.dropped += c.dropped;
+                    v.held += pace.held() as u64;
+                    v
+                }),
             }))
         }
         CtlRequest::Release(target) => {
@@ -619,8 +676,9 @@ fn log_events(s: &mut Server<SqliteStore>) {
     }
 }
 
+#[derive(Debug)]
 struct Pending {
-    dest: Destination,
+    to: SocketAddrV4,
     bytes: Vec<u8>,
 }
 
@@ -673,8 +731,7 @@ async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<Outgoing>) 
             };
             release(&mut ready, o.replies, result);
         }
-        send_all(&port, &ready).await;
-        ready.clear();
+        transmit(&port, std::mem::take(&mut ready)).await;
     }
 }
 
@@ -724,7 +781,10 @@ async fn probe(
             log_events(&mut s);
             match outcome {
                 Outcome::Reply { dest, kind } if !needs_commit(kind) => {
-                    send_now = Some(Pending { dest, bytes: reply });
+                    send_now = Some(Pending {
+                        to: socket_addr(&port, dest),
+                        bytes: reply,
+                    });
                     (
                         Outgoing {
                             ticket,
@@ -736,7 +796,10 @@ async fn probe(
                 Outcome::Reply { dest, .. } => (
                     Outgoing {
                         ticket,
-                        replies: vec![Pending { dest, bytes: reply }],
+                        replies: vec![Pending {
+                            to: socket_addr(&port, dest),
+                            bytes: reply,
+                        }],
                     },
                     None,
                 ),
@@ -757,7 +820,7 @@ async fn probe(
             }
         };
         if let Some(p) = send_now {
-            send_all(&port, &[p]).await;
+            transmit(&port, vec![p]).await;
         }
         if out.ticket.is_some() || !out.replies.is_empty() {
             let _ = tx.send(out).await;
@@ -821,9 +884,15 @@ async fn serve_port(
                 tracing::debug!(interface = %port.iface.name, len = lens[i], ?outcome, "datagram handled");
                 match outcome {
                     Outcome::Reply { dest, kind } if !needs_commit(kind) => {
-                        send_now.push(Pending { dest, bytes: reply })
+                        send_now.push(Pending {
+                            to: socket_addr(&port, dest),
+                            bytes: reply,
+                        })
                     }
-                    Outcome::Reply { dest, .. } => replies.push(Pending { dest, bytes: reply }),
+                    Outcome::Reply { dest, .. } => replies.push(Pending {
+                        to: socket_addr(&port, dest),
+                        bytes: reply,
+                    }),
                     Outcome::Probe { ip } => probes.push((ip, bufs[i][..lens[i]].to_vec())),
                     _ => {}
                 }
@@ -842,9 +911,67 @@ async fn serve_port(
             }
             Outgoing { ticket, replies }
         };
-        send_all(&port, &send_now).await;
+        transmit(&port, send_now).await;
         if (out.ticket.is_some() || !out.replies.is_empty()) && tx.send(out).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Hands replies to the port's pacer and sends those that may leave now;
+/// the rest leave from [`pace_port`].
+async fn transmit(port: &Port, replies: Vec<Pending>) {
+    if replies.is_empty() {
+        return;
+    }
+    let mut now = Vec::with_capacity(replies.len());
+    let held = {
+        let mut pace = port.pace.lock().expect("pacer lock");
+        let t = port.clock();
+        for r in replies {
+            pace.push(t, r.to, r, &mut now);
+        }
+        pace.held() > 0
+    };
+    send_all(port, &now).await;
+    if held {
+        port.paced.notify_one();
+    }
+}
+
+/// Sends the replies the pacer held, each as soon as its destination may
+/// take it (tokio's timer has 1 ms steps: a wakeup releases about one
+/// millisecond's worth, within the burst bound).
+async fn pace_port(port: Arc<Port>) {
+    let mut out = Vec::new();
+    let mut logged = 0;
+    loop {
+        port.paced.notified().await;
+        loop {
+            let (next, dropped) = {
+                let mut pace = port.pace.lock().expect("pacer lock");
+                let next = pace.poll(port.clock(), &mut out);
+                (next, pace.counters().dropped)
+            };
+            send_all(&port, &out).await;
+            out.clear();
+            if dropped > logged {
+                tracing::warn!(
+                    interface = %port.iface.name,
+                    dropped = dropped - logged,
+                    "replies dropped: a destination's pacing queue was full"
+                );
+                logged = dropped;
+            }
+            match next {
+                Some(due) => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(
+                        port.epoch + Duration::from_nanos(due),
+                    ))
+                    .await
+                }
+                None => break,
+            }
         }
     }
 }
@@ -880,7 +1007,7 @@ async fn send_all(port: &Port, replies: &[Pending]) {
     }
     let addrs: Vec<Option<SockaddrIn>> = replies
         .iter()
-        .map(|p| Some(SockaddrIn::from(socket_addr(port, p.dest))))
+        .map(|p| Some(SockaddrIn::from(p.to)))
         .collect();
     let fd = port.sock.as_raw_fd();
     let mut done = 0;
