@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,6 +139,10 @@ enum Kind {
     Pbxnet8,
     Hpa,
     Atftpd,
+    /// tests/bench/tftp-lockstep.c: the smallest lock-step server (a
+    /// forked child per transfer doing pread, send, poll, recv per block),
+    /// the floor for lock-step cases and the storm; lock-step cases only.
+    Minimal,
 }
 
 impl Kind {
@@ -149,6 +153,7 @@ impl Kind {
             Kind::Pbxnet | Kind::Pbxnet8 => SERVER_IP,
             Kind::Hpa => Ipv4Addr::new(192, 168, 92, 247),
             Kind::Atftpd => Ipv4Addr::new(192, 168, 92, 248),
+            Kind::Minimal => Ipv4Addr::new(192, 168, 92, 249),
         }
     }
 
@@ -158,6 +163,7 @@ impl Kind {
             Kind::Pbxnet8 => "pbxnet-tftpd (8 threads)",
             Kind::Hpa => "tftpd-hpa",
             Kind::Atftpd => "atftpd",
+            Kind::Minimal => "minimal C",
         }
     }
 }
@@ -176,7 +182,13 @@ impl Drop for Server {
     }
 }
 
-fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &Path) -> Server {
+struct Programs {
+    atftpd: PathBuf,
+    hpa: PathBuf,
+    minimal: PathBuf,
+}
+
+fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, progs: &Programs) -> Server {
     let ns = lab.server();
     let root = dir.join("root");
     let mut argv: Vec<String> = Vec::new();
@@ -205,14 +217,18 @@ fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &P
                 child: None,
             }
         }
-        Kind::Hpa | Kind::Atftpd => {
-            if kind == Kind::Hpa {
-                argv.push(hpa.display().to_string());
+        Kind::Hpa | Kind::Atftpd | Kind::Minimal => {
+            if kind == Kind::Minimal {
+                argv.push(progs.minimal.display().to_string());
+                argv.push(kind.ip().to_string());
+                argv.push(root.display().to_string());
+            } else if kind == Kind::Hpa {
+                argv.push(progs.hpa.display().to_string());
                 argv.extend(["-L", "-u", "root", "-s", "-a"].map(String::from));
                 argv.push(format!("{}:69", kind.ip()));
                 argv.push(root.display().to_string());
             } else {
-                argv.push(atftpd.display().to_string());
+                argv.push(progs.atftpd.display().to_string());
                 argv.extend(
                     [
                         "--daemon",
@@ -252,6 +268,13 @@ fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, atftpd: &Path, hpa: &P
 struct ClientCase {
     label: String,
     argv: Vec<String>,
+}
+
+impl ClientCase {
+    /// Lock-step (no windowsize asked).
+    fn lockstep(&self) -> bool {
+        !self.argv.iter().any(|a| a.starts_with("windowsize"))
+    }
 }
 
 fn cases(host: &str) -> Vec<ClientCase> {
@@ -359,15 +382,55 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn pss_kib(ns: &Netns) -> u64 {
-    let Ok(out) = Command::new("ip")
-        .args(["netns", "pids", ns.name()])
-        .output()
-    else {
-        return 0;
+/// The runs of one server in one case.
+#[derive(Clone)]
+struct Measured {
+    times: Vec<f64>,
+    fails: usize,
+    drops: u64,
+}
+
+impl Measured {
+    fn median(&self) -> f64 {
+        median(self.times.clone())
+    }
+    fn min(&self) -> f64 {
+        self.times.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    fn max(&self) -> f64 {
+        self.times.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+/// Processes in namespace `ns` (the server and, for forking servers, its
+/// children), found through /proc without starting a process: the sampler
+/// runs every 100 ms during the storm and its cost should stay out of the
+/// CPU figures.
+fn ns_pids(ns: &str) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::metadata(format!("/var/run/netns/{ns}")) else {
+        return Vec::new();
     };
+    let want = format!("net:[{}]", meta.ino());
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read_link(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|l| l.as_os_str() == want.as_str())
+        })
+        .collect()
+}
+
+fn pss_kib(ns: &Netns) -> u64 {
+    pss_of(&ns_pids(ns.name()))
+}
+
+/// Summed proportional set size of `pids` (KiB).
+fn pss_of(pids: &[u32]) -> u64 {
     let mut total = 0;
-    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+    for pid in pids {
         if let Ok(s) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
             for line in s.lines() {
                 if let Some(rest) = line.strip_prefix("Pss:") {
@@ -384,9 +447,69 @@ fn pss_kib(ns: &Netns) -> u64 {
     total
 }
 
+/// /proc reports CPU time in USER_HZ ticks, 100 per second on Linux.
+const TICK: f64 = 0.01;
+
+/// CPU busy time of the whole machine so far (user, nice, system, irq,
+/// softirq of all CPUs; idle, iowait and steal excluded), in ticks.
+fn machine_busy_ticks() -> u64 {
+    let stat = fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu = stat.lines().next().unwrap_or_default();
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    [0, 1, 2, 5, 6].iter().filter_map(|&i| v.get(i)).sum()
+}
+
+/// (utime + stime, cutime + cstime) of a process, in ticks: the second is
+/// the CPU of all its descendants that were waited for.
+fn proc_ticks(pid: &str) -> (u64, u64) {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name (which may contain spaces) come the state
+    // (field 3) ... utime, stime, cutime, cstime (fields 14 to 17).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if f.len() < 4 {
+        return (0, 0);
+    }
+    (f[0] + f[1], f[2] + f[3])
+}
+
+/// One storm's figures.
+struct StormResult {
+    secs: f64,
+    failures: usize,
+    peak_pss_kib: u64,
+    /// CPU-seconds of the whole machine while the storm ran.
+    busy: f64,
+    /// CPU-seconds of the curl clients (and their shells), as accounted to
+    /// them: their syscalls including the delivery of their ACKs.
+    clients: f64,
+    /// CPU-seconds of the benchmark process itself (the PSS sampler).
+    bench: f64,
+}
+
+impl StormResult {
+    /// Everything else: the server (with the kernel's send path of its
+    /// DATA through veth and bridge into the clients' sockets, which runs
+    /// in its syscalls) plus any background load.
+    fn rest(&self) -> f64 {
+        self.busy - self.clients - self.bench
+    }
+}
+
 /// Storm: `n` curl clients over the storm namespaces, each fetching the
-/// 4 KiB config then the 16 MiB image. Returns (seconds, failures, peak PSS KiB).
-fn storm(lab: &Lab, n: usize, ip: Ipv4Addr) -> (f64, usize, u64) {
+/// 4 KiB config then the 16 MiB image, with the server's summed PSS
+/// sampled every 100 ms and the machine's CPU split into clients and rest.
+fn storm(lab: &Lab, n: usize, ip: Ipv4Addr) -> StormResult {
     let host = ip.to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let server_ns = lab.server().name().to_string();
@@ -395,27 +518,7 @@ fn storm(lab: &Lab, n: usize, ip: Ipv4Addr) -> (f64, usize, u64) {
         std::thread::spawn(move || {
             let mut peak = 0;
             while !stop.load(Ordering::Relaxed) {
-                let ns_pids = Command::new("ip")
-                    .args(["netns", "pids", &server_ns])
-                    .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                    .unwrap_or_default();
-                let mut total = 0;
-                for pid in ns_pids.split_whitespace() {
-                    if let Ok(s) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
-                        for line in s.lines() {
-                            if let Some(rest) = line.strip_prefix("Pss:") {
-                                total += rest
-                                    .trim()
-                                    .trim_end_matches("kB")
-                                    .trim()
-                                    .parse::<u64>()
-                                    .unwrap_or(0);
-                            }
-                        }
-                    }
-                }
-                peak = peak.max(total);
+                peak = peak.max(pss_of(&ns_pids(&server_ns)));
                 std::thread::sleep(Duration::from_millis(100));
             }
             peak
@@ -426,6 +529,8 @@ fn storm(lab: &Lab, n: usize, ip: Ipv4Addr) -> (f64, usize, u64) {
         "curl -s -o /dev/null -w '%{{size_download}} ' tftp://{host}/cfg4k.cfg && \
          curl -s -o /dev/null -w '%{{size_download}}' tftp://{host}/Binary/image16.bin"
     );
+    let (self0, children0) = proc_ticks("self");
+    let busy0 = machine_busy_ticks();
     let t0 = Instant::now();
     let children: Vec<Child> = (0..n)
         .map(|i| {
@@ -448,9 +553,34 @@ fn storm(lab: &Lab, n: usize, ip: Ipv4Addr) -> (f64, usize, u64) {
         }
     }
     let secs = t0.elapsed().as_secs_f64();
+    let busy1 = machine_busy_ticks();
+    let (self1, children1) = proc_ticks("self");
     stop.store(true, Ordering::Relaxed);
     let peak = sampler.join().unwrap();
-    (secs, failures, peak)
+    StormResult {
+        secs,
+        failures,
+        peak_pss_kib: peak,
+        busy: (busy1 - busy0) as f64 * TICK,
+        clients: (children1 - children0) as f64 * TICK,
+        bench: (self1 - self0) as f64 * TICK,
+    }
+}
+
+/// The program of a reference server: `$var`, else `default`; the server
+/// takes part (is pushed on `kinds`) only if the program exists.
+fn reference(var: &str, default: &str, kind: Kind, kinds: &mut Vec<Kind>) -> PathBuf {
+    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| default.into()));
+    if path.exists() {
+        kinds.push(kind);
+    } else {
+        eprintln!(
+            "{} not found at {} (run tests/bench/tftp-prepare.sh): skipped",
+            kind.name(),
+            path.display()
+        );
+    }
+    path
 }
 
 #[test]
@@ -465,31 +595,31 @@ fn bench_tftp() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
-    let atftpd = PathBuf::from(
-        std::env::var("ATFTPD")
-            .unwrap_or_else(|_| "/var/cache/pbxnet-bench/atftpd/usr/sbin/atftpd".into()),
-    );
-    let hpa = PathBuf::from(
-        std::env::var("TFTPD_HPA")
-            .unwrap_or_else(|_| "/var/cache/pbxnet-bench/tftpd-hpa/usr/sbin/in.tftpd".into()),
-    );
     let mut kinds = vec![Kind::Pbxnet];
-    if hpa.exists() {
-        kinds.push(Kind::Hpa);
-    } else {
-        eprintln!(
-            "tftpd-hpa not found at {} (run tests/bench/tftp-prepare.sh): skipped",
-            hpa.display()
-        );
-    }
-    if atftpd.exists() {
-        kinds.push(Kind::Atftpd);
-    } else {
-        eprintln!(
-            "atftpd not found at {} (run tests/bench/tftp-prepare.sh): skipped",
-            atftpd.display()
-        );
-    }
+    let hpa = reference(
+        "TFTPD_HPA",
+        "/var/cache/pbxnet-bench/tftpd-hpa/usr/sbin/in.tftpd",
+        Kind::Hpa,
+        &mut kinds,
+    );
+    let atftpd = reference(
+        "ATFTPD",
+        "/var/cache/pbxnet-bench/atftpd/usr/sbin/atftpd",
+        Kind::Atftpd,
+        &mut kinds,
+    );
+    // The minimal lock-step server, compiled by tests/bench/tftp-prepare.sh.
+    let minimal = reference(
+        "TFTP_LOCKSTEP",
+        "/var/cache/pbxnet-bench/tftp-lockstep",
+        Kind::Minimal,
+        &mut kinds,
+    );
+    let progs = Programs {
+        atftpd,
+        hpa,
+        minimal,
+    };
 
     // 1 client for single transfers + 10 namespaces for the storm.
     let mut b = Lab::builder().client_with_address(Ipv4Addr::new(192, 168, 92, 10));
@@ -554,27 +684,42 @@ fn bench_tftp() {
         .filter(|c| filter.is_empty() || filter.split(',').any(|f| c.label.contains(f)))
         .collect();
 
-    for ip in [Kind::Hpa.ip(), Kind::Atftpd.ip()] {
+    for ip in [Kind::Hpa.ip(), Kind::Atftpd.ip(), Kind::Minimal.ip()] {
         lab.server()
             .run("ip", &["addr", "add", &format!("{ip}/24"), "dev", "eth0"])
             .expect("second address");
     }
-    // results[case][kind] = (median secs, failures)
-    // results[case][kind] = (median secs, failures, client rcvbuf drops)
-    let mut results: Vec<Vec<(f64, usize, u64)>> = vec![Vec::new(); cases.len()];
+    // results[case][kind] = per-run seconds, failures, client rcvbuf drops;
+    // None where the server does not take part (the minimal server in a
+    // windowed case).
+    let mut results: Vec<Vec<Option<Measured>>> = vec![Vec::new(); cases.len()];
     let mut after_error = Vec::new();
     let singles = reps > 0;
     if singles {
         let servers: Vec<Server> = kinds
             .iter()
-            .map(|&k| start(k, &lab, dir.path(), true, &atftpd, &hpa))
+            .map(|&k| start(k, &lab, dir.path(), true, &progs))
             .collect();
         for (i, case) in cases.iter().enumerate() {
+            let takes_part: Vec<bool> = kinds
+                .iter()
+                .map(|&k| k != Kind::Minimal || case.lockstep())
+                .collect();
             let mut times: Vec<Vec<f64>> = vec![Vec::new(); kinds.len()];
             let mut fails = vec![0; kinds.len()];
             let mut drops = vec![0u64; kinds.len()];
-            for _ in 0..reps {
-                for (k, &kind) in kinds.iter().enumerate() {
+            // The order rotates by one server every repetition, so that no
+            // server always runs first (or always after the same one): with
+            // a fixed order, an effect of the position (the previous run's
+            // output file being written back, a client start after another
+            // server's exit) lands on one server only.
+            for rep in 0..reps {
+                for j in 0..kinds.len() {
+                    let k = (j + rep) % kinds.len();
+                    if !takes_part[k] {
+                        continue;
+                    }
+                    let kind = kinds[k];
                     let argv: Vec<String> = case
                         .argv
                         .iter()
@@ -586,6 +731,12 @@ fn bench_tftp() {
                     };
                     let before = rcvbuf_errors(lab.client(0));
                     let (t, ok) = single(lab.client(0), &work, &c, &image32);
+                    // Every run, for the spread and for position effects.
+                    eprintln!(
+                        "run {:<16} rep {rep} position {j} {:<13} {t:.3} s",
+                        case.label,
+                        kind.name()
+                    );
                     drops[k] += rcvbuf_errors(lab.client(0)) - before;
                     times[k].push(t);
                     if !ok {
@@ -594,20 +745,30 @@ fn bench_tftp() {
                 }
             }
             for (k, &kind) in kinds.iter().enumerate() {
-                let m = median(times[k].clone());
+                if !takes_part[k] {
+                    results[i].push(None);
+                    continue;
+                }
+                let m = Measured {
+                    times: times[k].clone(),
+                    fails: fails[k],
+                    drops: drops[k],
+                };
                 eprintln!(
-                    "{:<13} {:<16} {:>7.2} s  failures {}  client rcvbuf drops {}",
+                    "{:<13} {:<16} {:>7.2} s  (min {:.2}, max {:.2})  failures {}  client rcvbuf drops {}",
                     kind.name(),
                     case.label,
-                    m,
-                    fails[k],
-                    drops[k]
+                    m.median(),
+                    m.min(),
+                    m.max(),
+                    m.fails,
+                    m.drops
                 );
-                results[i].push((m, fails[k], drops[k]));
+                results[i].push(Some(m));
             }
         }
-        for &kind in &kinds {
-            after_error.push(data_after_error(lab.client(0), kind.ip()));
+        for &kind in kinds.iter().filter(|&&k| k != Kind::Minimal) {
+            after_error.push((kind, data_after_error(lab.client(0), kind.ip())));
         }
         drop(servers);
     }
@@ -619,15 +780,19 @@ fn bench_tftp() {
     storm_kinds.retain(|k| only.is_empty() || only.split(',').any(|o| k.name() == o));
     if storm_n > 0 {
         for &kind in &storm_kinds {
-            let server = start(kind, &lab, dir.path(), false, &atftpd, &hpa);
+            let server = start(kind, &lab, dir.path(), false, &progs);
             let idle = pss_kib(lab.server());
             let r = storm(&lab, storm_n, kind.ip());
             eprintln!(
-                "storm {:<13} {:>7.1} s failures {} peak PSS {} KiB (idle {idle} KiB)",
+                "storm {:<13} {:>7.1} s failures {} peak PSS {} KiB (idle {idle} KiB) CPU busy {:.1} s clients {:.1} s bench {:.1} s rest {:.1} s",
                 kind.name(),
-                r.0,
-                r.1,
-                r.2
+                r.secs,
+                r.failures,
+                r.peak_pss_kib,
+                r.busy,
+                r.clients,
+                r.bench,
+                r.rest()
             );
             storms.push(r);
             drop(server);
@@ -654,31 +819,55 @@ fn bench_tftp() {
     t.push('\n');
     for (i, case) in cases.iter().enumerate().filter(|_| singles) {
         t.push_str(&format!("| {} |", case.label));
-        for (s, f, d) in &results[i] {
-            t.push_str(&format!(
-                " {s:.2} s, {:.0} MB/s, {f} fail, {d} drop |",
-                mb / s
-            ));
+        for m in &results[i] {
+            match m {
+                Some(m) => t.push_str(&format!(
+                    " {:.2} s ({:.2}–{:.2}), {:.0} MB/s, {} fail, {} drop |",
+                    m.median(),
+                    m.min(),
+                    m.max(),
+                    mb / m.median(),
+                    m.fails,
+                    m.drops
+                )),
+                None => t.push_str(" – |"),
+            }
         }
-        for (s, _, _) in &results[i][1..] {
-            t.push_str(&format!(" {:.2}× |", s / results[i][0].0));
+        let ours = results[i][0].as_ref().map_or(f64::NAN, Measured::median);
+        for m in &results[i][1..] {
+            match m {
+                Some(m) => t.push_str(&format!(" {:.2}× |", m.median() / ours)),
+                None => t.push_str(" – |"),
+            }
         }
         t.push('\n');
     }
     t.push_str("\nDATA after a client ERROR (blksize 1468, windowsize 64 asked; beyond the window in flight)\n\n");
-    for (k, n) in kinds.iter().zip(&after_error).filter(|_| singles) {
+    for (k, n) in &after_error {
         t.push_str(&format!("- {}: {n}\n", k.name()));
     }
     if !storms.is_empty() {
         t.push_str(&format!(
             "\nBoot storm: {storm_n} concurrent curl clients × (4 KiB + 16 MiB), unpinned\n\n\
-             | server | seconds | failures | peak server PSS |\n|---|---|---|---|\n"
+             | server | seconds | failures | peak server PSS | time / tftpd-hpa's | CPU-s busy | CPU-s clients | CPU-s rest (server, kernel) |\n\
+             |---|---|---|---|---|---|---|---|\n"
         ));
-        for (k, (s, f, p)) in storm_kinds.iter().zip(&storms) {
+        let hpa_secs = storm_kinds
+            .iter()
+            .zip(&storms)
+            .find(|(k, _)| **k == Kind::Hpa)
+            .map(|(_, r)| r.secs);
+        for (k, r) in storm_kinds.iter().zip(&storms) {
+            let ratio = hpa_secs.map_or("–".to_string(), |h| format!("{:.2}×", r.secs / h));
             t.push_str(&format!(
-                "| {} | {s:.1} | {f} | {:.1} MiB |\n",
+                "| {} | {:.1} | {} | {:.1} MiB | {ratio} | {:.1} | {:.1} | {:.1} |\n",
                 k.name(),
-                *p as f64 / 1024.0
+                r.secs,
+                r.failures,
+                r.peak_pss_kib as f64 / 1024.0,
+                r.busy,
+                r.clients,
+                r.rest()
             ));
         }
     }
