@@ -171,11 +171,6 @@ pub struct RawTransfer {
     /// Pacing pause (microseconds allowed: `250us`).
     #[serde(default = "default_pacing_gap")]
     pub pacing_gap: FineDuration,
-    /// Run lock-step reads (windowsize 1) on their own plain thread with
-    /// blocking I/O instead of on the worker runtimes. Off by default: it
-    /// measured no faster than the workers (docs/performance.md).
-    #[serde(default)]
-    pub lockstep_threads: bool,
 }
 
 impl Default for RawTransfer {
@@ -191,7 +186,6 @@ impl Default for RawTransfer {
             max_retries: default_max_retries(),
             pacing_burst: default_pacing_burst(),
             pacing_gap: default_pacing_gap(),
-            lockstep_threads: false,
         }
     }
 }
@@ -509,8 +503,6 @@ pub struct TftpConfig {
     pub blksize_within_mtu: bool,
     /// Timers and pacing.
     pub timing: Timing,
-    /// Lock-step reads on their own blocking thread (`transfer.lockstep-threads`).
-    pub lockstep_threads: bool,
     /// Served root.
     pub root: PathBuf,
     /// Request policy.
@@ -986,7 +978,6 @@ impl DaemonConfig for TftpConfig {
                 pacing_burst: usize::try_from(t.pacing_burst.0).unwrap_or(usize::MAX),
                 pacing_gap: t.pacing_gap.get(),
             },
-            lockstep_threads: t.lockstep_threads,
             root,
             policy: Policy {
                 max_name_len: name_len as usize,
@@ -1247,6 +1238,20 @@ mod tests {
             );
         }
         assert!(validate("bogus = 1\n", dir.path()).is_err());
+    }
+
+    /// `transfer.lockstep-threads` was removed (a thread per lock-step
+    /// read measured no faster than the workers, docs/decisions.md): a
+    /// config that still sets it is told so instead of silently running
+    /// something else.
+    #[test]
+    fn lockstep_threads_key_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let errs = validate("[transfer]\nlockstep-threads = true\n", dir.path()).unwrap_err();
+        assert!(
+            errs.iter().any(|d| d.message.contains("lockstep-threads")),
+            "{errs:?}"
+        );
     }
 
     #[test]

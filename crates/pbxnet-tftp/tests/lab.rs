@@ -500,31 +500,10 @@ fn count_data(sock: &UdpSocket, quiet: Duration) -> usize {
     n
 }
 
-/// Threads of `pid` running a lock-step transfer (named by the daemon).
-fn lockstep_threads(pid: u32) -> usize {
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|c| c.trim_end() == "tftp-lockstep")
-        .count()
-}
-
 #[test]
 fn client_error_stops_the_transfer_at_once() {
     skip_unless_root!();
-    // Default: every transfer on the worker runtimes.
-    client_error_stops(setup("", false));
-}
-
-#[test]
-fn client_error_stops_the_transfer_at_once_on_a_lockstep_thread() {
-    skip_unless_root!();
-    client_error_stops(setup("[transfer]\nlockstep-threads = true\n", false));
-}
-
-fn client_error_stops(s: Setup) {
+    let s = setup("", false);
     let status = |dir: &Path| -> serde_json::Value {
         let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
             .args(["--config", dir.to_str().unwrap(), "status", "--json"])
@@ -587,46 +566,19 @@ fn client_error_stops(s: Setup) {
         .map(|(_, v)| v.as_u64().unwrap())
         .sum();
     assert_eq!(client_errors, 2, "{st}");
-    // The lock-step thread is gone with its transfer (polled: it exits
-    // right after reporting, which is what `status` saw).
-    let pid = s.daemon.pid();
-    let mut left = lockstep_threads(pid);
-    for _ in 0..50 {
-        if left == 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-        left = lockstep_threads(pid);
-    }
-    assert_eq!(left, 0, "lock-step threads left after the transfers ended");
-}
-
-#[test]
-fn sigterm_aborts_lockstep_transfers_on_their_threads() {
-    skip_unless_root!();
-    sigterm_aborts_lockstep("lockstep-threads = true\n", 2);
-}
-
-#[test]
-fn sigterm_aborts_lockstep_transfers_on_the_worker_runtime() {
-    skip_unless_root!();
-    // The default.
-    sigterm_aborts_lockstep("", 0);
 }
 
 /// Two lock-step reads held open after DATA 1 (one without options, one
 /// that negotiated windowsize 1), then SIGTERM: each client gets an ERROR
 /// "server shutting down" and no more DATA, and the daemon exits. The
 /// initial RTO is 5 s, so an ERROR well before that shows the transfer
-/// noticed the shutdown itself (a lock-step thread blocked in recv looks
-/// at the stop flag every 100 ms), not at its next retransmission.
-fn sigterm_aborts_lockstep(transfer_extra: &str, want_threads: usize) {
-    let mut s = setup(
-        &format!("[transfer]\ninitial-rto = \"5s\"\n{transfer_extra}"),
-        false,
-    );
+/// noticed the shutdown itself, not at its next retransmission.
+#[test]
+fn sigterm_aborts_lockstep_transfers() {
+    skip_unless_root!();
+    let mut s = setup("[transfer]\ninitial-rto = \"5s\"\n", false);
     let pid = s.daemon.pid();
-    let (threads, ends) = in_netns(s.client(), move || {
+    let ends = in_netns(s.client(), move || {
         let plain = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
         plain
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -650,7 +602,6 @@ fn sigterm_aborts_lockstep(transfer_extra: &str, want_threads: usize) {
         let mut buf = [0u8; 2000];
         let n = w1.recv(&mut buf).expect("DATA 1");
         assert_eq!(&buf[..4.min(n)], b"\x00\x03\x00\x01");
-        let threads = lockstep_threads(pid);
         let sent = Instant::now();
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
@@ -676,9 +627,8 @@ fn sigterm_aborts_lockstep(transfer_extra: &str, want_threads: usize) {
             };
             ends.push((data, end));
         }
-        (threads, ends)
+        ends
     });
-    assert_eq!(threads, want_threads, "lock-step threads while running");
     for (data, end) in ends {
         let (msg, after) = end.expect("an ERROR after SIGTERM");
         assert_eq!(data, 0, "DATA before the shutdown ERROR");

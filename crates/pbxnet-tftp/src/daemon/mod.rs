@@ -8,11 +8,7 @@
 //! runs one select loop: requests on the listening socket → [`decide`] →
 //! admission → open beneath the root → spawn a transfer task that owns a
 //! connected ephemeral socket and a [`Transfer`]; finished transfers report
-//! back (one log line each) and free their slot. With
-//! `transfer.lockstep-threads` (off by default: no faster when measured) a
-//! lock-step read (windowsize 1) runs instead on a plain thread of its own
-//! with blocking I/O ([`task::drive_blocking`]), at most one per admitted
-//! transfer, so `server.max-transfers` bounds the threads too. SIGHUP
+//! back (one log line each) and free their slot. SIGHUP
 //! reloads (keeping the old config on error); SIGTERM aborts running
 //! transfers with an ERROR and exits.
 
@@ -25,7 +21,7 @@ const CONTROL_NAME: &str = "pbxnet-tftpd";
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,9 +129,6 @@ pub fn main() -> ExitCode {
 struct Workers {
     handles: Vec<tokio::runtime::Handle>,
     next: usize,
-    /// Set on SIGTERM: lock-step threads poll it (they have no runtime to
-    /// receive the `watch` change on).
-    stop: Arc<AtomicBool>,
 }
 
 impl Workers {
@@ -160,11 +153,7 @@ impl Workers {
                 .name(format!("tftp-worker-{i}"))
                 .spawn(move || rt.block_on(std::future::pending::<()>()))?;
         }
-        Ok(Workers {
-            handles,
-            next: 0,
-            stop: Arc::new(AtomicBool::new(false)),
-        })
+        Ok(Workers { handles, next: 0 })
     }
 
     /// Run `f` (a transfer) on the next worker.
@@ -172,47 +161,6 @@ impl Workers {
         let h = &self.handles[self.next];
         self.next = (self.next + 1) % self.handles.len();
         h.spawn(f);
-    }
-
-    /// Run a lock-step read on a plain thread of its own (a small stack,
-    /// [`task::LOCKSTEP_STACK`]). If the thread cannot be created (thread
-    /// or memory limits), the transfer runs on a worker instead.
-    fn spawn_lockstep(
-        &mut self,
-        id: u64,
-        sock: std::net::UdpSocket,
-        transfer: Transfer<Content>,
-        progress: Arc<AtomicU64>,
-        done: mpsc::UnboundedSender<Finished>,
-        stop_rx: &watch::Receiver<bool>,
-    ) {
-        // Handed over through a slot so that it can be taken back when the
-        // thread does not start (`spawn` drops its closure then).
-        let job = Arc::new(std::sync::Mutex::new(Some((sock, transfer, progress))));
-        let (j, d, stop) = (job.clone(), done.clone(), self.stop.clone());
-        let spawned = std::thread::Builder::new()
-            .name("tftp-lockstep".into())
-            .stack_size(task::LOCKSTEP_STACK)
-            .spawn(move || {
-                let taken = j.lock().ok().and_then(|mut g| g.take());
-                if let Some((sock, transfer, progress)) = taken {
-                    task::drive_blocking(id, sock, transfer, progress, d, stop, |_| None);
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot start a lock-step thread; the transfer runs on a worker");
-            if let Some((sock, transfer, progress)) = job.lock().ok().and_then(|mut g| g.take()) {
-                self.spawn(task::drive(
-                    id,
-                    sock,
-                    transfer,
-                    progress,
-                    done,
-                    stop_rx.clone(),
-                    |_| None,
-                ));
-            }
-        }
     }
 }
 
@@ -445,7 +393,6 @@ async fn run(
         "stopping: aborting running transfers"
     );
     let _ = stop_tx.send(true);
-    workers.stop.store(true, Ordering::Relaxed);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while !running.is_empty() {
         match tokio::time::timeout_at(deadline, done_rx.recv()).await {
@@ -644,10 +591,6 @@ async fn handle_request(
         },
     );
     tracing::debug!(client = %peer, file = %served, blksize = neg.blksize, windowsize = neg.windowsize, "transfer started");
-    if cfg.lockstep_threads && neg.windowsize == 1 {
-        workers.spawn_lockstep(id, sock, transfer, progress, done_tx.clone(), stop_rx);
-        return;
-    }
     workers.spawn(task::drive(
         id,
         sock,

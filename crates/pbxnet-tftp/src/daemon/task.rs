@@ -198,8 +198,7 @@ fn report<M: Machine>(
             }
             o => o.label().to_string(),
         });
-        // An unbounded tokio channel: `send` never blocks and works from a
-        // plain thread too.
+        // An unbounded channel: `send` never blocks.
         let _ = done.send(Finished {
             id,
             outcome: label,
@@ -296,129 +295,6 @@ pub(crate) async fn drive<M: Machine>(
                 if r.is_ok() && *stop.borrow() {
                     t.abort(Instant::now(), "server shutting down");
                 }
-            }
-        }
-    }
-}
-
-/// Longest a lock-step thread blocks before it looks at the shutdown flag:
-/// SIGTERM aborts its transfer within this time (plus one RTT).
-pub(crate) const STOP_POLL: Duration = Duration::from_millis(100);
-
-/// Stack of a lock-step thread. The loop below keeps its buffers on the
-/// heap and calls only the engine, `Content::read_at` and `tracing`; 128
-/// KiB leaves room for both (std's default is 2 MiB of address space).
-/// Only the pages touched count in the resident set (a few KiB).
-pub(crate) const LOCKSTEP_STACK: usize = 128 * 1024;
-
-/// Drive a lock-step transfer to the end on the calling plain thread, with
-/// blocking I/O on its connected socket: per block one `send` and one
-/// `recv` that sleeps until the ACK arrives (what tftpd-hpa's forked child
-/// does), instead of the tokio path's send, failed `recv`, `epoll_wait`
-/// and wake-up. The same [`Machine`] and the same reporting as [`drive`].
-///
-/// Timers: the socket's receive timeout (`SO_RCVTIMEO`) is set once to
-/// [`STOP_POLL`], so a blocked `recv` returns at least that often to look
-/// at `stop` and at the engine's deadline. When the deadline is nearer
-/// than that (a retransmission due, or a short pacing pause) the thread
-/// waits in `poll(2)` for exactly that long instead (millisecond
-/// resolution, rounded up; in lock-step the deadline is the RTO of at
-/// least `transfer.min-rto`, 200 ms by default).
-pub(crate) fn drive_blocking<M: Machine>(
-    id: u64,
-    sock: std::net::UdpSocket,
-    mut t: M,
-    progress: Arc<AtomicU64>,
-    done: mpsc::UnboundedSender<Finished>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    mut on_finish: impl FnMut(&Outcome) -> Option<String>,
-) {
-    let started = Instant::now();
-    if let Err(e) = sock
-        .set_nonblocking(false)
-        .and_then(|()| sock.set_read_timeout(Some(STOP_POLL)))
-    {
-        tracing::warn!(error = %e, "cannot make the transfer socket blocking");
-        report_setup_failure(id, &done, started);
-        return;
-    }
-    let mut out = Vec::with_capacity(65_536);
-    let mut inbuf = vec![0u8; 65_536];
-    let mut stopping = false;
-    loop {
-        let now = Instant::now();
-        while t.poll_transmit(now, &mut out) {
-            if let Err(e) = sock.send(&out) {
-                if is_unreachable(&e) {
-                    t.handle_unreachable(Instant::now());
-                } else {
-                    tracing::debug!(error = %e, "send failed");
-                }
-            }
-        }
-        report(id, &mut t, &done, &mut on_finish);
-        if t.is_done() {
-            return;
-        }
-        // One relaxed load per block: SIGTERM is noticed within one block,
-        // or within STOP_POLL of a blocked recv.
-        if !stopping && stop.load(Ordering::Relaxed) {
-            stopping = true;
-            t.abort(now, "server shutting down");
-            continue;
-        }
-        let near = match t.poll_timeout() {
-            Some(d) if d <= now => {
-                t.handle_timeout(now);
-                continue;
-            }
-            Some(d) if d - now < STOP_POLL => Some(d - now),
-            _ => None,
-        };
-        let r = match near {
-            None => sock.recv(&mut inbuf),
-            Some(wait) => {
-                // Round up: waking before the deadline only loops.
-                let ms = wait.as_micros().div_ceil(1000);
-                let ms = u16::try_from(ms).unwrap_or(u16::MAX);
-                let mut fds = [nix::poll::PollFd::new(
-                    sock.as_fd(),
-                    nix::poll::PollFlags::POLLIN,
-                )];
-                match nix::poll::poll(&mut fds, ms) {
-                    Ok(0) => continue,
-                    Ok(_) => nix::sys::socket::recv(
-                        sock.as_raw_fd(),
-                        &mut inbuf,
-                        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                    )
-                    .map_err(std::io::Error::from),
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => Err(std::io::Error::from(e)),
-                }
-            }
-        };
-        let now = Instant::now();
-        match r {
-            Ok(n) => {
-                t.handle_datagram(now, &inbuf[..n]);
-                progress.store(t.progress().0, Ordering::Relaxed);
-            }
-            Err(e) if is_unreachable(&e) => t.handle_unreachable(now),
-            // Receive timeout (EAGAIN) or a signal: the loop re-checks the
-            // deadline and the stop flag.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => {
-                tracing::debug!(error = %e, "recv failed");
-                // Do not spin on a persistent error: the deadline still
-                // ends the transfer.
-                std::thread::sleep(Duration::from_millis(1));
             }
         }
     }
