@@ -6,7 +6,7 @@
  * pbxnet-tftpd does differently, so that a difference in speed can be
  * pinned to one of them.
  *
- *   tftp-lockstep [-t] [-e] [-d] [-n] ADDR ROOT
+ *   tftp-lockstep [-t] [-e] [-d] [-n] [-E] ADDR ROOT
  *
  *   (default) fork a child per request (like tftpd-hpa -L); the child binds
  *             ADDR:0, connects to the client, sets IP_PMTUDISC_DONT (as
@@ -18,6 +18,11 @@
  *   -d        leave path MTU discovery at the kernel default (DF set), as
  *             pbxnet-tftpd does.
  *   -n        no tsize/blksize OACK even if asked (plain RFC 1350).
+ *   -E        one process, one thread, one level-triggered epoll loop over
+ *             the listening socket and every transfer socket: per block
+ *             recv, pread, send, and an epoll_wait shared by all transfers
+ *             ready at once (no fork, no per-transfer wake-up of its own).
+ *             The cheapest server design for the storm, as its reference.
  *
  * Options understood: blksize (up to 65464) and tsize; windowsize is not
  * acknowledged (lock-step only). Retransmits the last DATA after 1 s
@@ -35,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -42,7 +48,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int use_thread, use_epoll, keep_df, no_options;
+static int use_thread, use_epoll, keep_df, no_options, event_loop;
 static struct in_addr local_ip;
 static int root_fd;
 
@@ -97,17 +103,17 @@ static int wait_recv(int s, int ep, char *buf, size_t cap, int ms)
 	}
 }
 
-static void *serve(void *arg)
+/* File name and options of a RRQ; nonzero if malformed. */
+static int parse_rrq(struct job *j, char **pname, long *pblksize, int *pwant_blk, int *pwant_tsize)
 {
-	struct job *j = arg;
 	char *name = j->req + 2, *end = j->req + j->len;
 	char *mode = memchr(name, 0, end - name);
 	if (!mode)
-		goto out;
+		return 1;
 	mode++;
 	char *opt = memchr(mode, 0, end - mode);
 	if (!opt)
-		goto out;
+		return 1;
 	opt++;
 	long blksize = 512;
 	int want_tsize = 0, want_blk = 0;
@@ -131,6 +137,23 @@ static void *serve(void *arg)
 		}
 		opt = next + 1;
 	}
+	while (*name == '/')
+		name++;
+	*pname = name;
+	*pblksize = blksize;
+	*pwant_blk = want_blk;
+	*pwant_tsize = want_tsize;
+	return 0;
+}
+
+static void *serve(void *arg)
+{
+	struct job *j = arg;
+	char *name;
+	long blksize;
+	int want_blk, want_tsize;
+	if (parse_rrq(j, &name, &blksize, &want_blk, &want_tsize))
+		goto out;
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | (use_epoll ? SOCK_NONBLOCK : 0), 0);
 	struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr = local_ip };
 	if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof me) < 0 ||
@@ -146,8 +169,6 @@ static void *serve(void *arg)
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
 		epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev);
 	}
-	while (*name == '/')
-		name++;
 	int fd = openat(root_fd, name, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		send_error(s, 1, "file not found");
@@ -214,6 +235,149 @@ out:
 	return NULL;
 }
 
+/* -E: one transfer of the event loop. */
+struct xfer {
+	struct xfer *next;
+	int s, fd;
+	long blksize;
+	uint64_t block; /* last block sent; 0: the OACK */
+	int len;        /* length of pkt */
+	int tries;
+	struct timespec sent;
+	char *pkt;
+};
+
+static double since(const struct timespec *t)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) + (now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void x_send(struct xfer *x)
+{
+	send(x->s, x->pkt, x->len, 0);
+	clock_gettime(CLOCK_MONOTONIC, &x->sent);
+}
+
+static void x_data(struct xfer *x)
+{
+	ssize_t n = pread(x->fd, x->pkt + 4, x->blksize, (off_t)((x->block - 1) * x->blksize));
+	if (n < 0)
+		n = 0;
+	x->pkt[0] = 0; x->pkt[1] = 3;
+	x->pkt[2] = (x->block >> 8) & 0xff; x->pkt[3] = x->block & 0xff;
+	x->len = (int)n + 4;
+	x->tries = 0;
+	x_send(x);
+}
+
+static void run_event_loop(int l)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
+	struct xfer *all = NULL;
+	struct timespec scanned;
+	clock_gettime(CLOCK_MONOTONIC, &scanned);
+	char buf[1600];
+	for (;;) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(ep, evs, 64, 100);
+		for (int i = 0; i < n; i++) {
+			struct xfer *x = evs[i].data.ptr;
+			if (!x) {
+				struct job j;
+				socklen_t pl = sizeof j.peer;
+				j.len = recvfrom(l, j.req, sizeof j.req - 1, MSG_DONTWAIT,
+						 (struct sockaddr *)&j.peer, &pl);
+				if (j.len < 4 || j.req[1] != 1)
+					continue;
+				j.req[j.len] = 0;
+				char *name;
+				long blksize;
+				int want_blk, want_tsize;
+				if (parse_rrq(&j, &name, &blksize, &want_blk, &want_tsize))
+					continue;
+				int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+				struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr = local_ip };
+				if (s < 0 || bind(s, (struct sockaddr *)&me, sizeof me) < 0 ||
+				    connect(s, (struct sockaddr *)&j.peer, sizeof j.peer) < 0) {
+					if (s >= 0)
+						close(s);
+					continue;
+				}
+				if (!keep_df) {
+					int v = IP_PMTUDISC_DONT;
+					setsockopt(s, IPPROTO_IP, IP_MTU_DISCOVER, &v, sizeof v);
+				}
+				int fd = openat(root_fd, name, O_RDONLY | O_CLOEXEC);
+				if (fd < 0) {
+					send_error(s, 1, "file not found");
+					close(s);
+					continue;
+				}
+				x = calloc(1, sizeof *x);
+				x->s = s; x->fd = fd; x->blksize = blksize;
+				x->pkt = malloc(blksize + 4);
+				x->next = all;
+				all = x;
+				struct epoll_event xe = { .events = EPOLLIN, .data.ptr = x };
+				epoll_ctl(ep, EPOLL_CTL_ADD, s, &xe);
+				if (want_blk || want_tsize) {
+					struct stat st;
+					fstat(fd, &st);
+					int k = 2;
+					x->pkt[0] = 0; x->pkt[1] = 6;
+					if (want_blk)
+						k += sprintf(x->pkt + k, "blksize%c%ld", 0, blksize) + 1;
+					if (want_tsize)
+						k += sprintf(x->pkt + k, "tsize%c%lld", 0, (long long)st.st_size) + 1;
+					x->len = k;
+					x_send(x);
+				} else {
+					x->block = 1;
+					x_data(x);
+				}
+				continue;
+			}
+			ssize_t r = recv(x->s, buf, sizeof buf, MSG_DONTWAIT);
+			if (r >= 2 && buf[1] == 5) {
+				x->tries = 99; /* closed by the scan below */
+			} else if (r >= 4 && buf[1] == 4 &&
+				   (((unsigned char)buf[2] << 8) | (unsigned char)buf[3]) == (int)(x->block & 0xffff)) {
+				if (x->block > 0 && x->len - 4 < x->blksize)
+					x->tries = 99; /* last block acknowledged */
+				else {
+					x->block++;
+					x_data(x);
+				}
+			}
+		}
+		if (since(&scanned) < 0.1)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &scanned);
+		for (struct xfer **px = &all; *px;) {
+			struct xfer *x = *px;
+			if (x->tries < 99 && since(&x->sent) > 1.0) {
+				if (++x->tries < 5)
+					x_send(x);
+				else
+					x->tries = 99;
+			}
+			if (x->tries >= 99) {
+				*px = x->next;
+				close(x->s); /* also leaves the epoll set */
+				close(x->fd);
+				free(x->pkt);
+				free(x);
+			} else {
+				px = &x->next;
+			}
+		}
+	}
+}
+
 static void reap(int sig)
 {
 	(void)sig;
@@ -226,19 +390,20 @@ static void reap(int sig)
 int main(int argc, char **argv)
 {
 	int c;
-	while ((c = getopt(argc, argv, "tedn")) != -1) {
+	while ((c = getopt(argc, argv, "tednE")) != -1) {
 		switch (c) {
 		case 't': use_thread = 1; break;
 		case 'e': use_epoll = 1; break;
 		case 'd': keep_df = 1; break;
 		case 'n': no_options = 1; break;
+		case 'E': event_loop = 1; break;
 		default:
-			fprintf(stderr, "usage: tftp-lockstep [-t] [-e] [-d] [-n] ADDR ROOT\n");
+			fprintf(stderr, "usage: tftp-lockstep [-t] [-e] [-d] [-n] [-E] ADDR ROOT\n");
 			return 2;
 		}
 	}
 	if (argc - optind != 2 || !inet_aton(argv[optind], &local_ip)) {
-		fprintf(stderr, "usage: tftp-lockstep [-t] [-e] [-d] [-n] ADDR ROOT\n");
+		fprintf(stderr, "usage: tftp-lockstep [-t] [-e] [-d] [-n] [-E] ADDR ROOT\n");
 		return 2;
 	}
 	root_fd = open(argv[optind + 1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -255,6 +420,10 @@ int main(int argc, char **argv)
 	if (l < 0 || bind(l, (struct sockaddr *)&me, sizeof me) < 0) {
 		perror("bind");
 		return 1;
+	}
+	if (event_loop) {
+		run_event_loop(l);
+		return 0;
 	}
 	for (;;) {
 		struct job *j = malloc(sizeof *j);

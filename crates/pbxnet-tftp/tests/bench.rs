@@ -4,21 +4,28 @@
 //! --nocapture`.
 //!
 //! Single transfers: a 32 MiB image, servers pinned to CPU 0 and client to
-//! CPU 1 (taskset), median of `BENCH_REPS` (default 5) runs; the three
-//! servers run at once on three addresses and the runs alternate between
-//! them, so background load affects all alike; with atftp at
+//! CPU 1 (taskset), median of `BENCH_REPS` (default 5) runs; the servers
+//! run at once on their own addresses and the runs alternate between them
+//! in an order that rotates every repetition, so background load and any
+//! effect of the position in the sequence hit all alike; with atftp at
 //! blksize 512/1468/8192 × windowsize 1/8/64, curl at 512/1468, busybox at
 //! 1468 and tftp-hpa's client at 512; every download is compared with the
-//! original (a mismatch or a non-zero exit counts as a failure).
+//! original (a mismatch or a non-zero exit counts as a failure). In the
+//! lock-step cases a minimal C server (tests/bench/tftp-lockstep.c: a
+//! forked child doing pread, send, poll, recv per block) runs beside them
+//! as the reference for the cost of a block.
 //! Then DATA seen after a client ERROR (window 64), and a boot storm of
 //! `BENCH_STORM` (default 300) concurrent curl clients each fetching a 4 KiB
 //! config and a 16 MiB image (unpinned), with the server's summed
-//! proportional set size sampled every 100 ms.
+//! proportional set size sampled every 100 ms and the machine's CPU time
+//! split into the clients' and the rest; the same C program as one epoll
+//! loop (`-E`) is the storm's reference.
 //!
 //! tftpd-hpa and atftpd come from `TFTPD_HPA` and `ATFTPD` (default: the
 //! unpacked Debian packages that tests/bench/tftp-prepare.sh puts in
 //! /var/cache/pbxnet-bench; the two packages conflict, so neither is
-//! installed).
+//! installed), the C program from `TFTP_LOCKSTEP` (default: built there by
+//! the same script).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -141,8 +148,13 @@ enum Kind {
     Atftpd,
     /// tests/bench/tftp-lockstep.c: the smallest lock-step server (a
     /// forked child per transfer doing pread, send, poll, recv per block),
-    /// the floor for lock-step cases and the storm; lock-step cases only.
+    /// the reference for lock-step cases; lock-step cases only, storm only
+    /// when named in `BENCH_STORM_SERVERS`.
     Minimal,
+    /// The same program with `-E`: one thread, one epoll loop over all
+    /// transfer sockets (per block recv, pread, send), the cheapest server
+    /// design for the storm; storm only.
+    MinimalLoop,
 }
 
 impl Kind {
@@ -154,6 +166,7 @@ impl Kind {
             Kind::Hpa => Ipv4Addr::new(192, 168, 92, 247),
             Kind::Atftpd => Ipv4Addr::new(192, 168, 92, 248),
             Kind::Minimal => Ipv4Addr::new(192, 168, 92, 249),
+            Kind::MinimalLoop => Ipv4Addr::new(192, 168, 92, 250),
         }
     }
 
@@ -164,6 +177,7 @@ impl Kind {
             Kind::Hpa => "tftpd-hpa",
             Kind::Atftpd => "atftpd",
             Kind::Minimal => "minimal C",
+            Kind::MinimalLoop => "minimal C event loop",
         }
     }
 }
@@ -217,9 +231,12 @@ fn start(kind: Kind, lab: &Lab, dir: &Path, pinned: bool, progs: &Programs) -> S
                 child: None,
             }
         }
-        Kind::Hpa | Kind::Atftpd | Kind::Minimal => {
-            if kind == Kind::Minimal {
+        Kind::Hpa | Kind::Atftpd | Kind::Minimal | Kind::MinimalLoop => {
+            if matches!(kind, Kind::Minimal | Kind::MinimalLoop) {
                 argv.push(progs.minimal.display().to_string());
+                if kind == Kind::MinimalLoop {
+                    argv.push("-E".into());
+                }
                 argv.push(kind.ip().to_string());
                 argv.push(root.display().to_string());
             } else if kind == Kind::Hpa {
@@ -684,7 +701,12 @@ fn bench_tftp() {
         .filter(|c| filter.is_empty() || filter.split(',').any(|f| c.label.contains(f)))
         .collect();
 
-    for ip in [Kind::Hpa.ip(), Kind::Atftpd.ip(), Kind::Minimal.ip()] {
+    for ip in [
+        Kind::Hpa.ip(),
+        Kind::Atftpd.ip(),
+        Kind::Minimal.ip(),
+        Kind::MinimalLoop.ip(),
+    ] {
         lab.server()
             .run("ip", &["addr", "add", &format!("{ip}/24"), "dev", "eth0"])
             .expect("second address");
@@ -773,11 +795,23 @@ fn bench_tftp() {
         drop(servers);
     }
     let mut storms = Vec::new();
+    // Storms: pbxnet-tftpd, the two anchors and the event-loop reference
+    // (the cheapest server design on this machine); pbxnet-tftpd with 8
+    // threads and the forking minimal server only when named in
+    // BENCH_STORM_SERVERS=name,name... (which otherwise narrows the set).
     let mut storm_kinds = kinds.clone();
     storm_kinds.insert(1, Kind::Pbxnet8);
-    // BENCH_STORM_SERVERS=name,name...: only those storms (for tuning).
+    if kinds.contains(&Kind::Minimal) {
+        storm_kinds.push(Kind::MinimalLoop);
+    }
     let only = std::env::var("BENCH_STORM_SERVERS").unwrap_or_default();
-    storm_kinds.retain(|k| only.is_empty() || only.split(',').any(|o| k.name() == o));
+    storm_kinds.retain(|k| {
+        if only.is_empty() {
+            !matches!(k, Kind::Pbxnet8 | Kind::Minimal)
+        } else {
+            only.split(',').any(|o| k.name() == o)
+        }
+    });
     if storm_n > 0 {
         for &kind in &storm_kinds {
             let server = start(kind, &lab, dir.path(), false, &progs);
