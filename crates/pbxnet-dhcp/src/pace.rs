@@ -106,10 +106,14 @@ impl<K: Eq + Hash + Clone, T> Pacer<K, T> {
         }
     }
 
-    /// Offers `item` toward `key` at `now`: appended to `out` when it may
-    /// leave now (nothing held for `key` and the destination within its
-    /// bounds), else held in order behind the destination's earlier
-    /// replies.
+    /// Offers `item` toward `key` at `now`: first the replies held for
+    /// `key` that are due by now go to `out` (so under load the pace does
+    /// not depend on when [`Pacer::poll`] runs: a timer with 1 ms steps
+    /// held the release of a busy destination to one burst per step, and
+    /// at 20,000 leases/s its queue filled); then `item` is appended to
+    /// `out` when it may leave now (nothing left held for `key` and the
+    /// destination within its bounds), else held in order behind the
+    /// destination's earlier replies.
     pub fn push(&mut self, now: u64, key: K, item: T, out: &mut Vec<T>) -> Admit {
         if self.lanes.len() > 2 * self.purged_at.max(32) {
             self.purge(now);
@@ -119,6 +123,11 @@ impl<K: Eq + Hash + Clone, T> Pacer<K, T> {
             tat: now,
             queue: VecDeque::new(),
         });
+        while !lane.queue.is_empty() && lane.tat <= now + tolerance {
+            lane.tat = lane.tat.max(now) + interval;
+            out.extend(lane.queue.pop_front());
+            self.held -= 1;
+        }
         if lane.queue.is_empty() && lane.tat <= now + tolerance {
             lane.tat = lane.tat.max(now) + interval;
             out.push(item);
@@ -250,6 +259,27 @@ mod tests {
         assert_eq!(out, vec![64, 65, 66, 67, 68, 69, 100]);
         assert_eq!(p.held(), 0);
         assert_eq!(p.counters().delayed, 7);
+    }
+
+    #[test]
+    fn a_push_first_releases_what_is_due_for_its_destination() {
+        // No poll at all: a busy destination's own traffic moves its queue
+        // at the rate, in order.
+        let mut p = pacer();
+        let mut out = Vec::new();
+        for i in 0..70 {
+            p.push(0, 1, i, &mut out);
+        }
+        assert_eq!(out.len(), 64);
+        out.clear();
+        // 0.1 ms later: 3 intervals (31.25 µs each) are due.
+        assert_eq!(p.push(100_000, 1, 70, &mut out), Admit::Held);
+        assert_eq!(out, vec![64, 65, 66]);
+        out.clear();
+        // 1 ms later everything is due, the new reply goes after them.
+        assert_eq!(p.push(MS, 1, 71, &mut out), Admit::Now);
+        assert_eq!(out, vec![67, 68, 69, 70, 71]);
+        assert_eq!(p.held(), 0);
     }
 
     #[test]
