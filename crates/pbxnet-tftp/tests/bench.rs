@@ -584,6 +584,54 @@ fn storm(lab: &Lab, n: usize, ip: Ipv4Addr) -> StormResult {
     }
 }
 
+/// Lock-step ratios from paired runs: in every repetition of every
+/// lock-step case each server ran once, next to the others, so
+/// ln(other / pbxnet) per repetition cancels what the moment does to both.
+/// Reports the geometric mean over all such pairs with ±2 standard errors:
+/// a sharper figure than the per-case medians when the runs spread by
+/// ±5 %.
+fn paired_lockstep(
+    cases: &[ClientCase],
+    kinds: &[Kind],
+    results: &[Vec<Option<Measured>>],
+) -> String {
+    let mut out = String::from(
+        "\nLock-step cases, paired per repetition: geometric mean of other / pbxnet-tftpd \
+         over all lock-step runs (±2 standard errors; above 1: pbxnet faster)\n\n",
+    );
+    for (k, kind) in kinds.iter().enumerate().skip(1) {
+        let mut logs = Vec::new();
+        for (i, case) in cases.iter().enumerate() {
+            if !case.lockstep() {
+                continue;
+            }
+            let (Some(Some(ours)), Some(Some(other))) = (results[i].first(), results[i].get(k))
+            else {
+                continue;
+            };
+            for (a, b) in ours.times.iter().zip(&other.times) {
+                logs.push((b / a).ln());
+            }
+        }
+        if logs.len() < 2 {
+            continue;
+        }
+        let n = logs.len() as f64;
+        let mean = logs.iter().sum::<f64>() / n;
+        let var = logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let se = (var / n).sqrt();
+        out.push_str(&format!(
+            "- {} / pbxnet-tftpd: {:.3}× ({:.3}–{:.3}), {} pairs\n",
+            kind.name(),
+            mean.exp(),
+            (mean - 2.0 * se).exp(),
+            (mean + 2.0 * se).exp(),
+            logs.len()
+        ));
+    }
+    out
+}
+
 /// The program of a reference server: `$var`, else `default`; the server
 /// takes part (is pushed on `kinds`) only if the program exists.
 fn reference(var: &str, default: &str, kind: Kind, kinds: &mut Vec<Kind>) -> PathBuf {
@@ -875,6 +923,9 @@ fn bench_tftp() {
             }
         }
         t.push('\n');
+    }
+    if singles {
+        t.push_str(&paired_lockstep(&cases, &kinds, &results));
     }
     t.push_str("\nDATA after a client ERROR (blksize 1468, windowsize 64 asked; beyond the window in flight)\n\n");
     for (k, n) in &after_error {
