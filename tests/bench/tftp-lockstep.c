@@ -22,7 +22,7 @@
  *             the listening socket and every transfer socket: per block
  *             recv, pread, send, and an epoll_wait shared by all transfers
  *             ready at once (no fork, no per-transfer wake-up of its own).
- *             The cheapest server design for the storm, as its reference.
+ *             The leanest server design measured here for the storm, as its reference.
  *
  * Options understood: blksize (up to 65464) and tsize; windowsize is not
  * acknowledged (lock-step only). Retransmits the last DATA after 1 s

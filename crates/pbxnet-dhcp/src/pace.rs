@@ -58,6 +58,20 @@ struct Lane<T> {
     queue: VecDeque<T>,
 }
 
+impl<T> Lane<T> {
+    /// Moves the held replies that may leave at `now` to `out`, in order;
+    /// returns how many.
+    fn release(&mut self, now: u64, interval: u64, tolerance: u64, out: &mut Vec<T>) -> usize {
+        let mut released = 0;
+        while !self.queue.is_empty() && self.tat <= now + tolerance {
+            self.tat = self.tat.max(now) + interval;
+            out.extend(self.queue.pop_front());
+            released += 1;
+        }
+        released
+    }
+}
+
 /// What [`Pacer::push`] did with a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
@@ -123,11 +137,7 @@ impl<K: Eq + Hash + Clone, T> Pacer<K, T> {
             tat: now,
             queue: VecDeque::new(),
         });
-        while !lane.queue.is_empty() && lane.tat <= now + tolerance {
-            lane.tat = lane.tat.max(now) + interval;
-            out.extend(lane.queue.pop_front());
-            self.held -= 1;
-        }
+        self.held -= lane.release(now, interval, tolerance, out);
         if lane.queue.is_empty() && lane.tat <= now + tolerance {
             lane.tat = lane.tat.max(now) + interval;
             out.push(item);
@@ -149,11 +159,7 @@ impl<K: Eq + Hash + Clone, T> Pacer<K, T> {
         let (interval, tolerance) = (self.interval, self.tolerance);
         let mut next: Option<u64> = None;
         for lane in self.lanes.values_mut() {
-            while !lane.queue.is_empty() && lane.tat <= now + tolerance {
-                lane.tat = lane.tat.max(now) + interval;
-                out.extend(lane.queue.pop_front());
-                self.held -= 1;
-            }
+            self.held -= lane.release(now, interval, tolerance, out);
             if !lane.queue.is_empty() {
                 let due = lane.tat - tolerance;
                 next = Some(next.map_or(due, |n| n.min(due)));

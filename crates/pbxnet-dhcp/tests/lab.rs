@@ -1038,6 +1038,7 @@ fn a_burst_toward_one_relay_is_paced() {
     // parent sends the DISCOVERs back to back.
     let script = r#"
 use IO::Socket::INET; use Socket; use Time::HiRes qw(time);
+$| = 1;
 my $s = IO::Socket::INET->new(LocalAddr => '10.20.0.1', LocalPort => 67, Proto => 'udp') or die "$!";
 setsockopt($s, SOL_SOCKET, SO_RCVBUF, 4 << 20) or die "$!";
 my $to = sockaddr_in(67, inet_aton('192.168.92.246'));
@@ -1054,12 +1055,13 @@ if (!$pid) {
     exit 0;
 }
 send($s, pack('H*', $_), 0, $to) or die "$!" for @ARGV;
+print "sent\n";
 waitpid($pid, 0);
 "#;
     srv.daemon
         .signal(nix::sys::signal::Signal::SIGSTOP)
         .unwrap();
-    let perl = relay
+    let mut perl = relay
         .command("perl")
         .arg("-e")
         .arg(script)
@@ -1068,12 +1070,18 @@ waitpid($pid, 0);
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The sender says when every DISCOVER is out; only then the server
+    // resumes, with all 150 queued.
+    let mut stdout = std::io::BufReader::new(perl.stdout.take().unwrap());
+    let mut sent = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut sent).unwrap();
     srv.daemon
         .signal(nix::sys::signal::Signal::SIGCONT)
         .unwrap();
+    assert_eq!(sent, "sent\n");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut text).unwrap();
     let out = perl.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{text}{}",

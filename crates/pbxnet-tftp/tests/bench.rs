@@ -152,7 +152,7 @@ enum Kind {
     /// when named in `BENCH_STORM_SERVERS`.
     Minimal,
     /// The same program with `-E`: one thread, one epoll loop over all
-    /// transfer sockets (per block recv, pread, send), the cheapest server
+    /// transfer sockets (per block recv, pread, send), the leanest server
     /// design for the storm; storm only.
     MinimalLoop,
 }
@@ -844,7 +844,7 @@ fn bench_tftp() {
     }
     let mut storms = Vec::new();
     // Storms: pbxnet-tftpd, the two anchors and the event-loop reference
-    // (the cheapest server design on this machine); pbxnet-tftpd with 8
+    // (the leanest server design measured here); pbxnet-tftpd with 8
     // threads and the forking minimal server only when named in
     // BENCH_STORM_SERVERS=name,name... (which otherwise narrows the set).
     let mut storm_kinds = kinds.clone();
