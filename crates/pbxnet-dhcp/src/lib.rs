@@ -28,7 +28,7 @@ pub use profile::{
     ValueError,
 };
 pub use server::{
-    Counters, Destination, Drop, Event, FloodLimit, Interface, LeaseTimes, MessageType, Net,
+    Counters, Destination, DropReason, Event, FloodLimit, Interface, LeaseTimes, MessageType, Net,
     Outcome, Pool, PoolUsage, Server, ServerConfig, SetupError, Subnet, MAX_REQUEST_LIST,
 };
 pub use wire::{

@@ -225,7 +225,7 @@ pub enum Destination {
 /// Why a datagram got no reply. Bounded set: used as a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(usize)]
-pub enum Drop {
+pub enum DropReason {
     /// Could not be decoded (see the decode error).
     Malformed = 0,
     /// op is not BOOTREQUEST or no/unknown option 53.
@@ -253,38 +253,38 @@ pub enum Drop {
     OnProbation,
 }
 
-impl Drop {
+impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [Drop; 12] = [
-        Drop::Malformed,
-        Drop::NotARequest,
-        Drop::BadHardwareAddress,
-        Drop::OversizedRequestList,
-        Drop::Flood,
-        Drop::NoSubnet,
-        Drop::NoClass,
-        Drop::PoolExhausted,
-        Drop::NotForUs,
-        Drop::NotAuthoritative,
-        Drop::Unexpected,
-        Drop::OnProbation,
+    pub const ALL: [DropReason; 12] = [
+        DropReason::Malformed,
+        DropReason::NotARequest,
+        DropReason::BadHardwareAddress,
+        DropReason::OversizedRequestList,
+        DropReason::Flood,
+        DropReason::NoSubnet,
+        DropReason::NoClass,
+        DropReason::PoolExhausted,
+        DropReason::NotForUs,
+        DropReason::NotAuthoritative,
+        DropReason::Unexpected,
+        DropReason::OnProbation,
     ];
 
     /// Metric label.
     pub fn label(self) -> &'static str {
         match self {
-            Drop::Malformed => "malformed",
-            Drop::NotARequest => "not_a_request",
-            Drop::BadHardwareAddress => "bad_hardware_address",
-            Drop::OversizedRequestList => "oversized_request_list",
-            Drop::Flood => "flood",
-            Drop::NoSubnet => "no_subnet",
-            Drop::NoClass => "no_class",
-            Drop::PoolExhausted => "pool_exhausted",
-            Drop::NotForUs => "not_for_us",
-            Drop::NotAuthoritative => "not_authoritative",
-            Drop::Unexpected => "unexpected",
-            Drop::OnProbation => "on_probation",
+            DropReason::Malformed => "malformed",
+            DropReason::NotARequest => "not_a_request",
+            DropReason::BadHardwareAddress => "bad_hardware_address",
+            DropReason::OversizedRequestList => "oversized_request_list",
+            DropReason::Flood => "flood",
+            DropReason::NoSubnet => "no_subnet",
+            DropReason::NoClass => "no_class",
+            DropReason::PoolExhausted => "pool_exhausted",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::NotAuthoritative => "not_authoritative",
+            DropReason::Unexpected => "unexpected",
+            DropReason::OnProbation => "on_probation",
         }
     }
 }
@@ -302,7 +302,7 @@ pub enum Outcome {
     /// A valid message that needs no reply (DECLINE, RELEASE).
     Consumed(MessageType),
     /// Dropped, for this reason.
-    Ignored(Drop),
+    Ignored(DropReason),
     /// Conflict probe wanted (only with `conflict_probe`): the address is
     /// held for the client; ICMP-echo `ip`, report with
     /// [`Server::handle_probe_result`], then hand the same datagram to
@@ -321,7 +321,7 @@ pub struct Counters {
     pub received: [u64; 9],
     /// Sent per message type, index = option 53 value.
     pub sent: [u64; 9],
-    /// Drops per [`Drop`] reason, index = `Drop as usize`.
+    /// Drops per [`DropReason`], index = `DropReason as usize`.
     pub dropped: [u64; 12],
     /// Replies whose optional options were cut to fit the client's maximum
     /// message size.
@@ -552,7 +552,7 @@ impl<S: LeaseStore> Server<S> {
     }
 
     /// Counts a datagram the shell dropped before decoding (e.g. too long).
-    pub fn count_drop(&mut self, d: Drop) {
+    pub fn count_drop(&mut self, d: DropReason) {
         self.counters.dropped[d as usize] += 1;
     }
 
@@ -560,7 +560,7 @@ impl<S: LeaseStore> Server<S> {
     /// interface `ifindex`. On `Outcome::Reply` the reply bytes are in `out`.
     pub fn handle(&mut self, now_ms: u64, ifindex: u32, buf: &[u8], out: &mut Vec<u8>) -> Outcome {
         let outcome = match Packet::decode(buf) {
-            Err(_) => Outcome::Ignored(Drop::Malformed),
+            Err(_) => Outcome::Ignored(DropReason::Malformed),
             Ok(p) => self.handle_packet(now_ms, ifindex, &p, out),
         };
         match outcome {
@@ -614,32 +614,32 @@ impl<S: LeaseStore> Server<S> {
     ) -> Outcome {
         let now = now_ms / 1000;
         if p.op != 1 {
-            return Outcome::Ignored(Drop::NotARequest);
+            return Outcome::Ignored(DropReason::NotARequest);
         }
         let Some(mt) = p.options.message_type().and_then(MessageType::from_u8) else {
-            return Outcome::Ignored(Drop::NotARequest);
+            return Outcome::Ignored(DropReason::NotARequest);
         };
         self.counters.received[mt as usize] += 1;
         if (p.htype == 1 && p.hlen != 6)
             || p.hlen > 16
             || p.chaddr[..usize::from(p.hlen)].iter().all(|b| *b == 0)
         {
-            return Outcome::Ignored(Drop::BadHardwareAddress);
+            return Outcome::Ignored(DropReason::BadHardwareAddress);
         }
         if p.options
             .get(code::PARAMETER_REQUEST_LIST)
             .is_some_and(|v| v.len() > MAX_REQUEST_LIST)
         {
-            return Outcome::Ignored(Drop::OversizedRequestList);
+            return Outcome::Ignored(DropReason::OversizedRequestList);
         }
         if !self.flood_check(now_ms, p.mac()) {
-            return Outcome::Ignored(Drop::Flood);
+            return Outcome::Ignored(DropReason::Flood);
         }
         let Some(subnet) = self.select_subnet(ifindex, p) else {
-            return Outcome::Ignored(Drop::NoSubnet);
+            return Outcome::Ignored(DropReason::NoSubnet);
         };
         let Some(class) = classify(&self.cfg.classes, p) else {
-            return Outcome::Ignored(Drop::NoClass);
+            return Outcome::Ignored(DropReason::NoClass);
         };
         let server_id = self.cfg.subnets[subnet].server_id.unwrap_or_else(|| {
             self.interfaces
@@ -659,7 +659,7 @@ impl<S: LeaseStore> Server<S> {
             MessageType::Decline => self.decline(now, p, &ctx),
             MessageType::Release => self.release(now, p, &ctx),
             MessageType::Inform => self.inform(p, &ctx, out),
-            _ => Outcome::Ignored(Drop::Unexpected),
+            _ => Outcome::Ignored(DropReason::Unexpected),
         }
     }
 
@@ -855,12 +855,12 @@ impl<S: LeaseStore> Server<S> {
                 .by_ip(s)
                 .is_some_and(|l| l.state == LeaseState::Declined && l.expires > now)
             {
-                return Outcome::Ignored(Drop::OnProbation);
+                return Outcome::Ignored(DropReason::OnProbation);
             }
         }
         let Some(ip) = self.choose(now, p, &key, ctx) else {
             self.exhausted(ctx);
-            return Outcome::Ignored(Drop::PoolExhausted);
+            return Outcome::Ignored(DropReason::PoolExhausted);
         };
         let secs = self.lease_time(p, ctx.subnet, ip);
         let never_used = self.store.by_ip(ip).is_none();
@@ -893,7 +893,7 @@ impl<S: LeaseStore> Server<S> {
                             self.store.remove(ip);
                         }
                     }
-                    return Outcome::Ignored(Drop::NotForUs);
+                    return Outcome::Ignored(DropReason::NotForUs);
                 }
                 let want = requested.unwrap_or(p.ciaddr);
                 let ours = self.store.by_ip(want).is_some_and(|l| {
@@ -916,7 +916,7 @@ impl<S: LeaseStore> Server<S> {
                 } else if self.cfg.authoritative {
                     return self.nak(p, ctx, out);
                 } else {
-                    return Outcome::Ignored(Drop::NotAuthoritative);
+                    return Outcome::Ignored(DropReason::NotAuthoritative);
                 }
             }
             // RENEWING / REBINDING
@@ -931,10 +931,10 @@ impl<S: LeaseStore> Server<S> {
                 {
                     return self.nak(p, ctx, out);
                 } else {
-                    return Outcome::Ignored(Drop::NotAuthoritative);
+                    return Outcome::Ignored(DropReason::NotAuthoritative);
                 }
             }
-            (None, None, true) => return Outcome::Ignored(Drop::Unexpected),
+            (None, None, true) => return Outcome::Ignored(DropReason::Unexpected),
         };
         let secs = self.lease_time(p, ctx.subnet, ip);
         self.record(now, p, key, ip, (LeaseState::Bound, secs), ctx);
@@ -946,15 +946,15 @@ impl<S: LeaseStore> Server<S> {
             .ipv4(code::SERVER_ID)
             .is_some_and(|s| s != ctx.server_id)
         {
-            return Outcome::Ignored(Drop::NotForUs);
+            return Outcome::Ignored(DropReason::NotForUs);
         }
         let key = Self::client_key(p);
         let Some(ip) = p.options.ipv4(code::REQUESTED_IP) else {
-            return Outcome::Ignored(Drop::Unexpected);
+            return Outcome::Ignored(DropReason::Unexpected);
         };
         match self.store.by_ip(ip) {
             Some(l) if l.client == key => {}
-            _ => return Outcome::Ignored(Drop::Unexpected),
+            _ => return Outcome::Ignored(DropReason::Unexpected),
         }
         let mut l = self.store.remove(ip).expect("checked above");
         l.state = LeaseState::Declined;
@@ -974,7 +974,7 @@ impl<S: LeaseStore> Server<S> {
             .ipv4(code::SERVER_ID)
             .is_some_and(|s| s != ctx.server_id)
         {
-            return Outcome::Ignored(Drop::NotForUs);
+            return Outcome::Ignored(DropReason::NotForUs);
         }
         let key = Self::client_key(p);
         match self.store.by_ip(p.ciaddr) {
@@ -985,7 +985,7 @@ impl<S: LeaseStore> Server<S> {
                 self.store.upsert(l);
                 Outcome::Consumed(MessageType::Release)
             }
-            _ => Outcome::Ignored(Drop::Unexpected),
+            _ => Outcome::Ignored(DropReason::Unexpected),
         }
     }
 

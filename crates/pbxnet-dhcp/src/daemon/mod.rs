@@ -37,7 +37,7 @@ use tokio::net::UdpSocket;
 
 use crate::config::DhcpConfig;
 use crate::server::{Destination, Event, Interface, Outcome, Server};
-use crate::{Counters, Drop, Lease, LeaseStore, PaceLimit, Pacer, PoolUsage};
+use crate::{Counters, DropReason, Lease, LeaseStore, PaceLimit, Pacer, PoolUsage};
 
 /// Datagrams handled per socket wakeup before yielding.
 pub const BATCH: usize = 256;
@@ -605,7 +605,7 @@ fn control(
             CtlResponse::Status(Box::new(StatusView {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 uptime: (now - started) / 1000,
-                dropped: Drop::ALL
+                dropped: DropReason::ALL
                     .iter()
                     .map(|d| (d.label().to_string(), c.dropped[*d as usize]))
                     .collect(),
@@ -876,7 +876,7 @@ async fn serve_port(
             let mut probes = Vec::new();
             for i in 0..n {
                 if lens[i] > MAX_DATAGRAM {
-                    s.count_drop(Drop::Malformed);
+                    s.count_drop(DropReason::Malformed);
                     continue;
                 }
                 let mut reply = Vec::new();

@@ -347,8 +347,11 @@ fn init_reboot_wrong_address_nak_when_authoritative_silent_otherwise() {
     }]);
     ir.options.set(code::REQUESTED_IP, vec![192, 168, 92, 250]);
     let (o, _) = run(&mut s, T0, &ir);
-    assert_eq!(o, Outcome::Ignored(Drop::NotAuthoritative));
-    assert_eq!(s.counters().dropped[Drop::NotAuthoritative as usize], 1);
+    assert_eq!(o, Outcome::Ignored(DropReason::NotAuthoritative));
+    assert_eq!(
+        s.counters().dropped[DropReason::NotAuthoritative as usize],
+        1
+    );
 }
 
 #[test]
@@ -393,7 +396,10 @@ fn release_frees_and_requesting_other_server_drops_offer() {
     let mut req = client(mac2, MessageType::Request);
     req.options.set(code::REQUESTED_IP, oip.octets().to_vec());
     req.options.set(code::SERVER_ID, vec![192, 168, 92, 1]);
-    assert_eq!(run(&mut s, T0, &req).0, Outcome::Ignored(Drop::NotForUs));
+    assert_eq!(
+        run(&mut s, T0, &req).0,
+        Outcome::Ignored(DropReason::NotForUs)
+    );
     assert!(s.store().by_ip(oip).is_none());
 }
 
@@ -428,7 +434,7 @@ fn pool_exhaustion_and_high_water_events() {
         T0,
         &client([2, 0, 0, 0, 0xee, 3], MessageType::Discover),
     );
-    assert_eq!(o, Outcome::Ignored(Drop::PoolExhausted));
+    assert_eq!(o, Outcome::Ignored(DropReason::PoolExhausted));
     assert!(matches!(s.poll_event(), Some(Event::PoolExhausted(u)) if u.pool == "tiny"));
     let u = s.pool_usage(T0 / 1000);
     assert_eq!(u[1].used, 2);
@@ -448,7 +454,7 @@ fn flood_from_one_mac_is_ignored_others_served() {
         }
     }
     assert_eq!(served, 20);
-    assert_eq!(s.counters().dropped[Drop::Flood as usize], 30);
+    assert_eq!(s.counters().dropped[DropReason::Flood as usize], 30);
     assert!(matches!(
         run(
             &mut s,
@@ -461,7 +467,7 @@ fn flood_from_one_mac_is_ignored_others_served() {
     // Banned for 5 s, served after.
     assert_eq!(
         run(&mut s, T0 + 2000, &client(mac, MessageType::Discover)).0,
-        Outcome::Ignored(Drop::Flood)
+        Outcome::Ignored(DropReason::Flood)
     );
     assert!(matches!(
         run(&mut s, T0 + 6000, &client(mac, MessageType::Discover)).0,
@@ -475,30 +481,30 @@ fn malformed_and_hostile_requests_are_dropped_and_counted() {
     let mut out = Vec::new();
     assert_eq!(
         s.handle(T0, 2, &[1, 2, 3], &mut out),
-        Outcome::Ignored(Drop::Malformed)
+        Outcome::Ignored(DropReason::Malformed)
     );
     let zero = client([0; 6], MessageType::Discover);
     assert_eq!(
         run(&mut s, T0, &zero).0,
-        Outcome::Ignored(Drop::BadHardwareAddress)
+        Outcome::Ignored(DropReason::BadHardwareAddress)
     );
     let mut huge = client([2, 0, 0, 0, 0, 13], MessageType::Discover);
     huge.options
         .set(55, (0..=255u8).cycle().take(600).collect());
     assert_eq!(
         run(&mut s, T0, &huge).0,
-        Outcome::Ignored(Drop::OversizedRequestList)
+        Outcome::Ignored(DropReason::OversizedRequestList)
     );
     let mut noop = client([2, 0, 0, 0, 0, 13], MessageType::Discover);
     noop.options.remove(53);
     assert_eq!(
         run(&mut s, T0, &noop).0,
-        Outcome::Ignored(Drop::NotARequest)
+        Outcome::Ignored(DropReason::NotARequest)
     );
     let c = s.counters();
-    assert_eq!(c.dropped[Drop::Malformed as usize], 1);
-    assert_eq!(c.dropped[Drop::BadHardwareAddress as usize], 1);
-    assert_eq!(c.dropped[Drop::OversizedRequestList as usize], 1);
+    assert_eq!(c.dropped[DropReason::Malformed as usize], 1);
+    assert_eq!(c.dropped[DropReason::BadHardwareAddress as usize], 1);
+    assert_eq!(c.dropped[DropReason::OversizedRequestList as usize], 1);
     // Still serving.
     dora(&mut s, T0, [2, 0, 0, 0, 0, 14]);
 }
