@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod checks;
+mod companion;
 mod diag;
 mod load;
 mod parse;
@@ -29,10 +30,11 @@ mod template;
 mod values;
 
 pub use checks::{check_addr_in_subnet, check_no_overlaps, check_range_in_subnet};
+pub use companion::{CompanionFiles, FileData};
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use load::{
-    check_secret_file_mode, load, load_paths, load_site, ConfigPaths, ConfigReport, DaemonConfig,
-    Loaded, ValidateCtx, DEFAULT_CONFIG_DIR, SITE_FILE,
+    check_secret_file_mode, load, load_paths, load_site, secret_file_mode_problem, ConfigPaths,
+    ConfigReport, DaemonConfig, Loaded, ValidateCtx, DEFAULT_CONFIG_DIR, SITE_FILE,
 };
 pub use parse::{did_you_mean, parse_toml, parse_toml_detailed, parse_toml_recovering, Parsed};
 pub use site::{LogFormat, LogLevel, LogSettings, RawLog, RawSite, Site, DEFAULT_SERVER_ADDRESS};

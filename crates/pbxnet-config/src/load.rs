@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
+use crate::companion::CompanionFiles;
 use crate::diag::{Diagnostic, Diagnostics, Severity};
 use crate::parse::parse_toml_detailed;
 use crate::site::{RawSite, Site};
@@ -26,6 +27,28 @@ pub trait DaemonConfig: Sized + Send + Sync + 'static {
     /// validated config when it could be built. The load fails when any error
     /// was pushed, whatever this returns.
     fn validate(raw: Self::Raw, ctx: &ValidateCtx<'_>, diags: &mut Diagnostics) -> Option<Self>;
+
+    /// Files beside the configuration that validation needs (a key file),
+    /// as named in `raw` (relative paths are resolved against the config
+    /// directory). The loader reads them and hands them to
+    /// [`DaemonConfig::validate_with_files`]: a daemon core never opens a
+    /// file itself. None by default.
+    fn companion_files(raw: &Self::Raw) -> Vec<PathBuf> {
+        let _ = raw;
+        Vec::new()
+    }
+
+    /// [`DaemonConfig::validate`] with the companion files the loader read
+    /// (by resolved path). The default ignores them.
+    fn validate_with_files(
+        raw: Self::Raw,
+        ctx: &ValidateCtx<'_>,
+        files: &CompanionFiles,
+        diags: &mut Diagnostics,
+    ) -> Option<Self> {
+        let _ = files;
+        Self::validate(raw, ctx, diags)
+    }
 }
 
 /// What validation of a daemon file can see.
@@ -178,7 +201,13 @@ fn warn_if_world_writable(path: &Path, diags: &mut Diagnostics) {
 pub fn check_secret_file_mode(path: &Path) -> Result<(), String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
+    secret_file_mode_problem(path, meta.permissions().mode())
+}
+
+/// [`check_secret_file_mode`] on a mode already read (by the shell): a
+/// secret file at `path` must not be readable by group or others.
+pub fn secret_file_mode_problem(path: &Path, mode: u32) -> Result<(), String> {
+    let mode = mode & 0o777;
     if mode & 0o077 != 0 {
         return Err(format!(
             "{} holds secret keys but has mode {mode:04o} (readable by group or others); run `chmod 600 {}`",
@@ -263,7 +292,8 @@ pub fn load_paths<D: DaemonConfig>(paths: &ConfigPaths) -> Result<Loaded<D>, Con
         config_dir,
     };
     let daemon = parse_then_validate::<D::Raw, _>(&source, &mut diags, |raw, semantic| {
-        D::validate(raw, &ctx, semantic)
+        let files = CompanionFiles::read(D::companion_files(&raw).iter().map(|p| ctx.resolve(p)));
+        D::validate_with_files(raw, &ctx, &files, semantic)
     });
     let warnings = finish(diags)?;
     match daemon {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::ratelimit::SLOT_BYTES;
 use pbxnet_config::{load, ConfigReport, Loaded};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -215,4 +216,56 @@ mode = "warp"
     ] {
         assert!(text.contains(needle), "missing {needle}:\n{text}");
     }
+}
+
+/// The key file reaches validation as data: no file exists here, the
+/// contents and mode are handed in as the shell's loader would.
+#[test]
+fn validates_the_key_file_from_data_without_touching_the_filesystem() {
+    use pbxnet_config::{CompanionFiles, FileData, Site, Source, ValidateCtx};
+    let text = "[server]\nallow = [\"192.168.92.0/24\"]\n[keys]\nfile = \"nowhere/ntp.keys\"\ntrusted = [1, 5]\n[[source]]\naddress = \"192.168.92.1\"\nkey = 1\n";
+    let source = Source::new("/nonexistent/ntp.toml", text);
+    let raw: RawNtpConfig = pbxnet_config::parse_toml(&source).unwrap();
+    let site = Site::default();
+    let ctx = ValidateCtx {
+        site: &site,
+        source: &source,
+        config_dir: Path::new("/nonexistent"),
+    };
+    assert_eq!(
+        NtpConfig::companion_files(&raw),
+        vec![PathBuf::from("nowhere/ntp.keys")]
+    );
+    let key_path = Path::new("/nonexistent/nowhere/ntp.keys");
+    let run = |mode: u32| {
+        let mut files = CompanionFiles::default();
+        let data = FileData {
+            text: "1 SHA1 HEX:00112233445566778899aabbccddeeff00112233\n".into(),
+            mode,
+            uid: 0,
+            gid: 0,
+        };
+        files.insert(key_path, Ok(data));
+        let raw: RawNtpConfig = pbxnet_config::parse_toml(&source).unwrap();
+        let mut diags = Diagnostics::new();
+        let cfg = NtpConfig::validate_with_files(raw, &ctx, &files, &mut diags);
+        (cfg, diags.into_sorted())
+    };
+    let (cfg, diags) = run(0o600);
+    let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert!(cfg.is_none(), "{text:?}");
+    assert_eq!(diags.len(), 1, "{text:?}");
+    assert_eq!(diags[0].key, "keys.trusted[1]");
+    assert!(text[0].contains("trusted key id 5 is not in the key file"));
+    let (_, diags) = run(0o602);
+    assert!(diags
+        .iter()
+        .any(|d| d.key == "keys.file"
+            && d.to_string().contains("writable by every user (mode 0602)")));
+    // without the loader's data the file counts as unread
+    let mut diags = Diagnostics::new();
+    assert!(NtpConfig::validate(raw, &ctx, &mut diags).is_none());
+    assert!(diags
+        .iter()
+        .any(|d| d.key == "keys.file" && d.to_string().contains("cannot read key file")));
 }
