@@ -1,5 +1,7 @@
 use super::*;
+use crate::classify::Matcher;
 use pbxnet_config::{parse_toml, Diagnostic, Site};
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 const EXAMPLE: &str = include_str!("../../../../etc/dhcp.toml");

@@ -1,0 +1,101 @@
+//! `[[pool]]`: dynamic ranges, their subnet and their own lease times.
+
+use pbxnet_config::{check_no_overlaps, check_range_in_subnet, AddrRange, HumanDuration, Spanned};
+
+use super::raw::{RawDhcp, RawPool};
+use super::subnets::Subnets;
+use super::{lookup, secs, unique_names, V};
+use crate::server::{LeaseTimes, Pool};
+
+/// The validated pools with their names (for lookups by classes).
+pub(super) struct Pools {
+    pub(super) names: Vec<String>,
+    pub(super) pools: Vec<Pool>,
+}
+
+pub(super) fn validate(v: &mut V<'_>, raw: &RawDhcp, subnets: &Subnets) -> Pools {
+    let names = unique_names(v, "pool", raw.pool.iter().map(|p| &p.name));
+    let mut pools = Vec::new();
+    for (i, p) in raw.pool.iter().enumerate() {
+        let r = *p.range.get_ref();
+        let (subnet, lease) = match pool_subnet(v, i, p, subnets) {
+            Some(si) => {
+                let net = raw.subnet[si].network.get_ref();
+                check_range_in_subnet(v.diags, v.src, &format!("pool[{i}].range"), &p.range, net);
+                (si, pool_lease(v, i, p, subnets.subnets[si].lease))
+            }
+            None => (0, None),
+        };
+        pools.push(Pool {
+            name: p.name.get_ref().clone(),
+            subnet,
+            start: r.start,
+            end: r.end,
+            lease,
+        });
+    }
+    let ranges: Vec<(String, &Spanned<AddrRange>)> = raw
+        .pool
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("pool[{i}].range"), &p.range))
+        .collect();
+    check_no_overlaps(v.diags, v.src, &ranges);
+    Pools { names, pools }
+}
+
+/// The subnet a pool is in: the one it names, else the one containing its
+/// range.
+fn pool_subnet(v: &mut V<'_>, i: usize, p: &RawPool, subnets: &Subnets) -> Option<usize> {
+    let r = *p.range.get_ref();
+    match &p.subnet {
+        Some(n) => lookup(v, &subnets.names, "subnet", format!("pool[{i}].subnet"), n),
+        None => {
+            let f = subnets.subnets.iter().position(|s| s.net.contains(r.start));
+            if f.is_none() {
+                v.err(
+                    p.range.span(),
+                    format!("pool[{i}].range"),
+                    format!("the range {r} lies in no configured subnet"),
+                    "add `subnet = \"name\"` or a [[subnet]] whose network contains it",
+                );
+            }
+            f
+        }
+    }
+}
+
+/// The pool's own lease times (unset ones from its subnet), or `None` when
+/// it sets none.
+fn pool_lease(v: &mut V<'_>, i: usize, p: &RawPool, sl: LeaseTimes) -> Option<(u32, u32, u32)> {
+    if p.lease_time.is_none() && p.min_lease_time.is_none() && p.max_lease_time.is_none() {
+        return None;
+    }
+    let get = |d: &Option<Spanned<HumanDuration>>, dflt: u32| {
+        d.as_ref().map(|d| secs(d.get_ref())).unwrap_or(dflt)
+    };
+    let (def, min, max) = (
+        get(&p.lease_time, sl.default),
+        get(&p.min_lease_time, sl.min),
+        get(&p.max_lease_time, sl.max),
+    );
+    let span = p
+        .lease_time
+        .as_ref()
+        .or(p.min_lease_time.as_ref())
+        .or(p.max_lease_time.as_ref())
+        .map(|s| s.span())
+        .unwrap_or(p.range.span());
+    if min > def || def > max {
+        v.err(span.clone(), format!("pool[{i}].lease-time"), format!("lease times must satisfy min-lease-time ({min}s) <= lease-time ({def}s) <= max-lease-time ({max}s) (unset ones come from the subnet)"), "adjust the pool's or the subnet's lease times");
+    }
+    if min < 10 {
+        v.err(
+            span,
+            format!("pool[{i}].min-lease-time"),
+            format!("a lease of {min}s is too short"),
+            "use at least 10s",
+        );
+    }
+    Some((def, min, max))
+}
