@@ -50,6 +50,10 @@ pub struct Discipline {
     pub freq_ppm: f64,
     slew_ppm: f64,
     slew_until: f64,
+    /// Start of the running slew (s) and the phase it set out to remove
+    /// (s): with the rate, what is left of it at any time.
+    slew_start: f64,
+    slew_phase: f64,
     applied_ppm: f64,
     /// Cumulative correction applied to the clock (s), for the fit.
     cum: f64,
@@ -72,6 +76,8 @@ impl Discipline {
             freq_ppm,
             slew_ppm: 0.0,
             slew_until: 0.0,
+            slew_start: 0.0,
+            slew_phase: 0.0,
             applied_ppm: freq_ppm,
             cum: 0.0,
             last_t: None,
@@ -86,6 +92,10 @@ impl Discipline {
     fn advance(&mut self, now: f64) {
         self.cum = self.cum_at(now);
         if self.last_t.is_some() && now >= self.slew_until {
+            // What the slew could not remove (the rate was clamped) stays
+            // uncorrected until the next update.
+            self.slew_phase = self.uncorrected_at(self.slew_until);
+            self.slew_start = self.slew_until;
             self.slew_ppm = 0.0;
         }
         self.last_t = Some(now);
@@ -101,6 +111,20 @@ impl Discipline {
         let total = (self.freq_ppm + self.slew_ppm).clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
         let base = self.freq_ppm.clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
         self.cum + (total * slew_dt + base * (dt - slew_dt)) * 1e-6
+    }
+
+    /// The phase offset (s, signed like θ) that the discipline knows of and
+    /// has not removed yet at `now`: the rest of the running slew. Our clock
+    /// is off by this much (plus the measurement error) until the slew ends:
+    /// a server counts it in the root dispersion it announces.
+    pub fn uncorrected_at(&self, now: f64) -> f64 {
+        if !self.cfg.steer {
+            return 0.0;
+        }
+        let base = self.freq_ppm.clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM);
+        let rate = (self.freq_ppm + self.slew_ppm).clamp(-MAX_FREQ_PPM, MAX_FREQ_PPM) - base;
+        let elapsed = (now.min(self.slew_until) - self.slew_start).max(0.0);
+        self.slew_phase - rate * 1e-6 * elapsed
     }
 
     /// Slew end time, if a slew is running.
@@ -186,6 +210,8 @@ impl Discipline {
         } else {
             self.slew_ppm = 0.0;
         }
+        self.slew_start = now;
+        self.slew_phase = theta;
         self.emit_freq(out);
     }
 }

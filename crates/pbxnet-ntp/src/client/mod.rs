@@ -47,10 +47,12 @@ mod discipline;
 mod reconfigure;
 mod select;
 mod source;
+mod step;
 
 pub use discipline::{Discipline, DisciplineConfig};
 pub use reconfigure::SourceChange;
 pub use source::{Reject, Sample, SelectStatus, Source, SourceConfig, SourceState};
+pub use step::{STEP_AGREEMENT, STEP_CONFIRM_SAMPLES};
 
 use crate::packet::{LeapIndicator, ReferenceId, HEADER_LEN};
 use crate::server::SystemState;
@@ -108,6 +110,9 @@ pub struct Selection {
     pub peer: usize,
     /// Root distance of the system peer.
     pub distance: f64,
+    /// Sources in the majority clique (their intervals share the
+    /// intersection): the votes for this offset.
+    pub agreeing: usize,
 }
 
 /// The client: sources, selection, discipline.
@@ -128,6 +133,8 @@ pub struct Client {
     last_sync_at: Option<f64>,
     last_sync_wall: NtpTimestamp,
     leap: LeapIndicator,
+    /// An offset beyond the step threshold waiting for agreement.
+    step_held: Option<f64>,
 }
 
 impl Client {
@@ -166,6 +173,7 @@ impl Client {
             last_sync_at: None,
             last_sync_wall: NtpTimestamp::ZERO,
             leap: LeapIndicator::Unknown,
+            step_held: None,
         }
     }
 
@@ -268,6 +276,15 @@ impl Client {
         let Some((offset, fit, peer)) = self.select(now) else {
             return;
         };
+        let agreeing = self.last_selection.map_or(0, |s| s.agreeing);
+        if offset.abs() > self.discipline.cfg.step_threshold
+            && !self.step_agreed(agreeing, peer.index, now)
+        {
+            // Hold until enough sources (or samples) agree: see `step`.
+            self.step_held = Some(offset);
+            return;
+        }
+        self.step_held = None;
         let pb = peer.sample;
         let interval = 2f64.powi(i32::from(self.sources[peer.index].poll));
         if pb.leap != self.leap {
@@ -321,7 +338,22 @@ impl Client {
             .min_by(f64::total_cmp)
     }
 
-    /// What the server side should announce at monotonic `now`.
+    /// The offset (s) our clock still has at `now` as far as the client
+    /// knows: a step held for agreement, the whole measured offset when
+    /// observing only, else what the running slew has not removed yet.
+    pub fn uncorrected_offset(&self, now: f64, selected: f64) -> f64 {
+        match self.step_held {
+            Some(held) => held,
+            None if !self.discipline.cfg.steer => selected,
+            None => self.discipline.uncorrected_at(now),
+        }
+    }
+
+    /// What the server side should announce at monotonic `now`: the
+    /// system peer's stratum + 1, root delay and dispersion (its own plus
+    /// ours: measurement, jitter and the offset not yet corrected). Above
+    /// `local_limit` of root distance (`clock.max-distance`, RFC 5905
+    /// MAXDIST) it announces itself unsynchronised: LI=3, stratum 16.
     pub fn system_state(&self, now: f64, precision: i8, local_limit: f64) -> SystemState {
         let (Some(sel), Some(at)) = (self.last_selection, self.last_sync_at) else {
             return SystemState::unsynchronized(precision);
@@ -332,14 +364,11 @@ impl Client {
         let Some((b, jitter)) = s.best() else {
             return SystemState::unsynchronized(precision);
         };
-        // Observe-only: our clock keeps the offset we measured, so it is part
-        // of the error we announce (a large one makes us unsynchronised).
-        let unsteered = if self.discipline.cfg.steer {
-            0.0
-        } else {
-            sel.offset.abs()
-        };
-        let disp = b.root_dispersion + b.dispersion + jitter + unsteered + PHI * (now - at);
+        // What our clock is still off by, as far as we know, is part of the
+        // error we announce (RFC 5905: root dispersion bounds the error to
+        // the reference); a large one makes us unsynchronised below.
+        let uncorrected = self.uncorrected_offset(now, sel.offset).abs();
+        let disp = b.root_dispersion + b.dispersion + jitter + uncorrected + PHI * (now - at);
         if disp + (b.root_delay + b.delay) / 2.0 > local_limit {
             return SystemState::unsynchronized(precision);
         }
@@ -349,7 +378,7 @@ impl Client {
             precision,
             root_delay: NtpDuration::from_seconds(b.root_delay + b.delay),
             root_dispersion: NtpDuration::from_seconds(
-                b.root_dispersion + b.dispersion + jitter + unsteered,
+                b.root_dispersion + b.dispersion + jitter + uncorrected,
             ),
             reference_id: ReferenceId::for_address(s.addr().ip()),
             reference_time: self.last_sync_wall,

@@ -78,6 +78,7 @@ impl Client {
             offset,
             peer: self.sources[peer.index].id,
             distance: peer.lambda,
+            agreeing: truechimers.len(),
         });
         Some((offset, (fit.0 / wsum, fit.1 / wsum), peer))
     }

@@ -110,6 +110,8 @@ pub struct Source {
     pub(super) burst_left: u8,
     pub(super) pending: Option<(u64, NtpTimestamp)>,
     pub(super) last_tx: Option<u64>,
+    /// Requests sent (saturating).
+    pub(super) sent: u32,
     pub(super) filter: VecDeque<Sample>,
     /// Polling or stopped.
     pub state: SourceState,
@@ -133,6 +135,7 @@ impl Source {
             next_poll: start,
             pending: None,
             last_tx: None,
+            sent: 0,
             filter: VecDeque::new(),
             state: SourceState::Active,
             last_reject: None,
@@ -164,6 +167,23 @@ impl Source {
     /// The newest sample.
     pub fn latest(&self) -> Option<Sample> {
         self.filter.back().copied()
+    }
+
+    /// Requests sent so far.
+    pub fn requests_sent(&self) -> u32 {
+        self.sent
+    }
+
+    /// Polled through its initial burst (4 requests) without one usable
+    /// reply in the last 8: it does not count among the sources whose
+    /// agreement a step needs.
+    pub fn unreachable(&self) -> bool {
+        self.reach == 0 && self.sent >= 4
+    }
+
+    /// The samples in the filter (oldest first).
+    pub fn samples(&self) -> impl DoubleEndedIterator<Item = &Sample> {
+        self.filter.iter()
     }
 
     /// The source's estimate from its filter, and its jitter.
@@ -259,6 +279,7 @@ impl Source {
         };
         self.pending = Some((nonce, t1));
         self.reach <<= 1;
+        self.sent = self.sent.saturating_add(1);
         Some(n)
     }
 

@@ -736,3 +736,93 @@ fn one_second_polls_through_the_bench_link_stay_near_the_asymmetry() {
     assert!((median - 0.001).abs() < 0.00005, "median error {median}");
     assert!(p95 < 0.00015, "p95 deviation {p95}");
 }
+
+#[test]
+fn a_falseticker_answering_first_does_not_step_the_clock() {
+    // Server 0 is 20 minutes ahead and answers first (1 ms away); the two
+    // others are right. The first reply alone must not move the clock.
+    let near = Link {
+        out: 0.001,
+        back: 0.001,
+        ..LAN
+    };
+    let servers = vec![(1200.0, near), (0.0, LAN), (0.0, LAN)];
+    let mut sim = Sim::new(0.0, 0.0, servers, DisciplineConfig::default());
+    sim.run_until(HOUR);
+    assert!(sim.steps.is_empty(), "steps {:?}", sim.steps);
+    assert!(sim.error().abs() < 0.002, "error {}", sim.error());
+    let s = sim.client.sources();
+    assert_eq!(s[0].select, SelectStatus::Falseticker);
+    assert!(s[1].selected && s[2].selected);
+}
+
+#[test]
+fn a_twenty_minute_error_with_agreeing_sources_is_stepped_exactly_once() {
+    let servers = vec![(0.0, LAN), (0.0, LAN), (0.0, LAN)];
+    let mut sim = Sim::new(-1200.0, 0.0, servers, DisciplineConfig::default());
+    sim.run_until(HOUR);
+    assert_eq!(sim.steps.len(), 1, "{:?}", sim.steps);
+    assert!((sim.steps[0] - 1200.0).abs() < 0.01, "{:?}", sim.steps);
+    assert!(sim.error().abs() < 0.002, "error {}", sim.error());
+}
+
+#[test]
+fn a_lone_source_steps_only_after_consistent_samples() {
+    // One source configured: no other vote, so its first samples must
+    // agree before the step (burst polls 2 s apart).
+    let mut sim = Sim::new(-1200.0, 0.0, vec![(0.0, LAN)], DisciplineConfig::default());
+    sim.run_until(3.0);
+    assert!(sim.steps.is_empty(), "stepped on the first sample");
+    assert!(!sim.client.system_state(sim.t, -20, 1.5).is_synchronized());
+    sim.run_until(600.0);
+    assert_eq!(sim.steps.len(), 1, "{:?}", sim.steps);
+    assert!(sim.error().abs() < 0.002, "error {}", sim.error());
+}
+
+#[test]
+fn a_source_left_alone_by_dead_peers_may_step_after_consistent_samples() {
+    // Two of three servers never answer: once they count as unreachable
+    // the one left steps on its own consistent samples.
+    let dead = Link { loss: 1.0, ..LAN };
+    let servers = vec![(0.0, LAN), (0.0, dead), (0.0, dead)];
+    let mut sim = Sim::new(-1200.0, 0.0, servers, DisciplineConfig::default());
+    sim.run_until(HOUR);
+    assert_eq!(sim.steps.len(), 1, "{:?}", sim.steps);
+    assert!(sim.error().abs() < 0.002, "error {}", sim.error());
+}
+
+#[test]
+fn a_server_slewing_a_large_error_announces_it_and_is_unsynchronised_above_max_distance() {
+    // 120 s below the step threshold: slewed at 500 ppm for ~67 hours.
+    let mut sim = Sim::new(-120.0, 0.0, vec![(0.0, LAN)], DisciplineConfig::default());
+    sim.run_until(600.0);
+    assert!(sim.steps.is_empty());
+    let st = sim.client.system_state(sim.t, -20, 1.5);
+    assert_eq!(st.leap, LeapIndicator::Unknown, "{st:?}");
+    assert_eq!(st.stratum, 16, "{st:?}");
+    assert!(!st.is_synchronized());
+    // Slewed out after ~67 h: synchronised again, with a small dispersion.
+    sim.run_until(70.0 * HOUR);
+    let st = sim.client.system_state(sim.t, -20, 1.5);
+    assert!(st.is_synchronized(), "{st:?}");
+    assert_eq!(st.stratum, 2);
+    assert!(st.root_dispersion.as_seconds() < 0.01, "{st:?}");
+    assert!(sim.error().abs() < 0.002, "error {}", sim.error());
+}
+
+#[test]
+fn the_offset_still_being_slewed_counts_in_the_root_dispersion() {
+    // 1.2 s: slewed at full rate for ~40 minutes; within max-distance, so
+    // synchronised, but the dispersion covers the true error.
+    let mut sim = Sim::new(-1.2, 0.0, vec![(0.0, LAN)], DisciplineConfig::default());
+    sim.run_until(600.0);
+    let st = sim.client.system_state(sim.t, -20, 1.5);
+    assert!(st.is_synchronized(), "{st:?}");
+    let disp = st.root_dispersion.as_seconds();
+    let err = sim.error().abs();
+    assert!(err > 0.5, "the slew is still running: error {err}");
+    assert!(
+        disp >= err && disp < err + 0.01,
+        "dispersion {disp} s, error {err} s"
+    );
+}
