@@ -121,7 +121,10 @@ pub fn parse_request_path(
     }
     let text = text.replace('\\', "/");
     let mut rest = text.trim_start_matches('/');
-    if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("tftpboot/") {
+    // Compared as bytes: slicing the text at 9 would panic when byte 9 falls
+    // inside a multi-byte character (found by the tftp_request fuzz target).
+    // When the 9 bytes are this ASCII prefix, 9 is a character boundary.
+    if rest.len() >= 9 && rest.as_bytes()[..9].eq_ignore_ascii_case(b"tftpboot/") {
         rest = &rest[9..];
     }
     let mut components = Vec::new();
@@ -170,6 +173,17 @@ mod tests {
 
     fn p(s: &str) -> Result<Vec<String>, PathError> {
         parse_request_path(s.as_bytes(), 255, false).map(|p| p.components)
+    }
+
+    #[test]
+    fn a_multibyte_character_across_the_tftpboot_prefix_is_an_ordinary_name() {
+        // The fuzz target's crash: byte 9 inside U+F493 (bytes 8..11).
+        assert_eq!(
+            p("Scured_C\u{f493}cte2x.cfg").unwrap(),
+            ["Scured_C\u{f493}cte2x.cfg"]
+        );
+        assert_eq!(p("tftpboo\u{e9}/x").unwrap(), ["tftpboo\u{e9}", "x"]);
+        assert_eq!(p("/TftpBoot/\u{e9}.cfg").unwrap(), ["\u{e9}.cfg"]);
     }
 
     #[test]
