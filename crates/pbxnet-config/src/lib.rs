@@ -22,6 +22,7 @@
 mod checks;
 mod companion;
 mod diag;
+mod host;
 mod load;
 mod parse;
 mod site;
@@ -32,6 +33,7 @@ mod values;
 pub use checks::{check_addr_in_subnet, check_no_overlaps, check_range_in_subnet};
 pub use companion::{CompanionFiles, FileData};
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use host::{HostInterface, HostInterfaces};
 pub use load::{
     check_secret_file_mode, load, load_paths, load_site, secret_file_mode_problem, ConfigPaths,
     ConfigReport, DaemonConfig, Loaded, ValidateCtx, DEFAULT_CONFIG_DIR, SITE_FILE,

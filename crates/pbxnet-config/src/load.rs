@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::companion::CompanionFiles;
 use crate::diag::{Diagnostic, Diagnostics, Severity};
+use crate::host::HostInterfaces;
 use crate::parse::parse_toml_detailed;
 use crate::site::{RawSite, Site};
 use crate::source::Source;
@@ -61,6 +62,10 @@ pub struct ValidateCtx<'a> {
     /// The directory the daemon file is in: relative paths in it are resolved
     /// against this.
     pub config_dir: &'a Path,
+    /// This host's interfaces, read by the loader; `None` when not known
+    /// (unit tests, or the host could not be read): the checks against the
+    /// host are then skipped.
+    pub host: Option<&'a HostInterfaces>,
 }
 
 impl ValidateCtx<'_> {
@@ -218,19 +223,31 @@ pub fn secret_file_mode_problem(path: &Path, mode: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// Loads and validates `site.toml` only.
+/// Loads and validates `site.toml` only, without checking it against this
+/// host (what the client subcommands need: the socket and state paths).
 pub fn load_site(paths: &ConfigPaths) -> Result<(Site, Vec<Diagnostic>), ConfigReport> {
     let mut diags = Diagnostics::new();
-    let site = load_site_into(paths, &mut diags);
+    let site = load_site_into(paths, None, &mut diags);
     finish(diags).map(|warnings| (site, warnings))
 }
 
-fn load_site_into(paths: &ConfigPaths, diags: &mut Diagnostics) -> Site {
+fn load_site_into(
+    paths: &ConfigPaths,
+    host: Option<&HostInterfaces>,
+    diags: &mut Diagnostics,
+) -> Site {
     let Some(source) = read_optional(&paths.site, false, diags) else {
-        return Site::default();
+        // The defaults, with diagnostics about them naming the absent file;
+        // not checked against the host (nothing the installer wrote).
+        return Site::validate(
+            RawSite::default(),
+            &Source::new(&paths.site, ""),
+            None,
+            diags,
+        );
     };
     parse_then_validate::<RawSite, _>(&source, diags, |raw, semantic| {
-        Site::validate(raw, &source, semantic)
+        Site::validate(raw, &source, host, semantic)
     })
 }
 
@@ -279,7 +296,11 @@ pub fn load_paths<D: DaemonConfig>(paths: &ConfigPaths) -> Result<Loaded<D>, Con
     if paths.site.exists() {
         files.push(paths.site.clone());
     }
-    let site = load_site_into(paths, &mut diags);
+    // The host's interfaces: what `run` will find, so that `check` and a
+    // reload judge the configuration against the same host. Unreadable (no
+    // /proc, seccomp): the checks against the host are skipped.
+    let host = HostInterfaces::read().ok();
+    let site = load_site_into(paths, host.as_ref(), &mut diags);
     let source = read_optional(&paths.daemon, paths.daemon_explicit, &mut diags);
     if source.is_some() {
         files.push(paths.daemon.clone());
@@ -290,6 +311,7 @@ pub fn load_paths<D: DaemonConfig>(paths: &ConfigPaths) -> Result<Loaded<D>, Con
         site: &site,
         source: &source,
         config_dir,
+        host: host.as_ref(),
     };
     let daemon = parse_then_validate::<D::Raw, _>(&source, &mut diags, |raw, semantic| {
         let files = CompanionFiles::read(D::companion_files(&raw).iter().map(|p| ctx.resolve(p)));

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostic, Diagnostics, Severity};
+use crate::host::HostInterfaces;
 use crate::source::Source;
 use crate::template::MacroContext;
 use crate::values::Ipv4;
@@ -148,6 +149,10 @@ pub struct Site {
     pub user: Option<String>,
     /// Logging.
     pub log: LogSettings,
+    /// Where `server-address` is set (site.toml, or the whole file when
+    /// the default applies), for diagnostics that daemons' checks raise
+    /// about it.
+    server_address_at: Diagnostic,
 }
 
 impl Default for Site {
@@ -155,6 +160,7 @@ impl Default for Site {
         Site::validate(
             RawSite::default(),
             &Source::new("<built-in>", ""),
+            None,
             &mut Diagnostics::new(),
         )
     }
@@ -168,8 +174,44 @@ impl Site {
         }
     }
 
-    /// Checks a raw site; problems go into `diags`.
-    pub fn validate(raw: RawSite, source: &Source, diags: &mut Diagnostics) -> Site {
+    /// A diagnostic about `server-address`, pointing at it in site.toml
+    /// (at the whole file when the default applies).
+    pub fn server_address_diagnostic(
+        &self,
+        severity: Severity,
+        message: impl Into<String>,
+    ) -> Diagnostic {
+        let mut d = self.server_address_at.clone();
+        d.severity = severity;
+        d.message = message.into();
+        d
+    }
+
+    /// Checks a raw site; problems go into `diags`. With `host` (this
+    /// host's interfaces, read by the loader), also checks that the
+    /// interfaces exist and that the server address is this host's.
+    pub fn validate(
+        raw: RawSite,
+        source: &Source,
+        host: Option<&HostInterfaces>,
+        diags: &mut Diagnostics,
+    ) -> Site {
+        if let Some(host) = host {
+            check_on_host(&raw, source, host, diags);
+        }
+        let server_address_at = if raw.server_address.span().is_empty() {
+            let mut d = Diagnostic::file(Severity::Error, &source.path, "");
+            d.key = "server-address".to_string();
+            d
+        } else {
+            Diagnostic::at(
+                Severity::Error,
+                source,
+                raw.server_address.span(),
+                "server-address",
+                "",
+            )
+        };
         let address = raw.server_address.get_ref().0;
         if address.is_unspecified()
             || address.is_broadcast()
@@ -250,6 +292,55 @@ impl Site {
                 level: raw.log.level,
                 format: raw.log.format,
             },
+            server_address_at,
         }
+    }
+}
+
+/// The interfaces `site.toml` names exist on this host, and the server
+/// address is one of its addresses.
+fn check_on_host(raw: &RawSite, source: &Source, host: &HostInterfaces, diags: &mut Diagnostics) {
+    for (i, name) in raw.interfaces.iter().enumerate() {
+        match host.get(name.get_ref()) {
+            None => {
+                diags
+                    .error(
+                        source,
+                        name.span(),
+                        format!("interfaces[{i}]"),
+                        format!("interface `{}` does not exist on this host", name.get_ref()),
+                    )
+                    .set_hint(format!("interfaces here: {}", host.summary()));
+            }
+            Some(found) if found.ipv4.is_empty() => {
+                diags
+                    .warning(
+                        source,
+                        name.span(),
+                        format!("interfaces[{i}]"),
+                        format!("interface `{}` has no IPv4 address (yet): nothing can be served on it until it has one", name.get_ref()),
+                    )
+                    .set_hint(format!("interfaces here: {}", host.summary()));
+            }
+            Some(_) => {}
+        }
+    }
+    let address = raw.server_address.get_ref().0;
+    if host.holding(address).is_none() {
+        let message =
+            format!("server-address {address} is not an address of any interface of this host");
+        let hint = format!("devices are sent this address (`${{server_ip}}`, server identifier) and will look for the server there; interfaces here: {}", host.summary());
+        let d = if raw.server_address.span().is_empty() {
+            let mut d = Diagnostic::file(
+                Severity::Warning,
+                &source.path,
+                format!("{message} (the default, site.toml does not set it)"),
+            );
+            d.key = "server-address".to_string();
+            diags.push(d)
+        } else {
+            diags.warning(source, raw.server_address.span(), "server-address", message)
+        };
+        d.set_hint(hint);
     }
 }

@@ -139,3 +139,76 @@ fn check_accepts_the_example_site() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("configuration OK"), "{out}");
 }
+
+/// `check` judges the configuration against this host's interfaces, as
+/// `run` does: an interface that does not exist is an error at its
+/// position (it was found only at `run`, exit 71, before), and a server
+/// address no interface holds is a warning.
+#[test]
+fn check_refuses_an_interface_this_host_lacks_and_warns_on_a_foreign_server_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.toml");
+    let dhcp = dir.path().join("dhcp.toml");
+    std::fs::write(
+        &site,
+        "server-address = \"192.0.2.77\"\ninterfaces = [\"lo\", \"pbxnet-none0\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &dhcp,
+        "[[subnet]]\nname = \"lan\"\nnetwork = \"192.0.2.0/24\"\ninterface = \"pbxnet-none1\"\n",
+    )
+    .unwrap();
+    let (code, out) = check(&["check", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    for (file, line, col, key, message) in [
+        (
+            &site,
+            2,
+            21,
+            "interfaces[1]",
+            "interface `pbxnet-none0` does not exist on this host",
+        ),
+        (
+            &dhcp,
+            4,
+            13,
+            "subnet[0].interface",
+            "interface `pbxnet-none1` does not exist on this host",
+        ),
+    ] {
+        let block = out
+            .split("\nerror: ")
+            .find(|b| b.contains(message))
+            .unwrap_or_else(|| panic!("no error {message:?} in:\n{out}"));
+        assert!(
+            block.contains(&format!("--> {}:{line}:{col}", file.display())),
+            "{out}"
+        );
+        assert!(block.contains(&format!("= key: {key}")), "{out}");
+        assert!(block.contains("interfaces here: "), "{out}");
+    }
+    assert!(
+        out.contains("server-address 192.0.2.77 is not an address of any interface of this host"),
+        "{out}"
+    );
+    assert!(out.contains("2 errors, 1 warning"), "{out}");
+    // The same configuration with interfaces this host has: exit 0, the
+    // warning stays.
+    std::fs::write(
+        &site,
+        "server-address = \"192.0.2.77\"\ninterfaces = [\"lo\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &dhcp,
+        "[[subnet]]\nname = \"lan\"\nnetwork = \"192.0.2.0/24\"\ninterface = \"lo\"\n",
+    )
+    .unwrap();
+    let (code, out) = check(&["check", "--config", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: server-address 192.0.2.77 is not an address"),
+        "{out}"
+    );
+}

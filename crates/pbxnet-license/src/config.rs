@@ -226,6 +226,7 @@ mod tests {
             site: &site,
             source: &source,
             config_dir: Path::new("/etc/pbxnet"),
+            host: None,
         };
         let mut diags = Diagnostics::new();
         let cfg = LicenseConfig::validate(raw, &ctx, &mut diags);

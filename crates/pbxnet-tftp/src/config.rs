@@ -1158,6 +1158,7 @@ mod tests {
             site: &site,
             source: &source,
             config_dir: dir,
+            host: None,
         };
         let mut d = Diagnostics::new();
         TftpConfig::validate(raw, &ctx, &mut d).unwrap();
@@ -1188,6 +1189,7 @@ mod tests {
             site: &site,
             source: &source,
             config_dir: dir,
+            host: None,
         };
         let mut d = Diagnostics::new();
         let cfg = TftpConfig::validate(raw, &ctx, &mut d);

@@ -19,7 +19,8 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use pbxnet_config::{
-    did_you_mean, DaemonConfig, Diagnostics, HumanDuration, Source, Spanned, ValidateCtx,
+    did_you_mean, DaemonConfig, Diagnostics, HostInterfaces, HumanDuration, Site, Source, Spanned,
+    ValidateCtx,
 };
 
 use crate::server::{FloodLimit, ServerConfig};
@@ -37,11 +38,14 @@ pub struct DhcpConfig {
     pub probe_timeout: std::time::Duration,
 }
 
-/// The validation's view of the file: where diagnostics go and which text
-/// their spans point into.
+/// The validation's view of the file: where diagnostics go, which text
+/// their spans point into, the site and this host's interfaces (when the
+/// loader read them).
 struct V<'a> {
     src: &'a Source,
     diags: &'a mut Diagnostics,
+    site: &'a Site,
+    host: Option<&'a HostInterfaces>,
 }
 
 impl V<'_> {
@@ -115,6 +119,8 @@ impl DaemonConfig for DhcpConfig {
         let mut v = V {
             src: ctx.source,
             diags,
+            site: ctx.site,
+            host: ctx.host,
         };
         let server_ip = ctx.site.server_address;
         let subnets = subnets::validate(&mut v, &raw.subnet);

@@ -5,7 +5,7 @@ use pbxnet_config::{check_no_overlaps, check_range_in_subnet, AddrRange, HumanDu
 use super::raw::{RawDhcp, RawPool};
 use super::subnets::Subnets;
 use super::{lookup, secs, unique_names, V};
-use crate::server::{LeaseTimes, Pool};
+use crate::server::{LeaseTimes, Pool, Subnet};
 
 /// The validated pools with their names (for lookups by classes).
 pub(super) struct Pools {
@@ -26,6 +26,7 @@ pub(super) fn validate(v: &mut V<'_>, raw: &RawDhcp, subnets: &Subnets) -> Pools
             }
             None => (0, None),
         };
+        check_excludes_server(v, i, p, &subnets.subnets);
         pools.push(Pool {
             name: p.name.get_ref().clone(),
             subnet,
@@ -42,6 +43,34 @@ pub(super) fn validate(v: &mut V<'_>, raw: &RawDhcp, subnets: &Subnets) -> Pools
         .collect();
     check_no_overlaps(v.diags, v.src, &ranges);
     Pools { names, pools }
+}
+
+/// A pool never holds the server's own address (site `server-address`, or
+/// a subnet's `server-id`): a device given it would clash with the server.
+fn check_excludes_server(v: &mut V<'_>, i: usize, p: &RawPool, subnets: &[Subnet]) {
+    let r = *p.range.get_ref();
+    let own = std::iter::once((
+        v.site.server_address,
+        "the server's own address (site.toml `server-address`)",
+    ))
+    .chain(
+        subnets
+            .iter()
+            .filter_map(|s| s.server_id.map(|id| (id, "a subnet's `server-id`"))),
+    );
+    let mut reported = Vec::new();
+    for (ip, what) in own {
+        if r.contains(ip) && !reported.contains(&ip) {
+            reported.push(ip);
+            let (before, after) = (u32::from(ip).wrapping_sub(1), u32::from(ip).wrapping_add(1));
+            v.err(
+                p.range.span(),
+                format!("pool[{i}].range"),
+                format!("the range {r} of pool `{}` contains {ip}, {what}", p.name.get_ref()),
+                format!("pools must not include the server's address: shrink the range (e.g. end at {} or start at {})", std::net::Ipv4Addr::from(before), std::net::Ipv4Addr::from(after)),
+            );
+        }
+    }
 }
 
 /// The subnet a pool is in: the one it names, else the one containing its

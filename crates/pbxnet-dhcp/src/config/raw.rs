@@ -125,14 +125,14 @@ pub struct RawSubnet {
     pub network: Spanned<Ipv4Net>,
     /// Interface serving it directly.
     #[serde(default)]
-    pub interface: Option<String>,
+    pub interface: Option<Spanned<String>>,
     /// Server identifier (default: the receiving interface's address, else
     /// the site server address).
     #[serde(default)]
     pub server_id: Option<Ipv4>,
     /// Routers (option 3).
     #[serde(default)]
-    pub routers: Vec<Ipv4>,
+    pub routers: Vec<Spanned<Ipv4>>,
     /// Default lease time.
     #[serde(default = "default_lease")]
     pub lease_time: Spanned<HumanDuration>,

@@ -31,12 +31,39 @@ pub(super) fn validate(v: &mut V<'_>, raw: &[RawSubnet]) -> Subnets {
         let subnet = subnet(v, i, s, &subnets);
         subnets.push(subnet);
     }
+    let server_ip = v.site.server_address;
+    if !subnets.is_empty() && !subnets.iter().any(|s| s.net.contains(server_ip)) {
+        let networks: Vec<String> = raw
+            .iter()
+            .map(|s| s.network.get_ref().to_string())
+            .collect();
+        let d = v.site.server_address_diagnostic(
+            Severity::Error,
+            format!(
+                "server-address {server_ip} lies in no [[subnet]] of {} ({})",
+                v.src.path.display(),
+                networks.join(", ")
+            ),
+        );
+        v.diags.push(d).set_hint("devices are sent it (`${server_ip}` in options 66/150, the server identifier) and could not reach it: correct server-address, or add the server's own network as a [[subnet]]");
+    }
     Subnets { names, subnets }
 }
 
 fn subnet(v: &mut V<'_>, i: usize, s: &RawSubnet, earlier: &[Subnet]) -> Subnet {
     let net = *s.network.get_ref();
     let lease = lease_times(v, i, s);
+    check_routers(v, i, s);
+    if let (Some(name), Some(host)) = (&s.interface, v.host) {
+        if host.get(name.get_ref()).is_none() {
+            v.err(
+                name.span(),
+                format!("subnet[{i}].interface"),
+                format!("interface `{}` does not exist on this host", name.get_ref()),
+                format!("interfaces here: {}", host.summary()),
+            );
+        }
+    }
     if earlier
         .iter()
         .any(|o| o.net.contains(net.network()) || net.contains(o.net.addr))
@@ -54,10 +81,36 @@ fn subnet(v: &mut V<'_>, i: usize, s: &RawSubnet, earlier: &[Subnet]) -> Subnet 
             addr: net.network(),
             prefix: net.prefix_len(),
         },
-        interface: s.interface.clone(),
+        interface: s.interface.as_ref().map(|n| n.get_ref().clone()),
         server_id: s.server_id.map(|a| a.0),
-        routers: s.routers.iter().map(|a| a.0).collect(),
+        routers: s.routers.iter().map(|a| a.get_ref().0).collect(),
         lease,
+    }
+}
+
+/// A router (option 3) must be a host of the subnet: a client can only
+/// send to a gateway on its own link.
+fn check_routers(v: &mut V<'_>, i: usize, s: &RawSubnet) {
+    let net = *s.network.get_ref();
+    for (j, r) in s.routers.iter().enumerate() {
+        let ip = r.get_ref().0;
+        if !net.contains(ip) {
+            v.err(
+                r.span(),
+                format!("subnet[{i}].routers[{j}]"),
+                format!("router {ip} is outside the subnet {net}"),
+                format!(
+                    "a client only reaches a router on its own network: use an address of {net}"
+                ),
+            );
+        } else if !net.is_host(ip) {
+            v.err(
+                r.span(),
+                format!("subnet[{i}].routers[{j}]"),
+                format!("router {ip} is the network or broadcast address of {net}"),
+                "use the router's host address",
+            );
+        }
     }
 }
 

@@ -14,6 +14,7 @@ fn check(text: &str) -> Result<DhcpConfig, Vec<Diagnostic>> {
         site: &site,
         source: &src,
         config_dir: Path::new("."),
+        host: None,
     };
     let mut d = Diagnostics::new();
     let cfg = DhcpConfig::validate(raw, &ctx, &mut d);
@@ -439,5 +440,149 @@ profile = "p"
     assert!(
         has(&d, "class[2].vendor-class-hex-prefix", "empty hex data"),
         "{d:#?}"
+    );
+}
+
+/// Every diagnostic of `text` validated on a site read from `site_text`
+/// (as `site.toml`) and on a host with `host`'s interfaces.
+fn on_host(site_text: &str, host: &[(&str, &[Ipv4Addr])], text: &str) -> Vec<Diagnostic> {
+    use pbxnet_config::{HostInterface, RawSite};
+    let site_src = Source::new("site.toml", site_text);
+    let raw_site: RawSite = parse_toml(&site_src).unwrap();
+    let host = HostInterfaces::new(
+        host.iter()
+            .map(|(name, ipv4)| HostInterface {
+                name: name.to_string(),
+                ipv4: ipv4.to_vec(),
+            })
+            .collect(),
+    );
+    let mut d = Diagnostics::new();
+    let site = Site::validate(raw_site, &site_src, Some(&host), &mut d);
+    let src = Source::new("dhcp.toml", text);
+    let raw: RawDhcp = parse_toml(&src).unwrap();
+    let ctx = ValidateCtx {
+        site: &site,
+        source: &src,
+        config_dir: Path::new("."),
+        host: Some(&host),
+    };
+    DhcpConfig::validate(raw, &ctx, &mut d);
+    d.into_sorted()
+}
+
+const LAN: &[Ipv4Addr] = &[Ipv4Addr::new(192, 168, 92, 246)];
+const SITE: &str = "server-address = \"192.168.92.246\"\n";
+
+fn find<'a>(d: &'a [Diagnostic], key: &str) -> &'a Diagnostic {
+    d.iter()
+        .find(|x| x.key == key)
+        .unwrap_or_else(|| panic!("no diagnostic for {key}: {d:#?}"))
+}
+
+#[test]
+fn accepts_the_example_on_a_host_that_holds_the_server_address() {
+    let d = on_host(
+        SITE,
+        &[("lo", &[Ipv4Addr::LOCALHOST]), ("eth0", LAN)],
+        EXAMPLE,
+    );
+    assert!(d.is_empty(), "{d:#?}");
+}
+
+#[test]
+fn rejects_a_router_outside_its_subnet() {
+    let text = BASE.replace(
+        "network = \"192.168.92.0/24\"\n",
+        "network = \"192.168.92.0/24\"\nrouters = [\"192.168.92.1\", \"192.168.93.1\"]\n",
+    );
+    let d = on_host(SITE, &[("eth0", LAN)], &text);
+    let e = find(&d, "subnet[0].routers[1]");
+    assert!(e.is_error());
+    assert_eq!(
+        e.message,
+        "router 192.168.93.1 is outside the subnet 192.168.92.0/24"
+    );
+    assert_eq!(
+        (e.file.to_str(), e.line, e.column),
+        (Some("dhcp.toml"), 5, 28)
+    );
+    assert!(!d.iter().any(|x| x.key == "subnet[0].routers[0]"), "{d:#?}");
+}
+
+#[test]
+fn rejects_a_server_address_outside_every_subnet_at_its_line_in_site_toml() {
+    let site = "# the site\nserver-address = \"10.9.9.9\"\n";
+    let d = on_host(site, &[("eth0", &[Ipv4Addr::new(10, 9, 9, 9)])], BASE);
+    let e = find(&d, "server-address");
+    assert!(e.is_error(), "{e:?}");
+    assert_eq!(
+        e.message,
+        "server-address 10.9.9.9 lies in no [[subnet]] of dhcp.toml (192.168.92.0/24)"
+    );
+    assert_eq!(
+        (e.file.to_str(), e.line, e.column),
+        (Some("site.toml"), 2, 18)
+    );
+}
+
+#[test]
+fn rejects_a_pool_holding_the_server_address() {
+    let text = BASE.replace(
+        "192.168.92.10..192.168.92.69",
+        "192.168.92.200..192.168.92.250",
+    );
+    let d = on_host(SITE, &[("eth0", LAN)], &text);
+    let e = find(&d, "pool[0].range");
+    assert!(e.is_error());
+    assert_eq!(e.message, "the range 192.168.92.200..192.168.92.250 of pool `phones` contains 192.168.92.246, the server's own address (site.toml `server-address`)");
+    assert_eq!((e.line, e.column), (7, 9));
+    assert!(e.hint.as_deref().unwrap().contains("end at 192.168.92.245"));
+}
+
+#[test]
+fn rejects_an_interface_this_host_does_not_have() {
+    let text = BASE.replace(
+        "network = \"192.168.92.0/24\"\n",
+        "network = \"192.168.92.0/24\"\ninterface = \"eth7\"\n",
+    );
+    let d = on_host(SITE, &[("eth0", LAN)], &text);
+    let e = find(&d, "subnet[0].interface");
+    assert!(e.is_error());
+    assert_eq!(e.message, "interface `eth7` does not exist on this host");
+    assert_eq!((e.line, e.column), (5, 13));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("interfaces here: eth0 (192.168.92.246)")
+    );
+    // the site's `interfaces` list is checked the same way
+    let d = on_host(
+        &format!("{SITE}interfaces = [\"eth0\", \"eth9\"]\n"),
+        &[("eth0", LAN)],
+        BASE,
+    );
+    let e = find(&d, "interfaces[1]");
+    assert!(e.is_error());
+    assert_eq!(
+        (e.file.to_str(), e.line, e.column),
+        (Some("site.toml"), 2, 23)
+    );
+    assert!(!d.iter().any(|x| x.key == "interfaces[0]"), "{d:#?}");
+}
+
+#[test]
+fn warns_when_no_interface_holds_the_server_address() {
+    let d = on_host(SITE, &[("eth0", &[Ipv4Addr::new(192, 168, 92, 2)])], BASE);
+    assert_eq!(d.len(), 1, "{d:#?}");
+    let w = &d[0];
+    assert!(!w.is_error());
+    assert_eq!(w.key, "server-address");
+    assert_eq!(
+        w.message,
+        "server-address 192.168.92.246 is not an address of any interface of this host"
+    );
+    assert_eq!(
+        (w.file.to_str(), w.line, w.column),
+        (Some("site.toml"), 1, 18)
     );
 }

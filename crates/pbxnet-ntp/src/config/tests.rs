@@ -231,6 +231,7 @@ fn validates_the_key_file_from_data_without_touching_the_filesystem() {
         site: &site,
         source: &source,
         config_dir: Path::new("/nonexistent"),
+        host: None,
     };
     assert_eq!(
         NtpConfig::companion_files(&raw),
