@@ -26,9 +26,10 @@ mod time;
 pub mod daemon;
 
 pub use client::{
-    Client, ClientEvent, Discipline, DisciplineConfig, Reject, Sample, SelectStatus, Selection,
-    Source, SourceChange, SourceConfig, SourceState, Transmit, FILTER_LEN, MAX_FREQ_PPM,
-    MAX_ROOT_DISTANCE, MIN_SURVIVORS, STEP_AGREEMENT, STEP_CONFIRM_SAMPLES,
+    kiss_code, AuthFailure, Client, ClientEvent, Discipline, DisciplineConfig, Reject, Sample,
+    SelectStatus, Selection, Source, SourceChange, SourceConfig, SourceState, SourceStats,
+    Transmit, FILTER_LEN, MAX_FREQ_PPM, MAX_ROOT_DISTANCE, MIN_SURVIVORS, STEP_AGREEMENT,
+    STEP_CONFIRM_SAMPLES,
 };
 pub use config::{ClockMode, ClockSettings, NtpConfig, RawNtpConfig, SourceSpec};
 pub use keys::{parse_key_file, KeyFileError, KeyFileFormat};

@@ -45,13 +45,17 @@
 
 mod discipline;
 mod reconfigure;
+mod reject;
 mod select;
 mod source;
+mod stats;
 mod step;
 
 pub use discipline::{Discipline, DisciplineConfig};
 pub use reconfigure::SourceChange;
-pub use source::{Reject, Sample, SelectStatus, Source, SourceConfig, SourceState};
+pub use reject::{kiss_code, AuthFailure, Reject};
+pub use source::{Sample, SelectStatus, Source, SourceConfig, SourceState};
+pub use stats::SourceStats;
 pub use step::{STEP_AGREEMENT, STEP_CONFIRM_SAMPLES};
 
 use crate::packet::{LeapIndicator, ReferenceId, HEADER_LEN};

@@ -1,7 +1,8 @@
 //! One upstream source: its settings, requests, the RFC 5905 §8 checks on
 //! its replies, and its sample filter.
 
-use super::{MAX_ROOT_DISTANCE, PHI};
+use super::reject::check_mac;
+use super::{Reject, MAX_ROOT_DISTANCE, PHI};
 use crate::mac::Key;
 use crate::packet::{Header, LeapIndicator, Mode, Packet, ReferenceId, HEADER_LEN};
 use crate::time::{offset_delay, NtpTimestamp};
@@ -21,32 +22,6 @@ pub struct SourceConfig {
     pub maxpoll: i8,
     /// Initial burst: the first 4 polls 2 s apart.
     pub burst: bool,
-}
-
-/// Why a reply was not used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Reject {
-    /// Undecodable.
-    Malformed,
-    /// Not a mode-4 reply.
-    NotServer,
-    /// No request outstanding (late or unsolicited).
-    Unsolicited,
-    /// Same transmit timestamp as the previous reply (test 1).
-    Duplicate,
-    /// Origin does not match our nonce (test 2).
-    BogusOrigin,
-    /// Receive or transmit timestamp zero (test 3).
-    ZeroTimestamp,
-    /// MAC missing, bad, or crypto-NAK (test 4).
-    Auth,
-    /// LI=3 or stratum ≥ 16 (test 5).
-    Unsynchronized,
-    /// Root distance above 16 s (test 6).
-    RootDistance,
-    /// Kiss-o'-death (honoured).
-    Kod([u8; 4]),
 }
 
 /// One accepted measurement.
@@ -304,10 +279,7 @@ impl Source {
         }
         // Authentication before anything is believed, KoD included.
         if let Some(k) = &self.cfg.key {
-            match p.mac {
-                Some(m) if m.key_id == k.id() && k.verify(p.authenticated, m.digest) => {}
-                _ => return Err(Reject::Auth),
-            }
+            check_mac(k, &p).map_err(Reject::Auth)?;
         }
         self.pending = None;
         self.last_tx = Some(h.transmit_ts.to_bits());

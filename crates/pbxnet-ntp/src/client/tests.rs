@@ -392,7 +392,7 @@ fn rejects_bogus_duplicate_zero_unauthenticated_and_unsynchronised_replies() {
     );
     assert_eq!(
         c.handle_response(0, &reply(&|_| {}, false), t4, 0.003),
-        Err(Reject::Auth)
+        Err(Reject::Auth(AuthFailure::MissingMac))
     );
     // a KoD that fails auth is not honoured
     let kod = |h: &mut Header| {
@@ -402,7 +402,7 @@ fn rejects_bogus_duplicate_zero_unauthenticated_and_unsynchronised_replies() {
     };
     assert_eq!(
         c.handle_response(0, &reply(&kod, false), t4, 0.003),
-        Err(Reject::Auth)
+        Err(Reject::Auth(AuthFailure::MissingMac))
     );
     assert_eq!(c.sources()[0].state, SourceState::Active);
     assert_eq!(
@@ -825,4 +825,84 @@ fn the_offset_still_being_slewed_counts_in_the_root_dispersion() {
         disp >= err && disp < err + 0.01,
         "dispersion {disp} s, error {err} s"
     );
+}
+
+#[test]
+fn names_which_authentication_check_a_reply_failed() {
+    let key = Key::new(1, KeyType::Sha1, b"k".to_vec()).unwrap();
+    let other_secret = Key::new(1, KeyType::Sha1, b"other".to_vec()).unwrap();
+    let other_id = Key::new(2, KeyType::Sha1, b"k".to_vec()).unwrap();
+    let mut c = Client::new(
+        vec![src(0, Some(key))],
+        DisciplineConfig::default(),
+        0.0,
+        1,
+        0.0,
+    );
+    c.handle_timeout(0.0, ntp(0.0));
+    let req = c.poll_transmit().unwrap().bytes;
+    let base = || {
+        let mut h = Header::decode(&req).unwrap();
+        h.mode = Mode::Server;
+        h.leap = LeapIndicator::NoWarning;
+        h.stratum = 2;
+        h.origin_ts = h.transmit_ts;
+        h.receive_ts = ntp(0.001);
+        h.transmit_ts = ntp(0.002);
+        h.encode().to_vec()
+    };
+    let signed = |k: &Key| {
+        let mut b = base();
+        b.resize(72, 0);
+        k.sign_in_place(&mut b, 48).unwrap();
+        b
+    };
+    let mut nak = base();
+    nak.extend([0u8; 4]);
+    let cases = [
+        (nak, AuthFailure::CryptoNak),
+        (signed(&other_id), AuthFailure::WrongKeyId { got: 2 }),
+        (signed(&other_secret), AuthFailure::BadMac),
+        (base(), AuthFailure::MissingMac),
+    ];
+    for (bytes, why) in cases {
+        let got = c.handle_response(0, &bytes, ntp(0.003), 0.003);
+        assert_eq!(got, Err(Reject::Auth(why)));
+        assert_eq!(c.sources()[0].last_reject, Some(Reject::Auth(why)));
+    }
+    assert_eq!(
+        Reject::Auth(AuthFailure::BadMac).to_string(),
+        "authentication failed: bad MAC (another secret or key type)"
+    );
+    assert_eq!(Reject::Kod(*b"RATE").to_string(), "kiss-o'-death RATE");
+}
+
+#[test]
+fn sourcestats_show_the_residual_frequency_and_the_spread() {
+    // Steered: the learned frequency is applied, nothing is left over.
+    let mut sim = Sim::new(0.0, 100.0, vec![(0.0, LAN)], DisciplineConfig::default());
+    sim.run_until(2.0 * HOUR);
+    let st = sim.client.source_stats(0, sim.t).unwrap();
+    assert_eq!(st.samples, FILTER_LEN);
+    assert!((st.span - 15.0 * 64.0).abs() < 64.0, "{st:?}");
+    assert!(st.freq_ppm.abs() < 1.0, "{st:?}");
+    assert!(st.std_dev < 0.001 && st.offset.abs() < 0.001, "{st:?}");
+    assert!(st.runs >= 2 && st.runs <= FILTER_LEN, "{st:?}");
+    // Observed only: our clock runs 30 ppm fast, so the source seems to
+    // fall behind at 30 ppm.
+    let disc = DisciplineConfig {
+        steer: false,
+        ..Default::default()
+    };
+    let mut sim = Sim::new(0.0, 30.0, vec![(0.0, LAN)], disc);
+    sim.run_until(HOUR);
+    let st = sim.client.source_stats(0, sim.t).unwrap();
+    assert!((st.freq_ppm + 30.0).abs() < 1.0, "{st:?}");
+    assert!(st.skew_ppm < 1.0, "{st:?}");
+    assert!(
+        (st.offset + sim.error()).abs() < 0.002,
+        "{st:?} error {}",
+        sim.error()
+    );
+    assert!(sim.client.source_stats(9, sim.t).is_none());
 }
