@@ -6,6 +6,8 @@
 //! - [`schema`]: every key of every configuration file, read from the serde
 //!   derives of the raw config structs, so that docs/config-reference.md is
 //!   checked against the schema and cannot drift;
+//! - [`audit`]: the code-structure audit (file and function sizes, import
+//!   cycles between files and crates, IO in the protocol cores);
 //! - [`units`]: `systemd-analyze verify` and `security --offline=true` over
 //!   the units in `systemd/`.
 //!
@@ -13,6 +15,7 @@
 //! in `tests/` check the units, the man pages and the configuration reference
 //! on every `cargo test --workspace`.
 
+pub mod audit;
 pub mod man;
 pub mod schema;
 pub mod units;

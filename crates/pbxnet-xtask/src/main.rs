@@ -25,6 +25,15 @@ enum Task {
     /// Print every configuration key known to the schema, one per line
     /// (`file: table.key`).
     ConfigKeys,
+    /// Audit the code's structure (issue 15): files over 600 lines, functions
+    /// over 80 lines (tests excluded), import cycles between files of a crate
+    /// and between crates, IO in the protocol cores. Prints one line per
+    /// offender; exits 1 when there is any.
+    Audit {
+        /// Only this crate (e.g. pbxnet-sim).
+        #[arg(long = "crate", value_name = "NAME")]
+        krate: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +54,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Task::Audit { krate } => {
+            match pbxnet_xtask::audit::run(&pbxnet_xtask::workspace_root(), krate.as_deref()) {
+                Ok(findings) => {
+                    print!("{}", pbxnet_xtask::audit::render(&findings));
+                    if findings.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("pbxnet-xtask audit: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Task::ConfigKeys => {
             for file in pbxnet_xtask::schema::files() {
                 for key in file.keys() {
