@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build deps test demo lint fmt check-core fuzz-check bench clean
+.PHONY: all build deps test demo lint fmt check-core audit fuzz-check bench clean
 
 all: build
 
@@ -39,6 +39,11 @@ check-core:
 	for c in pbxnet-dhcp pbxnet-tftp pbxnet-ntp pbxnet-license; do \
 	  $(CARGO) check -p $$c --no-default-features --lib || exit 1; \
 	done
+
+## Issue 15's structure rules (file and function sizes, import cycles, IO in
+## the cores): one line per offender (docs/testing.md, "Structure audit").
+audit:
+	$(CARGO) run -q -p pbxnet-xtask -- audit
 
 ## The fuzz targets compile (running them needs cargo-fuzz: see fuzz/README.md).
 fuzz-check:

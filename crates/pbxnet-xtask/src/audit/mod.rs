@@ -93,8 +93,21 @@ pub fn run(root: &Path, only: Option<&str>) -> Result<Vec<Finding>> {
         }
     }
     findings.retain(|f| only.is_none_or(|name| f.krate == name || f.measure.contains(name)));
-    findings.sort();
+    findings.sort_by_key(order);
     Ok(findings)
+}
+
+/// Crate, check, then file and line in numeric order.
+fn order(f: &Finding) -> (String, Check, String, usize, String) {
+    let (path, line) = f.location.rsplit_once(':').unwrap_or((&f.location, ""));
+    let line = line.parse().unwrap_or(0);
+    (
+        f.krate.clone(),
+        f.check,
+        path.to_string(),
+        line,
+        f.measure.clone(),
+    )
 }
 
 /// The findings as a table, one line each, with a closing count.
