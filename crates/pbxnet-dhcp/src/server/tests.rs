@@ -1,7 +1,10 @@
 use super::*;
-use crate::classify::Matcher;
+use crate::classify::{Class, Matcher};
 use crate::lease::MemStore;
+use crate::lease::{Lease, LeaseState};
+use crate::profile::Profile;
 use crate::profile::{IpSpec, ProfileOption, SubOption, Text, Value};
+use crate::wire::FLAG_BROADCAST;
 use rand::SeedableRng;
 
 const SRV: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 246);
