@@ -13,6 +13,7 @@
 #![warn(unreachable_pub)]
 
 mod client;
+mod clients;
 mod config;
 mod keys;
 mod mac;
@@ -31,6 +32,7 @@ pub use client::{
     Transmit, FILTER_LEN, MAX_FREQ_PPM, MAX_ROOT_DISTANCE, MIN_SURVIVORS, STEP_AGREEMENT,
     STEP_CONFIRM_SAMPLES,
 };
+pub use clients::{merge as merge_client_records, ClientRecord, ClientTable, CLIENT_TABLE_SLOTS};
 pub use config::{ClockMode, ClockSettings, NtpConfig, RawNtpConfig, SourceSpec};
 pub use keys::{parse_key_file, KeyFileError, KeyFileFormat};
 pub use mac::{AuthError, Key, KeyError, KeyStore, KeyType, MAX_DIGEST_LEN};

@@ -58,6 +58,15 @@ struct Slot {
     last_kod: u32,
 }
 
+/// Keyed multiply-xorshift mix of `key` (`k0` odd); the keys come from the
+/// injected RNG, so a client cannot aim at a slot.
+pub(crate) fn keyed_hash(k0: u64, k1: u64, key: u64) -> u64 {
+    let mut h = (key ^ k1).wrapping_mul(k0);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 32)
+}
+
 /// The limiter.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -95,11 +104,7 @@ impl RateLimiter {
     }
 
     fn hash(&self, key: u64) -> u64 {
-        // Keyed multiply-xorshift mix; the keys come from the injected RNG.
-        let mut h = (key ^ self.k1).wrapping_mul(self.k0);
-        h ^= h >> 29;
-        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        h ^ (h >> 32)
+        keyed_hash(self.k0, self.k1, key)
     }
 
     /// Account one request from `ip` at `now_ms` (monotonic ms).
