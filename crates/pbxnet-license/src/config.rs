@@ -18,7 +18,8 @@ use pbxnet_config::{did_you_mean, DaemonConfig, Diagnostics, Spanned, ValidateCt
 use serde::Deserialize;
 
 use crate::catalogue::{self, Role};
-use crate::key::{KeyKind, Serial, MAX_MAJOR_VERSION};
+use crate::key::MAX_MAJOR_VERSION;
+use crate::kind::{KeyKind, Serial};
 
 /// `license.toml` as written.
 #[derive(Debug, Clone, Deserialize)]

@@ -14,6 +14,7 @@ mod alphabet;
 mod bits;
 mod catalogue;
 mod key;
+mod kind;
 
 pub use alphabet::{
     chars_for_bytes, decode as base42_decode, encode as base42_encode, Base42Error, ALPHABET,
@@ -24,19 +25,21 @@ pub use catalogue::{
     ValueReason, CTI, MAIN,
 };
 pub use key::{
-    decode, issue, key_text_from_file, syntax_check, DecodeError, DecodedKey, EncodeError, KeyKind,
-    License, Serial, SerialError, SignatureError, SyntaxError, MAX_MAJOR_VERSION, SCHEMA,
+    decode, issue, key_text_from_file, syntax_check, DecodeError, DecodedKey, EncodeError, License,
+    SignatureError, SyntaxError, MAX_MAJOR_VERSION, SCHEMA,
 };
+pub use kind::{KeyKind, KeyKindError, Serial, SerialError};
 mod persist;
+mod rules;
 mod time;
 mod validator;
 
-pub use persist::{ClockBack, KeyRecord, PersistError, PersistedState, STATE_FORMAT};
+pub use persist::{BodyProblem, ClockBack, KeyRecord, PersistError, PersistedState, STATE_FORMAT};
+pub use rules::{try_and_buy_grants, CHECKPOINT_SECS, GRACE_SECS, TRY_AND_BUY_SECS};
 pub use time::{format_date, format_datetime, Now};
 pub use validator::{
-    try_and_buy_grants, ClockBackStatus, Event, Grant, KeyStatus, Mode, ServiceStatus, Status,
-    TryAndBuyStatus, Validator, ValidatorConfig, Verdict, CHECKPOINT_SECS, GRACE_SECS,
-    TRY_AND_BUY_SECS,
+    ClockBackStatus, Event, Grant, KeyStatus, Mode, ServiceStatus, Status, TryAndBuyStatus,
+    Validator, ValidatorConfig, Verdict,
 };
 mod config;
 

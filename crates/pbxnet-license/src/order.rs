@@ -19,7 +19,8 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::catalogue;
-use crate::key::{EncodeError, KeyKind, License, Serial};
+use crate::key::{EncodeError, License};
+use crate::kind::{KeyKind, KeyKindError, Serial, SerialError};
 
 /// The order as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,7 +54,8 @@ fn default_ack() -> AckCode {
 pub enum AckCode {
     /// `ack-code = 48879`.
     Int(u32),
-    /// `ack-code = "BEEF"`.
+    /// `ack-code = "BEEF"`: the text as written (input, not an error;
+    /// [`OrderError::AckCodeNotHex`] when it is not hexadecimal).
     Hex(String),
 }
 
@@ -61,16 +63,49 @@ pub enum AckCode {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum OrderError {
-    /// Not TOML for an order.
-    #[error("order file: {0}")]
-    Toml(String),
-    /// Field-level problem.
-    #[error("{field}: {message}")]
-    Field {
-        /// Field path.
-        field: String,
-        /// What is wrong.
-        message: String,
+    /// Not TOML for an order (syntax, unknown or mistyped field).
+    #[error("order file, line {line} column {column}: {problem}")]
+    Toml {
+        /// Line (1-based; 0 when the parser gives no position).
+        line: usize,
+        /// Column (1-based).
+        column: usize,
+        /// The TOML parser's explanation.
+        problem: String,
+    },
+    /// `serial` is not 8 hexadecimal digits.
+    #[error("serial: {0}")]
+    Serial(SerialError),
+    /// `type` is neither main nor cti.
+    #[error("type: {0}")]
+    Kind(KeyKindError),
+    /// `edition` does not fit 16 bits.
+    #[error("edition: {value} is above FFFF")]
+    Edition {
+        /// The value given.
+        value: u32,
+    },
+    /// `ack-code` integer does not fit 16 bits.
+    #[error("ack-code: {value} is above FFFF")]
+    AckCodeTooLarge {
+        /// The value given.
+        value: u32,
+    },
+    /// `ack-code` text is not 1 to 4 hexadecimal digits.
+    #[error("ack-code: {text:?} is not 1 to 4 hexadecimal digits")]
+    AckCodeNotHex {
+        /// The text given.
+        text: String,
+    },
+    /// A `[services]` key that is no service of this key type.
+    #[error("services.{id}: not a {kind} key service{}", did_you_mean.as_ref().map(|m| format!("; did you mean `{m}`?")).unwrap_or_default())]
+    UnknownService {
+        /// Key type of the order.
+        kind: KeyKind,
+        /// The id given.
+        id: String,
+        /// The closest service id, if any is close.
+        did_you_mean: Option<String>,
     },
     /// Catalogue refusal.
     #[error("services.{0}")]
@@ -86,39 +121,50 @@ pub struct Order {
     pub license: License,
 }
 
-fn field(field: &str, message: impl Into<String>) -> OrderError {
-    OrderError::Field {
-        field: field.into(),
-        message: message.into(),
+fn toml_error(e: &toml::de::Error, text: &str) -> OrderError {
+    let (line, column) = match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            (line, column)
+        }
+        None => (0, 0),
+    };
+    OrderError::Toml {
+        line,
+        column,
+        problem: e.message().to_string(),
     }
 }
 
 impl Order {
     /// Parses and checks an order; returns every problem.
     pub fn parse(text: &str) -> Result<Order, Vec<OrderError>> {
-        let raw: RawOrder =
-            toml::from_str(text).map_err(|e| vec![OrderError::Toml(e.to_string())])?;
+        let raw: RawOrder = toml::from_str(text).map_err(|e| vec![toml_error(&e, text)])?;
         let mut errs = Vec::new();
         let serial = raw
             .serial
             .parse::<Serial>()
-            .map_err(|e| errs.push(field("serial", e.to_string())))
+            .map_err(|e| errs.push(OrderError::Serial(e)))
             .ok();
         let kind = raw
             .kind
             .parse::<KeyKind>()
-            .map_err(|e| errs.push(field("type", e)))
+            .map_err(|e| errs.push(OrderError::Kind(e)))
             .ok();
         let major = u8::try_from(raw.software_major_version).unwrap_or(u8::MAX);
         let edition = u16::try_from(raw.edition)
-            .map_err(|_| errs.push(field("edition", format!("{} is above FFFF", raw.edition))))
+            .map_err(|_| errs.push(OrderError::Edition { value: raw.edition }))
             .unwrap_or(0);
         let ack_code = match &raw.ack_code {
-            AckCode::Int(v) => u16::try_from(*v).map_err(|_| format!("{v} is above FFFF")),
+            AckCode::Int(v) => {
+                u16::try_from(*v).map_err(|_| OrderError::AckCodeTooLarge { value: *v })
+            }
             AckCode::Hex(s) => u16::from_str_radix(s.trim_start_matches("0x"), 16)
-                .map_err(|_| format!("{s:?} is not 1 to 4 hexadecimal digits")),
+                .map_err(|_| OrderError::AckCodeNotHex { text: s.clone() }),
         }
-        .map_err(|m| errs.push(field("ack-code", m)))
+        .map_err(|e| errs.push(e))
         .unwrap_or(0);
         let Some(kind) = kind else { return Err(errs) };
         let mut license = License::defaults(kind, major);
@@ -130,14 +176,11 @@ impl Order {
             .collect();
         for (id, &value) in &raw.services {
             if !license.set(id, value) {
-                let hint = match pbxnet_config::did_you_mean(id, &ids) {
-                    Some(m) => format!("; did you mean `{m}`?"),
-                    None => String::new(),
-                };
-                errs.push(field(
-                    &format!("services.{id}"),
-                    format!("not a {kind} key service{hint}"),
-                ));
+                errs.push(OrderError::UnknownService {
+                    kind,
+                    id: id.clone(),
+                    did_you_mean: pbxnet_config::did_you_mean(id, &ids).map(str::to_owned),
+                });
             }
         }
         errs.extend(license.check().into_iter().map(OrderError::Value));

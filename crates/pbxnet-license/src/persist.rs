@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::key::{KeyKind, Serial};
-use crate::validator::{GRACE_SECS, TRY_AND_BUY_SECS};
+use crate::kind::{KeyKind, Serial};
+use crate::rules::{GRACE_SECS, TRY_AND_BUY_SECS};
 
 /// Format version written in the header.
 pub const STATE_FORMAT: u32 = 1;
@@ -86,8 +86,31 @@ pub enum PersistError {
     #[error("state file checksum mismatch")]
     Checksum,
     /// Body is not the expected JSON.
-    #[error("state file body: {0}")]
-    Body(String),
+    #[error("state file body, line {line} column {column}: {problem}")]
+    Body {
+        /// Line in the body (1-based).
+        line: usize,
+        /// Column (1-based).
+        column: usize,
+        /// What kind of problem.
+        problem: BodyProblem,
+    },
+}
+
+/// What is wrong with a state body that passed its checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BodyProblem {
+    /// Not JSON.
+    #[error("not JSON")]
+    Syntax,
+    /// JSON that ends early.
+    #[error("JSON ends early")]
+    Truncated,
+    /// JSON, but a field is missing, unknown or of the wrong type (a state
+    /// written by another version).
+    #[error("a field is missing, unknown or of the wrong type")]
+    Fields,
 }
 
 impl PersistedState {
@@ -172,7 +195,17 @@ impl PersistedState {
         if want != hex {
             return Err(PersistError::Checksum);
         }
-        serde_json::from_str(body).map_err(|e| PersistError::Body(e.to_string()))
+        serde_json::from_str(body).map_err(|e| PersistError::Body {
+            line: e.line(),
+            column: e.column(),
+            problem: match e.classify() {
+                serde_json::error::Category::Data => BodyProblem::Fields,
+                serde_json::error::Category::Syntax => BodyProblem::Syntax,
+                serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+                    BodyProblem::Truncated
+                }
+            },
+        })
     }
 }
 

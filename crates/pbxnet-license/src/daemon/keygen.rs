@@ -191,22 +191,7 @@ fn inspect(
     serial: Option<Serial>,
     json_out: bool,
 ) -> Result<ExitCode> {
-    let path = Path::new(arg);
-    let (content, file_kind, file_serial) = if path.is_file() {
-        let content =
-            fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .and_then(|e| e.parse::<KeyKind>().ok());
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<Serial>().ok());
-        (content, ext, stem)
-    } else {
-        (arg.to_string(), None, None)
-    };
+    let (content, file_kind, file_serial) = key_argument(arg)?;
     let text = crate::key_text_from_file(&content);
     let kind = kind.or(file_kind);
     let decoded = match decode(kind, text) {
@@ -259,37 +244,67 @@ fn inspect(
     if json_out {
         out!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        out!(
-            "type {}  length {}  schema {}",
-            lic.kind,
-            text.len(),
-            crate::SCHEMA
-        );
-        out!(
-            "software major version R{}  edition {}  ack code {:04X}",
-            lic.major_version,
-            lic.edition,
-            lic.ack_code
-        );
-        out!("payload {payload_hex}");
-        match verify {
-            Some((s, true)) => out!("signature: VALID for serial {s}"),
-            Some((s, false)) => out!("signature: INVALID for serial {s}"),
-            None => out!("signature: not checked (give --public-key)"),
-        }
-        for (s, &v) in catalogue::services(lic.kind).iter().zip(&lic.values) {
-            let eff = s.effective(v);
-            let note = match s.role {
-                crate::Role::Ignored => " (eLP, ignored by the system)".to_string(),
-                crate::Role::Inactive => " (inactive deprecated)".to_string(),
-                _ if eff != v => format!(" (effective {eff})"),
-                _ => String::new(),
-            };
-            out!("  {:<32} {:>6}{note}", s.id, v);
-        }
+        print_key_text(lic, text.len(), &payload_hex, verify);
     }
     Ok(match verify {
         Some((_, false)) => ExitCode::from(3),
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// The key text of `arg` (a key file, or the key itself) and what the
+/// file name says: `<SERIAL>.msl` gives the kind and the serial.
+fn key_argument(arg: &str) -> Result<(String, Option<KeyKind>, Option<Serial>)> {
+    let path = Path::new(arg);
+    if !path.is_file() {
+        return Ok((arg.to_string(), None, None));
+    }
+    let content =
+        fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(|e| e.parse::<KeyKind>().ok());
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse::<Serial>().ok());
+    Ok((content, ext, stem))
+}
+
+/// The human form of `inspect`.
+fn print_key_text(
+    lic: &crate::License,
+    length: usize,
+    payload_hex: &str,
+    verify: Option<(Serial, bool)>,
+) {
+    out!(
+        "type {}  length {}  schema {}",
+        lic.kind,
+        length,
+        crate::SCHEMA
+    );
+    out!(
+        "software major version R{}  edition {}  ack code {:04X}",
+        lic.major_version,
+        lic.edition,
+        lic.ack_code
+    );
+    out!("payload {payload_hex}");
+    match verify {
+        Some((s, true)) => out!("signature: VALID for serial {s}"),
+        Some((s, false)) => out!("signature: INVALID for serial {s}"),
+        None => out!("signature: not checked (give --public-key)"),
+    }
+    for (s, &v) in catalogue::services(lic.kind).iter().zip(&lic.values) {
+        let eff = s.effective(v);
+        let note = match s.role {
+            crate::Role::Ignored => " (eLP, ignored by the system)".to_string(),
+            crate::Role::Inactive => " (inactive deprecated)".to_string(),
+            _ if eff != v => format!(" (effective {eff})"),
+            _ => String::new(),
+        };
+        out!("  {:<32} {:>6}{note}", s.id, v);
+    }
 }
