@@ -390,35 +390,49 @@ impl Server {
             return self.check_size(request.len(), pending(Pending::KodRate, n));
         }
 
-        let keys = &self.config.keys;
-        let (kind, len) = match pkt.mac {
-            None => (Pending::Plain, HEADER_LEN),
-            Some(mac) => match keys.verify(mac.key_id, pkt.authenticated, mac.digest) {
-                Ok(k) => (
-                    Pending::Signed(k.id()),
-                    HEADER_LEN + 4 + k.kind().digest_len(),
-                ),
-                Err(e) => {
-                    match e {
-                        AuthError::BadMac { .. } => self.stats.auth_bad_mac += 1,
-                        AuthError::UnknownKey { .. } => self.stats.auth_unknown_key += 1,
-                        AuthError::UntrustedKey { .. } => self.stats.auth_untrusted_key += 1,
-                    }
-                    match self.config.policy.bad_mac {
-                        BadMacResponse::Silence => {
-                            self.stats.drop_bad_auth += 1;
-                            return None;
-                        }
-                        BadMacResponse::CryptoNak => (Pending::Nak, HEADER_LEN + 4),
-                    }
-                }
-            },
-        };
+        let (kind, len) = self.authenticate(&pkt)?;
         if kind == Pending::Plain && access == Access::AuthRequired {
             self.stats.drop_auth_required += 1;
             return None;
         }
+        self.write_reply(h, recv, buf);
+        self.check_size(request.len(), pending(kind, len))
+    }
 
+    /// The MAC check: what kind of reply (plain, signed, crypto-NAK) and
+    /// its length; `None` (counted) when a bad MAC gets silence.
+    fn authenticate(&mut self, pkt: &Packet<'_>) -> Option<(Pending, usize)> {
+        let Some(mac) = pkt.mac else {
+            return Some((Pending::Plain, HEADER_LEN));
+        };
+        match self
+            .config
+            .keys
+            .verify(mac.key_id, pkt.authenticated, mac.digest)
+        {
+            Ok(k) => Some((
+                Pending::Signed(k.id()),
+                HEADER_LEN + 4 + k.kind().digest_len(),
+            )),
+            Err(e) => {
+                match e {
+                    AuthError::BadMac { .. } => self.stats.auth_bad_mac += 1,
+                    AuthError::UnknownKey { .. } => self.stats.auth_unknown_key += 1,
+                    AuthError::UntrustedKey { .. } => self.stats.auth_untrusted_key += 1,
+                }
+                match self.config.policy.bad_mac {
+                    BadMacResponse::Silence => {
+                        self.stats.drop_bad_auth += 1;
+                        None
+                    }
+                    BadMacResponse::CryptoNak => Some((Pending::Nak, HEADER_LEN + 4)),
+                }
+            }
+        }
+    }
+
+    /// The reply header to request header `h` (transmit time left zero).
+    fn write_reply(&self, h: &Header, recv: NtpTimestamp, buf: &mut [u8]) {
         let reply = Header {
             leap: self.system.leap,
             version: h.version,
@@ -435,7 +449,6 @@ impl Server {
             transmit_ts: NtpTimestamp::ZERO,
         };
         buf[..HEADER_LEN].copy_from_slice(&reply.encode());
-        self.check_size(request.len(), pending(kind, len))
     }
 
     /// Second half of [`Server::handle`]: write the transmit timestamp `tx`
