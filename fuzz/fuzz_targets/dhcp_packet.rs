@@ -17,6 +17,8 @@ fn server() -> Server<MemStore> {
         site: &site,
         source: &src,
         config_dir: std::path::Path::new("."),
+        // The fuzzed path is the packet handler, not the host checks.
+        host: None,
     };
     let cfg = DhcpConfig::validate(raw, &ctx, &mut Diagnostics::new()).expect("example validates");
     let mut s = Server::with_seed(cfg.server, MemStore::new(), 1).expect("server");
