@@ -1,11 +1,57 @@
-//! The CLI pieces every daemon shares.
+//! The command line every daemon shares: `run` (the default), `check
+//! [--json]`, `status [--json]`, the daemon's own subcommands beside them,
+//! `--config` and `--version`.
 
-use std::io::Write;
+use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Parser, Subcommand};
 use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic};
+
+/// The command line of a daemon whose own subcommands are `C` and whose
+/// `status` takes the extra options `S`. Name, version and description are
+/// the daemon's, set by [`crate::command`].
+#[derive(Debug, Parser)]
+#[command(version)]
+pub(crate) struct Cli<C: Subcommand, S: Args> {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command<C, S>>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command<C: Subcommand, S: Args> {
+    /// Run the daemon (the default).
+    Run,
+    /// Validate the configuration and print every problem.
+    Check(CheckArgs),
+    /// Ask the running daemon for its status.
+    Status(StatusArgs<S>),
+    #[command(flatten)]
+    Daemon(C),
+}
+
+/// No daemon-specific subcommands.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum NoCommand {}
+
+/// No options beyond `--json`.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct NoOptions {}
+
+/// Options of the `status` subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StatusArgs<S: Args> {
+    /// Machine-readable output (JSON).
+    #[arg(long)]
+    pub json: bool,
+    /// The daemon's own options.
+    #[command(flatten)]
+    pub options: S,
+}
 
 /// Options every daemon takes.
 #[derive(Debug, Clone, Args)]
@@ -58,9 +104,9 @@ pub fn check_paths<D: DaemonConfig>(paths: &ConfigPaths, args: &CheckArgs) -> Ex
         Ok(loaded) => (loaded.warnings.clone(), true, loaded.files.clone()),
         Err(report) => (report.diagnostics.clone(), false, Vec::new()),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     if args.json {
-        let _ = writeln!(out, "{}", render_report(&diagnostics, true));
+        out = render_report(&diagnostics, true);
     } else {
         if !diagnostics.is_empty() {
             let _ = writeln!(out, "{}", render_report(&diagnostics, false));
@@ -74,6 +120,9 @@ pub fn check_paths<D: DaemonConfig>(paths: &ConfigPaths, args: &CheckArgs) -> Ex
             };
             let _ = writeln!(out, "configuration OK ({what})");
         }
+    }
+    if !out.is_empty() {
+        let _ = crate::output::print(&out);
     }
     if ok {
         ExitCode::SUCCESS

@@ -1,6 +1,8 @@
 //! Logging: human lines on a terminal, plain lines with syslog priority
 //! prefixes and no timestamps under systemd (journald adds its own), or JSON.
-//! The level can change on reload.
+//! Installed in two stages: a bootstrap stage at start ([`bootstrap`]),
+//! then the configured format and level ([`init`]); the level can change on
+//! reload.
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
@@ -15,9 +17,22 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
 type Output = Box<dyn Layer<Registry> + Send + Sync>;
-type FilterHandle = reload::Handle<EnvFilter, tracing_subscriber::layer::Layered<Output, Registry>>;
+type OutputHandle = reload::Handle<Output, Registry>;
+type FilterHandle = reload::Handle<
+    EnvFilter,
+    tracing_subscriber::layer::Layered<reload::Layer<Output, Registry>, Registry>,
+>;
 
-static FILTER: OnceLock<FilterHandle> = OnceLock::new();
+/// The installed subscriber's output format and level, both replaceable.
+struct Installed {
+    output: OutputHandle,
+    filter: FilterHandle,
+}
+
+static INSTALLED: OnceLock<Installed> = OnceLock::new();
+
+/// Level of the bootstrap stage, before the configuration says otherwise.
+const BOOTSTRAP_LEVEL: LogLevel = LogLevel::Info;
 
 fn filter_for(level: LogLevel) -> EnvFilter {
     // RUST_LOG, when set, wins: it is how a developer asks for more.
@@ -34,14 +49,8 @@ pub fn resolve_format(format: LogFormat) -> LogFormat {
     }
 }
 
-/// Installs the global subscriber (once; later calls only change the level).
-pub fn init(settings: &LogSettings) {
-    if FILTER.get().is_some() {
-        set_level(settings.level);
-        return;
-    }
-    let (filter, handle) = reload::Layer::new(filter_for(settings.level));
-    let output: Output = match resolve_format(settings.format) {
+fn output_for(format: LogFormat) -> Output {
+    match resolve_format(format) {
         LogFormat::Human | LogFormat::Auto => {
             Box::new(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         }
@@ -62,21 +71,51 @@ pub fn init(settings: &LogSettings) {
                 .with_current_span(true)
                 .with_writer(std::io::stderr),
         ),
-    };
+    }
+}
+
+/// The bootstrap stage: logs at info in the format `auto` picks, until
+/// [`init`] applies the configured settings. Start-up messages logged before
+/// the configuration is read (or when it cannot be) are not lost.
+pub fn bootstrap() {
+    install(&LogSettings {
+        level: BOOTSTRAP_LEVEL,
+        format: LogFormat::Auto,
+    });
+}
+
+/// Applies the configured settings: installs the global subscriber, or
+/// replaces the bootstrap stage's format and level.
+pub fn init(settings: &LogSettings) {
+    match INSTALLED.get() {
+        Some(installed) => {
+            let _ = installed.output.reload(output_for(settings.format));
+            let _ = installed.filter.reload(filter_for(settings.level));
+        }
+        None => install(settings),
+    }
+}
+
+fn install(settings: &LogSettings) {
+    let (output, output_handle) = reload::Layer::new(output_for(settings.format));
+    let (filter, filter_handle) = reload::Layer::new(filter_for(settings.level));
     if tracing_subscriber::registry()
         .with(output)
         .with(filter)
         .try_init()
         .is_ok()
     {
-        let _ = FILTER.set(handle);
+        let _ = INSTALLED.set(Installed {
+            output: output_handle,
+            filter: filter_handle,
+        });
     }
 }
 
 /// Changes the level of the installed subscriber.
 pub fn set_level(level: LogLevel) {
-    if let Some(handle) = FILTER.get() {
-        let _ = handle.reload(filter_for(level));
+    if let Some(installed) = INSTALLED.get() {
+        let _ = installed.filter.reload(filter_for(level));
     }
 }
 

@@ -175,7 +175,6 @@ mod tests {
         });
     }
 
-    #[allow(unsafe_code)]
     fn unsafe_env_set(key: &str, value: &str) {
         // Edition 2021: set_var is safe to call; the wrapper marks the intent.
         std::env::set_var(key, value);

@@ -8,6 +8,8 @@
 //!   `CAP_SYS_TIME` where needed) as ambient capabilities: the systemd units
 //!   do this; [`drop_to`] then has nothing to do.
 
+use std::path::Path;
+
 use anyhow::{anyhow, Context, Result};
 use nix::unistd::{getuid, setgid, setgroups, setuid, Uid, User};
 
@@ -17,9 +19,12 @@ pub fn is_root() -> bool {
 }
 
 /// Switches to `user` (and its primary group, no supplementary groups) when
-/// running as root; does nothing otherwise. Fails when the user does not
-/// exist: a daemon must not keep running as root by mistake.
-pub fn drop_to(user: &str) -> Result<()> {
+/// running as root; does nothing otherwise. The files in `hand_over` (the
+/// control socket, created while still root) are given to `user` first, so
+/// that they belong to the daemon's user as if it had created them. Fails
+/// when the user does not exist: a daemon must not keep running as root by
+/// mistake.
+pub fn drop_to(user: &str, hand_over: &[&Path]) -> Result<()> {
     if !is_root() {
         return Ok(());
     }
@@ -30,6 +35,10 @@ pub fn drop_to(user: &str) -> Result<()> {
                 "user `{user}` (site.toml `user`) does not exist; create it or remove the setting"
             )
         })?;
+    for path in hand_over {
+        std::os::unix::fs::chown(path, Some(entry.uid.as_raw()), Some(entry.gid.as_raw()))
+            .with_context(|| format!("giving {} to user `{user}`", path.display()))?;
+    }
     setgroups(&[entry.gid]).context("clearing supplementary groups")?;
     setgid(entry.gid).with_context(|| format!("switching to group {}", entry.gid))?;
     setuid(entry.uid).with_context(|| format!("switching to user `{user}`"))?;

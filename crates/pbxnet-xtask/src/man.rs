@@ -169,8 +169,16 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
              Durable state.\n\
              .SH \"EXIT STATUS\"\n\
              .TP\n0\nSuccess; for \\fBcheck\\fR: the configuration is valid (warnings allowed).\n\
-             .TP\n1\n\\fBcheck\\fR found errors, or a command failed.\n\
-             .TP\n78\n\\fBrun\\fR refused a configuration it cannot honour (EX_CONFIG); systemd does not restart it.\n\
+             .TP\n1\n\\fBcheck\\fR found errors.\n\
+             .TP\n2\nThe command line is not valid (unknown subcommand or option).\n\
+             .TP\n64\nA subcommand's argument is not valid (EX_USAGE), e.g. a malformed MAC address.\n\
+             .TP\n65\nThe running daemon refused the request (EX_DATAERR), e.g. no lease to release.\n\
+             .TP\n69\nNo daemon answers on the control socket (EX_UNAVAILABLE): it is not running.\n\
+             .TP\n70\nThe daemon's answer was not understood (EX_SOFTWARE): client and daemon versions differ.\n\
+             .TP\n71\n\\fBrun\\fR failed after start-up (EX_OSERR): a socket, an interface, a thread, the state files.\n\
+             .TP\n74\nReading state or printing failed (EX_IOERR), e.g. no lease database for \\fBleases\\fR.\n\
+             .TP\n77\nThe control socket refused us (EX_NOPERM): use root or the daemon's user.\n\
+             .TP\n78\n\\fBrun\\fR refused a configuration it cannot honour (EX_CONFIG); systemd does not restart it. Also any subcommand that cannot read the configuration.\n\
              .SH SIGNALS\n\
              .TP\nSIGHUP\nRe-read and validate the configuration; on any error keep the running one and log every problem.\n\
              .TP\nSIGTERM, SIGINT\nStop.\n"

@@ -214,7 +214,18 @@ fn daemon_sources(krate: &str) -> String {
     text
 }
 
+/// Whether the daemon skeleton's loop pings the watchdog.
+fn skeleton_pings() -> bool {
+    let run = pbxnet_xtask::workspace_root().join("crates/pbxnet-runtime/src/run.rs");
+    pings_directly(&std::fs::read_to_string(run).unwrap_or_default())
+}
+
 fn pings_watchdog(source: &str) -> bool {
+    // A shell on the runtime's skeleton is pinged from the skeleton's loop.
+    (source.contains("impl Daemon for") && skeleton_pings()) || pings_directly(source)
+}
+
+fn pings_directly(source: &str) -> bool {
     source.contains("Watchdog::from_env")
         || source.contains("WatchdogTimer::from_env")
         || source.contains("WATCHDOG=1")

@@ -28,8 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
-use pbxnet_runtime::{notify, signals, CheckArgs, GlobalArgs, Reloader};
+use clap::Subcommand;
+use pbxnet_runtime::exit::{EX_DATAERR, EX_IOERR, EX_SOFTWARE, EX_USAGE};
+use pbxnet_runtime::{Config, Daemon, ExitContext, Failure, Invocation, NoOptions};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -47,22 +48,9 @@ const MAX_DATAGRAM: usize = 1500;
 /// Daemon name (control socket file name).
 const NAME: &str = "pbxnet-dhcpd";
 
-/// Command line.
-#[derive(Debug, Parser)]
-#[command(name = NAME, version, about = "pbxnet DHCPv4 server")]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Option<Cmd>,
-}
-
+/// The daemon's own subcommands.
 #[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Run the server (default).
-    Run,
-    /// Validate the configuration and print every problem.
-    Check(CheckArgs),
+pub(crate) enum Command {
     /// List leases held by the running daemon.
     Leases(LeasesArgs),
     /// Act on one lease of the running daemon.
@@ -70,16 +58,10 @@ enum Cmd {
         #[command(subcommand)]
         action: LeaseAction,
     },
-    /// Counters and pool usage of the running daemon.
-    Status {
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-    },
 }
 
 #[derive(Debug, Subcommand)]
-enum LeaseAction {
+pub(crate) enum LeaseAction {
     /// Free the lease of an address or MAC.
     Release {
         /// IPv4 address or MAC address.
@@ -88,7 +70,7 @@ enum LeaseAction {
 }
 
 #[derive(Debug, clap::Args)]
-struct LeasesArgs {
+pub(crate) struct LeasesArgs {
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -193,119 +175,55 @@ fn mac_str(m: [u8; 6]) -> String {
 
 /// The command line as a clap `Command` (man pages, shell completion).
 pub fn cli() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    pbxnet_runtime::command::<Dhcpd>()
 }
 
 /// Entry point of the `pbxnet-dhcpd` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Cmd::Run) {
-        Cmd::Check(args) => pbxnet_runtime::check::<DhcpConfig>(&cli.global, &args),
-        Cmd::Run => {
-            let reloader = match pbxnet_runtime::startup::<DhcpConfig>(&cli.global) {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("{NAME}: cannot start the runtime: {e}");
-                    return ExitCode::from(pbxnet_runtime::exit::EX_OSERR);
-                }
-            };
-            match rt.block_on(run(reloader)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    eprintln!("{NAME}: {e:#}");
-                    ExitCode::from(pbxnet_runtime::exit::EX_OSERR)
-                }
-            }
-        }
-        Cmd::Leases(args) => match leases_cmd(&cli.global, &args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{NAME}: {e:#}");
-                ExitCode::from(pbxnet_runtime::exit::EX_IOERR)
-            }
-        },
-        Cmd::Lease {
-            action: LeaseAction::Release { target },
-        } => client(
-            &cli.global,
-            |path| match pbxnet_runtime::control::request::<_, CtlResponse>(
-                path,
-                &CtlRequest::Release(target.clone()),
-            )? {
-                CtlResponse::Released(ips) => {
-                    for ip in ips {
-                        println!("released {ip}");
-                    }
-                    Ok(())
-                }
-                CtlResponse::Error(e) => bail!("{e}"),
-                other => bail!("unexpected answer {other:?}"),
-            },
-        ),
-        Cmd::Status { json } => client(
-            &cli.global,
-            |path| match pbxnet_runtime::control::request::<_, CtlResponse>(
-                path,
-                &CtlRequest::Status,
-            )? {
-                CtlResponse::Status(s) => {
-                    if json {
-                        println!("{}", serde_json::to_string_pretty(&s)?);
-                    } else {
-                        println!("version {}  uptime {}s", s.version, s.uptime);
-                        let names = [
-                            "", "discover", "offer", "request", "decline", "ack", "nak", "release",
-                            "inform",
-                        ];
-                        for (i, n) in names.iter().enumerate().skip(1) {
-                            println!(
-                                "{n:>10}: received {:>10}  sent {:>10}",
-                                s.counters.received[i], s.counters.sent[i]
-                            );
-                        }
-                        for (l, n) in &s.dropped {
-                            println!("dropped {l}: {n}");
-                        }
-                        for p in &s.pools {
-                            println!("pool {}: {}/{}", p.pool, p.used, p.size);
-                        }
-                        println!(
-                            "paced replies: delayed {}  dropped {}  waiting {}",
-                            s.pacing.delayed, s.pacing.dropped, s.pacing.held
-                        );
-                    }
-                    Ok(())
-                }
-                other => bail!("unexpected answer {other:?}"),
-            },
-        ),
-    }
+    pbxnet_runtime::main::<Dhcpd>()
 }
 
-fn client(global: &GlobalArgs, f: impl FnOnce(&std::path::Path) -> Result<()>) -> ExitCode {
-    let paths = pbxnet_config::ConfigPaths::resolve(global.config.as_deref(), "dhcp.toml");
-    let site = match pbxnet_config::load_site(&paths) {
-        Ok((site, _)) => site,
-        Err(report) => {
-            eprintln!("{report}");
-            return ExitCode::from(pbxnet_runtime::EX_CONFIG);
+/// `status` as text.
+fn render_status(s: &StatusView) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "version {}  uptime {}s", s.version, s.uptime);
+    let names = [
+        "", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform",
+    ];
+    for (i, n) in names.iter().enumerate().skip(1) {
+        let _ = writeln!(
+            out,
+            "{n:>10}: received {:>10}  sent {:>10}",
+            s.counters.received[i], s.counters.sent[i]
+        );
+    }
+    for (l, n) in &s.dropped {
+        let _ = writeln!(out, "dropped {l}: {n}");
+    }
+    for p in &s.pools {
+        let _ = writeln!(out, "pool {}: {}/{}", p.pool, p.used, p.size);
+    }
+    let _ = writeln!(
+        out,
+        "paced replies: delayed {}  dropped {}  waiting {}",
+        s.pacing.delayed, s.pacing.dropped, s.pacing.held
+    );
+    out
+}
+
+/// `lease release`: asks the running daemon to free a lease.
+fn release_cmd(invocation: &Invocation, target: String) -> Result<(), Failure> {
+    match invocation.ask::<Dhcpd>(&CtlRequest::Release(target))? {
+        CtlResponse::Released(ips) => {
+            let text: String = ips.iter().map(|ip| format!("released {ip}\n")).collect();
+            pbxnet_runtime::output::print(&text).exit_code(EX_IOERR)
         }
-    };
-    let path = pbxnet_runtime::control::socket_path(&site.runtime_directory, NAME);
-    match f(&path) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{NAME}: {e:#}");
-            ExitCode::from(pbxnet_runtime::exit::EX_IOERR)
-        }
+        CtlResponse::Error(e) => Err(Failure::new(EX_DATAERR, anyhow::anyhow!("{e}"))),
+        other => Err(Failure::new(
+            EX_SOFTWARE,
+            anyhow::anyhow!("unexpected answer {other:?}"),
+        )),
     }
 }
 
@@ -330,17 +248,21 @@ fn view(cfg: &crate::ServerConfig, l: &Lease) -> LeaseView {
 
 /// `leases`: reads the lease database directly (read-only; WAL lets it run
 /// beside the daemon).
-fn leases_cmd(global: &GlobalArgs, args: &LeasesArgs) -> Result<()> {
-    let loaded = pbxnet_config::load::<DhcpConfig>(global.config.as_deref())
-        .map_err(|r| anyhow::anyhow!("{r}"))?;
+fn leases_cmd(invocation: &Invocation, args: &LeasesArgs) -> Result<(), Failure> {
+    use std::fmt::Write as _;
+    let loaded = invocation.load::<Dhcpd>()?;
     let db = &loaded.daemon.lease_database;
     if !db.exists() {
-        bail!(
-            "no lease database at {} (has the daemon run yet?)",
-            db.display()
-        );
+        return Err(Failure::new(
+            EX_IOERR,
+            anyhow::anyhow!(
+                "no lease database at {} (has the daemon run yet?)",
+                db.display()
+            ),
+        ));
     }
-    let mut all: Vec<LeaseView> = store::read_all(db)?
+    let mut all: Vec<LeaseView> = store::read_all(db)
+        .exit_code(EX_IOERR)?
         .iter()
         .map(|l| view(&loaded.daemon.server, l))
         .collect();
@@ -348,7 +270,7 @@ fn leases_cmd(global: &GlobalArgs, args: &LeasesArgs) -> Result<()> {
     let mac = match &args.mac {
         Some(m) => Some(
             m.parse::<pbxnet_config::MacAddr>()
-                .map_err(anyhow::Error::msg)?
+                .map_err(|e| Failure::new(EX_USAGE, anyhow::Error::msg(e)))?
                 .to_string(),
         ),
         None => None,
@@ -360,22 +282,25 @@ fn leases_cmd(global: &GlobalArgs, args: &LeasesArgs) -> Result<()> {
             && (!args.expired || l.expires <= now || l.state == "released")
     });
     all.sort_by_key(|l| u32::from(l.ip));
+    let mut out = String::new();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
-        return Ok(());
-    }
-    println!(
-        "{:<17} {:<15} {:<9} {:>10} {:<20} {:<22} {:<16} HOSTNAME",
-        "MAC", "IP", "STATE", "EXPIRES-IN", "CLASS", "PROFILE", "VENDOR-CLASS"
-    );
-    for l in all {
-        let left = l.expires as i64 - now as i64;
-        println!(
-            "{:<17} {:<15} {:<9} {:>9}s {:<20} {:<22} {:<16} {}",
-            l.mac, l.ip, l.state, left, l.class, l.profile, l.vendor_class, l.hostname
+        out = serde_json::to_string_pretty(&all).exit_code(EX_SOFTWARE)?;
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<17} {:<15} {:<9} {:>10} {:<20} {:<22} {:<16} HOSTNAME",
+            "MAC", "IP", "STATE", "EXPIRES-IN", "CLASS", "PROFILE", "VENDOR-CLASS"
         );
+        for l in all {
+            let left = l.expires as i64 - now as i64;
+            let _ = writeln!(
+                out,
+                "{:<17} {:<15} {:<9} {:>9}s {:<20} {:<22} {:<16} {}",
+                l.mac, l.ip, l.state, left, l.class, l.profile, l.vendor_class, l.hostname
+            );
+        }
     }
-    Ok(())
+    pbxnet_runtime::output::print(&out).exit_code(EX_IOERR)
 }
 
 /// An interface socket.
@@ -472,117 +397,172 @@ fn open_socket(iface: &Interface, rcvbuf: u64) -> Result<UdpSocket> {
 
 type Shared = Arc<Mutex<Server<SqliteStore>>>;
 
-async fn run(mut reloader: Reloader<DhcpConfig>) -> Result<()> {
-    let started = now_ms();
-    let loaded = reloader.current();
-    let cfg = loaded.daemon.clone();
-    let seed = {
-        let mut b = [0u8; 32];
-        let t = now_ms().to_le_bytes();
-        b[..8].copy_from_slice(&t);
-        b[8..12].copy_from_slice(&std::process::id().to_le_bytes());
-        // Address choice only: not a secret.
-        rand::rngs::StdRng::from_seed(b)
-    };
-    let db = &cfg.lease_database;
-    if let Some(dir) = db.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the state directory {}", dir.display()))?;
+/// The `pbxnet-dhcpd` daemon.
+pub(crate) struct Dhcpd {
+    started: u64,
+    shared: Shared,
+    ports: Vec<Arc<Port>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Housekeeping every second: the core walks a bounded slice of the
+    /// leases per call (Server::handle_timeout, SWEEP_SLICE), so a tick
+    /// costs about the same at 1,000 leases as at 500,000, and trims the
+    /// flood table (which a stream of new clients would otherwise grow to
+    /// its cap: a HashMap never gives memory back).
+    tick: tokio::time::Interval,
+}
+
+/// The lease database, the core and the interface sockets, opened with
+/// the start-up privileges.
+pub(crate) struct Bound {
+    server: Server<SqliteStore>,
+    ports: Vec<Arc<Port>>,
+}
+
+impl Daemon for Dhcpd {
+    const NAME: &'static str = NAME;
+    const ABOUT: &'static str = "pbxnet DHCPv4 server";
+    type Config = DhcpConfig;
+    type Command = Command;
+    type StatusOptions = NoOptions;
+    type Request = CtlRequest;
+    type Response = CtlResponse;
+    type Bound = Bound;
+    /// The housekeeping tick.
+    type Event = ();
+
+    async fn bind(config: &Config<Self>) -> Result<Bound> {
+        let cfg = &config.daemon;
+        let seed = {
+            let mut b = [0u8; 32];
+            let t = now_ms().to_le_bytes();
+            b[..8].copy_from_slice(&t);
+            b[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+            // Address choice only: not a secret.
+            rand::rngs::StdRng::from_seed(b)
+        };
+        let db = &cfg.lease_database;
+        if let Some(dir) = db.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the state directory {}", dir.display()))?;
+        }
+        let store = SqliteStore::open(db).context("opening the lease database")?;
+        tracing::info!(path = %db.display(), leases = store.len(), "lease database loaded");
+        let mut server =
+            Server::new(cfg.server.clone(), store, seed).context("building the server")?;
+        let ifs = interfaces(&config.site.interfaces)?;
+        server.set_interfaces(ifs.clone());
+        let mut ports = Vec::new();
+        for i in &ifs {
+            tracing::info!(interface = %i.name, addr = %i.addr, "serving DHCP on port 67");
+            ports.push(Arc::new(Port::new(
+                i.clone(),
+                open_socket(i, cfg.receive_buffer)?,
+            )));
+        }
+        Ok(Bound { server, ports })
     }
-    let store = SqliteStore::open(db).context("opening the lease database")?;
-    tracing::info!(path = %db.display(), leases = store.len(), "lease database loaded");
-    let mut server = Server::new(cfg.server.clone(), store, seed).context("building the server")?;
-    let ifs = interfaces(&loaded.site.interfaces)?;
-    server.set_interfaces(ifs.clone());
-    let mut ports = Vec::new();
-    for i in &ifs {
-        tracing::info!(interface = %i.name, addr = %i.addr, "serving DHCP on port 67");
-        ports.push(Arc::new(Port::new(
-            i.clone(),
-            open_socket(i, cfg.receive_buffer)?,
-        )));
+
+    async fn start(bound: Bound, config: Config<Self>) -> Result<Self> {
+        let shared: Shared = Arc::new(Mutex::new(bound.server));
+        let mut tasks = Vec::new();
+        for p in &bound.ports {
+            tasks.push(tokio::spawn(pace_port(p.clone())));
+            tasks.push(tokio::spawn(serve_port(
+                p.clone(),
+                bound.ports.clone(),
+                shared.clone(),
+                config.daemon.probe_timeout,
+            )));
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(Dhcpd {
+            started: now_ms(),
+            shared,
+            ports: bound.ports,
+            tasks,
+            tick,
+        })
     }
-    let mut signals = signals::Signals::new().context("installing signal handlers")?;
-    let ctl_path = pbxnet_runtime::control::socket_path(&loaded.site.runtime_directory, NAME);
-    let mut ctl = pbxnet_runtime::control::serve::<CtlRequest, CtlResponse>(&ctl_path)?;
-    if let Some(user) = &loaded.site.user {
-        if pbxnet_runtime::privileges::is_root() {
-            pbxnet_runtime::privileges::drop_to(user)?;
+
+    async fn next_event(&mut self) {
+        self.tick.tick().await;
+    }
+
+    async fn handle_event(&mut self, (): ()) -> Result<()> {
+        let ticket = {
+            let mut s = self.shared.lock().expect("core lock");
+            s.handle_timeout(now_ms());
+            log_events(&mut s);
+            s.store_mut().begin_commit()
+        };
+        // Reclaimed leases gate no reply: the loop does not wait for
+        // their fsync (a synchronous commit here stalled receiving).
+        if let Some(t) = ticket {
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = t.await {
+                    tracing::error!(error = %e, "lease commit failed");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn reload(&mut self, config: Config<Self>) {
+        let mut s = self.shared.lock().expect("core lock");
+        match s.reconfigure(config.daemon.server.clone()) {
+            Ok(()) => tracing::info!("DHCP configuration applied; existing leases kept until they expire or are released"),
+            Err(e) => tracing::error!(error = %e, "reload refused, previous configuration kept"),
         }
     }
-    let shared: Shared = Arc::new(Mutex::new(server));
-    let mut tasks = Vec::new();
-    for p in &ports {
-        tasks.push(tokio::spawn(pace_port(p.clone())));
-        tasks.push(tokio::spawn(serve_port(
-            p.clone(),
-            ports.clone(),
-            shared.clone(),
-            cfg.probe_timeout,
-        )));
+
+    fn control(&mut self, request: CtlRequest) -> Result<CtlResponse> {
+        let mut s = self.shared.lock().expect("core lock");
+        Ok(control(&mut s, &self.ports, request, self.started))
     }
-    notify::ready();
-    notify::status("serving");
-    // Housekeeping every second: the core walks a bounded slice of the
-    // leases per call (Server::handle_timeout, SWEEP_SLICE), so a tick
-    // costs about the same at 1,000 leases as at 500,000, and trims the
-    // flood table (which a stream of new clients would otherwise grow to
-    // its cap: a HashMap never gives memory back).
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut watchdog = notify::WatchdogTimer::from_env();
-    loop {
-        tokio::select! {
-            _ = watchdog.tick() => watchdog.ping(),
-            sig = signals.next() => match sig {
-                signals::Signal::Reload => {
-                    if let Ok(new) = reloader.reload() {
-                        let mut s = shared.lock().expect("core lock");
-                        match s.reconfigure(new.daemon.server.clone()) {
-                            Ok(()) => tracing::info!("DHCP configuration applied; existing leases kept until they expire or are released"),
-                            Err(e) => tracing::error!(error = %e, "reload refused, previous configuration kept"),
-                        }
-                    }
-                }
-                signals::Signal::Terminate => {
-                    notify::stopping();
-                    tracing::info!("stopping");
-                    let mut s = shared.lock().expect("core lock");
-                    if let Err(e) = s.store_mut().commit() {
-                        tracing::error!(error = %e, "final lease commit failed");
-                    }
-                    break;
-                }
-            },
-            _ = tick.tick() => {
-                let ticket = {
-                    let mut s = shared.lock().expect("core lock");
-                    s.handle_timeout(now_ms());
-                    log_events(&mut s);
-                    s.store_mut().begin_commit()
-                };
-                // Reclaimed leases gate no reply: the loop does not wait for
-                // their fsync (a synchronous commit here stalled receiving).
-                if let Some(t) = ticket {
-                    tokio::spawn(async move {
-                        if let Ok(Err(e)) = t.await {
-                            tracing::error!(error = %e, "lease commit failed");
-                        }
-                    });
-                }
-            },
-            Some(p) = ctl.recv() => {
-                let mut s = shared.lock().expect("core lock");
-                let resp = control(&mut s, &ports, p.request, started);
-                let _ = p.reply.send(resp);
+
+    async fn stop(self) -> Result<()> {
+        tracing::info!("stopping");
+        {
+            let mut s = self.shared.lock().expect("core lock");
+            if let Err(e) = s.store_mut().commit() {
+                tracing::error!(error = %e, "final lease commit failed");
             }
         }
+        for t in self.tasks {
+            t.abort();
+        }
+        Ok(())
     }
-    for t in tasks {
-        t.abort();
+
+    fn status_request() -> CtlRequest {
+        CtlRequest::Status
     }
-    let _ = std::fs::remove_file(&ctl_path);
-    Ok(())
+
+    fn render_status(answer: CtlResponse, json: bool) -> Result<String> {
+        match answer {
+            CtlResponse::Status(s) if json => Ok(serde_json::to_string_pretty(&s)?),
+            CtlResponse::Status(s) => Ok(render_status(&s)),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
+    fn command(invocation: &Invocation, command: Command) -> Result<(), Failure> {
+        match command {
+            Command::Leases(args) => leases_cmd(invocation, &args),
+            Command::Lease {
+                action: LeaseAction::Release { target },
+            } => release_cmd(invocation, target),
+        }
+    }
+
+    fn customize(command: clap::Command) -> clap::Command {
+        command
+            .mut_subcommand("run", |c| c.about("Run the server (the default)"))
+            .mut_subcommand("status", |c| {
+                c.about("Counters and pool usage of the running daemon")
+            })
+    }
 }
 
 fn control(

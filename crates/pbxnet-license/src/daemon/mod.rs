@@ -20,12 +20,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use inotify::{Inotify, WatchMask};
 use pbxnet_config::Loaded;
-use pbxnet_runtime::{control, notify, signals, CheckArgs, GlobalArgs};
+use pbxnet_runtime::exit::{EX_IOERR, EX_SOFTWARE};
+use pbxnet_runtime::{
+    control, notify, CheckArgs, Config, Daemon, ExitContext, Failure, Invocation, StatusArgs,
+};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use crate::config::LicenseConfig;
 use crate::{Event, KeyKind, Validator, ValidatorConfig};
@@ -36,39 +38,22 @@ pub use keygen::{keygen_cli, keygen_main};
 const DAEMON: &str = "pbxnet-licd";
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "pbxnet-licd",
-    version,
-    about = "PBX software-key validator (Main .msl / CTI .csl keys)"
-)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
+/// The daemon's own subcommands.
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the validator (default).
-    Run,
-    /// Validate the configuration, then evaluate the keys present (read-only).
-    Check(CheckArgs),
-    /// Show the licence state: per service "authorized by key" and "really activated".
-    Status {
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-        /// Evaluate from the key directory and state file without a running
-        /// daemon (writes nothing).
-        #[arg(long)]
-        offline: bool,
-    },
+pub(crate) enum Command {
     /// Report the first use of a CTI Try-and-Buy licence (starts the 60 days).
     TryAndBuyUse,
     /// Acknowledge that the PBX did the warm restart asked for.
     RestartDone,
+}
+
+/// Options of `status`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StatusOptions {
+    /// Evaluate from the key directory and state file without a running
+    /// daemon (writes nothing).
+    #[arg(long)]
+    offline: bool,
 }
 
 /// Control socket requests.
@@ -85,52 +70,34 @@ pub enum Request {
 
 /// The `pbxnet-licd` command line (for man pages: pbxnet-xtask).
 pub fn licd_cli() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    pbxnet_runtime::command::<Licd>()
 }
 
 /// `pbxnet-licd` entry point.
 pub fn licd_main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Check(args) => check(&cli.global, &args),
-        Command::Run => run(&cli.global),
-        Command::Status { json, offline } => report(status(&cli.global, json, offline)),
-        Command::TryAndBuyUse => report(simple_request(&cli.global, Request::TryAndBuyUse)),
-        Command::RestartDone => report(simple_request(&cli.global, Request::RestartDone)),
-    }
+    pbxnet_runtime::main::<Licd>()
 }
 
-fn report(r: Result<()>) -> ExitCode {
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pbxnet-licd: {e:#}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn load_config(global: &GlobalArgs) -> Result<Loaded<LicenseConfig>> {
-    pbxnet_config::load::<LicenseConfig>(global.config.as_deref())
-        .map_err(|r| anyhow::anyhow!("{r}"))
-}
-
-fn check(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
-    let code = pbxnet_runtime::check::<LicenseConfig>(global, args);
+/// `check`: the configuration, then the public key and what the keys
+/// present would give.
+fn check(invocation: &Invocation, args: &CheckArgs) -> ExitCode {
+    let code = pbxnet_runtime::check_paths::<LicenseConfig>(&invocation.paths::<Licd>(), args);
     if code != ExitCode::SUCCESS || args.json {
         return code;
     }
-    // Beyond the file: the public key, and what the keys present would give.
-    match offline_validator(global) {
+    match offline_validator(invocation) {
         Ok((v, clock)) => {
             let st = v.status(clock.now());
-            for k in &st.keys {
-                out!("{}: {} ({}) → {}", k.file, k.verdict, k.detail, k.state);
-            }
+            let lines: String = st
+                .keys
+                .iter()
+                .map(|k| format!("{}: {} ({}) → {}\n", k.file, k.verdict, k.detail, k.state))
+                .collect();
+            let _ = pbxnet_runtime::output::print(&lines);
             code
         }
         Err(e) => {
-            out!("error: {e:#}");
+            let _ = pbxnet_runtime::output::print(&format!("error: {e:#}"));
             ExitCode::from(1)
         }
     }
@@ -149,8 +116,8 @@ fn read_keys(cfg: &LicenseConfig, vcfg: &ValidatorConfig) -> [Option<String>; 2]
     KeyKind::ALL.map(|k| store::read_key(&cfg.key_directory, k, vcfg.serial))
 }
 
-fn offline_validator(global: &GlobalArgs) -> Result<(Validator, Clock)> {
-    let loaded = load_config(global)?;
+fn offline_validator(invocation: &Invocation) -> Result<(Validator, Clock)> {
+    let loaded = invocation.load::<Licd>().map_err(|f| f.error)?;
     let cfg = &loaded.daemon;
     let vcfg = validator_config(cfg)?;
     let clock = Clock::new();
@@ -165,58 +132,36 @@ fn offline_validator(global: &GlobalArgs) -> Result<(Validator, Clock)> {
     Ok((v, clock))
 }
 
-fn status(global: &GlobalArgs, json: bool, offline: bool) -> Result<()> {
-    let value: serde_json::Value = if offline {
-        let (v, clock) = offline_validator(global)?;
-        serde_json::to_value(v.status(clock.now()))?
+/// `status`: from the running daemon, or evaluated offline.
+fn status(invocation: &Invocation, args: &StatusArgs<StatusOptions>) -> Result<String, Failure> {
+    let value: serde_json::Value = if args.options.offline {
+        let (v, clock) = offline_validator(invocation).exit_code(EX_IOERR)?;
+        serde_json::to_value(v.status(clock.now())).exit_code(EX_SOFTWARE)?
     } else {
-        let loaded = load_config(global)?;
-        let path = control::socket_path(&loaded.daemon.runtime_directory, DAEMON);
-        control::request(&path, &Request::Status)
-            .with_context(|| "(use --offline to evaluate without the daemon)")?
+        invocation
+            .ask::<Licd>(&Request::Status)
+            .map_err(|f| Failure {
+                error: f
+                    .error
+                    .context("(use --offline to evaluate without the daemon)"),
+                ..f
+            })?
     };
+    render_status(value, args.json).exit_code(EX_SOFTWARE)
+}
+
+fn render_status(value: serde_json::Value, json: bool) -> Result<String> {
     if json {
-        out!("{}", serde_json::to_string_pretty(&value)?);
+        Ok(serde_json::to_string_pretty(&value)?)
     } else {
-        use std::io::Write as _;
-        let _ = std::io::stdout()
-            .lock()
-            .write_all(render::status_text(&value).as_bytes());
+        Ok(render::status_text(&value))
     }
-    Ok(())
 }
 
-fn simple_request(global: &GlobalArgs, req: Request) -> Result<()> {
-    let loaded = load_config(global)?;
-    let path = control::socket_path(&loaded.daemon.runtime_directory, DAEMON);
-    let v: serde_json::Value = control::request(&path, &req)?;
-    out!("{}", serde_json::to_string_pretty(&v)?);
-    Ok(())
-}
-
-fn run(global: &GlobalArgs) -> ExitCode {
-    let reloader = match pbxnet_runtime::startup::<LicenseConfig>(global) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("pbxnet-licd: tokio runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match rt.block_on(serve(reloader)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("pbxnet-licd: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+fn simple_request(invocation: &Invocation, req: Request) -> Result<(), Failure> {
+    let v = invocation.ask::<Licd>(&req)?;
+    let text = serde_json::to_string_pretty(&v).exit_code(EX_SOFTWARE)?;
+    pbxnet_runtime::output::print(&text).exit_code(EX_IOERR)
 }
 
 struct Shell {
@@ -333,104 +278,179 @@ fn watch(dir: &std::path::Path) -> Result<inotify::EventStream<Vec<u8>>> {
         .context("inotify stream")
 }
 
-async fn serve(mut reloader: pbxnet_runtime::Reloader<LicenseConfig>) -> Result<()> {
-    let mut sigs = signals::Signals::new().context("installing signal handlers")?;
-    // licd binds no privileged port: when started as root with a site
-    // `user`, it drops at once, so that its state file and socket belong to
-    // that user from the start.
-    if let Some(user) = &reloader.current().site.user {
-        pbxnet_runtime::privileges::drop_to(user)?;
+/// The `pbxnet-licd` daemon.
+pub(crate) struct Licd {
+    clock: Clock,
+    shell: Shell,
+    /// The watched key directory (a reload may move it).
+    key_dir: PathBuf,
+    events: Events,
+}
+
+/// What wakes the main loop.
+pub(crate) enum Wake {
+    /// The key directory changed (or its watch failed or ended).
+    Keys(Option<std::io::Result<inotify::Event<std::ffi::OsString>>>),
+    /// A validator deadline, or a minute passed.
+    Timer,
+}
+
+impl Daemon for Licd {
+    const NAME: &'static str = DAEMON;
+    const ABOUT: &'static str = "PBX software-key validator (Main .msl / CTI .csl keys)";
+    type Config = LicenseConfig;
+    type Command = Command;
+    type StatusOptions = StatusOptions;
+    type Request = Request;
+    type Response = serde_json::Value;
+    /// licd binds no socket: it starts as the site `user`, so that its
+    /// state file belongs to that user from the start.
+    type Bound = ();
+    type Event = Wake;
+
+    async fn bind(_: &Config<Self>) -> Result<()> {
+        Ok(())
     }
-    let clock = Clock::new();
-    let mut shell = Shell::start(reloader.current(), clock, None)?;
-    let mut key_dir: PathBuf = shell.cfg.daemon.key_directory.clone();
-    let mut events = watch_or_poll(&key_dir);
-    let sock = control::socket_path(&shell.cfg.daemon.runtime_directory, DAEMON);
-    let mut requests: mpsc::Receiver<control::Pending<Request, serde_json::Value>> =
-        control::serve(&sock)?;
-    let watchdog = notify::Watchdog::from_env();
-    let max_sleep = watchdog.map_or(MAX_SLEEP, |w| w.interval.min(MAX_SLEEP));
-    notify::ready();
-    tracing::info!(socket = %sock.display(), "ready");
-    loop {
-        // Pinged from the main loop itself: a stuck loop stops the pings.
-        if let Some(w) = &watchdog {
-            w.ping();
-        }
+
+    async fn start((): (), config: Config<Self>) -> Result<Self> {
+        let clock = Clock::new();
+        let shell = Shell::start(config, clock, None)?;
+        let key_dir = shell.cfg.daemon.key_directory.clone();
+        let events = watch_or_poll(&key_dir);
+        tracing::info!(socket = %Self::control_socket(&shell.cfg).display(), "ready");
+        Ok(Licd {
+            clock,
+            shell,
+            key_dir,
+            events,
+        })
+    }
+
+    async fn next_event(&mut self) -> Wake {
         // Deadlines are on the boot-time clock; sleep towards them in steps
         // of at most a minute so that a suspend is noticed soon after resume.
-        let wait = shell.validator.poll_timeout().map_or(max_sleep, |d| {
-            d.saturating_sub(clock.now().mono).min(max_sleep)
-        });
-        let sleep = tokio::time::sleep(wait);
+        let now = self.clock.now().mono;
+        let wait = self
+            .shell
+            .validator
+            .poll_timeout()
+            .map_or(MAX_SLEEP, |d| d.saturating_sub(now).min(MAX_SLEEP));
         tokio::select! {
-            ev = next_event(&mut events) => {
-                match ev {
-                    Some(Ok(ev)) => {
-                        if ev.mask.contains(inotify::EventMask::IGNORED) {
-                            // The directory itself went away: poll until it is back.
-                            tracing::warn!(dir = %key_dir.display(), "key directory removed");
-                            events = None;
-                        }
-                        shell.keys_changed()?;
-                    }
-                    Some(Err(e)) => tracing::warn!(error = %e, "inotify error"),
-                    None => anyhow::bail!("inotify stream ended"),
+            ev = next_event(&mut self.events) => Wake::Keys(ev),
+            () = tokio::time::sleep(wait) => Wake::Timer,
+        }
+    }
+
+    async fn handle_event(&mut self, wake: Wake) -> Result<()> {
+        match wake {
+            Wake::Keys(Some(Ok(ev))) => {
+                if ev.mask.contains(inotify::EventMask::IGNORED) {
+                    // The directory itself went away: poll until it is back.
+                    tracing::warn!(dir = %self.key_dir.display(), "key directory removed");
+                    self.events = None;
                 }
+                self.shell.keys_changed()
             }
-            () = sleep => {
-                if events.is_none() {
+            Wake::Keys(Some(Err(e))) => {
+                tracing::warn!(error = %e, "inotify error");
+                Ok(())
+            }
+            Wake::Keys(None) => anyhow::bail!("inotify stream ended"),
+            Wake::Timer => {
+                if self.events.is_none() {
                     // No watch (directory missing or unwatchable): poll.
-                    events = watch_or_poll(&key_dir);
-                    shell.keys_changed()?;
+                    self.events = watch_or_poll(&self.key_dir);
+                    self.shell.keys_changed()?;
                 }
-                shell.validator.handle_timeout(clock.now());
-                shell.drain()?;
-            }
-            req = requests.recv() => {
-                let Some(p) = req else { anyhow::bail!("control socket closed") };
-                let now = clock.now();
-                let answer = match p.request {
-                    Request::Status => serde_json::to_value(shell.validator.status(now))?,
-                    Request::TryAndBuyUse => {
-                        shell.validator.handle_try_and_buy_use(now);
-                        serde_json::to_value(&shell.validator.status(now).try_and_buy)?
-                    }
-                    Request::RestartDone => {
-                        shell.validator.handle_restart_done(now);
-                        serde_json::json!({"ok": true})
-                    }
-                };
-                shell.drain()?;
-                let _ = p.reply.send(answer);
-            }
-            sig = sigs.next() => {
-                match sig {
-                    signals::Signal::Reload => {
-                        if let Ok(cfg) = reloader.reload() {
-                            let state = shell.validator.state_at(clock.now());
-                            match Shell::start(cfg, clock, Some(state)) {
-                                Ok(s) => {
-                                    shell = s;
-                                    if shell.cfg.daemon.key_directory != key_dir {
-                                        key_dir = shell.cfg.daemon.key_directory.clone();
-                                        events = watch_or_poll(&key_dir);
-                                    }
-                                }
-                                Err(e) => tracing::error!("reload: {e:#}; keeping the previous validator"),
-                            }
-                        }
-                    }
-                    signals::Signal::Terminate => {
-                        notify::stopping();
-                        let state = shell.validator.state_at(clock.now());
-                        store::write_state(&shell.cfg.daemon.state_file(), &state)?;
-                        tracing::info!("stopped; state saved");
-                        return Ok(());
-                    }
-                }
+                self.shell.validator.handle_timeout(self.clock.now());
+                self.shell.drain()
             }
         }
+    }
+
+    async fn reload(&mut self, config: Config<Self>) {
+        let state = self.shell.validator.state_at(self.clock.now());
+        match Shell::start(config, self.clock, Some(state)) {
+            Ok(s) => {
+                self.shell = s;
+                if self.shell.cfg.daemon.key_directory != self.key_dir {
+                    self.key_dir = self.shell.cfg.daemon.key_directory.clone();
+                    self.events = watch_or_poll(&self.key_dir);
+                }
+            }
+            Err(e) => tracing::error!("reload: {e:#}; keeping the previous validator"),
+        }
+    }
+
+    fn control(&mut self, request: Request) -> Result<serde_json::Value> {
+        let now = self.clock.now();
+        let validator = &mut self.shell.validator;
+        let answer = match request {
+            Request::Status => serde_json::to_value(validator.status(now))?,
+            Request::TryAndBuyUse => {
+                validator.handle_try_and_buy_use(now);
+                serde_json::to_value(&validator.status(now).try_and_buy)?
+            }
+            Request::RestartDone => {
+                validator.handle_restart_done(now);
+                serde_json::json!({"ok": true})
+            }
+        };
+        self.shell.drain()?;
+        Ok(answer)
+    }
+
+    async fn stop(self) -> Result<()> {
+        let state = self.shell.validator.state_at(self.clock.now());
+        store::write_state(&self.shell.cfg.daemon.state_file(), &state)?;
+        tracing::info!("stopped; state saved");
+        Ok(())
+    }
+
+    fn control_socket(config: &Loaded<LicenseConfig>) -> PathBuf {
+        control::socket_path(&config.daemon.runtime_directory, DAEMON)
+    }
+
+    /// The socket directory is a key of `license.toml`.
+    fn client_socket(invocation: &Invocation) -> Result<PathBuf, Failure> {
+        Ok(Self::control_socket(&invocation.load::<Self>()?))
+    }
+
+    fn status_request() -> Request {
+        Request::Status
+    }
+
+    fn render_status(answer: serde_json::Value, json: bool) -> Result<String> {
+        render_status(answer, json)
+    }
+
+    fn status(
+        invocation: &Invocation,
+        args: &StatusArgs<StatusOptions>,
+    ) -> Result<String, Failure> {
+        status(invocation, args)
+    }
+
+    fn check(invocation: &Invocation, args: &CheckArgs) -> ExitCode {
+        check(invocation, args)
+    }
+
+    fn command(invocation: &Invocation, command: Command) -> Result<(), Failure> {
+        match command {
+            Command::TryAndBuyUse => simple_request(invocation, Request::TryAndBuyUse),
+            Command::RestartDone => simple_request(invocation, Request::RestartDone),
+        }
+    }
+
+    fn customize(command: clap::Command) -> clap::Command {
+        command
+            .mut_subcommand("run", |c| c.about("Run the validator (the default)"))
+            .mut_subcommand("check", |c| {
+                c.about("Validate the configuration, then evaluate the keys present (read-only)")
+            })
+            .mut_subcommand("status", |c| {
+                c.about("Show the licence state: per service \"authorized by key\" and \"really activated\"")
+            })
     }
 }
 

@@ -4,7 +4,7 @@
 use super::net::Shared;
 use crate::{ServerStats, SystemState};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,7 +47,7 @@ pub(crate) struct Snapshot {
 }
 
 pub(crate) fn snapshot(v: &View, client: Option<super::upstream::ClientStatus>) -> Snapshot {
-    let (server, trunc, nots, send) = super::total(&v.workers.stats);
+    let (server, trunc, nots, send) = super::system::total(&v.workers.stats);
     let now = v.clock.now();
     let disp = v.state.root_dispersion_at(now).as_seconds();
     let delay = v.state.root_delay.as_seconds();
@@ -92,11 +92,6 @@ pub(crate) fn answer(
     match req {
         Request::Status => snapshot(view, client),
     }
-}
-
-/// Client side of `pbxnet-ntpd status`.
-pub(crate) fn request_status(path: &Path) -> anyhow::Result<Snapshot> {
-    pbxnet_runtime::control::request(path, &Request::Status)
 }
 
 pub(crate) fn render(s: &Snapshot) -> String {

@@ -111,6 +111,43 @@ pub(crate) struct WorkerOptions {
     pub(crate) coalesce: Duration,
 }
 
+/// Starts one worker thread per socket, each with its own seed, fed by
+/// `feed`; returns the counters they share with the control loop.
+pub(crate) fn spawn_workers(
+    sockets: Vec<StdUdpSocket>,
+    feed: Feed,
+    clock: &super::clock::ClockReader,
+    cfg: &crate::NtpConfig,
+) -> io::Result<Arc<Shared>> {
+    let shared = Arc::new(Shared {
+        stats: (0..sockets.len())
+            .map(|_| Mutex::new(WorkerStats::default()))
+            .collect(),
+    });
+    let seed_base: u64 = rand::random();
+    let opts = WorkerOptions {
+        send_batching: cfg.send_batching,
+        coalesce: cfg.coalesce,
+    };
+    for (i, sock) in sockets.into_iter().enumerate() {
+        let feed = feed.clone();
+        let shared = shared.clone();
+        let clock = clock.clone();
+        let seed = [
+            seed_base ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            seed_base.rotate_left(17) ^ i as u64,
+        ];
+        std::thread::Builder::new()
+            .name(format!("ntp-worker-{i}"))
+            .spawn(move || {
+                if let Err(e) = run_worker(i, sock, feed, shared, seed, clock, opts) {
+                    tracing::error!(worker = i, error = %e, "worker stopped");
+                }
+            })?;
+    }
+    Ok(shared)
+}
+
 /// Run one worker until the daemon drops the configuration feed (or the
 /// process exits).
 pub(crate) fn run_worker(

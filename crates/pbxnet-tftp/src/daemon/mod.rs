@@ -15,9 +15,6 @@
 mod files;
 mod task;
 
-/// Name of the control socket (`<runtime-directory>/pbxnet-tftpd.sock`).
-const CONTROL_NAME: &str = "pbxnet-tftpd";
-
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -26,9 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
 use pbxnet_config::Loaded;
-use pbxnet_runtime::{control, notify, signals, CheckArgs, GlobalArgs};
+use pbxnet_runtime::{Config, Daemon, Failure, Invocation, NoCommand, NoOptions};
 use serde::{Deserialize, Serialize};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -39,85 +35,235 @@ use crate::{decide, negotiate, TftpConfig, Transfer};
 
 use files::{Content, OpenError, Root};
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "pbxnet-tftpd",
-    version,
-    about = "TFTP server for switch, AP and phone provisioning"
-)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Option<Command>,
+/// The `pbxnet-tftpd` daemon.
+pub(crate) struct Tftpd {
+    /// The address the listening socket is bound to (a change needs a restart).
+    bound_listen: SocketAddr,
+    started: Instant,
+    active: Active,
+    listen: UdpSocket,
+    ports: Option<PortPicker>,
+    admission: Admission,
+    done_tx: mpsc::UnboundedSender<Finished>,
+    done_rx: mpsc::UnboundedReceiver<Finished>,
+    stop_tx: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
+    running: HashMap<u64, Running>,
+    next_id: u64,
+    totals: Totals,
+    buf: Vec<u8>,
+    workers: Workers,
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the daemon (default).
-    Run,
-    /// Validate the configuration and the served tree; print every problem.
-    Check(CheckArgs),
-    /// Ask the running daemon for its active transfers and totals.
-    Status {
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+/// What wakes the main loop.
+pub(crate) enum Event {
+    /// A datagram on the listening socket (its length, in `buf`).
+    Request(usize, SocketAddr),
+    /// A transfer ended.
+    Finished(Finished),
+}
+
+impl Daemon for Tftpd {
+    const NAME: &'static str = "pbxnet-tftpd";
+    const ABOUT: &'static str = "TFTP server for switch, AP and phone provisioning";
+    const CONTROL_SOCKET_REQUIRED: bool = false;
+    type Config = TftpConfig;
+    type Command = NoCommand;
+    type StatusOptions = NoOptions;
+    type Request = Request;
+    type Response = StatusReport;
+    type Bound = UdpSocket;
+    type Event = Event;
+
+    async fn bind(config: &Config<Self>) -> Result<UdpSocket> {
+        let addr = config.daemon.listen;
+        bind_listen(addr).with_context(|| format!("binding {addr}"))
+    }
+
+    async fn start(listen: UdpSocket, config: Config<Self>) -> Result<Self> {
+        // Transfers run on worker threads; the main loop on this one.
+        let workers =
+            Workers::start(config.daemon.threads).context("starting the worker threads")?;
+        let active = Active::new(config);
+        let seed: u64 = rand::random();
+        let ports = active
+            .cfg()
+            .port_range
+            .map(|(a, b)| PortPicker::new(seed, a, b));
+        let admission = Admission::new(
+            active.cfg().max_transfers,
+            active.cfg().max_transfers_per_client,
+        );
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Finished>();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tracing::info!(listen = %listen.local_addr()?, root = %active.cfg().root.display(), "pbxnet-tftpd ready");
+        Ok(Tftpd {
+            bound_listen: active.cfg().listen,
+            started: Instant::now(),
+            active,
+            listen,
+            ports,
+            admission,
+            done_tx,
+            done_rx,
+            stop_tx,
+            stop_rx,
+            running: HashMap::new(),
+            next_id: 0,
+            totals: Totals::default(),
+            buf: vec![0u8; 2048],
+            workers,
+        })
+    }
+
+    async fn next_event(&mut self) -> Event {
+        loop {
+            tokio::select! {
+                r = self.listen.recv_from(&mut self.buf) => match r {
+                    Ok((n, peer)) => return Event::Request(n, peer),
+                    Err(e) => tracing::debug!(error = %e, "recv on listening socket"),
+                },
+                Some(f) = self.done_rx.recv() => return Event::Finished(f),
+            }
+        }
+    }
+
+    async fn handle_event(&mut self, event: Event) -> Result<()> {
+        match event {
+            Event::Request(n, peer) => {
+                self.totals.requests += 1;
+                self.next_id += 1;
+                handle_request(
+                    &self.buf[..n],
+                    peer,
+                    self.next_id,
+                    &self.active,
+                    &self.listen,
+                    &mut self.admission,
+                    &mut self.ports,
+                    &mut self.totals,
+                    &mut self.running,
+                    &self.done_tx,
+                    &self.stop_rx,
+                    &mut self.workers,
+                )
+                .await;
+            }
+            Event::Finished(f) => self.finished(f),
+        }
+        Ok(())
+    }
+
+    async fn reload(&mut self, loaded: Config<Self>) {
+        if loaded.daemon.listen != self.bound_listen {
+            tracing::warn!(old = %self.bound_listen, new = %loaded.daemon.listen, "server.listen changed: restart the daemon to apply it");
+        }
+        self.active = Active::new(loaded);
+        let cfg = self.active.cfg();
+        self.admission
+            .set_caps(cfg.max_transfers, cfg.max_transfers_per_client);
+        self.ports = cfg
+            .port_range
+            .map(|(a, b)| PortPicker::new(rand::random(), a, b));
+    }
+
+    fn control(&mut self, request: Request) -> Result<StatusReport> {
+        let Request::Status = request;
+        Ok(self.status())
+    }
+
+    async fn stop(mut self) -> Result<()> {
+        tracing::info!(
+            active = self.running.len(),
+            "stopping: aborting running transfers"
+        );
+        let _ = self.stop_tx.send(true);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while !self.running.is_empty() {
+            match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
+                Ok(Some(f)) => {
+                    self.running.remove(&f.id);
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn status_request() -> Request {
+        Request::Status
+    }
+
+    fn render_status(report: StatusReport, json: bool) -> Result<String> {
+        render_status(report, json)
+    }
+
+    fn command(_: &Invocation, command: NoCommand) -> Result<(), Failure> {
+        match command {}
+    }
+
+    fn customize(command: clap::Command) -> clap::Command {
+        command
+            .mut_subcommand("check", |c| {
+                c.about("Validate the configuration and the served tree; print every problem")
+            })
+            .mut_subcommand("status", |c| {
+                c.about("Ask the running daemon for its active transfers and totals")
+            })
+    }
+}
+
+impl Tftpd {
+    /// A transfer ended: free its slot, count it, log one line.
+    fn finished(&mut self, f: Finished) {
+        let Some(r) = self.running.remove(&f.id) else {
+            return;
+        };
+        self.admission.release(r.client.ip());
+        let totals = &mut self.totals;
+        *totals.outcomes.entry(f.outcome.clone()).or_default() += 1;
+        totals.bytes_sent += f.bytes;
+        totals.retransmits += f.retransmits;
+        tracing::info!(
+            client = %r.client, file = %r.file, bytes = f.bytes,
+            blksize = r.blksize, windowsize = r.windowsize,
+            duration_ms = f.duration.as_millis() as u64,
+            retransmits = f.retransmits, outcome = %f.outcome,
+            "transfer"
+        );
+    }
+
+    /// The `status` answer.
+    fn status(&self) -> StatusReport {
+        let now = Instant::now();
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_seconds: now.duration_since(self.started).as_secs(),
+            active: self
+                .running
+                .values()
+                .map(|r| ActiveInfo {
+                    client: r.client,
+                    file: r.file.clone(),
+                    blksize: r.blksize,
+                    windowsize: r.windowsize,
+                    bytes: r.progress.load(Ordering::Relaxed),
+                    seconds: now.duration_since(r.started).as_secs_f64(),
+                })
+                .collect(),
+            totals: self.totals.clone(),
+        }
+    }
 }
 
 /// The command line, for generated documentation (man pages).
 pub fn cli() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    pbxnet_runtime::command::<Tftpd>()
 }
 
 /// Entry point of the `pbxnet-tftpd` binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Check(args) => pbxnet_runtime::check::<TftpConfig>(&cli.global, &args),
-        Command::Status { json } => match status(&cli.global, json) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("pbxnet-tftpd: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Run => {
-            let reloader = match pbxnet_runtime::startup::<TftpConfig>(&cli.global) {
-                Ok(r) => r,
-                Err(code) => return code,
-            };
-            // The main loop (listening socket, signals, control socket)
-            // runs on this thread; transfers run on worker threads.
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("pbxnet-tftpd: starting the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let threads = reloader.current().daemon.threads;
-            let workers = match Workers::start(threads) {
-                Ok(w) => w,
-                Err(e) => {
-                    eprintln!("pbxnet-tftpd: starting the worker threads: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match rt.block_on(run(reloader, workers)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    eprintln!("pbxnet-tftpd: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-    }
+    pbxnet_runtime::main::<Tftpd>()
 }
 
 /// Transfer worker threads, each running its own current-thread tokio
@@ -166,7 +312,7 @@ impl Workers {
 
 /// Control socket request.
 #[derive(Debug, Serialize, Deserialize)]
-enum Request {
+pub(crate) enum Request {
     Status,
 }
 
@@ -194,52 +340,52 @@ struct Totals {
 
 /// `status` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StatusReport {
+pub(crate) struct StatusReport {
     version: String,
     uptime_seconds: u64,
     active: Vec<ActiveInfo>,
     totals: Totals,
 }
 
-fn status(global: &GlobalArgs, json: bool) -> Result<()> {
-    let loaded = pbxnet_config::load::<TftpConfig>(global.config.as_deref())
-        .map_err(|r| anyhow::anyhow!("{r}"))?;
-    let path = control::socket_path(&loaded.site.runtime_directory, CONTROL_NAME);
-    let mut report: StatusReport = control::request(&path, &Request::Status)
-        .with_context(|| format!("asking the daemon on {}", path.display()))?;
+/// `status`: the answer as text (sorted by client) or JSON.
+fn render_status(mut report: StatusReport, json: bool) -> Result<String> {
+    use std::fmt::Write as _;
     report.active.sort_by_key(|a| a.client);
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return Ok(serde_json::to_string_pretty(&report)?);
     }
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "pbxnet-tftpd {} up {}s: {} active transfer(s)",
         report.version,
         report.uptime_seconds,
         report.active.len()
     );
     for a in &report.active {
-        println!(
+        let _ = writeln!(
+            out,
             "  {:<22} {:<40} {:>12} bytes  blksize {:<5} window {:<3} {:.1}s",
             a.client, a.file, a.bytes, a.blksize, a.windowsize, a.seconds
         );
     }
     let t = &report.totals;
-    println!(
+    let _ = writeln!(
+        out,
         "totals: {} requests, {} malformed, {} bytes sent, {} retransmits",
         t.requests, t.malformed, t.bytes_sent, t.retransmits
     );
     let mut o: Vec<_> = t.outcomes.iter().collect();
     o.sort();
     for (k, v) in o {
-        println!("  outcome {k}: {v}");
+        let _ = writeln!(out, "  outcome {k}: {v}");
     }
     let mut r: Vec<_> = t.refused.iter().collect();
     r.sort();
     for (k, v) in r {
-        println!("  refused {k}: {v}");
+        let _ = writeln!(out, "  refused {k}: {v}");
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Everything derived from one loaded configuration.
@@ -281,128 +427,6 @@ struct Running {
     windowsize: u16,
     started: Instant,
     progress: Arc<AtomicU64>,
-}
-
-async fn run(
-    mut reloader: pbxnet_runtime::Reloader<TftpConfig>,
-    mut workers: Workers,
-) -> Result<()> {
-    let started = Instant::now();
-    let mut active = Active::new(reloader.current());
-    let listen_addr = active.cfg().listen;
-    let listen = bind_listen(listen_addr).with_context(|| format!("binding {listen_addr}"))?;
-    let mut signals = signals::Signals::new().context("installing signal handlers")?;
-    let ctl_path = control::socket_path(&active.loaded.site.runtime_directory, CONTROL_NAME);
-    let mut ctl_rx = match control::serve::<Request, StatusReport>(&ctl_path) {
-        Ok(rx) => Some(rx),
-        Err(e) => {
-            tracing::warn!(path = %ctl_path.display(), error = %format!("{e:#}"), "control socket unavailable; `status` will not work");
-            None
-        }
-    };
-    if let Some(user) = &active.loaded.site.user {
-        pbxnet_runtime::privileges::drop_to(user)?;
-    }
-    let seed: u64 = rand::random();
-    let mut ports = active
-        .cfg()
-        .port_range
-        .map(|(a, b)| PortPicker::new(seed, a, b));
-    let mut admission = Admission::new(
-        active.cfg().max_transfers,
-        active.cfg().max_transfers_per_client,
-    );
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut running: HashMap<u64, Running> = HashMap::new();
-    let mut next_id = 0u64;
-    let mut totals = Totals::default();
-    let mut buf = vec![0u8; 2048];
-    tracing::info!(listen = %listen.local_addr()?, root = %active.cfg().root.display(), "pbxnet-tftpd ready");
-    notify::ready();
-    let mut watchdog = notify::WatchdogTimer::from_env();
-    loop {
-        tokio::select! {
-            _ = watchdog.tick() => watchdog.ping(),
-            r = listen.recv_from(&mut buf) => {
-                let (n, peer) = match r {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "recv on listening socket");
-                        continue;
-                    }
-                };
-                totals.requests += 1;
-                next_id += 1;
-                handle_request(
-                    &buf[..n], peer, next_id, &active, &listen, &mut admission, &mut ports,
-                    &mut totals, &mut running, &done_tx, &stop_rx, &mut workers,
-                ).await;
-            }
-            Some(f) = done_rx.recv() => {
-                if let Some(r) = running.remove(&f.id) {
-                    admission.release(r.client.ip());
-                    *totals.outcomes.entry(f.outcome.clone()).or_default() += 1;
-                    totals.bytes_sent += f.bytes;
-                    totals.retransmits += f.retransmits;
-                    tracing::info!(
-                        client = %r.client, file = %r.file, bytes = f.bytes,
-                        blksize = r.blksize, windowsize = r.windowsize,
-                        duration_ms = f.duration.as_millis() as u64,
-                        retransmits = f.retransmits, outcome = %f.outcome,
-                        "transfer"
-                    );
-                }
-            }
-            Some(p) = async { match ctl_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
-                let Request::Status = p.request;
-                let now = Instant::now();
-                let report = StatusReport {
-                    version: env!("CARGO_PKG_VERSION").to_string(),
-                    uptime_seconds: now.duration_since(started).as_secs(),
-                    active: running.values().map(|r| ActiveInfo {
-                        client: r.client,
-                        file: r.file.clone(),
-                        blksize: r.blksize,
-                        windowsize: r.windowsize,
-                        bytes: r.progress.load(Ordering::Relaxed),
-                        seconds: now.duration_since(r.started).as_secs_f64(),
-                    }).collect(),
-                    totals: totals.clone(),
-                };
-                let _ = p.reply.send(report);
-            }
-            sig = signals.next() => match sig {
-                signals::Signal::Reload => {
-                    if let Ok(loaded) = reloader.reload() {
-                        if loaded.daemon.listen != listen_addr {
-                            tracing::warn!(old = %listen_addr, new = %loaded.daemon.listen, "server.listen changed: restart the daemon to apply it");
-                        }
-                        active = Active::new(loaded);
-                        admission.set_caps(active.cfg().max_transfers, active.cfg().max_transfers_per_client);
-                        ports = active.cfg().port_range.map(|(a, b)| PortPicker::new(rand::random(), a, b));
-                    }
-                }
-                signals::Signal::Terminate => break,
-            },
-        }
-    }
-    notify::stopping();
-    tracing::info!(
-        active = running.len(),
-        "stopping: aborting running transfers"
-    );
-    let _ = stop_tx.send(true);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while !running.is_empty() {
-        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-            Ok(Some(f)) => {
-                running.remove(&f.id);
-            }
-            _ => break,
-        }
-    }
-    Ok(())
 }
 
 fn bind_listen(addr: SocketAddr) -> Result<UdpSocket> {

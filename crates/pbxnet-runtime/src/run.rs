@@ -1,0 +1,107 @@
+//! `run`: start-up, the privilege drop, readiness and the one loop that
+//! drives a [`Daemon`].
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use crate::control::{self, Pending};
+use crate::daemon::{Daemon, Invocation};
+use crate::exit::EX_OSERR;
+use crate::notify::{self, WatchdogTimer};
+use crate::signals::{Signal, Signals};
+use crate::{logging, privileges, Reloader};
+
+type Requests<D> = mpsc::Receiver<Pending<<D as Daemon>::Request, <D as Daemon>::Response>>;
+
+/// `run`: loads the configuration (exit 78 on an error), then serves on a
+/// current-thread tokio runtime until SIGTERM (exit 0) or an error (exit 71).
+pub(crate) fn run<D: Daemon>(invocation: &Invocation) -> ExitCode {
+    logging::bootstrap();
+    let reloader = match crate::startup::<D::Config>(&invocation.global) {
+        Ok(reloader) => reloader,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{}: cannot start the runtime: {e}", D::NAME);
+            return ExitCode::from(EX_OSERR);
+        }
+    };
+    match runtime.block_on(serve::<D>(reloader)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("{}: {e:#}", D::NAME);
+            ExitCode::from(EX_OSERR)
+        }
+    }
+}
+
+async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<()> {
+    let config = reloader.current();
+    let bound = D::bind(&config).await?;
+    let mut signals = Signals::new().context("installing signal handlers")?;
+    let socket = D::control_socket(&config);
+    let mut requests = open_control::<D>(&socket)?;
+    let opened = requests.as_ref().map(|_| socket.as_path());
+    if let Some(user) = &config.site.user {
+        privileges::drop_to(user, opened.as_slice())?;
+    }
+    let mut daemon = D::start(bound, config).await?;
+    notify::ready();
+    notify::status("serving");
+    let mut watchdog = WatchdogTimer::from_env();
+    loop {
+        tokio::select! {
+            _ = watchdog.tick() => watchdog.ping(),
+            signal = signals.next() => match signal {
+                Signal::Reload => {
+                    if let Ok(config) = reloader.reload() {
+                        daemon.reload(config).await;
+                    }
+                }
+                Signal::Terminate => break,
+            },
+            Some(pending) = next_request::<D>(&mut requests) => {
+                let answer = daemon.control(pending.request)?;
+                let _ = pending.reply.send(answer);
+            }
+            event = daemon.next_event() => daemon.handle_event(event).await?,
+        }
+    }
+    notify::stopping();
+    let stopped = daemon.stop().await;
+    if requests.is_some() {
+        let _ = std::fs::remove_file(&socket);
+    }
+    stopped
+}
+
+/// The control socket; without it, a daemon that does not require it
+/// serves anyway (logged).
+fn open_control<D: Daemon>(path: &Path) -> anyhow::Result<Option<Requests<D>>> {
+    match control::serve::<D::Request, D::Response>(path) {
+        Ok(requests) => Ok(Some(requests)),
+        Err(e) if !D::CONTROL_SOCKET_REQUIRED => {
+            tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "control socket unavailable; `status` will not work");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn next_request<D: Daemon>(
+    requests: &mut Option<Requests<D>>,
+) -> Option<Pending<D::Request, D::Response>> {
+    match requests {
+        Some(requests) => requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
