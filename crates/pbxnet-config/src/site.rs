@@ -199,89 +199,12 @@ impl Site {
         if let Some(host) = host {
             check_on_host(&raw, source, host, diags);
         }
-        let server_address_at = if raw.server_address.span().is_empty() {
-            let mut d = Diagnostic::file(Severity::Error, &source.path, "");
-            d.key = "server-address".to_string();
-            d
-        } else {
-            Diagnostic::at(
-                Severity::Error,
-                source,
-                raw.server_address.span(),
-                "server-address",
-                "",
-            )
-        };
+        let server_address_at = server_address_at(&raw, source);
         let address = raw.server_address.get_ref().0;
-        if address.is_unspecified()
-            || address.is_broadcast()
-            || address.is_multicast()
-            || address.is_loopback()
-        {
-            diags
-                .error(
-                    source,
-                    raw.server_address.span(),
-                    "server-address",
-                    format!("`{address}` cannot be the server's address"),
-                )
-                .set_hint("expected the unicast address of this server on the site LAN, such as 192.168.92.246");
-        }
-        let mut interfaces = Vec::new();
-        for (i, name) in raw.interfaces.iter().enumerate() {
-            let text = name.get_ref();
-            let bad = text.is_empty()
-                || text.len() > 15
-                || text.contains(['/', ' ', ':'])
-                || text == "."
-                || text == "..";
-            if bad {
-                diags
-                    .error(source, name.span(), format!("interfaces[{i}]"), format!("`{text}` is not a valid interface name"))
-                    .set_hint("expected a Linux interface name of 1 to 15 characters without `/`, `:` or spaces, such as eth0");
-            }
-            if interfaces.contains(text) {
-                diags.warning(
-                    source,
-                    name.span(),
-                    format!("interfaces[{i}]"),
-                    format!("interface `{text}` is listed twice"),
-                );
-            }
-            interfaces.push(text.clone());
-        }
-        for (key, dir) in [
-            ("state-directory", &raw.state_directory),
-            ("runtime-directory", &raw.runtime_directory),
-        ] {
-            if !dir.is_absolute() {
-                diags.push(
-                    crate::diag::Diagnostic::file(
-                        crate::diag::Severity::Error,
-                        &source.path,
-                        format!(
-                            "`{key}` must be an absolute path, found `{}`",
-                            dir.display()
-                        ),
-                    )
-                    .with_hint("expected a path such as /var/lib/pbxnet"),
-                );
-            }
-        }
-        let user = raw.user.map(|u| {
-            let name = u.get_ref().clone();
-            if name.is_empty() || name.contains([':', '/', ' ']) {
-                diags
-                    .error(
-                        source,
-                        u.span(),
-                        "user",
-                        format!("`{name}` is not a valid user name"),
-                    )
-                    .set_hint("expected a system user such as pbxnet");
-            }
-            name
-        });
+        check_server_address(&raw, source, diags);
+        let interfaces = check_interfaces(&raw, source, diags);
+        check_directories(&raw, source, diags);
+        let user = check_user(raw.user.as_ref(), source, diags);
         Site {
             server_address: address,
             interfaces,
@@ -295,6 +218,115 @@ impl Site {
             server_address_at,
         }
     }
+}
+
+/// Where `server-address` is set: its value in site.toml, or the whole file
+/// when the default applies.
+fn server_address_at(raw: &RawSite, source: &Source) -> Diagnostic {
+    if raw.server_address.span().is_empty() {
+        let mut d = Diagnostic::file(Severity::Error, &source.path, "");
+        d.key = "server-address".to_string();
+        d
+    } else {
+        Diagnostic::at(
+            Severity::Error,
+            source,
+            raw.server_address.span(),
+            "server-address",
+            "",
+        )
+    }
+}
+
+/// The server address must be a unicast address.
+fn check_server_address(raw: &RawSite, source: &Source, diags: &mut Diagnostics) {
+    let address = raw.server_address.get_ref().0;
+    if address.is_unspecified()
+        || address.is_broadcast()
+        || address.is_multicast()
+        || address.is_loopback()
+    {
+        diags
+            .error(
+                source,
+                raw.server_address.span(),
+                "server-address",
+                format!("`{address}` cannot be the server's address"),
+            )
+            .set_hint("expected the unicast address of this server on the site LAN, such as 192.168.92.246");
+    }
+}
+
+/// Interface names must be valid Linux names, each listed once; returns them.
+fn check_interfaces(raw: &RawSite, source: &Source, diags: &mut Diagnostics) -> Vec<String> {
+    let mut interfaces = Vec::new();
+    for (i, name) in raw.interfaces.iter().enumerate() {
+        let text = name.get_ref();
+        let bad = text.is_empty()
+            || text.len() > 15
+            || text.contains(['/', ' ', ':'])
+            || text == "."
+            || text == "..";
+        if bad {
+            diags
+                .error(source, name.span(), format!("interfaces[{i}]"), format!("`{text}` is not a valid interface name"))
+                .set_hint("expected a Linux interface name of 1 to 15 characters without `/`, `:` or spaces, such as eth0");
+        }
+        if interfaces.contains(text) {
+            diags.warning(
+                source,
+                name.span(),
+                format!("interfaces[{i}]"),
+                format!("interface `{text}` is listed twice"),
+            );
+        }
+        interfaces.push(text.clone());
+    }
+    interfaces
+}
+
+/// The state and runtime directories must be absolute.
+fn check_directories(raw: &RawSite, source: &Source, diags: &mut Diagnostics) {
+    for (key, dir) in [
+        ("state-directory", &raw.state_directory),
+        ("runtime-directory", &raw.runtime_directory),
+    ] {
+        if !dir.is_absolute() {
+            diags.push(
+                crate::diag::Diagnostic::file(
+                    crate::diag::Severity::Error,
+                    &source.path,
+                    format!(
+                        "`{key}` must be an absolute path, found `{}`",
+                        dir.display()
+                    ),
+                )
+                .with_hint("expected a path such as /var/lib/pbxnet"),
+            );
+        }
+    }
+}
+
+/// The user name, if given, must be a plausible system user.
+fn check_user(
+    user: Option<&Spanned<String>>,
+    source: &Source,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    user.map(|u| {
+        let name = u.get_ref().clone();
+        if name.is_empty() || name.contains([':', '/', ' ']) {
+            diags
+                .error(
+                    source,
+                    u.span(),
+                    "user",
+                    format!("`{name}` is not a valid user name"),
+                )
+                .set_hint("expected a system user such as pbxnet");
+        }
+        name
+    })
 }
 
 /// The interfaces `site.toml` names exist on this host, and the server
