@@ -26,11 +26,13 @@ mod time;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 
+pub use client::reconfigure::SourceChange;
+pub use client::stats::SourceStats;
+pub use client::step::{STEP_AGREEMENT, STEP_CONFIRM_SAMPLES};
 pub use client::{
     kiss_code, AuthFailure, Client, ClientEvent, Discipline, DisciplineConfig, Reject, Sample,
-    SelectStatus, Selection, Source, SourceChange, SourceConfig, SourceState, SourceStats,
-    Transmit, FILTER_LEN, MAX_FREQ_PPM, MAX_ROOT_DISTANCE, MIN_SURVIVORS, STEP_AGREEMENT,
-    STEP_CONFIRM_SAMPLES,
+    SelectStatus, Selection, Source, SourceConfig, SourceState, Transmit, FILTER_LEN, MAX_FREQ_PPM,
+    MAX_ROOT_DISTANCE, MIN_SURVIVORS,
 };
 pub use clients::{merge as merge_client_records, ClientRecord, ClientTable, CLIENT_TABLE_SLOTS};
 pub use config::{ClockMode, ClockSettings, NtpConfig, RawNtpConfig, SourceSpec};

@@ -2,7 +2,8 @@
 //! with our own corrections added back, phase removed by a temporary
 //! frequency offset (slew), steps beyond the step threshold.
 
-use super::{ClientEvent, MAX_FREQ_PPM};
+use super::limits::MAX_FREQ_PPM;
+use super::outputs::ClientEvent;
 use std::collections::VecDeque;
 
 /// Discipline thresholds (the seed's rules, configurable).

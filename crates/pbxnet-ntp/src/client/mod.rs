@@ -43,81 +43,31 @@
 //! by a temporary frequency offset (slew); |θ| above `step_threshold` is
 //! stepped once.
 
+// Leaves: they never import this file.
 mod discipline;
-mod reconfigure;
+mod limits;
+mod outputs;
 mod reject;
-mod select;
 mod source;
-mod stats;
-mod step;
+// `impl Client` by concept: they import this file, which never imports
+// them (the crate root re-exports their public types).
+pub(crate) mod reconfigure;
+mod select;
+pub(crate) mod stats;
+pub(crate) mod step;
 
 pub use discipline::{Discipline, DisciplineConfig};
-pub use reconfigure::SourceChange;
+pub use limits::{FILTER_LEN, MAX_FREQ_PPM, MAX_ROOT_DISTANCE, MIN_SURVIVORS};
+pub use outputs::{ClientEvent, Selection, Transmit};
 pub use reject::{kiss_code, AuthFailure, Reject};
 pub use source::{Sample, SelectStatus, Source, SourceConfig, SourceState};
-pub use stats::SourceStats;
-pub use step::{STEP_AGREEMENT, STEP_CONFIRM_SAMPLES};
 
 use crate::packet::{LeapIndicator, ReferenceId, HEADER_LEN};
 use crate::server::SystemState;
 use crate::time::{NtpDuration, NtpTimestamp};
+use limits::PHI;
 use rand::{Rng, SeedableRng};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-
-/// RFC 5905 MAXDIST-like bound used by the issue: root distance ≤ 16 s.
-pub const MAX_ROOT_DISTANCE: f64 = 16.0;
-/// Kernel limit on ADJ_FREQUENCY (±500 ppm).
-pub const MAX_FREQ_PPM: f64 = 500.0;
-/// Samples per source in the filter.
-pub const FILTER_LEN: usize = 16;
-const PHI: f64 = 15e-6;
-/// Clustering never prunes below this many survivors (RFC 5905 NMIN).
-pub const MIN_SURVIVORS: usize = 3;
-
-/// A request to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// Id of the source.
-    pub source: usize,
-    /// The request's transmit timestamp (the nonce its reply must echo).
-    pub nonce: u64,
-    /// Destination.
-    pub addr: SocketAddr,
-    /// Bytes.
-    pub bytes: Vec<u8>,
-}
-
-/// What the clock owner must do, and what happened.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientEvent {
-    /// Set the clock's frequency correction (ppm, positive = run faster).
-    SetFrequency(f64),
-    /// Step the clock by this many seconds (log it).
-    Step(f64),
-    /// First synchronisation done (the offset measured).
-    Synchronized(f64),
-    /// No source answered the first polls.
-    Unreachable,
-    /// A source (id) was stopped by a kiss code.
-    SourceStopped(usize, [u8; 4]),
-    /// Leap indicator to pass to the kernel.
-    Leap(LeapIndicator),
-}
-
-/// Result of selection, for status.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Selection {
-    /// Combined offset (s).
-    pub offset: f64,
-    /// Id of the system peer (lowest root distance among the kept).
-    pub peer: usize,
-    /// Root distance of the system peer.
-    pub distance: f64,
-    /// Sources in the majority clique (their intervals share the
-    /// intersection): the votes for this offset.
-    pub agreeing: usize,
-}
 
 /// The client: sources, selection, discipline.
 #[derive(Debug)]

@@ -1,8 +1,8 @@
 //! One upstream source: its settings, requests, the RFC 5905 §8 checks on
 //! its replies, and its sample filter.
 
-use super::reject::check_mac;
-use super::{Reject, MAX_ROOT_DISTANCE, PHI};
+use super::limits::{MAX_ROOT_DISTANCE, PHI};
+use super::reject::{check_mac, Reject};
 use crate::mac::Key;
 use crate::packet::{Header, LeapIndicator, Mode, Packet, ReferenceId, HEADER_LEN};
 use crate::time::{offset_delay, NtpTimestamp};

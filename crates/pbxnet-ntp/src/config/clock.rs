@@ -1,8 +1,25 @@
 //! `[clock]`: the discipline thresholds and the clock mode.
 
 use super::raw::{ClockMode, RawClock};
-use super::ClockSettings;
 use pbxnet_config::{Diagnostic, Diagnostics, Severity, ValidateCtx};
+use std::path::PathBuf;
+
+/// Validated `[clock]`.
+#[derive(Debug, Clone)]
+pub struct ClockSettings {
+    /// Mode.
+    pub mode: ClockMode,
+    /// Thresholds for the discipline.
+    pub discipline: crate::client::DisciplineConfig,
+    /// Root distance limit (s).
+    pub max_distance: f64,
+    /// Simulated offset (s).
+    pub sim_offset: f64,
+    /// Simulated frequency error (ppm).
+    pub sim_frequency_ppm: f64,
+    /// Drift file (absolute).
+    pub drift_file: PathBuf,
+}
 
 /// The clock settings, every inconsistency reported.
 pub(super) fn clock(c: &RawClock, ctx: &ValidateCtx<'_>, diags: &mut Diagnostics) -> ClockSettings {

@@ -17,49 +17,15 @@ mod raw;
 mod server;
 mod sources;
 
+pub use clock::ClockSettings;
 pub use raw::{ClockMode, RawNtpConfig};
+pub use sources::SourceSpec;
 
 use crate::mac::KeyStore;
 use crate::server::ServerConfig;
 use pbxnet_config::{CompanionFiles, DaemonConfig, Diagnostics, ValidateCtx};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-/// One validated upstream source (names are resolved by the shell).
-#[derive(Debug, Clone)]
-pub struct SourceSpec {
-    /// Host name or IP address.
-    pub host: String,
-    /// UDP port.
-    pub port: u16,
-    /// Key to authenticate with.
-    pub key: Option<crate::mac::Key>,
-    /// Poll exponents.
-    pub minpoll: i8,
-    /// Poll exponents.
-    pub maxpoll: i8,
-    /// Initial burst.
-    pub burst: bool,
-    /// Pool name.
-    pub pool: bool,
-}
-
-/// Validated `[clock]`.
-#[derive(Debug, Clone)]
-pub struct ClockSettings {
-    /// Mode.
-    pub mode: ClockMode,
-    /// Thresholds for the discipline.
-    pub discipline: crate::client::DisciplineConfig,
-    /// Root distance limit (s).
-    pub max_distance: f64,
-    /// Simulated offset (s).
-    pub sim_offset: f64,
-    /// Simulated frequency error (ppm).
-    pub sim_frequency_ppm: f64,
-    /// Drift file (absolute).
-    pub drift_file: PathBuf,
-}
 
 /// The validated configuration of pbxnet-ntpd.
 #[derive(Debug, Clone)]

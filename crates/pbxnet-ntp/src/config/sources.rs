@@ -2,9 +2,27 @@
 
 use super::keys::ConfiguredKeys;
 use super::raw::RawSource;
-use super::SourceSpec;
 use pbxnet_config::{Diagnostics, ValidateCtx};
 use std::net::SocketAddr;
+
+/// One validated upstream source (names are resolved by the shell).
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// Host name or IP address.
+    pub host: String,
+    /// UDP port.
+    pub port: u16,
+    /// Key to authenticate with.
+    pub key: Option<crate::mac::Key>,
+    /// Poll exponents.
+    pub minpoll: i8,
+    /// Poll exponents.
+    pub maxpoll: i8,
+    /// Initial burst.
+    pub burst: bool,
+    /// Pool name.
+    pub pool: bool,
+}
 
 /// Every source that could be read; the others are reported.
 pub(super) fn sources(
