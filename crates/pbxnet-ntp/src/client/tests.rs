@@ -2,11 +2,13 @@
 //! simulated links, with a simulated clock: days of clock in milliseconds of
 //! test. One seed fixes a whole run.
 
+use super::reconfigure::SourceChange;
 use super::select::{cluster, Candidate};
 use super::*;
 use crate::mac::Key;
 use crate::mac::KeyType;
 use crate::packet::{Header, Mode, Packet};
+use std::net::SocketAddr;
 use crate::policy::AccessPolicy;
 use crate::{Server, ServerAction, ServerConfig};
 use rand::rngs::StdRng;
