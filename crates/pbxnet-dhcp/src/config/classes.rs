@@ -6,10 +6,10 @@ use std::ops::Range;
 
 use pbxnet_config::{MacAddr, Spanned};
 
+use super::context::{lookup, unique_names, V};
 use super::pools::Pools;
 use super::profiles::Profiles;
 use super::raw::{RawClass, RawDhcp};
-use super::{lookup, unique_names, V};
 use crate::classify::{Class, Matcher};
 use crate::server::Subnet;
 

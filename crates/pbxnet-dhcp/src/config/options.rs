@@ -5,8 +5,8 @@ use std::ops::Range;
 
 use pbxnet_config::{did_you_mean, HexData};
 
+use super::context::V;
 use super::raw::RawOption;
-use super::V;
 use crate::profile::{IpSpec, ProfileOption, SubOption, Text, Value};
 
 /// Codes the server sets itself; profiles may not set them.

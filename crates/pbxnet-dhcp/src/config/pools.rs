@@ -2,9 +2,9 @@
 
 use pbxnet_config::{check_no_overlaps, check_range_in_subnet, AddrRange, HumanDuration, Spanned};
 
+use super::context::{lookup, secs, unique_names, V};
 use super::raw::{RawDhcp, RawPool};
 use super::subnets::Subnets;
-use super::{lookup, secs, unique_names, V};
 use crate::server::{LeaseTimes, Pool, Subnet};
 
 /// The validated pools with their names (for lookups by classes).

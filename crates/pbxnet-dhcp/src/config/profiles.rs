@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
+use super::context::{unique_names, V};
 use super::options::{ip_spec, parse_option};
 use super::raw::RawProfile;
-use super::{unique_names, V};
 use crate::profile::Profile;
 use crate::server::ServerConfig;
 

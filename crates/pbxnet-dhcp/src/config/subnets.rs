@@ -2,8 +2,8 @@
 
 use pbxnet_config::{Diagnostic, Severity};
 
+use super::context::{secs, unique_names, V};
 use super::raw::RawSubnet;
-use super::{secs, unique_names, V};
 use crate::server::{LeaseTimes, Net, Subnet};
 
 /// The validated subnets with their names (for lookups by pools).

@@ -1,6 +1,7 @@
 use super::*;
 use crate::classify::Matcher;
 use pbxnet_config::{parse_toml, Diagnostic, Site};
+use pbxnet_config::{HostInterfaces, Source};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
