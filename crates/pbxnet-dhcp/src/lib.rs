@@ -32,6 +32,6 @@ pub use server::{
     Outcome, Pool, PoolUsage, Server, ServerConfig, SetupError, Subnet, MAX_REQUEST_LIST,
 };
 pub use wire::{
-    code, DecodeError, Field, Options, Packet, FLAG_BROADCAST, HEADER_LEN, MAGIC_COOKIE,
-    MIN_PACKET_LEN,
+    code, DecodeError, Field, Options, Overflow, Packet, FILE_ROOM, FLAG_BROADCAST, HEADER_LEN,
+    MAGIC_COOKIE, MIN_PACKET_LEN, SNAME_ROOM,
 };

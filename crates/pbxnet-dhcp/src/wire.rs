@@ -14,7 +14,10 @@
 //! Encoding emits options in the order they were inserted into [`Options`]
 //! (never hash-map order), splits values longer than 255 bytes into
 //! consecutive instances (RFC 3396 §6), ends with END and pads the packet to
-//! the 300-byte BOOTP minimum.
+//! the 300-byte BOOTP minimum. With an [`Overflow`], options also go into the
+//! `file` and then the `sname` field, each ending with END, and option 52
+//! says so (RFC 2131 §4.1, RFC 2132 §9.3); which options go where is the
+//! caller's choice.
 
 use std::net::Ipv4Addr;
 
@@ -22,6 +25,12 @@ use std::net::Ipv4Addr;
 pub const MAGIC_COOKIE: [u8; 4] = [99, 130, 83, 99];
 /// Fixed BOOTP header length, without the cookie.
 pub const HEADER_LEN: usize = 236;
+/// Room for options in an overloaded `file` field (128 bytes, END included).
+pub const FILE_ROOM: usize = 127;
+/// Room for options in an overloaded `sname` field (64 bytes, END included).
+pub const SNAME_ROOM: usize = 63;
+/// Bytes option 52 takes in the options field.
+pub(crate) const OVERLOAD_LEN: usize = 3;
 /// BOOTP minimum message length (RFC 1542 §2.1); replies are padded to it.
 pub const MIN_PACKET_LEN: usize = 300;
 
@@ -243,8 +252,60 @@ impl Options {
     }
 }
 
+/// Options carried in the `file` and `sname` fields of a message (option 52
+/// overload), in the order they are written there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overflow {
+    /// Options in the `file` field (at most [`FILE_ROOM`] bytes on the wire).
+    pub file: Options,
+    /// Options in the `sname` field (at most [`SNAME_ROOM`] bytes).
+    pub sname: Options,
+}
+
+impl Overflow {
+    /// Option 52's value: 1 `file`, 2 `sname`, 3 both, 0 none (no option 52).
+    pub fn overload(&self) -> u8 {
+        u8::from(!self.file.is_empty()) | (u8::from(!self.sname.is_empty()) << 1)
+    }
+}
+
+/// Writes `options` into an overloaded field of `N` bytes: each option
+/// (split per RFC 3396), END, then PAD (0) to the end. The caller sizes the
+/// set to fit ([`FILE_ROOM`], [`SNAME_ROOM`]); an option that would not fit
+/// is left out rather than cut.
+fn overloaded_field<const N: usize>(options: &Options) -> [u8; N] {
+    let mut area = Vec::with_capacity(N);
+    for (c, v) in options.iter() {
+        debug_assert!(
+            area.len() + option_wire_len(v.len()) < N,
+            "option {c} overflows its field"
+        );
+        if area.len() + option_wire_len(v.len()) < N {
+            write_option(c, v, &mut area);
+        }
+    }
+    area.push(code::END);
+    area.resize(N, code::PAD);
+    let mut field = [0u8; N];
+    field.copy_from_slice(&area);
+    field
+}
+
+/// Appends one option, split into 255-byte instances (RFC 3396 §6).
+fn write_option(c: u8, v: &[u8], out: &mut Vec<u8>) {
+    if v.is_empty() {
+        out.extend_from_slice(&[c, 0]);
+        return;
+    }
+    for chunk in v.chunks(255) {
+        out.push(c);
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
+    }
+}
+
 /// Wire length of one option value of `len` bytes after RFC 3396 splitting.
-fn option_wire_len(len: usize) -> usize {
+pub(crate) fn option_wire_len(len: usize) -> usize {
     if len == 0 {
         2
     } else {
@@ -390,8 +451,15 @@ impl Packet {
     /// order, each split into 255-byte instances when longer (RFC 3396 §6),
     /// then END, then padding to 300 bytes.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with(&Overflow::default(), out);
+    }
+
+    /// [`Packet::encode`] with `overflow`'s options in the `file` and
+    /// `sname` fields (replacing their raw contents) and option 52 right
+    /// after the first option (the message type) when either is used.
+    pub fn encode_with(&self, overflow: &Overflow, out: &mut Vec<u8>) {
         out.clear();
-        out.reserve(HEADER_LEN + 4 + self.options.wire_len() + 1);
+        out.reserve(self.wire_len_with(overflow));
         out.extend_from_slice(&[self.op, self.htype, self.hlen, self.hops]);
         out.extend_from_slice(&self.xid.to_be_bytes());
         out.extend_from_slice(&self.secs.to_be_bytes());
@@ -400,18 +468,25 @@ impl Packet {
             out.extend_from_slice(&a.octets());
         }
         out.extend_from_slice(&self.chaddr);
-        out.extend_from_slice(&self.sname);
-        out.extend_from_slice(&self.file);
+        let overload = overflow.overload();
+        if overload & 2 != 0 {
+            out.extend_from_slice(&overloaded_field::<64>(&overflow.sname));
+        } else {
+            out.extend_from_slice(&self.sname);
+        }
+        if overload & 1 != 0 {
+            out.extend_from_slice(&overloaded_field::<128>(&overflow.file));
+        } else {
+            out.extend_from_slice(&self.file);
+        }
         out.extend_from_slice(&MAGIC_COOKIE);
-        for (c, v) in self.options.iter() {
-            if v.is_empty() {
-                out.extend_from_slice(&[c, 0]);
-                continue;
-            }
-            for chunk in v.chunks(255) {
-                out.push(c);
-                out.push(chunk.len() as u8);
-                out.extend_from_slice(chunk);
+        if overload != 0 && self.options.is_empty() {
+            out.extend_from_slice(&[code::OVERLOAD, 1, overload]);
+        }
+        for (i, (c, v)) in self.options.iter().enumerate() {
+            write_option(c, v, out);
+            if i == 0 && overload != 0 {
+                out.extend_from_slice(&[code::OVERLOAD, 1, overload]);
             }
         }
         out.push(code::END);
@@ -423,6 +498,16 @@ impl Packet {
     /// Encoded length (before padding to 300).
     pub fn wire_len(&self) -> usize {
         HEADER_LEN + 4 + self.options.wire_len() + 1
+    }
+
+    /// Encoded length with `overflow` (option 52 included when used).
+    pub fn wire_len_with(&self, overflow: &Overflow) -> usize {
+        self.wire_len()
+            + if overflow.overload() != 0 {
+                OVERLOAD_LEN
+            } else {
+                0
+            }
     }
 }
 

@@ -16,6 +16,7 @@
 //! 82 (RFC 3046) echoed last.
 
 mod allocate;
+mod fit;
 mod housekeeping;
 mod messages;
 mod reply;

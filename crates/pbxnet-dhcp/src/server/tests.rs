@@ -800,3 +800,134 @@ fn an_offer_elsewhere_never_removes_the_clients_binding() {
     assert_eq!(run(&mut s, T0 + 3000, &req_b).1.expect("ack").yiaddr, b);
     assert!(s.store().by_ip(a).is_none(), "old binding freed on the ACK");
 }
+
+/// RFC 2131 table 3: the ACK to a RENEWING (unicast) or REBINDING
+/// (broadcast) REQUEST carries the request's ciaddr; an OFFER and the ACK
+/// to a SELECTING REQUEST carry 0.
+#[test]
+fn ack_to_renewing_or_rebinding_request_carries_its_ciaddr() {
+    let mut s = server();
+    let mac = [2, 0, 0, 0, 7, 1];
+    let mut b = Vec::new();
+    client(mac, MessageType::Discover).encode(&mut b);
+    let mut offer = Vec::new();
+    s.handle(T0, 2, &b, &mut offer);
+    assert_eq!(&offer[12..16], &[0, 0, 0, 0], "OFFER ciaddr");
+    let ip = Ipv4Addr::new(offer[16], offer[17], offer[18], offer[19]);
+    let mut req = client(mac, MessageType::Request);
+    req.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    req.encode(&mut b);
+    let mut ack = Vec::new();
+    s.handle(T0, 2, &b, &mut ack);
+    assert_eq!(ack[242], 5, "an ACK");
+    assert_eq!(&ack[12..16], &[0, 0, 0, 0], "SELECTING ACK ciaddr");
+    for (when, flags) in [(1_800_000, 0), (3_200_000, FLAG_BROADCAST)] {
+        let mut renew = client(mac, MessageType::Request);
+        renew.ciaddr = ip;
+        renew.flags = flags;
+        renew.encode(&mut b);
+        let mut ack = Vec::new();
+        let o = s.handle(T0 + when, 2, &b, &mut ack);
+        assert_eq!(
+            o,
+            Outcome::Reply {
+                dest: Destination::Unicast(ip),
+                kind: MessageType::Ack
+            }
+        );
+        assert_eq!(&ack[12..16], &ip.octets(), "ciaddr, flags {flags:#x}");
+        assert_eq!(&ack[16..20], &ip.octets(), "yiaddr");
+    }
+}
+
+/// An option area walked the way RFC 2131 §4.1 / RFC 2132 §2-3 describe
+/// it, without the crate's codec: (code, value) per instance up to END,
+/// and where END was.
+fn walk(area: &[u8]) -> (Vec<(u8, Vec<u8>)>, Option<usize>) {
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < area.len() {
+        match area[i] {
+            0 => i += 1,
+            255 => return (found, Some(i)),
+            c => {
+                let len = usize::from(area[i + 1]);
+                found.push((c, area[i + 2..i + 2 + len].to_vec()));
+                i += 2 + len;
+            }
+        }
+    }
+    (found, None)
+}
+
+/// Option 57 = 576 and a profile whose options do not fit the options
+/// field: what does not fit goes into `file` (option 52 = 1) before anything
+/// is dropped; option 119, too long for any field, is dropped, and the
+/// smaller 114 and 15 after it are still sent (they were dropped with it,
+/// from the end, before).
+#[test]
+fn a_long_reply_overloads_file_before_dropping_and_keeps_smaller_options() {
+    let mut cfg = config();
+    let names: Vec<String> = (0..10)
+        .map(|i| format!("a12345678{i}.example.lan"))
+        .collect();
+    let long_url = format!("http://provisioning.example.lan/{}", "a".repeat(118));
+    cfg.profiles.push(Profile {
+        name: "big".into(),
+        options: vec![
+            opt(160, text(&long_url), true),
+            opt(43, Value::Hex(vec![0x11; 120]), true),
+            opt(119, Value::DomainList(names.clone()), true),
+            opt(114, text(&"u".repeat(50)), true),
+            opt(15, text(&"d".repeat(30)), true),
+        ],
+        next_server: None,
+    });
+    let big = cfg.profiles.len() - 1;
+    cfg.classes.insert(
+        0,
+        Class {
+            name: "big".into(),
+            matcher: Matcher::VendorClass {
+                value: b"BIG".to_vec(),
+                prefix: false,
+            },
+            profile: big,
+            pool: Some(0),
+            static_ip: None,
+        },
+    );
+    let mut s = Server::new(cfg, MemStore::new(), StdRng::seed_from_u64(7)).unwrap();
+    s.set_interfaces(server().interfaces);
+    let mut d = client([2, 0, 0, 0, 8, 1], MessageType::Discover);
+    d.options.set(code::VENDOR_CLASS, b"BIG".to_vec());
+    d.options
+        .set(code::MAX_MESSAGE_SIZE, 576u16.to_be_bytes().to_vec());
+    let mut b = Vec::new();
+    d.encode(&mut b);
+    let mut out = Vec::new();
+    s.handle(T0, 2, &b, &mut out);
+    assert!(out.len() <= 576 - 28, "{} bytes", out.len());
+    assert_eq!(&out[236..240], &[99, 130, 83, 99]);
+    let (main, end) = walk(&out[240..]);
+    assert!(end.is_some(), "options field ends with END");
+    let codes: Vec<u8> = main.iter().map(|(c, _)| *c).collect();
+    assert_eq!(codes, [53, 52, 54, 51, 58, 59, 1, 160, 114, 15]);
+    assert_eq!(main[1].1, [1], "option 52: options in `file`");
+    assert_eq!(main[7].1, long_url.as_bytes());
+    assert_eq!(main[8].1, [b'u'; 50]);
+    assert_eq!(main[9].1, [b'd'; 30]);
+    let (file, end) = walk(&out[108..236]);
+    assert_eq!(file, [(43, vec![0x11; 120])]);
+    assert_eq!(end, Some(122), "END right after option 43 in `file`");
+    assert!(out[108 + 123..236].iter().all(|b| *b == 0), "PAD after END");
+    assert!(out[44..108].iter().all(|b| *b == 0), "sname untouched");
+    assert!(!main.iter().chain(&file).any(|(c, _)| *c == 119));
+    assert_eq!(s.counters().truncated_replies, 1);
+    assert_eq!(s.counters().overloaded_replies, 1);
+    // The crate's own decoder reads the same thing back.
+    let back = Packet::decode(&out).unwrap();
+    assert_eq!(back.overload, 1);
+    assert_eq!(back.options.get(43), Some(&[0x11; 120][..]));
+}

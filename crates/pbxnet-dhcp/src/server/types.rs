@@ -304,9 +304,13 @@ pub struct Counters {
     pub sent: [u64; 9],
     /// Drops per [`DropReason`], index = `DropReason as usize`.
     pub dropped: [u64; 12],
-    /// Replies whose optional options were cut to fit the client's maximum
-    /// message size.
+    /// Replies that left out an option the client's maximum message size
+    /// had no room for, even with overload.
     pub truncated_replies: u64,
+    /// Replies that carried options in `file`/`sname` (option 52) to fit
+    /// the client's maximum message size.
+    #[serde(default)]
+    pub overloaded_replies: u64,
     /// Addresses put on probation after DECLINE.
     pub declines: u64,
     /// Never-used addresses found in use by the conflict probe.
