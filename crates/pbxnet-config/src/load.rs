@@ -291,6 +291,18 @@ pub fn load<D: DaemonConfig>(location: Option<&Path>) -> Result<Loaded<D>, Confi
 
 /// Like [`load`], with explicit paths.
 pub fn load_paths<D: DaemonConfig>(paths: &ConfigPaths) -> Result<Loaded<D>, ConfigReport> {
+    load_paths_with::<D>(paths, |_, _, _| Vec::new())
+}
+
+/// Like [`load_paths`], then `host_checks` on the config that validation
+/// built (even one with errors, so that one run reports every problem): a
+/// daemon shell's checks of what the configuration names on this host (the
+/// files it serves, the host's addresses), read by the shell and judged by
+/// its core. Their errors refuse the configuration like validation's.
+pub fn load_paths_with<D: DaemonConfig>(
+    paths: &ConfigPaths,
+    host_checks: impl FnOnce(&D, &Site, &ConfigPaths) -> Vec<Diagnostic>,
+) -> Result<Loaded<D>, ConfigReport> {
     let mut diags = Diagnostics::new();
     let mut files = Vec::new();
     if paths.site.exists() {
@@ -317,6 +329,9 @@ pub fn load_paths<D: DaemonConfig>(paths: &ConfigPaths) -> Result<Loaded<D>, Con
         let files = CompanionFiles::read(D::companion_files(&raw).iter().map(|p| ctx.resolve(p)));
         D::validate_with_files(raw, &ctx, &files, semantic)
     });
+    if let Some(daemon) = &daemon {
+        diags.extend(host_checks(daemon, &site, paths));
+    }
     let warnings = finish(diags)?;
     match daemon {
         Some(daemon) => Ok(Loaded {

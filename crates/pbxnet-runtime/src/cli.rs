@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic};
 
+use crate::reload::HostChecks;
+
 /// The command line of a daemon whose own subcommands are `C` and whose
 /// `status` takes the extra options `S`. Name, version and description are
 /// the daemon's, set by [`crate::command`].
@@ -91,15 +93,35 @@ pub fn render_report(diagnostics: &[Diagnostic], json: bool) -> String {
 /// `check`: validates the configuration, prints every problem, and exits 0
 /// when the daemon could start on it, 1 otherwise.
 pub fn check<D: DaemonConfig>(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
-    check_paths::<D>(
+    check_with::<D>(global, args, crate::reload::no_host_checks::<D>)
+}
+
+/// [`check`] with the shell's [`HostChecks`] (what `run` would find on this
+/// host at start-up).
+pub fn check_with<D: DaemonConfig>(
+    global: &GlobalArgs,
+    args: &CheckArgs,
+    host_checks: HostChecks<D>,
+) -> ExitCode {
+    check_paths_with::<D>(
         &ConfigPaths::resolve(global.config.as_deref(), D::FILE_NAME),
         args,
+        host_checks,
     )
 }
 
 /// [`check`] with explicit paths.
 pub fn check_paths<D: DaemonConfig>(paths: &ConfigPaths, args: &CheckArgs) -> ExitCode {
-    let result = pbxnet_config::load_paths::<D>(paths);
+    check_paths_with::<D>(paths, args, crate::reload::no_host_checks::<D>)
+}
+
+/// [`check_with`] with explicit paths.
+pub fn check_paths_with<D: DaemonConfig>(
+    paths: &ConfigPaths,
+    args: &CheckArgs,
+    host_checks: HostChecks<D>,
+) -> ExitCode {
+    let result = crate::reload::load_checked::<D>(paths, host_checks);
     let (diagnostics, ok, files) = match &result {
         Ok(loaded) => (loaded.warnings.clone(), true, loaded.files.clone()),
         Err(report) => (report.diagnostics.clone(), false, Vec::new()),

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use pbxnet_config::{ConfigPaths, DaemonConfig, Loaded};
+use pbxnet_config::{ConfigPaths, DaemonConfig, Diagnostic, Loaded, Site};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -105,10 +105,21 @@ pub trait Daemon: Sized {
         let answer = invocation.ask::<Self>(&Self::status_request())?;
         Self::render_status(answer, args.json).exit_code(EX_SOFTWARE)
     }
+    /// Checks of what the configuration names on this host (the files a
+    /// daemon serves), read by the shell and judged by its core: run at
+    /// start-up, on every reload and by `check` ([`crate::HostChecks`]).
+    /// None by default.
+    fn host_checks(config: &Self::Config, site: &Site, paths: &ConfigPaths) -> Vec<Diagnostic> {
+        crate::no_host_checks(config, site, paths)
+    }
     /// `check`: validates the configuration, prints every problem; 0 when
     /// the daemon could start on it, 1 otherwise.
     fn check(invocation: &Invocation, args: &CheckArgs) -> ExitCode {
-        crate::check_paths::<Self::Config>(&invocation.paths::<Self>(), args)
+        crate::check_paths_with::<Self::Config>(
+            &invocation.paths::<Self>(),
+            args,
+            Self::host_checks,
+        )
     }
     /// Runs one of the daemon's own subcommands.
     fn command(invocation: &Invocation, command: Self::Command) -> Result<(), Failure>;

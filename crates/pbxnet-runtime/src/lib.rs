@@ -40,11 +40,12 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 pub use cli::{
-    check, check_paths, render_report, CheckArgs, GlobalArgs, NoCommand, NoOptions, StatusArgs,
+    check, check_paths, check_paths_with, check_with, render_report, CheckArgs, GlobalArgs,
+    NoCommand, NoOptions, StatusArgs,
 };
 pub use daemon::{Config, Daemon, Invocation};
 pub use exit::{ExitContext, Failure, EX_CONFIG};
-pub use reload::{startup, Reloader};
+pub use reload::{load_checked, no_host_checks, startup, startup_with, HostChecks, Reloader};
 
 type DaemonCli<D> = cli::Cli<<D as Daemon>::Command, <D as Daemon>::StatusOptions>;
 

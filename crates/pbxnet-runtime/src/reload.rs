@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic, Loaded};
+use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic, Loaded, Site};
 
 use crate::cli::GlobalArgs;
 use crate::{logging, notify};
@@ -12,18 +12,59 @@ use crate::{logging, notify};
 /// Holds the configuration in force. A reload validates the new files fully
 /// and swaps them in whole, or keeps the old configuration and logs every
 /// error: a daemon never runs half a configuration.
-#[derive(Debug)]
 pub struct Reloader<D> {
     paths: ConfigPaths,
     current: Arc<Loaded<D>>,
+    host_checks: HostChecks<D>,
+}
+
+impl<D: std::fmt::Debug> std::fmt::Debug for Reloader<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("paths", &self.paths)
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A daemon shell's checks of what a validated configuration names on this
+/// host (files it serves, the host's addresses): the shell reads them, its
+/// core judges them, and the diagnostics count like validation's (an error
+/// refuses the configuration). Run at start-up, on every reload and by
+/// `check` (see [`pbxnet_config::load_paths_with`]), so the three agree.
+pub type HostChecks<D> = fn(&D, &Site, &ConfigPaths) -> Vec<Diagnostic>;
+
+/// No host checks.
+pub fn no_host_checks<D>(_: &D, _: &Site, _: &ConfigPaths) -> Vec<Diagnostic> {
+    Vec::new()
+}
+
+/// Loads `paths` with the shell's `host_checks`.
+pub fn load_checked<D: DaemonConfig>(
+    paths: &ConfigPaths,
+    host_checks: HostChecks<D>,
+) -> Result<Loaded<D>, ConfigReport> {
+    pbxnet_config::load_paths_with::<D>(paths, host_checks)
 }
 
 impl<D: DaemonConfig> Reloader<D> {
     /// Loads the configuration from `location` (see [`ConfigPaths::resolve`]).
     pub fn new(location: Option<PathBuf>) -> Result<Self, ConfigReport> {
+        Self::with_host_checks(location, no_host_checks::<D>)
+    }
+
+    /// As [`Reloader::new`], with the shell's [`HostChecks`] run on every load.
+    pub fn with_host_checks(
+        location: Option<PathBuf>,
+        host_checks: HostChecks<D>,
+    ) -> Result<Self, ConfigReport> {
         let paths = ConfigPaths::resolve(location.as_deref(), D::FILE_NAME);
-        let current = Arc::new(pbxnet_config::load_paths::<D>(&paths)?);
-        Ok(Reloader { paths, current })
+        let current = Arc::new(load_checked::<D>(&paths, host_checks)?);
+        Ok(Reloader {
+            paths,
+            current,
+            host_checks,
+        })
     }
 
     /// The configuration in force.
@@ -41,7 +82,7 @@ impl<D: DaemonConfig> Reloader<D> {
     /// old configuration stays in force.
     pub fn reload(&mut self) -> Result<Arc<Loaded<D>>, ConfigReport> {
         notify::reloading();
-        let result = pbxnet_config::load_paths::<D>(&self.paths);
+        let result = load_checked::<D>(&self.paths, self.host_checks);
         let outcome = match result {
             Ok(loaded) => {
                 log_warnings(&loaded.warnings);
@@ -87,7 +128,15 @@ fn log_warnings(warnings: &[Diagnostic]) {
 /// problem to stderr and returns exit code 78), then installs logging as the
 /// site configures it and logs any warnings.
 pub fn startup<D: DaemonConfig>(global: &GlobalArgs) -> Result<Reloader<D>, ExitCode> {
-    match Reloader::<D>::new(global.config.clone()) {
+    startup_with::<D>(global, no_host_checks::<D>)
+}
+
+/// [`startup`] with the shell's [`HostChecks`].
+pub fn startup_with<D: DaemonConfig>(
+    global: &GlobalArgs,
+    host_checks: HostChecks<D>,
+) -> Result<Reloader<D>, ExitCode> {
+    match Reloader::<D>::with_host_checks(global.config.clone(), host_checks) {
         Ok(reloader) => {
             let current = reloader.current();
             logging::init(&current.site.log);

@@ -20,7 +20,7 @@ type Requests<D> = mpsc::Receiver<Pending<<D as Daemon>::Request, <D as Daemon>:
 /// current-thread tokio runtime until SIGTERM (exit 0) or an error (exit 71).
 pub(crate) fn run<D: Daemon>(invocation: &Invocation) -> ExitCode {
     logging::bootstrap();
-    let reloader = match crate::startup::<D::Config>(&invocation.global) {
+    let reloader = match crate::startup_with::<D::Config>(&invocation.global, D::host_checks) {
         Ok(reloader) => reloader,
         Err(code) => return code,
     };

@@ -47,8 +47,10 @@ pub struct Provisioning {
     pub stellar: Stellar,
 }
 
-/// Stellar AP settings for `hap_conf.ini`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Stellar AP settings for `hap_conf.ini`. An empty secret is one the
+/// installer did not set: `hap_conf.ini` is then not generated (an AP
+/// must never get `admin_password=` empty). `Debug` never shows a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Stellar {
     /// Employee SSID and passphrase.
     pub employee_ssid: String,
@@ -68,6 +70,37 @@ pub struct Stellar {
     pub virtual_ip: Ipv4Addr,
     /// AP admin password.
     pub admin_password: String,
+}
+
+impl Stellar {
+    /// True when every passphrase and the admin password are set.
+    pub fn secrets_set(&self) -> bool {
+        [
+            &self.employee_passphrase,
+            &self.guest_passphrase,
+            &self.voice_passphrase,
+            &self.admin_password,
+        ]
+        .iter()
+        .all(|s| !s.is_empty())
+    }
+}
+
+impl std::fmt::Debug for Stellar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &str| if s.is_empty() { "<unset>" } else { "<secret>" };
+        f.debug_struct("Stellar")
+            .field("employee_ssid", &self.employee_ssid)
+            .field("employee_passphrase", &hidden(&self.employee_passphrase))
+            .field("guest_ssid", &self.guest_ssid)
+            .field("guest_passphrase", &hidden(&self.guest_passphrase))
+            .field("voice_ssid", &self.voice_ssid)
+            .field("voice_passphrase", &hidden(&self.voice_passphrase))
+            .field("country_code", &self.country_code)
+            .field("virtual_ip", &self.virtual_ip)
+            .field("admin_password", &hidden(&self.admin_password))
+            .finish()
+    }
 }
 
 fn instruction(p: &Provisioning, aos: &str, config: &str) -> String {
@@ -142,7 +175,8 @@ fn folder_is(path: &RequestPath, folder: Option<&str>) -> bool {
 /// The generated file for a request, if the name is one of the built-ins:
 /// `os_ins.alu`/`os8_ins.alu` at the root or in `Omniswitch/`,
 /// `hap_instruction.ini` at the root or in `ThirdParty_Devices/`,
-/// `hap_conf.ini` in `Secured_Config/` (file names compared ignoring case).
+/// `hap_conf.ini` in `Secured_Config/` when every Stellar secret is set
+/// (file names compared ignoring case).
 pub fn generated(path: &RequestPath, p: &Provisioning) -> Option<Vec<u8>> {
     let name = path.file_name();
     let in_root_or = |f: &str| folder_is(path, None) || folder_is(path, Some(f));
@@ -153,7 +187,7 @@ pub fn generated(path: &RequestPath, p: &Provisioning) -> Option<Vec<u8>> {
     } else if name.eq_ignore_ascii_case(HAP_INSTRUCTION) && in_root_or(THIRD_PARTY_FOLDER) {
         Some(hap_instruction(p).into_bytes())
     } else if name.eq_ignore_ascii_case(HAP_CONF) && folder_is(path, Some("Secured_Config")) {
-        Some(hap_conf(p).into_bytes())
+        p.stellar.secrets_set().then(|| hap_conf(p).into_bytes())
     } else {
         None
     }
@@ -232,6 +266,35 @@ mod tests {
         assert!(conf.contains("cluster_virtual_ip=192.168.92.134\n"));
         assert!(conf.contains("country_code=FR\n"));
         assert!(gen("hap_conf.ini", &p).is_none(), "only in Secured_Config");
+    }
+
+    /// An AP must never be told `admin_password=` (nor an empty passphrase):
+    /// with any secret unset, `hap_conf.ini` is not generated at all.
+    #[test]
+    fn hap_conf_is_never_generated_with_an_unset_secret() {
+        for unset in 0..4 {
+            let mut p = prov([192, 168, 92, 246]);
+            let s = &mut p.stellar;
+            [
+                &mut s.employee_passphrase,
+                &mut s.guest_passphrase,
+                &mut s.voice_passphrase,
+                &mut s.admin_password,
+            ][unset]
+                .clear();
+            assert_eq!(
+                gen("Secured_Config/hap_conf.ini", &p),
+                None,
+                "secret {unset}"
+            );
+            assert!(gen("ThirdParty_Devices/hap_instruction.ini", &p).is_some());
+        }
+        let p = prov([192, 168, 92, 246]);
+        let debug = format!("{:?}", p.stellar);
+        assert!(
+            !debug.contains("admin\"") && !debug.contains("p1"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ mod transfer;
 mod upload;
 pub mod wire;
 
-pub use config::{matches_patterns, RawTftpConfig, TftpConfig};
+pub use config::{
+    matches_patterns, FolderFacts, RawTftpConfig, RootFacts, TftpConfig, TreeFile, TreeSnapshot,
+    TREE_MAX_ENTRIES,
+};
 pub use devices::{
     mac_of_request, render as render_device_template, template_candidates, Device,
     DeviceTemplateError,
@@ -33,7 +36,10 @@ pub use generated::{
 };
 pub use netascii::{Decoder as NetasciiDecoder, Encoder as NetasciiEncoder};
 pub use options::{negotiate, Limits, Negotiated};
-pub use path::{candidates, parse_request_path, PathError, RequestPath, MAX_DEPTH, SECURED_FOLDER};
+pub use path::{
+    candidates, parse_request_path, resolves_inside, PathError, RequestPath, SecuredLocations,
+    MAX_DEPTH, SECURED_FOLDER,
+};
 pub use server::{
     decide, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan, RefuseReason,
     UploadPolicy, WritePlan,

@@ -16,11 +16,40 @@
 //! 6. a first component `Secured_Config` (any case) refuses the request
 //!    unless the installer allowed it.
 
+use std::path::{Path, PathBuf};
+
 /// Most path components accepted (folder / sub-folder / model / file).
 pub const MAX_DEPTH: usize = 4;
 
 /// The folder holding secrets (Stellar passwords, SIP credentials).
 pub const SECURED_FOLDER: &str = "Secured_Config";
+
+/// True when `resolved` (a path with every symlink followed, as the shell
+/// found it) is `folder` or beneath it. The one decision on where a served
+/// path lands, for every protocol that serves the tree: inside the secured
+/// folder ([`SecuredLocations`]), inside the root (configured folders).
+pub fn resolves_inside(resolved: &Path, folder: &Path) -> bool {
+    resolved.starts_with(folder)
+}
+
+/// Where the secured folder resolves on this host: every entry of the root
+/// named `Secured_Config` in any case, symlinks followed (read by the shell
+/// when it opens the root). A file is secured when it resolves inside one,
+/// whatever name it was asked for by (a symlink `sc -> Secured_Config`, or
+/// to a file in it, does not make it public).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecuredLocations {
+    /// Resolved folders.
+    pub folders: Vec<PathBuf>,
+}
+
+impl SecuredLocations {
+    /// True when `resolved` (a served file's path, symlinks followed) is
+    /// inside the secured folder.
+    pub fn contains(&self, resolved: &Path) -> bool {
+        self.folders.iter().any(|f| resolves_inside(resolved, f))
+    }
+}
 
 /// Why a requested name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -36,6 +36,9 @@ pub struct UploadPolicy {
     pub max_size: u64,
     /// Replace an existing file.
     pub overwrite: bool,
+    /// Most bytes the upload folder may hold (finished files plus the room
+    /// reserved by uploads in progress).
+    pub folder_quota: u64,
 }
 
 /// Why a request was refused (bounded label set for counters and logs).
@@ -416,6 +419,7 @@ mod tests {
             folder: "uploads".into(),
             max_size: 1024,
             overwrite: false,
+            folder_quota: 4096,
         });
         let mut w = rrq(b"log.txt");
         w[1] = 2;

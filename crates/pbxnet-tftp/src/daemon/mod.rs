@@ -13,6 +13,7 @@
 //! transfers with an ERROR and exits.
 
 mod files;
+mod host;
 mod task;
 
 use std::collections::HashMap;
@@ -188,6 +189,14 @@ impl Daemon for Tftpd {
             }
         }
         Ok(())
+    }
+
+    fn host_checks(
+        config: &TftpConfig,
+        site: &pbxnet_config::Site,
+        paths: &pbxnet_config::ConfigPaths,
+    ) -> Vec<pbxnet_config::Diagnostic> {
+        host::host_checks(config, site, paths)
     }
 
     fn status_request() -> Request {
