@@ -756,8 +756,12 @@ fn uploads_refused_by_default_and_capped_when_enabled() {
     assert_eq!((op, code), (5, 2), "{msg}");
     drop(s);
 
-    let s = setup("[uploads]\nenabled = true\nmax-size = \"64KiB\"\n", false);
-    fs::create_dir_all(s.root().join("uploads")).unwrap();
+    // The upload folder must exist before start (check refuses otherwise).
+    let s = setup_with(
+        "[uploads]\nenabled = true\nmax-size = \"64KiB\"\n",
+        false,
+        |root| fs::create_dir_all(root.join("uploads")).unwrap(),
+    );
     let c = s.client();
     let work = s.work();
     let host = SERVER_IP.to_string();

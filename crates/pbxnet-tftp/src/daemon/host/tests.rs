@@ -5,7 +5,7 @@ use pbxnet_config::{Diagnostic, Diagnostics, Site, Source, ValidateCtx};
 use crate::{RawTftpConfig, TftpConfig};
 
 /// Validate `text` as `dir/tftp.toml`, then check the tree it names as the
-/// daemon does at start-up (no address check: the host's addresses vary).
+/// daemon does at start-up.
 fn validate(text: &str, dir: &Path) -> Result<TftpConfig, Vec<Diagnostic>> {
     let source = Source::new(dir.join("tftp.toml"), text);
     let raw: RawTftpConfig = pbxnet_config::parse_toml(&source)?;
@@ -19,12 +19,7 @@ fn validate(text: &str, dir: &Path) -> Result<TftpConfig, Vec<Diagnostic>> {
     let mut d = Diagnostics::new();
     let cfg = <TftpConfig as pbxnet_config::DaemonConfig>::validate(raw, &ctx, &mut d);
     if let Some(cfg) = cfg.as_ref() {
-        let found = cfg.check_tree(
-            &super::snapshot(cfg),
-            site.server_address,
-            &[],
-            Path::new("site.toml"),
-        );
+        let found = cfg.check_tree(&super::snapshot(cfg), site.server_address);
         for f in found {
             d.push(f);
         }
