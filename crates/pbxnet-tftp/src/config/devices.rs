@@ -2,8 +2,8 @@
 
 use pbxnet_config::{Diagnostic, Diagnostics, Severity, Source};
 
+use super::names::valid_plain_name;
 use super::raw::{RawDevice, RawDevices};
-use super::valid_plain_name;
 use crate::devices::Device;
 
 /// The validated `[devices]` table.

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use pbxnet_config::{Diagnostic, Diagnostics, Severity, Source, ValidateCtx};
 
+use super::names::valid_plain_name;
 use super::raw::{RawFiles, RawUploads};
-use super::valid_plain_name;
 use crate::path::SECURED_FOLDER;
 use crate::server::UploadPolicy;
 

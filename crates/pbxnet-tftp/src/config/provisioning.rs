@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 
 use pbxnet_config::{Diagnostic, Diagnostics, Severity, Source, Spanned};
 
+use super::names::valid_plain_name;
 use super::raw::{RawOmniswitch, RawStellar};
-use super::valid_plain_name;
 use crate::generated::{Stellar, OS8_INS, OS_INS};
 
 /// The validated `[omniswitch]` file names.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use pbxnet_config::{Diagnostic, Severity, Template};
 
-use super::{Anchors, TftpConfig};
+use super::validated::{Anchors, TftpConfig};
 use crate::devices;
 use crate::path::resolves_inside;
 
