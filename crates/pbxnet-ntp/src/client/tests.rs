@@ -8,10 +8,10 @@ use super::*;
 use crate::mac::Key;
 use crate::mac::KeyType;
 use crate::packet::{Header, Mode, Packet};
-use std::net::SocketAddr;
 use crate::policy::AccessPolicy;
 use crate::{Server, ServerAction, ServerConfig};
 use rand::rngs::StdRng;
+use std::net::SocketAddr;
 
 const EPOCH_UNIX: i64 = 1_800_000_000;
 
