@@ -10,7 +10,7 @@
 //! client, printing that survives a closed pipe, and exit codes.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -137,38 +137,63 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// The files the daemon `D` reads.
-    pub fn paths<D: Daemon>(&self) -> ConfigPaths {
-        ConfigPaths::resolve(self.global.config.as_deref(), D::Config::FILE_NAME)
+    /// The files a daemon whose own file is `file_name` reads.
+    pub fn paths_for(&self, file_name: &str) -> ConfigPaths {
+        ConfigPaths::resolve(self.global.config.as_deref(), file_name)
     }
 
-    /// Loads the whole configuration (exit 78 on an error).
-    pub fn load<D: Daemon>(&self) -> Result<Loaded<D::Config>, Failure> {
-        pbxnet_config::load_paths::<D::Config>(&self.paths::<D>())
+    /// The files the daemon `D` reads.
+    pub fn paths<D: Daemon>(&self) -> ConfigPaths {
+        self.paths_for(D::Config::FILE_NAME)
+    }
+
+    /// Loads the whole configuration of a daemon whose file is `C` (exit 78
+    /// on an error).
+    pub fn load_config<C: DaemonConfig>(&self) -> Result<Loaded<C>, Failure> {
+        pbxnet_config::load_paths::<C>(&self.paths_for(C::FILE_NAME))
             .map_err(|report| Failure::new(EX_CONFIG, anyhow::anyhow!("{report}")))
     }
 
-    /// The control socket from `site.toml` alone (exit 78 on an error), so
-    /// that `status` works while the daemon's own file is being edited.
-    pub fn site_control_socket<D: Daemon>(&self) -> Result<PathBuf, Failure> {
-        match pbxnet_config::load_site(&self.paths::<D>()) {
-            Ok((site, _)) => Ok(control::socket_path(&site.runtime_directory, D::NAME)),
+    /// Loads the whole configuration of `D` (exit 78 on an error).
+    pub fn load<D: Daemon>(&self) -> Result<Loaded<D::Config>, Failure> {
+        self.load_config::<D::Config>()
+    }
+
+    /// The control socket of daemon `name` (whose file is `file_name`) from
+    /// `site.toml` alone (exit 78 on an error), so that the subcommands work
+    /// while the daemon's own file is being edited.
+    pub fn site_control_socket_of(&self, file_name: &str, name: &str) -> Result<PathBuf, Failure> {
+        match pbxnet_config::load_site(&self.paths_for(file_name)) {
+            Ok((site, _)) => Ok(control::socket_path(&site.runtime_directory, name)),
             Err(report) => Err(Failure::new(EX_CONFIG, anyhow::anyhow!("{report}"))),
         }
     }
 
-    /// Sends one request to the running daemon and returns its answer.
-    /// Exit 69 when no daemon answers, 77 when the socket refuses us.
-    pub fn ask<D: Daemon>(&self, request: &D::Request) -> Result<D::Response, Failure> {
-        let path = D::client_socket(self)?;
-        control::request(&path, request).map_err(|e| {
-            let io = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>());
-            let code = match io {
-                Some(io) if io.kind() == std::io::ErrorKind::PermissionDenied => EX_NOPERM,
-                Some(_) => EX_UNAVAILABLE,
-                None => EX_SOFTWARE,
-            };
-            Failure::new(code, e)
-        })
+    /// [`site_control_socket_of`](Invocation::site_control_socket_of) for `D`.
+    pub fn site_control_socket<D: Daemon>(&self) -> Result<PathBuf, Failure> {
+        self.site_control_socket_of(D::Config::FILE_NAME, D::NAME)
     }
+
+    /// Sends one request to the running daemon `D` and returns its answer.
+    pub fn ask<D: Daemon>(&self, request: &D::Request) -> Result<D::Response, Failure> {
+        ask_at(&D::client_socket(self)?, request)
+    }
+}
+
+/// Sends one request to the daemon listening on `path` and returns its
+/// answer. Exit 69 when no daemon answers, 77 when the socket refuses us,
+/// 70 when the answer is not understood.
+pub fn ask_at<Req: Serialize, Resp: DeserializeOwned>(
+    path: &Path,
+    request: &Req,
+) -> Result<Resp, Failure> {
+    control::request(path, request).map_err(|e| {
+        let io = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>());
+        let code = match io {
+            Some(io) if io.kind() == std::io::ErrorKind::PermissionDenied => EX_NOPERM,
+            Some(_) => EX_UNAVAILABLE,
+            None => EX_SOFTWARE,
+        };
+        Failure::new(code, e)
+    })
 }

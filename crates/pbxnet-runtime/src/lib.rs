@@ -43,7 +43,7 @@ pub use cli::{
     check, check_paths, check_paths_with, check_with, render_report, CheckArgs, GlobalArgs,
     NoCommand, NoOptions, StatusArgs,
 };
-pub use daemon::{Config, Daemon, Invocation};
+pub use daemon::{ask_at, Config, Daemon, Invocation};
 pub use exit::{ExitContext, Failure, EX_CONFIG};
 pub use reload::{load_checked, no_host_checks, startup, startup_with, HostChecks, Reloader};
 

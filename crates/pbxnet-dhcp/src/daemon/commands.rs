@@ -1,0 +1,127 @@
+//! The daemon's own subcommands: `leases` (read from the database, so it
+//! works beside the daemon) and `lease release` (asks the daemon).
+
+use std::net::Ipv4Addr;
+
+use clap::Subcommand;
+use pbxnet_config::DaemonConfig;
+use pbxnet_runtime::exit::{EX_DATAERR, EX_IOERR, EX_SOFTWARE, EX_USAGE};
+use pbxnet_runtime::{ask_at, ExitContext, Failure, Invocation};
+
+use super::clock::now_ms;
+use super::control::{view, CtlRequest, CtlResponse, LeaseView, NAME};
+use super::store;
+use crate::config::DhcpConfig;
+
+/// The daemon's own subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List leases held by the running daemon.
+    Leases(LeasesArgs),
+    /// Act on one lease of the running daemon.
+    Lease {
+        #[command(subcommand)]
+        action: LeaseAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LeaseAction {
+    /// Free the lease of an address or MAC.
+    Release {
+        /// IPv4 address or MAC address.
+        target: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LeasesArgs {
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+    /// Only this MAC.
+    #[arg(long)]
+    mac: Option<String>,
+    /// Only this address.
+    #[arg(long)]
+    ip: Option<Ipv4Addr>,
+    /// Only this class.
+    #[arg(long)]
+    class: Option<String>,
+    /// Only expired / released leases.
+    #[arg(long)]
+    expired: bool,
+}
+
+/// `lease release`: asks the running daemon to free a lease.
+pub(super) fn release_cmd(invocation: &Invocation, target: String) -> Result<(), Failure> {
+    let socket = invocation.site_control_socket_of(DhcpConfig::FILE_NAME, NAME)?;
+    match ask_at(&socket, &CtlRequest::Release(target))? {
+        CtlResponse::Released(ips) => {
+            let text: String = ips.iter().map(|ip| format!("released {ip}\n")).collect();
+            pbxnet_runtime::output::print(&text).exit_code(EX_IOERR)
+        }
+        CtlResponse::Error(e) => Err(Failure::new(EX_DATAERR, anyhow::anyhow!("{e}"))),
+        other => Err(Failure::new(
+            EX_SOFTWARE,
+            anyhow::anyhow!("unexpected answer {other:?}"),
+        )),
+    }
+}
+
+/// `leases`: reads the lease database directly (read-only; WAL lets it run
+/// beside the daemon).
+pub(super) fn leases_cmd(invocation: &Invocation, args: &LeasesArgs) -> Result<(), Failure> {
+    use std::fmt::Write as _;
+    let loaded = invocation.load_config::<DhcpConfig>()?;
+    let db = &loaded.daemon.lease_database;
+    if !db.exists() {
+        return Err(Failure::new(
+            EX_IOERR,
+            anyhow::anyhow!(
+                "no lease database at {} (has the daemon run yet?)",
+                db.display()
+            ),
+        ));
+    }
+    let mut all: Vec<LeaseView> = store::read_all(db)
+        .exit_code(EX_IOERR)?
+        .iter()
+        .map(|l| view(&loaded.daemon.server, l))
+        .collect();
+    let now = now_ms() / 1000;
+    let mac = match &args.mac {
+        Some(m) => Some(
+            m.parse::<pbxnet_config::MacAddr>()
+                .map_err(|e| Failure::new(EX_USAGE, anyhow::Error::msg(e)))?
+                .to_string(),
+        ),
+        None => None,
+    };
+    all.retain(|l| {
+        mac.as_ref().is_none_or(|m| &l.mac == m)
+            && args.ip.is_none_or(|ip| l.ip == ip)
+            && args.class.as_ref().is_none_or(|c| &l.class == c)
+            && (!args.expired || l.expires <= now || l.state == "released")
+    });
+    all.sort_by_key(|l| u32::from(l.ip));
+    let mut out = String::new();
+    if args.json {
+        out = serde_json::to_string_pretty(&all).exit_code(EX_SOFTWARE)?;
+    } else {
+        let _ = writeln!(
+            out,
+            "{:<17} {:<15} {:<9} {:>10} {:<20} {:<22} {:<16} HOSTNAME",
+            "MAC", "IP", "STATE", "EXPIRES-IN", "CLASS", "PROFILE", "VENDOR-CLASS"
+        );
+        for l in all {
+            let left = l.expires as i64 - now as i64;
+            let _ = writeln!(
+                out,
+                "{:<17} {:<15} {:<9} {:>9}s {:<20} {:<22} {:<16} {}",
+                l.mac, l.ip, l.state, left, l.class, l.profile, l.vendor_class, l.hostname
+            );
+        }
+    }
+    pbxnet_runtime::output::print(&out).exit_code(EX_IOERR)
+}

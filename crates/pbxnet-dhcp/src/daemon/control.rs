@@ -1,0 +1,212 @@
+//! The control socket's requests and answers, the views `status` and
+//! `leases` show, and the daemon's side: answering from the core.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::now_ms;
+use super::sockets::Port;
+use super::store::SqliteStore;
+use crate::server::Server;
+use crate::{Counters, DropReason, Lease, LeaseStore, PoolUsage};
+
+/// Daemon name (and control socket file name).
+pub(super) const NAME: &str = "pbxnet-dhcpd";
+
+/// A MAC address as the views show it.
+pub(super) fn mac_str(m: [u8; 6]) -> String {
+    pbxnet_config::MacAddr(m).to_string()
+}
+
+/// A control-socket request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CtlRequest {
+    /// Every lease.
+    Leases,
+    /// Counters and pool usage.
+    Status,
+    /// Release the lease of an IP or MAC.
+    Release(String),
+}
+
+/// One lease as shown by `leases`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LeaseView {
+    /// MAC.
+    pub mac: String,
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// State.
+    pub state: String,
+    /// Unix seconds.
+    pub expires: u64,
+    /// Class.
+    pub class: String,
+    /// Option profile of the class (current configuration).
+    pub profile: String,
+    /// Option 60.
+    pub vendor_class: String,
+    /// Option 12.
+    pub hostname: String,
+}
+
+/// Counters with labels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime: u64,
+    /// Raw counters.
+    pub counters: Counters,
+    /// Drops by label.
+    pub dropped: Vec<(String, u64)>,
+    /// Pool usage.
+    pub pools: Vec<PoolUsage>,
+    /// Reply pacing, all interfaces together.
+    #[serde(default)]
+    pub pacing: PacingView,
+}
+
+/// Reply pacing counters (`status`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PacingView {
+    /// Replies that waited for their destination's pace.
+    pub delayed: u64,
+    /// Replies dropped on a full pacing queue.
+    pub dropped: u64,
+    /// Replies waiting now.
+    pub held: u64,
+}
+
+/// A control-socket response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum CtlResponse {
+    /// Leases.
+    Leases(Vec<LeaseView>),
+    /// Status.
+    Status(Box<StatusView>),
+    /// Addresses released.
+    Released(Vec<Ipv4Addr>),
+    /// Refused.
+    Error(String),
+}
+
+/// `status` as text.
+pub(super) fn render_status(s: &StatusView) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "version {}  uptime {}s", s.version, s.uptime);
+    let names = [
+        "", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform",
+    ];
+    for (i, n) in names.iter().enumerate().skip(1) {
+        let _ = writeln!(
+            out,
+            "{n:>10}: received {:>10}  sent {:>10}",
+            s.counters.received[i], s.counters.sent[i]
+        );
+    }
+    for (l, n) in &s.dropped {
+        let _ = writeln!(out, "dropped {l}: {n}");
+    }
+    for p in &s.pools {
+        let _ = writeln!(out, "pool {}: {}/{}", p.pool, p.used, p.size);
+    }
+    let _ = writeln!(
+        out,
+        "paced replies: delayed {}  dropped {}  waiting {}",
+        s.pacing.delayed, s.pacing.dropped, s.pacing.held
+    );
+    out
+}
+
+pub(super) fn view(cfg: &crate::ServerConfig, l: &Lease) -> LeaseView {
+    let profile = cfg
+        .classes
+        .iter()
+        .find(|c| *c.name == *l.class)
+        .map(|c| cfg.profiles[c.profile].name.clone())
+        .unwrap_or_default();
+    LeaseView {
+        profile,
+        mac: mac_str(l.mac),
+        ip: l.ip,
+        state: l.state.as_str().to_string(),
+        expires: l.expires,
+        class: l.class.to_string(),
+        vendor_class: l.vendor_class.to_string(),
+        hostname: l.hostname.to_string(),
+    }
+}
+
+pub(super) fn control(
+    s: &mut Server<SqliteStore>,
+    ports: &[Arc<Port>],
+    req: CtlRequest,
+    started: u64,
+) -> CtlResponse {
+    let now = now_ms();
+    match req {
+        CtlRequest::Leases => CtlResponse::Leases(
+            s.store()
+                .all()
+                .into_iter()
+                .map(|l| view(s.config(), l))
+                .collect(),
+        ),
+        CtlRequest::Status => {
+            let c = s.counters().clone();
+            CtlResponse::Status(Box::new(StatusView {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                uptime: (now - started) / 1000,
+                dropped: DropReason::ALL
+                    .iter()
+                    .map(|d| (d.label().to_string(), c.dropped[*d as usize]))
+                    .collect(),
+                counters: c,
+                pools: s.pool_usage(now / 1000),
+                pacing: ports.iter().fold(PacingView::default(), |mut v, p| {
+                    let pace = p.pace.lock().expect("pacer lock");
+                    let c = pace.counters();
+                    v.delayed += c.delayed;
+                    v.dropped += c.dropped;
+                    v.held += pace.held() as u64;
+                    v
+                }),
+            }))
+        }
+        CtlRequest::Release(target) => {
+            let ips: Vec<Ipv4Addr> = if let Ok(ip) = target.parse::<Ipv4Addr>() {
+                vec![ip]
+            } else if let Ok(mac) = target.parse::<pbxnet_config::MacAddr>() {
+                s.store()
+                    .all()
+                    .into_iter()
+                    .filter(|l| l.mac == mac.0)
+                    .map(|l| l.ip)
+                    .collect()
+            } else {
+                return CtlResponse::Error(format!(
+                    "`{target}` is neither an IPv4 address nor a MAC address"
+                ));
+            };
+            let mut done = Vec::new();
+            for ip in ips {
+                if s.store_mut().remove(ip).is_some() {
+                    done.push(ip);
+                }
+            }
+            if let Err(e) = s.store_mut().commit() {
+                return CtlResponse::Error(format!("lease store: {e}"));
+            }
+            if done.is_empty() {
+                return CtlResponse::Error(format!("no lease for {target}"));
+            }
+            tracing::info!(released = ?done, "leases released by operator");
+            CtlResponse::Released(done)
+        }
+    }
+}
