@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use pbxnet_testlab::{Lab, Netns};
 
-use crate::device::{RunLimits, AUDIOCODES_FAMILY};
+use crate::spec::{RunLimits, AUDIOCODES_FAMILY};
 use crate::fleet::{self, FleetSpec, Mix, CURRENT_FIRMWARE};
 use crate::provision::make_firmware_image;
 use crate::report::FleetReport;
@@ -23,7 +23,7 @@ use crate::site::{self, ScratchSite, Started};
 
 /// `pbxnet-sim bench-site` options.
 #[derive(Debug, clap::Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// The site configuration to start from.
     #[arg(long, default_value = "etc")]
     pub config: PathBuf,
@@ -88,7 +88,7 @@ struct Outcome {
 const SUBNET: &str = "192.168.92.0/22";
 
 /// Runs the benchmark.
-pub fn run(a: &BenchArgs) -> Result<ExitCode> {
+pub(crate) fn run(a: &BenchArgs) -> Result<ExitCode> {
     if let Err(why) = pbxnet_testlab::can_run_lab() {
         bail!("the benchmark {why}");
     }
@@ -108,7 +108,7 @@ pub fn run(a: &BenchArgs) -> Result<ExitCode> {
     if a.upgrade_all {
         for d in devices
             .iter_mut()
-            .filter(|d| d.kind == crate::device::Kind::Audiocodes)
+            .filter(|d| d.kind == crate::spec::Kind::Audiocodes)
         {
             d.ignores_160 = true;
             d.firmware_version = Some(fleet::OLD_FIRMWARE.into());

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use pbxnet_testlab::{Lab, Netns};
 
-use crate::device::{DeviceSpec, Kind, RunLimits};
+use crate::spec::{DeviceSpec, Kind, RunLimits};
 use crate::fleet::{FleetSpec, CURRENT_FIRMWARE, OLD_FIRMWARE};
 use crate::provision::make_firmware_image;
 use crate::report::FleetReport;
@@ -22,7 +22,7 @@ use crate::site::{self, ScratchSite, Started};
 
 /// `pbxnet-sim demo` options.
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// The example site configuration directory.
     #[arg(long, default_value = "etc")]
     pub config: PathBuf,
@@ -360,7 +360,7 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
 
 /// Runs the demo; the exit code is non-zero when a device failed or a
 /// daemon was unavailable.
-pub fn run(a: &DemoArgs) -> Result<ExitCode> {
+pub(crate) fn run(a: &DemoArgs) -> Result<ExitCode> {
     if let Err(why) = pbxnet_testlab::can_run_lab() {
         bail!("the demo {why}");
     }
@@ -445,7 +445,7 @@ fn stage_files(s: &ScratchSite) -> Result<Vec<String>> {
         std::fs::write(
             &fw,
             make_firmware_image(
-                crate::device::AUDIOCODES_FAMILY,
+                crate::spec::AUDIOCODES_FAMILY,
                 CURRENT_FIRMWARE,
                 256 * 1024,
             ),
@@ -550,7 +550,7 @@ fn licence_json(ns: &Netns, bins: &Path, cfg: &Path) -> Result<serde_json::Value
 }
 
 /// The licence state for the report.
-pub fn licence_text(v: &Result<serde_json::Value, String>) -> String {
+pub(crate) fn licence_text(v: &Result<serde_json::Value, String>) -> String {
     let v = match v {
         Ok(v) => v,
         Err(why) => return format!("  {why}"),
@@ -596,7 +596,7 @@ pub fn licence_text(v: &Result<serde_json::Value, String>) -> String {
 }
 
 /// The report with the server's class per device.
-pub fn installer_table(
+pub(crate) fn installer_table(
     r: &FleetReport,
     classes: &std::collections::BTreeMap<String, String>,
     profiles: &std::collections::BTreeMap<String, String>,

@@ -20,59 +20,53 @@ use rand::{Rng, SeedableRng};
 use crate::wire::Mac;
 
 /// Option codes used by the devices.
-pub mod code {
-    /// Subnet mask.
-    pub const SUBNET_MASK: u8 = 1;
+pub(crate) mod code {
     /// Time offset (signed seconds).
-    pub const TIME_OFFSET: u8 = 2;
-    /// Routers.
-    pub const ROUTERS: u8 = 3;
+    pub(crate) const TIME_OFFSET: u8 = 2;
     /// Time servers (RFC 868).
-    pub const TIME_SERVERS: u8 = 4;
-    /// DNS servers.
-    pub const DNS: u8 = 6;
+    pub(crate) const TIME_SERVERS: u8 = 4;
     /// Host name.
-    pub const HOST_NAME: u8 = 12;
+    pub(crate) const HOST_NAME: u8 = 12;
     /// NTP servers.
-    pub const NTP_SERVERS: u8 = 42;
+    pub(crate) const NTP_SERVERS: u8 = 42;
     /// Vendor-specific information.
-    pub const VENDOR_SPECIFIC: u8 = 43;
+    pub(crate) const VENDOR_SPECIFIC: u8 = 43;
     /// Requested address.
-    pub const REQUESTED_IP: u8 = 50;
+    pub(crate) const REQUESTED_IP: u8 = 50;
     /// Lease time.
-    pub const LEASE_TIME: u8 = 51;
+    pub(crate) const LEASE_TIME: u8 = 51;
     /// Option overload.
-    pub const OVERLOAD: u8 = 52;
+    pub(crate) const OVERLOAD: u8 = 52;
     /// Message type.
-    pub const MESSAGE_TYPE: u8 = 53;
+    pub(crate) const MESSAGE_TYPE: u8 = 53;
     /// Server identifier.
-    pub const SERVER_ID: u8 = 54;
+    pub(crate) const SERVER_ID: u8 = 54;
     /// Parameter request list.
-    pub const PARAMETER_REQUEST: u8 = 55;
+    pub(crate) const PARAMETER_REQUEST: u8 = 55;
     /// Maximum message size.
-    pub const MAX_MESSAGE_SIZE: u8 = 57;
+    pub(crate) const MAX_MESSAGE_SIZE: u8 = 57;
     /// Vendor class identifier.
-    pub const VENDOR_CLASS: u8 = 60;
+    pub(crate) const VENDOR_CLASS: u8 = 60;
     /// Client identifier.
-    pub const CLIENT_ID: u8 = 61;
+    pub(crate) const CLIENT_ID: u8 = 61;
     /// TFTP server name.
-    pub const TFTP_SERVER: u8 = 66;
+    pub(crate) const TFTP_SERVER: u8 = 66;
     /// Boot file name.
-    pub const BOOTFILE: u8 = 67;
+    pub(crate) const BOOTFILE: u8 = 67;
     /// User class.
-    pub const USER_CLASS: u8 = 77;
+    pub(crate) const USER_CLASS: u8 = 77;
     /// SIP servers (RFC 3361).
-    pub const SIP_SERVERS: u8 = 120;
+    pub(crate) const SIP_SERVERS: u8 = 120;
     /// TFTP server addresses (RFC 5859).
-    pub const TFTP_SERVER_ADDRESS: u8 = 150;
+    pub(crate) const TFTP_SERVER_ADDRESS: u8 = 150;
     /// AudioCodes provisioning URL.
-    pub const PROVISIONING_URL: u8 = 160;
+    pub(crate) const PROVISIONING_URL: u8 = 160;
 }
 
 /// DHCP message types (option 53).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
-pub enum MessageType {
+pub(crate) enum MessageType {
     Discover = 1,
     Offer = 2,
     Request = 3,
@@ -105,7 +99,7 @@ const FIXED: usize = 236;
 /// A malformed DHCP message.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum DhcpDecodeError {
+pub(crate) enum DhcpDecodeError {
     /// Shorter than the fixed header plus cookie.
     #[error("message of {0} bytes is shorter than 240")]
     Short(usize),
@@ -142,11 +136,11 @@ pub enum DhcpDecodeError {
 
 /// Options in wire order; repeated codes concatenated (RFC 3396).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Options(Vec<(u8, Vec<u8>)>);
+pub(crate) struct Options(Vec<(u8, Vec<u8>)>);
 
 impl Options {
     /// Adds or extends an option (RFC 3396 concatenation).
-    pub fn push(&mut self, code: u8, data: &[u8]) {
+    pub(crate) fn push(&mut self, code: u8, data: &[u8]) {
         if let Some((_, v)) = self.0.iter_mut().find(|(c, _)| *c == code) {
             v.extend_from_slice(data);
         } else {
@@ -155,7 +149,7 @@ impl Options {
     }
 
     /// The option's data.
-    pub fn get(&self, code: u8) -> Option<&[u8]> {
+    pub(crate) fn get(&self, code: u8) -> Option<&[u8]> {
         self.0
             .iter()
             .find(|(c, _)| *c == code)
@@ -163,12 +157,12 @@ impl Options {
     }
 
     /// Every option in order.
-    pub fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u8, &[u8])> {
         self.0.iter().map(|(c, v)| (*c, v.as_slice()))
     }
 
     /// An option holding one IPv4 address.
-    pub fn ip(&self, code: u8) -> Result<Option<Ipv4Addr>, DhcpDecodeError> {
+    pub(crate) fn ip(&self, code: u8) -> Result<Option<Ipv4Addr>, DhcpDecodeError> {
         match self.get(code) {
             None => Ok(None),
             Some(v) if v.len() == 4 => Ok(Some(Ipv4Addr::new(v[0], v[1], v[2], v[3]))),
@@ -181,7 +175,7 @@ impl Options {
     }
 
     /// An option holding a list of IPv4 addresses (length a multiple of 4, ≥ 4).
-    pub fn ip_list(&self, code: u8) -> Result<Vec<Ipv4Addr>, DhcpDecodeError> {
+    pub(crate) fn ip_list(&self, code: u8) -> Result<Vec<Ipv4Addr>, DhcpDecodeError> {
         match self.get(code) {
             None => Ok(Vec::new()),
             Some(v) if !v.is_empty() && v.len() % 4 == 0 => Ok(v
@@ -197,7 +191,7 @@ impl Options {
     }
 
     /// A 32-bit integer option.
-    pub fn u32(&self, code: u8) -> Result<Option<u32>, DhcpDecodeError> {
+    pub(crate) fn u32(&self, code: u8) -> Result<Option<u32>, DhcpDecodeError> {
         match self.get(code) {
             None => Ok(None),
             Some(v) if v.len() == 4 => Ok(Some(u32::from_be_bytes([v[0], v[1], v[2], v[3]]))),
@@ -211,7 +205,7 @@ impl Options {
 
     /// A text option; a trailing NUL is tolerated (some servers send one)
     /// but reported by [`Options::has_nul`].
-    pub fn text(&self, code: u8) -> Option<String> {
+    pub(crate) fn text(&self, code: u8) -> Option<String> {
         self.get(code).map(|v| {
             let v = v.strip_suffix(&[0]).unwrap_or(v);
             String::from_utf8_lossy(v).into_owned()
@@ -219,7 +213,7 @@ impl Options {
     }
 
     /// True when the option contains a NUL byte.
-    pub fn has_nul(&self, code: u8) -> bool {
+    pub(crate) fn has_nul(&self, code: u8) -> bool {
         self.get(code).is_some_and(|v| v.contains(&0))
     }
 }
@@ -265,7 +259,7 @@ fn cstr(field: &[u8]) -> String {
 
 /// A decoded DHCP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub(crate) struct Message {
     /// 1 = BOOTREQUEST, 2 = BOOTREPLY.
     pub op: u8,
     /// Transaction id.
@@ -294,7 +288,7 @@ pub struct Message {
 
 impl Message {
     /// Decodes strictly: cookie, END, option lengths, option 52 overload.
-    pub fn decode(buf: &[u8]) -> Result<Message, DhcpDecodeError> {
+    pub(crate) fn decode(buf: &[u8]) -> Result<Message, DhcpDecodeError> {
         if buf.len() < FIXED + 4 {
             return Err(DhcpDecodeError::Short(buf.len()));
         }
@@ -335,7 +329,7 @@ impl Message {
     }
 
     /// The message type (option 53).
-    pub fn message_type(&self) -> Result<MessageType, DhcpDecodeError> {
+    pub(crate) fn message_type(&self) -> Result<MessageType, DhcpDecodeError> {
         self.options
             .get(code::MESSAGE_TYPE)
             .filter(|v| v.len() == 1)
@@ -345,7 +339,7 @@ impl Message {
 
     /// Encodes a BOOTREQUEST (options written in the order given, long
     /// options split per RFC 3396), padded to 300 bytes like most clients.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; FIXED];
         b[0] = self.op;
         b[1] = 1; // Ethernet
@@ -379,7 +373,7 @@ impl Message {
 
 /// What a device puts in its requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientIdentity {
+pub(crate) struct ClientIdentity {
     /// Hardware address (chaddr and Ethernet source).
     pub mac: Mac,
     /// Option 60.
@@ -397,7 +391,7 @@ pub struct ClientIdentity {
 
 /// A bound lease and everything the server said with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
+pub(crate) struct Lease {
     /// The address.
     pub address: Ipv4Addr,
     /// Option 54.
@@ -416,7 +410,7 @@ pub struct Lease {
 /// ignores bad replies and retransmits).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ReplyProblem {
+pub(crate) enum ReplyProblem {
     /// Could not decode.
     #[error("undecodable reply: {0}")]
     Decode(#[from] DhcpDecodeError),
@@ -454,7 +448,7 @@ impl State {
 /// ±`jitter` (RFC 2131 §4.1 says 4 s doubling to 64 s ± 1 s; embedded
 /// devices use shorter values, the default here is 2 s → 16 s ± 0.5 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// First timeout.
     pub initial: Duration,
     /// Cap.
@@ -477,7 +471,7 @@ impl Default for Backoff {
 }
 
 /// One device's DHCP client.
-pub struct DhcpClient {
+pub(crate) struct DhcpClient {
     id: ClientIdentity,
     backoff: Backoff,
     rng: StdRng,
@@ -508,7 +502,7 @@ impl std::fmt::Debug for DhcpClient {
 
 impl DhcpClient {
     /// A client that starts with a DISCOVER at `now`.
-    pub fn new(id: ClientIdentity, backoff: Backoff, seed: u64, now: Instant) -> Self {
+    pub(crate) fn new(id: ClientIdentity, backoff: Backoff, seed: u64, now: Instant) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let xid = rng.gen();
         let mut c = DhcpClient {
@@ -531,12 +525,12 @@ impl DhcpClient {
     }
 
     /// The transaction id (the I/O layer routes replies by it).
-    pub fn xid(&self) -> u32 {
+    pub(crate) fn xid(&self) -> u32 {
         self.xid
     }
 
     /// The lease once bound.
-    pub fn lease(&self) -> Option<&Lease> {
+    pub(crate) fn lease(&self) -> Option<&Lease> {
         match &self.state {
             State::Bound(l) => Some(l),
             _ => None,
@@ -544,7 +538,7 @@ impl DhcpClient {
     }
 
     /// The next message to send (a BOOTREQUEST, UDP 68 → 67 broadcast).
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         if self.pending.is_empty() {
             None
         } else {
@@ -553,7 +547,7 @@ impl DhcpClient {
     }
 
     /// When [`DhcpClient::handle_timeout`] must be called (None when bound).
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Bound(_) => None,
             _ => Some(self.deadline),
@@ -632,7 +626,7 @@ impl DhcpClient {
     }
 
     /// A BOOTREPLY payload (UDP from port 67).
-    pub fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), ReplyProblem> {
+    pub(crate) fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), ReplyProblem> {
         let r = self.handle_inner(now, payload);
         if r.is_err() {
             self.ignored += 1;
@@ -695,7 +689,7 @@ impl DhcpClient {
     }
 
     /// The retransmission timer fired.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         if now < self.deadline {
             return;
         }

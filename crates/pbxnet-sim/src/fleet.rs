@@ -5,14 +5,15 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::{run_device, DeviceSpec, Kind, RunLimits};
+use crate::device::run_device;
+use crate::spec::{DeviceSpec, Kind, RunLimits};
 use crate::net::{NetError, Stack};
 use crate::report::FleetReport;
 use crate::wire::mac_to_string;
 
 /// Everything a fleet process needs (written as JSON by the driver).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FleetSpec {
+pub(crate) struct FleetSpec {
     /// Interface in the client namespace.
     pub iface: String,
     /// Devices.
@@ -25,7 +26,7 @@ pub struct FleetSpec {
 
 /// How many of each kind, and over how long they power on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mix {
+pub(crate) struct Mix {
     /// AudioCodes 400HD phones.
     pub audiocodes: usize,
     /// ALE IP phones.
@@ -45,15 +46,15 @@ const AUDIOCODES_MODELS: [&str; 4] = ["450HD", "420HD", "440HD", "405HD"];
 /// The AudioCodes firmware version the fleet's phones "have" unless they
 /// are due for an upgrade; the demo and the benchmark serve this version,
 /// so most phones abort after the header.
-pub const CURRENT_FIRMWARE: &str = "3.4.8";
+pub(crate) const CURRENT_FIRMWARE: &str = "3.4.8";
 /// What a phone due for an upgrade runs.
-pub const OLD_FIRMWARE: &str = "3.4.2";
+pub(crate) const OLD_FIRMWARE: &str = "3.4.2";
 
 /// Builds a fleet: MACs from each vendor's range (AudioCodes 00:90:8f,
 /// ALE phones 00:80:9f, SIP phones 00:04:13, OmniSwitches 00:e0:b1, Stellar
 /// 34:e7:0b), a mix of models, one AudioCodes phone in three running
 /// firmware older than the server's, one in four ignoring option 160.
-pub fn build(mix: Mix) -> Vec<DeviceSpec> {
+pub(crate) fn build(mix: Mix) -> Vec<DeviceSpec> {
     let mut v = Vec::new();
     let mut push = |kind: Kind,
                     model: String,
@@ -151,7 +152,7 @@ pub fn build(mix: Mix) -> Vec<DeviceSpec> {
 }
 
 /// Runs every device (one thread each) and collects the reports.
-pub fn run(spec: &FleetSpec) -> Result<FleetReport, NetError> {
+pub(crate) fn run(spec: &FleetSpec) -> Result<FleetReport, NetError> {
     let stack = Stack::open(&spec.iface)?;
     let start = Instant::now();
     let reports = std::thread::scope(|s| {

@@ -5,22 +5,35 @@
 //!
 //! The protocol client sides (DHCP, TFTP, SNTP) are written here,
 //! independently of the daemon crates, as sans-IO cores
-//! ([`dhcp::DhcpClient`], [`tftp::TftpRead`], [`sntp`]); [`net::Stack`] is
-//! the one I/O layer (an `AF_PACKET` socket shared by every device, each with
-//! its own MAC and address). [`demo`] and [`bench`] drive whole labs.
+//! (`dhcp::DhcpClient`, `tftp::TftpRead`, `sntp`); `net::Stack` is the one
+//! I/O layer (an `AF_PACKET` socket shared by every device, each with its
+//! own MAC and address). `demo` and `bench` drive whole labs.
+//!
+//! The crate's surface is what the `pbxnet-sim` binary, the end-to-end test
+//! (`tests/site.rs`) and the man pages need: the command line ([`cli`],
+//! [`main`]), a site run ([`run_site`] with [`SiteOptions`], the demo fleet
+//! [`demo_fleet`]), device descriptions ([`DeviceSpec`], [`Kind`],
+//! [`RunLimits`]) and the reports. Everything else is private.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
-pub mod bench;
-pub mod cli;
-pub mod demo;
-pub mod device;
-pub mod dhcp;
-pub mod fleet;
-pub mod net;
-pub mod provision;
-pub mod report;
-pub mod site;
-pub mod sntp;
-pub mod tftp;
-pub mod wire;
+mod bench;
+mod cli;
+mod demo;
+mod device;
+mod dhcp;
+mod fleet;
+mod net;
+mod provision;
+mod report;
+mod site;
+mod sntp;
+mod spec;
+mod tftp;
+mod wire;
+
+pub use cli::{cli, main};
+pub use demo::{demo_fleet, run_site, DaemonStart, SiteOptions, SiteRun};
+pub use report::{DeviceReport, FileReport, FleetReport, StepReport};
+pub use spec::{DeviceSpec, Kind, RunLimits};

@@ -31,7 +31,7 @@ const PACKET_OUTGOING: u8 = 4;
 /// I/O failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum NetError {
+pub(crate) enum NetError {
     /// The interface does not exist in this namespace.
     #[error("no interface {0:?} in this network namespace")]
     NoInterface(String),
@@ -57,7 +57,7 @@ fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> NetError {
 
 /// A received UDP datagram handed to a device.
 #[derive(Debug, Clone)]
-pub struct Inbound {
+pub(crate) struct Inbound {
     /// Ethernet source.
     pub src_mac: Mac,
     /// IPv4 source.
@@ -80,7 +80,7 @@ struct Routes {
 
 /// Counters of the receiver thread.
 #[derive(Debug, Default)]
-pub struct StackStats {
+pub(crate) struct StackStats {
     /// Frames read.
     pub frames: AtomicU64,
     /// Frames that did not parse.
@@ -104,7 +104,7 @@ struct Shared {
 
 /// The shared packet socket and demultiplexer.
 #[derive(Clone)]
-pub struct Stack {
+pub(crate) struct Stack {
     shared: Arc<Shared>,
 }
 
@@ -129,7 +129,7 @@ fn link_addr_of(iface: &str) -> Result<LinkAddr, NetError> {
 
 impl Stack {
     /// Opens the packet socket on `iface` and starts the receiver thread.
-    pub fn open(iface: &str) -> Result<Stack, NetError> {
+    pub(crate) fn open(iface: &str) -> Result<Stack, NetError> {
         let link = link_addr_of(iface)?;
         let fd = socket(
             AddressFamily::Packet,
@@ -166,12 +166,12 @@ impl Stack {
     }
 
     /// The receiver's counters.
-    pub fn stats(&self) -> &StackStats {
+    pub(crate) fn stats(&self) -> &StackStats {
         &self.shared.stats
     }
 
     /// Stops the receiver thread (it exits within 100 ms).
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.shared.stop.store(true, Ordering::Relaxed);
     }
 
@@ -193,14 +193,14 @@ impl Stack {
     }
 
     /// Routes DHCP replies with `xid` to the returned receiver.
-    pub fn register_dhcp(&self, xid: u32) -> Receiver<Inbound> {
+    pub(crate) fn register_dhcp(&self, xid: u32) -> Receiver<Inbound> {
         let (tx, rx) = channel();
         self.routes().dhcp.insert(xid, tx);
         rx
     }
 
     /// Stops routing `xid`.
-    pub fn unregister_dhcp(&self, xid: u32) {
+    pub(crate) fn unregister_dhcp(&self, xid: u32) {
         self.routes().dhcp.remove(&xid);
     }
 
@@ -209,7 +209,7 @@ impl Stack {
     }
 
     /// Broadcasts a BOOTREQUEST from `mac` (0.0.0.0:68 → 255.255.255.255:67).
-    pub fn send_dhcp(&self, mac: Mac, payload: &[u8]) -> Result<(), NetError> {
+    pub(crate) fn send_dhcp(&self, mac: Mac, payload: &[u8]) -> Result<(), NetError> {
         let f = wire::udp_frame(
             &UdpDatagram {
                 src_mac: mac,
@@ -231,7 +231,7 @@ impl Stack {
 
     /// The device with `mac` now holds `ip`: answer ARP for it and announce
     /// it with a gratuitous ARP (RFC 5227 announcement).
-    pub fn claim(&self, ip: Ipv4Addr, mac: Mac) -> Result<(), NetError> {
+    pub(crate) fn claim(&self, ip: Ipv4Addr, mac: Mac) -> Result<(), NetError> {
         self.routes().owned.insert(ip, mac);
         let f = wire::arp_frame(&Arp {
             op: ARP_REQUEST,
@@ -244,14 +244,14 @@ impl Stack {
     }
 
     /// Remembers a neighbour seen in a reply (as a host learns from traffic).
-    pub fn learn(&self, ip: Ipv4Addr, mac: Mac) {
+    pub(crate) fn learn(&self, ip: Ipv4Addr, mac: Mac) {
         if !ip.is_unspecified() && mac != BROADCAST_MAC {
             self.routes().arp.insert(ip, mac);
         }
     }
 
     /// Routes UDP to `ip:port` to the returned receiver.
-    pub fn bind_udp(&self, ip: Ipv4Addr, port: u16) -> Result<Receiver<Inbound>, NetError> {
+    pub(crate) fn bind_udp(&self, ip: Ipv4Addr, port: u16) -> Result<Receiver<Inbound>, NetError> {
         let (tx, rx) = channel();
         let mut r = self.routes();
         if r.udp.contains_key(&(ip, port)) {
@@ -262,12 +262,12 @@ impl Stack {
     }
 
     /// Releases `ip:port`.
-    pub fn unbind_udp(&self, ip: Ipv4Addr, port: u16) {
+    pub(crate) fn unbind_udp(&self, ip: Ipv4Addr, port: u16) {
         self.routes().udp.remove(&(ip, port));
     }
 
     /// Resolves `ip` with ARP requests from the device (3 tries, 1 s each).
-    pub fn resolve(&self, mac: Mac, src_ip: Ipv4Addr, ip: Ipv4Addr) -> Result<Mac, NetError> {
+    pub(crate) fn resolve(&self, mac: Mac, src_ip: Ipv4Addr, ip: Ipv4Addr) -> Result<Mac, NetError> {
         for _ in 0..3 {
             if let Some(m) = self.routes().arp.get(&ip) {
                 return Ok(*m);
@@ -301,7 +301,7 @@ impl Stack {
     }
 
     /// Sends a UDP datagram from a device's address.
-    pub fn send_udp(
+    pub(crate) fn send_udp(
         &self,
         mac: Mac,
         src: (Ipv4Addr, u16),

@@ -9,7 +9,7 @@ use crate::wire::Mac;
 /// A provisioning problem (the device would stop here).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ProvisionError {
+pub(crate) enum ProvisionError {
     /// Option 160 is not one of the four forms.
     #[error("option 160 {0:?}: {1}")]
     BadUrl(String, &'static str),
@@ -72,7 +72,7 @@ pub enum ProvisionError {
 
 /// Option 43 of a Lync-mode AudioCodes phone (seed 004).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lync43 {
+pub(crate) struct Lync43 {
     /// Sub-option 2 (`https`).
     pub scheme: String,
     /// Sub-option 3: web server FQDN.
@@ -88,7 +88,7 @@ pub struct Lync43 {
 /// Decodes option 43 sub-options (code, length, ASCII value) and checks
 /// them: 1 = `MS-UC-Client`, 2 = http/https, 3 = FQDN, 4 = port as text,
 /// 5 = path, optional 10 = VLAN 1–4094.
-pub fn parse_lync_43(data: &[u8]) -> Result<Lync43, ProvisionError> {
+pub(crate) fn parse_lync_43(data: &[u8]) -> Result<Lync43, ProvisionError> {
     let bad = ProvisionError::BadLync43;
     let mut subs: Vec<(u8, String)> = Vec::new();
     let mut i = 0;
@@ -146,7 +146,7 @@ pub fn parse_lync_43(data: &[u8]) -> Result<Lync43, ProvisionError> {
 
 /// Option 120 (RFC 3361) decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SipServers {
+pub(crate) enum SipServers {
     /// Encoding 0: domain names.
     Names(Vec<String>),
     /// Encoding 1: IPv4 addresses.
@@ -167,7 +167,7 @@ impl std::fmt::Display for SipServers {
 
 /// Decodes option 120: byte 0 then RFC 1035 names (no compression), or
 /// byte 1 then IPv4 addresses.
-pub fn parse_sip_servers(data: &[u8]) -> Result<SipServers, ProvisionError> {
+pub(crate) fn parse_sip_servers(data: &[u8]) -> Result<SipServers, ProvisionError> {
     let bad = ProvisionError::BadSipServers;
     let (&enc, rest) = data.split_first().ok_or(bad("empty"))?;
     match enc {
@@ -215,7 +215,7 @@ pub fn parse_sip_servers(data: &[u8]) -> Result<SipServers, ProvisionError> {
 
 /// Transfer protocol of a provisioning URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlProto {
+pub(crate) enum UrlProto {
     /// TFTP.
     Tftp,
     /// FTP.
@@ -228,7 +228,7 @@ pub enum UrlProto {
 
 /// Option 160 decoded: `<proto>://<host>[/<firmware>][;<config>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProvisioningUrl {
+pub(crate) struct ProvisioningUrl {
     /// Protocol.
     pub proto: UrlProto,
     /// Host (IP or name).
@@ -241,13 +241,13 @@ pub struct ProvisioningUrl {
 }
 
 /// Expands the literal `<MAC>` to 12 lower-case hex digits.
-pub fn expand_mac(text: &str, mac: &Mac) -> String {
+pub(crate) fn expand_mac(text: &str, mac: &Mac) -> String {
     let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
     text.replace("<MAC>", &hex)
 }
 
 /// Parses option 160 (the four documented forms).
-pub fn parse_option_160(text: &str, mac: &Mac) -> Result<ProvisioningUrl, ProvisionError> {
+pub(crate) fn parse_option_160(text: &str, mac: &Mac) -> Result<ProvisioningUrl, ProvisionError> {
     let bad = |why| ProvisionError::BadUrl(text.to_string(), why);
     if text.contains('\0') {
         return Err(bad("contains NUL"));
@@ -292,7 +292,7 @@ pub fn parse_option_160(text: &str, mac: &Mac) -> Result<ProvisioningUrl, Provis
 
 /// An OmniSwitch instruction file (`os_ins.alu` / `os8_ins.alu`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SwitchInstructions {
+pub(crate) struct SwitchInstructions {
     /// Config file path (location joined with name).
     pub config: String,
     /// Where to fetch it.
@@ -340,7 +340,7 @@ fn no_macro(file: &str, text: &str) -> Result<(), ProvisionError> {
 
 /// Parses `Key:value` lines (`!` starts a comment), as AOS reads them. The
 /// TFTP server address falls back to `default_server` when the file names none.
-pub fn parse_switch_instructions(
+pub(crate) fn parse_switch_instructions(
     file: &str,
     text: &str,
     default_server: Ipv4Addr,
@@ -383,7 +383,7 @@ pub fn parse_switch_instructions(
 
 /// A Stellar AP instruction file (`hap_instruction.ini`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApInstructions {
+pub(crate) struct ApInstructions {
     /// Config file path.
     pub config: String,
     /// Where to fetch it.
@@ -391,7 +391,7 @@ pub struct ApInstructions {
 }
 
 /// Parses `key=value` ini lines (`;`/`#` comments, `[sections]` ignored).
-pub fn parse_ap_instructions(
+pub(crate) fn parse_ap_instructions(
     file: &str,
     text: &str,
     default_server: Ipv4Addr,
@@ -427,7 +427,7 @@ fn ini_lines(text: &str) -> impl Iterator<Item = &str> {
 
 /// What the AP found in its config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApConfig {
+pub(crate) struct ApConfig {
     /// SSIDs configured.
     pub ssids: Vec<String>,
     /// Country code.
@@ -437,7 +437,7 @@ pub struct ApConfig {
 }
 
 /// Checks `hap_conf.ini`: at least one SSID, a country code, the cluster IP.
-pub fn parse_ap_config(file: &str, text: &str) -> Result<ApConfig, ProvisionError> {
+pub(crate) fn parse_ap_config(file: &str, text: &str) -> Result<ApConfig, ProvisionError> {
     no_macro(file, text)?;
     let (mut ssids, mut country, mut vip) = (Vec::new(), None, None);
     for line in ini_lines(text) {
@@ -475,7 +475,7 @@ pub fn parse_ap_config(file: &str, text: &str) -> Result<ApConfig, ProvisionErro
 /// every line well formed, no macro left, and if the file names a model
 /// (`system/model`, `…/device_model`, or a `<Model>/` folder in its path)
 /// it is this phone's. Returns the number of parameters.
-pub fn check_phone_config(file: &str, text: &str, model: &str) -> Result<usize, ProvisionError> {
+pub(crate) fn check_phone_config(file: &str, text: &str, model: &str) -> Result<usize, ProvisionError> {
     no_macro(file, text)?;
     if let Some((folder, _)) = file.trim_start_matches('/').rsplit_once('/') {
         let last = folder.rsplit('/').next().unwrap_or(folder);
@@ -533,7 +533,7 @@ fn looks_like_model(s: &str) -> bool {
 /// `AUDC-FW <family> <version>` (an image format of the simulator's own: the
 /// real header layout is not public; the behaviour — read the header, abort
 /// when unchanged — is the phones').
-pub fn parse_firmware_header(head: &[u8]) -> Result<(String, String), ProvisionError> {
+pub(crate) fn parse_firmware_header(head: &[u8]) -> Result<(String, String), ProvisionError> {
     let end = head
         .iter()
         .position(|b| *b == b'\n')
@@ -549,7 +549,7 @@ pub fn parse_firmware_header(head: &[u8]) -> Result<(String, String), ProvisionE
 }
 
 /// A firmware image in the simulator's format, `size` bytes long.
-pub fn make_firmware_image(family: &str, version: &str, size: usize) -> Vec<u8> {
+pub(crate) fn make_firmware_image(family: &str, version: &str, size: usize) -> Vec<u8> {
     let mut img = format!("AUDC-FW {family} {version}\n").into_bytes();
     let mut x: u32 = 0x1234_5678;
     while img.len() < size {

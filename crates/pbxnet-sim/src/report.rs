@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::DeviceSpec;
+use crate::spec::DeviceSpec;
 
 /// One step of a device's boot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,7 +255,7 @@ impl FleetReport {
 }
 
 /// `1.2 KiB`-style sizes.
-pub fn human_bytes(b: u64) -> String {
+pub(crate) fn human_bytes(b: u64) -> String {
     if b < 1024 {
         format!("{b} B")
     } else if b < 1 << 20 {

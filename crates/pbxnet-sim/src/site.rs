@@ -16,7 +16,7 @@ use crate::fleet::FleetSpec;
 use crate::report::FleetReport;
 
 /// Set by SIGINT / SIGTERM: long waits give up and the drivers clean up.
-pub fn interrupted_flag() -> Result<Arc<AtomicBool>> {
+pub(crate) fn interrupted_flag() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, flag.clone()).context("installing the signal handler")?;
@@ -25,7 +25,7 @@ pub fn interrupted_flag() -> Result<Arc<AtomicBool>> {
 }
 
 /// Copies a directory tree (regular files and folders).
-pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for e in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
         let e = e?;
@@ -42,7 +42,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Edits a TOML file in place (keeps comments and layout).
-pub fn edit_toml(
+pub(crate) fn edit_toml(
     path: &Path,
     f: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<()>,
 ) -> Result<()> {
@@ -59,14 +59,14 @@ pub fn edit_toml(
 /// copy), `state/` and `run/`, with site.toml's state and runtime
 /// directories pointed into the scratch (never /var/lib or /run).
 #[derive(Debug)]
-pub struct ScratchSite {
+pub(crate) struct ScratchSite {
     /// The scratch directory (removed on drop).
     pub dir: tempfile::TempDir,
 }
 
 impl ScratchSite {
     /// Copies `etc` and rewrites the directories.
-    pub fn new(etc: &Path) -> Result<ScratchSite> {
+    pub(crate) fn new(etc: &Path) -> Result<ScratchSite> {
         let dir = tempfile::Builder::new().prefix("pbxnet-sim-").tempdir()?;
         let s = ScratchSite { dir };
         copy_tree(etc, &s.config()).context("copying the site configuration")?;
@@ -82,23 +82,23 @@ impl ScratchSite {
     }
 
     /// The configuration directory (`--config`).
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.dir.path().join("config")
     }
 
     /// State directory.
-    pub fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.dir.path().join("state")
     }
 
     /// Runtime directory.
-    pub fn run(&self) -> PathBuf {
+    pub(crate) fn run(&self) -> PathBuf {
         self.dir.path().join("run")
     }
 
     /// The TFTP root of the copy (tftp.toml `files.root`, relative to the
     /// config directory unless absolute).
-    pub fn tftp_root(&self) -> Result<PathBuf> {
+    pub(crate) fn tftp_root(&self) -> Result<PathBuf> {
         let p = self.config().join("tftp.toml");
         let root = if p.exists() {
             let text = std::fs::read_to_string(&p)?;
@@ -121,38 +121,28 @@ impl ScratchSite {
 }
 
 /// Where the workspace binaries are: next to this executable.
-pub fn bin_dir() -> Result<PathBuf> {
+pub(crate) fn bin_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating pbxnet-sim")?;
     Ok(exe.parent().context("executable directory")?.to_path_buf())
 }
 
 /// A daemon that is running, or why it is not.
 #[derive(Debug)]
-pub enum Started {
+pub(crate) enum Started {
     /// Running and ready.
     Ready(Box<Daemon>, Duration),
     /// Not available: the reason (missing binary, exit before READY=1 …).
     Unavailable(String),
 }
 
-impl Started {
-    /// The daemon's pid when running.
-    pub fn pid(&self) -> Option<u32> {
-        match self {
-            Started::Ready(d, _) => Some(d.pid()),
-            Started::Unavailable(_) => None,
-        }
-    }
-}
-
 /// The last `lines` lines of `text`.
-pub fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let v: Vec<&str> = text.lines().collect();
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Starts `program args…` in `ns` and waits for `READY=1`.
-pub fn start(ns: &Netns, program: &Path, args: &[&str], timeout: Duration) -> Started {
+pub(crate) fn start(ns: &Netns, program: &Path, args: &[&str], timeout: Duration) -> Started {
     if !program.exists() {
         return Started::Unavailable(format!("{} is not built", program.display()));
     }
@@ -174,7 +164,7 @@ pub fn start(ns: &Netns, program: &Path, args: &[&str], timeout: Duration) -> St
 }
 
 /// Indents every line.
-pub fn indent(text: &str, n: usize) -> String {
+pub(crate) fn indent(text: &str, n: usize) -> String {
     let pad = " ".repeat(n);
     text.lines()
         .map(|l| format!("{pad}{l}"))
@@ -184,7 +174,7 @@ pub fn indent(text: &str, n: usize) -> String {
 
 /// Runs a fleet inside `ns` (this binary's `fleet` subcommand) and reads
 /// its report. Gives up after `timeout` or when `stop` is set.
-pub fn run_fleet_in(
+pub(crate) fn run_fleet_in(
     sim_exe: &Path,
     ns: &Netns,
     spec: &FleetSpec,
@@ -237,7 +227,7 @@ pub fn run_fleet_in(
 }
 
 /// Peak resident set size (VmHWM) of a process, in KiB.
-pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     text.lines()
         .find(|l| l.starts_with("VmHWM:"))
@@ -246,7 +236,7 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// `pbxnet-dhcpd leases --json`: MAC → class, as the server decided.
-pub fn dhcp_classes(ns: &Netns, dhcpd: &Path, config: &Path) -> BTreeMap<String, String> {
+pub(crate) fn dhcp_classes(ns: &Netns, dhcpd: &Path, config: &Path) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     let Ok(out) = ns
         .command(dhcpd)
@@ -278,14 +268,14 @@ pub fn dhcp_classes(ns: &Netns, dhcpd: &Path, config: &Path) -> BTreeMap<String,
 
 /// Prints a line to stdout, ignoring a closed pipe (`make demo | head` must
 /// not abort before the lab is torn down).
-pub fn say(line: &str) {
+pub(crate) fn say(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
 }
 
 /// `[[class]]` name → profile in a dhcp.toml (empty when unreadable).
-pub fn class_profiles(path: &Path) -> BTreeMap<String, String> {
+pub(crate) fn class_profiles(path: &Path) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
     let Ok(text) = std::fs::read_to_string(path) else {
         return m;

@@ -10,7 +10,7 @@ const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 /// A bad or refused answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum SntpError {
+pub(crate) enum SntpError {
     /// Not 48 bytes or more.
     #[error("reply of {0} bytes")]
     Short(usize),
@@ -34,11 +34,11 @@ pub enum SntpError {
 
 /// A 64-bit NTP timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NtpTimestamp(pub u64);
+pub(crate) struct NtpTimestamp(pub u64);
 
 impl NtpTimestamp {
     /// From wall-clock time (era 0, valid until 2036).
-    pub fn from_system(t: SystemTime) -> NtpTimestamp {
+    pub(crate) fn from_system(t: SystemTime) -> NtpTimestamp {
         let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
         let secs = d.as_secs() + NTP_UNIX_OFFSET;
         let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
@@ -46,13 +46,13 @@ impl NtpTimestamp {
     }
 
     /// Seconds (with fraction) since the NTP epoch, as f64.
-    pub fn as_secs_f64(self) -> f64 {
+    pub(crate) fn as_secs_f64(self) -> f64 {
         (self.0 >> 32) as f64 + (self.0 & 0xffff_ffff) as f64 / 4_294_967_296.0
     }
 }
 
 /// The 48-byte request: LI 0, VN 4, mode 3, transmit = `t1`.
-pub fn request(t1: NtpTimestamp) -> [u8; 48] {
+pub(crate) fn request(t1: NtpTimestamp) -> [u8; 48] {
     let mut p = [0u8; 48];
     p[0] = 4 << 3 | 3;
     p[40..48].copy_from_slice(&t1.0.to_be_bytes());
@@ -61,7 +61,7 @@ pub fn request(t1: NtpTimestamp) -> [u8; 48] {
 
 /// What the server said.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SntpResult {
+pub(crate) struct SntpResult {
     /// θ = ((T2 − T1) + (T3 − T4)) / 2, seconds.
     pub offset: f64,
     /// δ = (T4 − T1) − (T3 − T2), seconds.
@@ -79,7 +79,7 @@ fn ts(p: &[u8], at: usize) -> NtpTimestamp {
 }
 
 /// Checks a reply to the request sent at `t1`, received at `t4`.
-pub fn parse_reply(p: &[u8], t1: NtpTimestamp, t4: NtpTimestamp) -> Result<SntpResult, SntpError> {
+pub(crate) fn parse_reply(p: &[u8], t1: NtpTimestamp, t4: NtpTimestamp) -> Result<SntpResult, SntpError> {
     if p.len() < 48 {
         return Err(SntpError::Short(p.len()));
     }
@@ -122,7 +122,7 @@ pub fn parse_reply(p: &[u8], t1: NtpTimestamp, t4: NtpTimestamp) -> Result<SntpR
 }
 
 /// A duration as fractional milliseconds (for reports).
-pub fn millis(d: Duration) -> f64 {
+pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 

@@ -20,7 +20,7 @@ const OACK: u16 = 6;
 /// How a read ended badly.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum TftpError {
+pub(crate) enum TftpError {
     /// The server sent ERROR.
     #[error("server error {code}: {message}")]
     Server {
@@ -42,7 +42,7 @@ pub enum TftpError {
 
 /// Request parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadRequest {
+pub(crate) struct ReadRequest {
     /// File name as sent.
     pub path: String,
     /// Ask for this block size (None: plain 512-byte RFC 1350).
@@ -59,7 +59,7 @@ pub struct ReadRequest {
 
 /// Progress of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// More to come.
     Receiving,
     /// The whole file arrived.
@@ -70,7 +70,7 @@ pub enum Status {
 
 /// One read transfer.
 #[derive(Debug)]
-pub struct TftpRead {
+pub(crate) struct TftpRead {
     req: ReadRequest,
     peer_port: Option<u16>,
     blksize: usize,
@@ -107,7 +107,7 @@ fn ack(block: u16) -> Vec<u8> {
 
 impl TftpRead {
     /// Starts a read; the RRQ is the first [`TftpRead::poll_transmit`].
-    pub fn new(req: ReadRequest) -> TftpRead {
+    pub(crate) fn new(req: ReadRequest) -> TftpRead {
         let mut rrq = RRQ.to_be_bytes().to_vec();
         rrq.extend_from_slice(req.path.as_bytes());
         rrq.push(0);
@@ -139,37 +139,37 @@ impl TftpRead {
     }
 
     /// The server's transfer port (None until it answered: send to 69).
-    pub fn peer_port(&self) -> Option<u16> {
+    pub(crate) fn peer_port(&self) -> Option<u16> {
         self.peer_port
     }
 
     /// The negotiated block size.
-    pub fn blksize(&self) -> usize {
+    pub(crate) fn blksize(&self) -> usize {
         self.blksize
     }
 
     /// The retransmission timeout.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.req.timeout
     }
 
     /// Bytes received so far.
-    pub fn data(&self) -> &[u8] {
+    pub(crate) fn data(&self) -> &[u8] {
         &self.data
     }
 
     /// Takes the received bytes.
-    pub fn into_data(self) -> Vec<u8> {
+    pub(crate) fn into_data(self) -> Vec<u8> {
         self.data
     }
 
     /// Where the read stands.
-    pub fn status(&self) -> &Status {
+    pub(crate) fn status(&self) -> &Status {
         &self.status
     }
 
     /// The next datagram to send.
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         if self.pending.is_empty() {
             None
         } else {
@@ -178,7 +178,7 @@ impl TftpRead {
     }
 
     /// An ERROR 5 to send to another server port (not the transfer's).
-    pub fn poll_foreign(&mut self) -> Option<(u16, Vec<u8>)> {
+    pub(crate) fn poll_foreign(&mut self) -> Option<(u16, Vec<u8>)> {
         if self.foreign.is_empty() {
             None
         } else {
@@ -196,7 +196,7 @@ impl TftpRead {
     }
 
     /// Stops the transfer with an ERROR to the server (code 0 with a message).
-    pub fn abort(&mut self, message: &str) {
+    pub(crate) fn abort(&mut self, message: &str) {
         if self.status == Status::Receiving {
             // The ACK of the block just read is not sent: the ERROR takes
             // its place, so the server has nothing more to send.
@@ -209,7 +209,7 @@ impl TftpRead {
     }
 
     /// A datagram from the server's `src_port`.
-    pub fn handle(&mut self, src_port: u16, dgram: &[u8]) {
+    pub(crate) fn handle(&mut self, src_port: u16, dgram: &[u8]) {
         if self.status != Status::Receiving {
             return;
         }
@@ -323,7 +323,7 @@ impl TftpRead {
 
     /// Nothing arrived within [`TftpRead::timeout`]: resend the last packet
     /// or give up.
-    pub fn handle_timeout(&mut self) {
+    pub(crate) fn handle_timeout(&mut self) {
         if self.status != Status::Receiving {
             return;
         }

@@ -8,14 +8,14 @@
 use std::net::Ipv4Addr;
 
 /// A MAC address.
-pub type Mac = [u8; 6];
+pub(crate) type Mac = [u8; 6];
 
 /// The broadcast MAC.
-pub const BROADCAST_MAC: Mac = [0xff; 6];
+pub(crate) const BROADCAST_MAC: Mac = [0xff; 6];
 /// EtherType IPv4.
-pub const ETH_IPV4: u16 = 0x0800;
+pub(crate) const ETH_IPV4: u16 = 0x0800;
 /// EtherType ARP.
-pub const ETH_ARP: u16 = 0x0806;
+pub(crate) const ETH_ARP: u16 = 0x0806;
 
 const ETH_HDR: usize = 14;
 const IP_HDR: usize = 20;
@@ -24,7 +24,7 @@ const UDP_HDR: usize = 8;
 /// Why a received frame was not understood.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum WireError {
+pub(crate) enum WireError {
     /// Fewer bytes than the header being read needs.
     #[error("truncated {layer}: {len} bytes, need {need}")]
     Truncated {
@@ -45,7 +45,7 @@ pub enum WireError {
 
 /// A decoded frame (only what the devices care about).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame<'a> {
+pub(crate) enum Frame<'a> {
     /// An unfragmented IPv4/UDP datagram.
     Udp(UdpDatagram<'a>),
     /// An Ethernet/IPv4 ARP packet.
@@ -58,7 +58,7 @@ pub enum Frame<'a> {
 
 /// A UDP datagram with its link and network addresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UdpDatagram<'a> {
+pub(crate) struct UdpDatagram<'a> {
     /// Ethernet source.
     pub src_mac: Mac,
     /// Ethernet destination.
@@ -77,7 +77,7 @@ pub struct UdpDatagram<'a> {
 
 /// An ICMP echo request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EchoRequest<'a> {
+pub(crate) struct EchoRequest<'a> {
     /// Ethernet source.
     pub src_mac: Mac,
     /// IPv4 source.
@@ -90,7 +90,7 @@ pub struct EchoRequest<'a> {
 }
 
 /// The echo reply a host sends to `req` from `mac`.
-pub fn echo_reply_frame(req: &EchoRequest<'_>, mac: Mac, ident: u16) -> Vec<u8> {
+pub(crate) fn echo_reply_frame(req: &EchoRequest<'_>, mac: Mac, ident: u16) -> Vec<u8> {
     let icmp_len = 4 + req.rest.len();
     let total = IP_HDR + icmp_len;
     let mut f = Vec::with_capacity(ETH_HDR + total);
@@ -117,7 +117,7 @@ pub fn echo_reply_frame(req: &EchoRequest<'_>, mac: Mac, ident: u16) -> Vec<u8> 
 
 /// An ARP request or reply (Ethernet / IPv4 only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Arp {
+pub(crate) struct Arp {
     /// 1 = request, 2 = reply.
     pub op: u16,
     /// Sender hardware address.
@@ -131,9 +131,9 @@ pub struct Arp {
 }
 
 /// ARP request opcode.
-pub const ARP_REQUEST: u16 = 1;
+pub(crate) const ARP_REQUEST: u16 = 1;
 /// ARP reply opcode.
-pub const ARP_REPLY: u16 = 2;
+pub(crate) const ARP_REPLY: u16 = 2;
 
 fn need(layer: &'static str, buf: &[u8], need: usize) -> Result<(), WireError> {
     if buf.len() < need {
@@ -179,7 +179,7 @@ fn checksum(mut sum: u32, data: &[u8]) -> u16 {
 /// Decodes a frame. UDP checksums are not verified: frames from a veth
 /// peer may carry a partial checksum (offload), the IPv4 header checksum is
 /// always complete and is verified.
-pub fn parse_frame(buf: &[u8]) -> Result<Frame<'_>, WireError> {
+pub(crate) fn parse_frame(buf: &[u8]) -> Result<Frame<'_>, WireError> {
     need("ethernet header", buf, ETH_HDR)?;
     let dst_mac = mac_at(buf, 0);
     let src_mac = mac_at(buf, 6);
@@ -262,7 +262,7 @@ pub fn parse_frame(buf: &[u8]) -> Result<Frame<'_>, WireError> {
 
 /// Builds an Ethernet/IPv4/UDP frame with correct IPv4 and UDP checksums.
 /// `ident` is the IPv4 identification field (the caller's counter).
-pub fn udp_frame(d: &UdpDatagram<'_>, ident: u16) -> Vec<u8> {
+pub(crate) fn udp_frame(d: &UdpDatagram<'_>, ident: u16) -> Vec<u8> {
     let udp_len = UDP_HDR + d.payload.len();
     let total = IP_HDR + udp_len;
     let mut f = Vec::with_capacity(ETH_HDR + total);
@@ -306,7 +306,7 @@ pub fn udp_frame(d: &UdpDatagram<'_>, ident: u16) -> Vec<u8> {
 
 /// Builds an ARP frame. Requests go to the broadcast MAC, replies to the
 /// requester.
-pub fn arp_frame(arp: &Arp) -> Vec<u8> {
+pub(crate) fn arp_frame(arp: &Arp) -> Vec<u8> {
     let eth_dst = if arp.op == ARP_REQUEST {
         BROADCAST_MAC
     } else {
@@ -329,7 +329,7 @@ pub fn arp_frame(arp: &Arp) -> Vec<u8> {
 }
 
 /// Formats a MAC as `00:90:8f:61:a0:22`.
-pub fn mac_to_string(mac: &Mac) -> String {
+pub(crate) fn mac_to_string(mac: &Mac) -> String {
     mac.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
@@ -337,7 +337,7 @@ pub fn mac_to_string(mac: &Mac) -> String {
 }
 
 /// Parses `00:90:8f:61:a0:22`, `00-90-8F-61-A0-22` or `00908f61a022`.
-pub fn parse_mac(text: &str) -> Option<Mac> {
+pub(crate) fn parse_mac(text: &str) -> Option<Mac> {
     let hex: String = text.chars().filter(|c| *c != ':' && *c != '-').collect();
     if hex.len() != 12 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
         return None;

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use pbxnet_sim::demo::{demo_fleet, run_site, SiteOptions};
-use pbxnet_sim::device::RunLimits;
-use pbxnet_sim::report::DeviceReport;
+use pbxnet_sim::{demo_fleet, run_site, DeviceReport, FileReport, RunLimits, SiteOptions};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -55,7 +53,7 @@ fn in_range(ip: Ipv4Addr, lo: [u8; 4], hi: [u8; 4]) -> bool {
     (u32::from(Ipv4Addr::from(lo))..=u32::from(Ipv4Addr::from(hi))).contains(&u32::from(ip))
 }
 
-fn file<'a>(d: &'a DeviceReport, suffix: &str) -> &'a pbxnet_sim::report::FileReport {
+fn file<'a>(d: &'a DeviceReport, suffix: &str) -> &'a FileReport {
     d.files
         .iter()
         .find(|f| f.path.ends_with(suffix))

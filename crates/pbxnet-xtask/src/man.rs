@@ -11,7 +11,7 @@
 //! | `pbxnet-ntpd` | `pbxnet_ntp::daemon::cli() -> clap::Command` |
 //! | `pbxnet-licd` | `pbxnet_license::daemon::licd_cli() -> clap::Command` |
 //! | `pbxnet-keygen` | `pbxnet_license::daemon::keygen_cli() -> clap::Command` |
-//! | `pbxnet-sim` | `pbxnet_sim::cli::cli() -> clap::Command` (not packaged) |
+//! | `pbxnet-sim` | `pbxnet_sim::cli() -> clap::Command` (not packaged) |
 //!
 //! each implemented as `<Cli as clap::CommandFactory>::command()`.
 
@@ -84,8 +84,8 @@ pub fn pages() -> Vec<Page> {
         Page {
             binary: "pbxnet-sim",
             section: "1",
-            provider: "pbxnet_sim::cli::cli",
-            command: pbxnet_sim::cli::cli,
+            provider: "pbxnet_sim::cli",
+            command: pbxnet_sim::cli,
             config_file: None,
             packaged: false,
         },

@@ -1,4 +1,4 @@
 //! pbxnet-sim: device fleet simulator, `make demo` driver, site boot-storm benchmark.
 fn main() -> std::process::ExitCode {
-    pbxnet_sim::cli::main()
+    pbxnet_sim::main()
 }
