@@ -28,8 +28,9 @@ pub use profile::{
     ValueError,
 };
 pub use server::{
-    Counters, Destination, DropReason, Event, FloodLimit, Interface, LeaseTimes, MessageType, Net,
-    Outcome, Pool, PoolUsage, Server, ServerConfig, SetupError, Subnet, MAX_REQUEST_LIST,
+    Counters, Destination, DropCounts, DropReason, Event, FloodLimit, Interface, LeaseCommitted,
+    LeaseTimes, MessageCounts, MessageType, NamedCounters, Net, Outcome, Pool, PoolUsage, Server,
+    ServerConfig, SetupError, Subnet, MAX_REQUEST_LIST,
 };
 pub use wire::{
     code, DecodeError, Field, Options, Overflow, Packet, FILE_ROOM, FLAG_BROADCAST, HEADER_LEN,

@@ -12,7 +12,7 @@ impl<S: LeaseStore> Server<S> {
             if self.level[pi] < 2 {
                 self.level[pi] = 2;
                 let size = self.cfg.pools[pi].size();
-                self.events.push(Event::PoolExhausted(PoolUsage {
+                self.events.push_back(Event::PoolExhausted(PoolUsage {
                     pool: self.cfg.pools[pi].name.clone(),
                     used: size,
                     size,
@@ -36,7 +36,7 @@ impl<S: LeaseStore> Server<S> {
             l.client = ClientKey::Id((*b"conflict").into());
             self.store.upsert(l);
             self.counters.conflicts += 1;
-            self.events.push(Event::Conflict { ip });
+            self.events.push_back(Event::Conflict { ip });
         }
     }
 
@@ -126,9 +126,9 @@ impl<S: LeaseStore> Server<S> {
             };
             if lvl != self.level[pi] {
                 match lvl {
-                    2 => self.events.push(Event::PoolExhausted(u)),
-                    1 if self.level[pi] == 0 => self.events.push(Event::PoolHigh(u)),
-                    0 => self.events.push(Event::PoolRecovered(u)),
+                    2 => self.events.push_back(Event::PoolExhausted(u)),
+                    1 if self.level[pi] == 0 => self.events.push_back(Event::PoolHigh(u)),
+                    0 => self.events.push_back(Event::PoolRecovered(u)),
                     _ => {}
                 }
                 self.level[pi] = lvl;

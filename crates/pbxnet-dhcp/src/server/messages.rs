@@ -4,7 +4,9 @@
 use std::net::Ipv4Addr;
 
 use super::reply::echo_tail;
-use super::{Ctx, Destination, DropReason, Event, MessageType, Outcome, Server};
+use super::{Ctx, Destination, DropReason, Event, LeaseCommitted, MessageType, Outcome, Server};
+use pbxnet_config::MacAddr;
+
 use crate::lease::{ClientKey, LeaseState, LeaseStore};
 use crate::wire::{code, Packet, FLAG_BROADCAST};
 
@@ -112,7 +114,29 @@ impl<S: LeaseStore> Server<S> {
         };
         let secs = self.lease_time(p, ctx.subnet, ip);
         self.record(now, p, key, ip, (LeaseState::Bound, secs), ctx);
+        self.lease_committed(p, ip, secs, ctx);
         self.reply(p, ctx, MessageType::Ack, ip, Some(secs), out)
+    }
+
+    /// Reports an ACKed lease for the log, when the shell asked for it.
+    fn lease_committed(&mut self, p: &Packet, ip: Ipv4Addr, lease_secs: u32, ctx: &Ctx) {
+        if !self.report_leases {
+            return;
+        }
+        let class = &self.cfg.classes[ctx.class];
+        let hostname = self
+            .store
+            .by_ip(ip)
+            .map(|l| l.hostname.as_str().to_string())
+            .unwrap_or_default();
+        self.committed.push_back(LeaseCommitted {
+            ip,
+            mac: MacAddr(p.mac()),
+            class: class.name.clone(),
+            profile: self.cfg.profiles[class.profile].name.clone(),
+            hostname,
+            lease_secs,
+        });
     }
 
     pub(super) fn decline(&mut self, now: u64, p: &Packet, ctx: &Ctx) -> Outcome {
@@ -139,7 +163,7 @@ impl<S: LeaseStore> Server<S> {
         let mac = l.mac;
         self.store.upsert(l);
         self.counters.declines += 1;
-        self.events.push(Event::Declined { ip, mac });
+        self.events.push_back(Event::Declined { ip, mac });
         Outcome::Consumed(MessageType::Decline)
     }
 

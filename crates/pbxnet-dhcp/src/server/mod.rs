@@ -5,7 +5,9 @@
 //! time, periodically (reclaims expired leases, recomputes pool usage).
 //! Outputs: the return value of `handle` (a reply written into the caller's
 //! buffer plus where to send it, or the reason for ignoring the datagram),
-//! and events drained with [`Server::poll_event`] (pool usage warnings).
+//! events drained with [`Server::poll_event`] (pool usage warnings, declines,
+//! conflicts), and the leases ACKed, drained with
+//! [`Server::poll_lease_committed`].
 //!
 //! Nothing here reads a clock, a socket, a file or an OS RNG: time is an
 //! argument and randomness comes from the seeded `StdRng` given at creation.
@@ -16,18 +18,20 @@
 //! 82 (RFC 3046) echoed last.
 
 mod allocate;
+mod counters;
 mod fit;
 mod housekeeping;
 mod messages;
 mod reply;
 mod types;
 
+pub use counters::{Counters, DropCounts, MessageCounts, NamedCounters};
 pub use types::{
-    Counters, Destination, DropReason, Event, FloodLimit, Interface, LeaseTimes, MessageType, Net,
-    Outcome, Pool, PoolUsage, ServerConfig, Subnet,
+    Destination, DropReason, Event, FloodLimit, Interface, LeaseCommitted, LeaseTimes, MessageType,
+    Net, Outcome, Pool, PoolUsage, ServerConfig, Subnet,
 };
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
 use rand::rngs::StdRng;
@@ -69,7 +73,11 @@ pub struct Server<S: LeaseStore> {
     sweep: Sweep,
     flood: HashMap<[u8; 6], FloodEntry>,
     counters: Counters,
-    events: Vec<Event>,
+    events: VecDeque<Event>,
+    /// Leases ACKed since the shell last drained them (only when it asked
+    /// for them with [`Server::report_leases`]).
+    committed: VecDeque<LeaseCommitted>,
+    report_leases: bool,
 }
 
 /// Error building a server from a configuration.
@@ -134,7 +142,9 @@ impl<S: LeaseStore> Server<S> {
             interfaces: Vec::new(),
             flood: HashMap::new(),
             counters: Counters::default(),
-            events: Vec::new(),
+            events: VecDeque::new(),
+            committed: VecDeque::new(),
+            report_leases: false,
         };
         s.render()?;
         let mut rng = s.rng.clone();
@@ -213,13 +223,25 @@ impl<S: LeaseStore> Server<S> {
         &self.counters
     }
 
+    /// Asks for one [`LeaseCommitted`] per ACK, drained with
+    /// [`Server::poll_lease_committed`] (the shell's lease log line). Off by
+    /// default, so that a caller that never drains them does not grow a
+    /// queue.
+    pub fn report_leases(&mut self, on: bool) {
+        self.report_leases = on;
+        if !on {
+            self.committed.clear();
+        }
+    }
+
+    /// Next lease ACKed since the last call (see [`Server::report_leases`]).
+    pub fn poll_lease_committed(&mut self) -> Option<LeaseCommitted> {
+        self.committed.pop_front()
+    }
+
     /// Next pending event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.events.is_empty() {
-            None
-        } else {
-            Some(self.events.remove(0))
-        }
+        self.events.pop_front()
     }
 
     /// Counts a datagram the shell dropped before decoding (e.g. too long).

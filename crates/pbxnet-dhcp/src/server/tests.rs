@@ -931,3 +931,78 @@ fn a_long_reply_overloads_file_before_dropping_and_keeps_smaller_options() {
     assert_eq!(back.overload, 1);
     assert_eq!(back.options.get(43), Some(&[0x11; 120][..]));
 }
+
+/// `status --json` names every counter: message types by name, drops by
+/// their metric label (no positional arrays), and reads back the same.
+#[test]
+fn counters_serialize_with_a_name_on_every_number() {
+    let mut c = Counters::default();
+    for (i, n) in c.received.iter_mut().enumerate() {
+        *n = 100 + i as u64;
+    }
+    c.sent[MessageType::Ack as usize] = 7;
+    for d in DropReason::ALL {
+        c.dropped[d as usize] = 1000 + d as u64;
+    }
+    c.overloaded_replies = 3;
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(json["received"]["discover"], 101);
+    assert_eq!(json["received"]["inform"], 108);
+    assert_eq!(json["sent"]["ack"], 7);
+    assert_eq!(json["sent"]["offer"], 0);
+    for d in DropReason::ALL {
+        assert_eq!(json["dropped"][d.label()], 1000 + d as u64, "{}", d.label());
+    }
+    assert_eq!(json["overloaded_replies"], 3);
+    assert!(
+        json["received"].is_object() && json["dropped"].is_object(),
+        "{json}"
+    );
+    let back: Counters = serde_json::from_value(json).unwrap();
+    c.received[0] = 0; // no message type 0
+    assert_eq!(back, c);
+}
+
+/// The debug line per datagram prints the outcome: a MAC in it reads as
+/// `aa:bb:cc:dd:ee:ff`, not as decimal bytes.
+#[test]
+fn outcome_debug_prints_the_mac_in_hex() {
+    let o = Outcome::Reply {
+        dest: Destination::UnicastNoArp {
+            ip: Ipv4Addr::new(192, 168, 92, 10),
+            mac: [0x00, 0x90, 0x8f, 0x61, 0xa0, 0x22],
+        },
+        kind: MessageType::Offer,
+    };
+    assert_eq!(
+        format!("{o:?}"),
+        "Reply { dest: UnicastNoArp { ip: 192.168.92.10, mac: 00:90:8f:61:a0:22 }, kind: Offer }"
+    );
+}
+
+/// Every ACK reports its lease for the log line: MAC, address, class,
+/// profile, host name and lease time; an OFFER reports nothing.
+#[test]
+fn an_ack_reports_the_committed_lease() {
+    let mut s = server();
+    let mac = [0x02, 0xab, 0, 0, 9, 0x1f];
+    dora(&mut s, T0, mac);
+    assert_eq!(s.poll_lease_committed(), None, "reports are asked for");
+    s.report_leases(true);
+    let mut d = client(mac, MessageType::Discover);
+    d.options.set(code::HOSTNAME, b"desk-phone".to_vec());
+    let (_, offer) = run(&mut s, T0, &d);
+    assert_eq!(s.poll_lease_committed(), None, "an OFFER commits nothing");
+    let ip = offer.unwrap().yiaddr;
+    let mut req = client(mac, MessageType::Request);
+    req.options.set(code::HOSTNAME, b"desk-phone".to_vec());
+    req.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    run(&mut s, T0, &req);
+    let l = s.poll_lease_committed().expect("the ACK's lease");
+    assert_eq!(l.ip, ip);
+    assert_eq!(l.mac.to_string(), "02:ab:00:00:09:1f");
+    assert_eq!((&*l.class, l.profile.as_str()), ("any", "generic"));
+    assert_eq!((l.hostname.as_str(), l.lease_secs), ("desk-phone", 3600));
+    assert_eq!(s.poll_lease_committed(), None);
+}

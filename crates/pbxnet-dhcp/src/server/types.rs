@@ -3,6 +3,9 @@
 //! events.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use pbxnet_config::MacAddr;
 
 use crate::classify::Class;
 use crate::profile::Profile;
@@ -185,7 +188,7 @@ pub struct Interface {
 }
 
 /// Where the shell must send a reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Destination {
     /// To a relay agent: giaddr, port 67.
     Relay(Ipv4Addr),
@@ -201,6 +204,22 @@ pub enum Destination {
         /// chaddr.
         mac: [u8; 6],
     },
+}
+
+/// The MAC as `aa:bb:cc:dd:ee:ff` (debug log lines print outcomes).
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Relay(ip) => f.debug_tuple("Relay").field(ip).finish(),
+            Destination::Unicast(ip) => f.debug_tuple("Unicast").field(ip).finish(),
+            Destination::Broadcast => f.write_str("Broadcast"),
+            Destination::UnicastNoArp { ip, mac } => f
+                .debug_struct("UnicastNoArp")
+                .field("ip", ip)
+                .field("mac", &format_args!("{}", MacAddr(*mac)))
+                .finish(),
+        }
+    }
 }
 
 /// Why a datagram got no reply. Bounded set: used as a metric label.
@@ -295,28 +314,6 @@ pub enum Outcome {
     },
 }
 
-/// Counters (plain struct, no globals).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Counters {
-    /// Received per message type, index = option 53 value (0 unused).
-    pub received: [u64; 9],
-    /// Sent per message type, index = option 53 value.
-    pub sent: [u64; 9],
-    /// Drops per [`DropReason`], index = `DropReason as usize`.
-    pub dropped: [u64; 12],
-    /// Replies that left out an option the client's maximum message size
-    /// had no room for, even with overload.
-    pub truncated_replies: u64,
-    /// Replies that carried options in `file`/`sname` (option 52) to fit
-    /// the client's maximum message size.
-    #[serde(default)]
-    pub overloaded_replies: u64,
-    /// Addresses put on probation after DECLINE.
-    pub declines: u64,
-    /// Never-used addresses found in use by the conflict probe.
-    pub conflicts: u64,
-}
-
 /// Usage of one pool.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PoolUsage {
@@ -350,4 +347,23 @@ pub enum Event {
         /// Declining client's MAC.
         mac: [u8; 6],
     },
+}
+
+/// A lease the server ACKed (new, renewed or rebound), for the log line
+/// the shell writes once the lease is durable; see
+/// [`super::Server::report_leases`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseCommitted {
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// Client MAC (chaddr); displays as `aa:bb:cc:dd:ee:ff`.
+    pub mac: MacAddr,
+    /// Class that matched.
+    pub class: Arc<str>,
+    /// The class's option profile.
+    pub profile: String,
+    /// Host name the client sent (option 12), empty when none.
+    pub hostname: String,
+    /// Lease time granted, seconds.
+    pub lease_secs: u32,
 }
