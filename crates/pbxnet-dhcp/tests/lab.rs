@@ -204,13 +204,7 @@ impl Server {
 
     fn dropped(&self, label: &str) -> u64 {
         let s = self.cli(&["status", "--json"]);
-        s["dropped"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d[0] == label)
-            .map(|d| d[1].as_u64().unwrap())
-            .unwrap()
+        s["counters"]["dropped"][label].as_u64().unwrap()
     }
 }
 
@@ -342,7 +336,7 @@ fn udhcpc_obtains_renews_and_releases() {
     });
     let s = srv.cli(&["status", "--json"]);
     assert!(
-        s["counters"]["received"][7].as_u64().unwrap() >= 1,
+        s["counters"]["received"]["release"].as_u64().unwrap() >= 1,
         "RELEASE received: {s}"
     );
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
@@ -927,7 +921,7 @@ fn init_reboot_wrong_address_nak_when_authoritative_silent_otherwise() {
     let events = std::fs::read_to_string(dir.path().join("events")).unwrap_or_default();
     let s = srv.cli(&["status", "--json"]);
     assert!(
-        s["counters"]["sent"][6].as_u64().unwrap() >= 1,
+        s["counters"]["sent"]["nak"].as_u64().unwrap() >= 1,
         "NAK sent: {s}"
     );
     // After the NAK the client starts over and is bound elsewhere.
@@ -949,7 +943,11 @@ fn init_reboot_wrong_address_nak_when_authoritative_silent_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     dhclient_init_reboot(lab.client(0), dir.path(), "192.168.92.120", 4);
     let s = srv.cli(&["status", "--json"]);
-    assert_eq!(s["counters"]["sent"][6].as_u64().unwrap(), 0, "no NAK: {s}");
+    assert_eq!(
+        s["counters"]["sent"]["nak"].as_u64().unwrap(),
+        0,
+        "no NAK: {s}"
+    );
     assert!(srv.dropped("not_authoritative") >= 1, "{s}");
 }
 
@@ -1218,4 +1216,41 @@ fn conflict_probe_skips_an_address_that_answers_ping() {
     let dir2 = tempfile::tempdir().unwrap();
     let b = udhcpc_once(lab.client(2), dir2.path(), &[]);
     assert_eq!(env(&b, "ip"), Some("192.168.92.221"));
+}
+
+/// One info line per committed lease, as docs/operations.md promises: MAC
+/// as aa:bb:cc:dd:ee:ff, IP, class, profile, host name, lease time; the
+/// per-datagram debug lines print MACs the same way, never as decimal bytes.
+#[test]
+fn each_committed_lease_is_one_info_line_with_a_hex_mac() {
+    skip_unless_root!();
+    let lab = Lab::builder()
+        .client_with_mac("00:90:8f:0a:bc:de")
+        .build()
+        .unwrap();
+    let srv = Server::start(&lab, CONFIG);
+    let dir = tempfile::tempdir().unwrap();
+    let bound = udhcpc_once(lab.client(0), dir.path(), &["-x", "hostname:desk-7"]);
+    let ip = env(&bound, "ip").expect("an address").to_string();
+    let line = srv.wait_for(10, "the lease line", || {
+        srv.daemon
+            .log()
+            .lines()
+            .find(|l| l.contains("lease committed"))
+            .map(str::to_string)
+    });
+    for field in [
+        "mac=00:90:8f:0a:bc:de".to_string(),
+        format!("ip={ip}"),
+        "class=audiocodes-mac".to_string(),
+        "profile=acmac".to_string(),
+        "hostname=desk-7".to_string(),
+        "lease_secs=12".to_string(),
+    ] {
+        assert!(line.contains(&field), "{field} missing in: {line}");
+    }
+    assert!(line.contains("INFO"), "{line}");
+    let log = srv.daemon.log();
+    assert_eq!(log.matches("lease committed").count(), 1, "{log}");
+    assert!(!log.contains("mac: ["), "a MAC as decimal bytes:\n{log}");
 }

@@ -52,17 +52,16 @@ pub struct LeaseView {
     pub hostname: String,
 }
 
-/// Counters with labels.
+/// What `status` shows: every number under its name (the counters
+/// serialize as named objects, see [`crate::NamedCounters`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusView {
     /// Version.
     pub version: String,
     /// Seconds since start.
     pub uptime: u64,
-    /// Raw counters.
+    /// Messages received and sent by type, drops by reason, and the rest.
     pub counters: Counters,
-    /// Drops by label.
-    pub dropped: Vec<(String, u64)>,
     /// Pool usage.
     pub pools: Vec<PoolUsage>,
     /// Reply pacing, all interfaces together.
@@ -99,19 +98,28 @@ pub(super) fn render_status(s: &StatusView) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(out, "version {}  uptime {}s", s.version, s.uptime);
-    let names = [
-        "", "discover", "offer", "request", "decline", "ack", "nak", "release", "inform",
-    ];
-    for (i, n) in names.iter().enumerate().skip(1) {
+    let c = crate::NamedCounters::from(s.counters.clone());
+    for ((name, received), (_, sent)) in c.received.named().into_iter().zip(c.sent.named()) {
+        let _ = writeln!(out, "{name:>10}: received {received:>10}  sent {sent:>10}");
+    }
+    for d in DropReason::ALL {
         let _ = writeln!(
             out,
-            "{n:>10}: received {:>10}  sent {:>10}",
-            s.counters.received[i], s.counters.sent[i]
+            "dropped {}: {}",
+            d.label(),
+            s.counters.dropped[d as usize]
         );
     }
-    for (l, n) in &s.dropped {
-        let _ = writeln!(out, "dropped {l}: {n}");
-    }
+    let _ = writeln!(
+        out,
+        "replies overloaded (option 52): {}  with options left out: {}",
+        c.overloaded_replies, c.truncated_replies
+    );
+    let _ = writeln!(
+        out,
+        "declined addresses: {}  conflicts found by the probe: {}",
+        c.declines, c.conflicts
+    );
     for p in &s.pools {
         let _ = writeln!(out, "pool {}: {}/{}", p.pool, p.used, p.size);
     }
@@ -162,10 +170,6 @@ pub(super) fn control(
             CtlResponse::Status(Box::new(StatusView {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 uptime: (now - started) / 1000,
-                dropped: DropReason::ALL
-                    .iter()
-                    .map(|d| (d.label().to_string(), c.dropped[*d as usize]))
-                    .collect(),
                 counters: c,
                 pools: s.pool_usage(now / 1000),
                 pacing: ports.iter().fold(PacingView::default(), |mut v, p| {

@@ -114,6 +114,7 @@ impl Daemon for Dhcpd {
             Server::new(cfg.server.clone(), store, seed).context("building the server")?;
         let ifs = interfaces(&config.site.interfaces)?;
         server.set_interfaces(ifs.clone());
+        server.report_leases(true);
         let mut ports = Vec::new();
         for i in &ifs {
             tracing::info!(interface = %i.name, addr = %i.addr, "serving DHCP on port 67");

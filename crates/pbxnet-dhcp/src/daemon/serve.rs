@@ -47,6 +47,19 @@ pub(super) fn log_events(s: &mut Server<SqliteStore>) {
             }
         }
     }
+    // One line per ACKed lease; its ACK leaves only once the batch's commit
+    // is durable (a failed commit withholds it and logs an error).
+    while let Some(l) = s.poll_lease_committed() {
+        tracing::info!(
+            mac = %l.mac,
+            ip = %l.ip,
+            class = %l.class,
+            profile = %l.profile,
+            hostname = %l.hostname,
+            lease_secs = l.lease_secs,
+            "lease committed"
+        );
+    }
 }
 
 /// The core's answers to one batch, sorted by when they may leave.
