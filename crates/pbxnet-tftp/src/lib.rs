@@ -45,8 +45,8 @@ pub use server::{
     UploadPolicy, WritePlan,
 };
 pub use transfer::{
-    rcvbuf_cost, Done, Event, Negotiating, Outcome, Sending, Source, State, Timing, Transfer,
-    TransferStats,
+    rcvbuf_cost, Done, Event, Negotiating, Outcome, Sending, Source, SourceError, State, Timing,
+    Transfer, TransferStats,
 };
 pub use upload::{Sink, Upload};
 

@@ -47,7 +47,8 @@ pub struct Negotiated {
 
 /// Negotiate `requested` (names lower-case, as decoded) against `limits`.
 /// `tsize` is the size the transfer will have on the wire when known
-/// (octet: the file size; netascii: `None`, so tsize is not acknowledged).
+/// (octet: the file size; netascii: `None`, so tsize is not acknowledged;
+/// an empty file's 0 is not acknowledged either).
 /// `upload_tsize` handles a WRQ: the client's value is echoed back.
 pub fn negotiate(
     requested: &[(String, String)],
@@ -94,7 +95,10 @@ pub fn negotiate(
                     if value.parse::<u64>().is_ok() {
                         n.oack.push((name.clone(), value.clone()));
                     }
-                } else if let Some(size) = tsize {
+                } else if let Some(size) = tsize.filter(|&size| size > 0) {
+                    // A size of 0 is left out (RFC 2349 lets the server
+                    // omit an option): curl 7.88 refuses `tsize 0` in an
+                    // OACK and could not fetch an empty file.
                     n.oack.push((name.clone(), size.to_string()));
                 }
             }
@@ -146,6 +150,24 @@ mod tests {
                 ("timeout", "3")
             ])
         );
+    }
+
+    /// curl 7.88 rejects `tsize 0` in an OACK: an empty file's size is left
+    /// out, and with no other option there is no OACK at all (DATA 1, empty,
+    /// is the whole transfer).
+    #[test]
+    fn an_empty_files_tsize_is_not_acknowledged() {
+        let n = negotiate(&opts(&[("tsize", "0")]), &Limits::default(), Some(0), false);
+        assert!(n.oack.is_empty(), "{:?}", n.oack);
+        let n = negotiate(
+            &opts(&[("tsize", "0"), ("blksize", "1024")]),
+            &Limits::default(),
+            Some(0),
+            false,
+        );
+        assert_eq!(n.oack, opts(&[("blksize", "1024")]));
+        let n = negotiate(&opts(&[("tsize", "0")]), &Limits::default(), Some(1), false);
+        assert_eq!(n.oack, opts(&[("tsize", "1")]));
     }
 
     #[test]

@@ -135,8 +135,9 @@ pub enum Outcome {
     TimedOut,
     /// The client is unreachable (ICMP error reported by the shell).
     Unreachable,
-    /// Reading the content failed; an ERROR was sent to the client.
-    SourceError(String),
+    /// The server's side failed (reading the content, storing an upload);
+    /// an ERROR was sent to the client.
+    SourceError(SourceError),
     /// The server aborted the transfer (shutdown); an ERROR was sent.
     Aborted,
 }
@@ -153,6 +154,41 @@ impl Outcome {
             Outcome::Aborted => "aborted",
         }
     }
+}
+
+/// What failed on the server's side of a transfer (its file, its disk,
+/// its limits): the client was sent an ERROR saying so.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Reading the served content failed.
+    #[error("read error: {kind}")]
+    Read {
+        /// The system's error.
+        kind: std::io::ErrorKind,
+    },
+    /// Writing an upload's data failed.
+    #[error("write error: {kind}")]
+    Write {
+        /// The system's error.
+        kind: std::io::ErrorKind,
+    },
+    /// Moving a finished upload into place failed.
+    #[error("store error: {kind}")]
+    Store {
+        /// The system's error.
+        kind: std::io::ErrorKind,
+    },
+    /// The upload's name was taken while it ran (another upload of the
+    /// same name finished first): ERROR 6.
+    #[error("file already exists")]
+    Exists,
+    /// The upload passed its size limit: ERROR 3.
+    #[error("upload larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// Counters of one transfer.
@@ -733,7 +769,10 @@ impl<S: Source> Transfer<S> {
             Err(e) => {
                 out.clear();
                 wire::encode_error(ErrorCode::NotDefined, "read error", out);
-                self.finish(now, Outcome::SourceError(e.kind().to_string()));
+                self.finish(
+                    now,
+                    Outcome::SourceError(SourceError::Read { kind: e.kind() }),
+                );
                 return true;
             }
         };

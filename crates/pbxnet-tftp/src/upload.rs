@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::netascii;
 use crate::options::Negotiated;
-use crate::transfer::{Event, Outcome, Timing};
+use crate::transfer::{Event, Outcome, SourceError, Timing};
 use crate::wire::{self, ErrorCode, Mode, Packet};
 
 /// Where received bytes go.
@@ -247,7 +247,9 @@ impl<K: Sink> Upload<K> {
                         now,
                         ErrorCode::DiskFull,
                         "upload exceeds the size limit",
-                        Outcome::SourceError("too large".into()),
+                        Outcome::SourceError(SourceError::TooLarge {
+                            limit: self.max_size,
+                        }),
                     );
                     return;
                 }
@@ -256,7 +258,7 @@ impl<K: Sink> Upload<K> {
                         now,
                         ErrorCode::DiskFull,
                         "write error",
-                        Outcome::SourceError(e.kind().to_string()),
+                        Outcome::SourceError(SourceError::Write { kind: e.kind() }),
                     );
                     return;
                 }
@@ -268,12 +270,8 @@ impl<K: Sink> Upload<K> {
                     // Stored before acknowledged: commit, then ACK; then
                     // dally to re-ACK a repeated final DATA.
                     if let Err(e) = self.sink.commit() {
-                        self.fail(
-                            now,
-                            ErrorCode::DiskFull,
-                            "cannot store the file",
-                            Outcome::SourceError(e.kind().to_string()),
-                        );
+                        let (code, message, why) = store_failure(e.kind());
+                        self.fail(now, code, message, Outcome::SourceError(why));
                         return;
                     }
                     self.ack(self.expected - 1);
@@ -345,6 +343,26 @@ impl<K: Sink> Upload<K> {
     }
 }
 
+/// The ERROR for a finished upload that could not be moved into place:
+/// its name taken meanwhile (the losing one of two concurrent uploads of
+/// one name) is "file already exists" (6), as a name taken before the
+/// upload began; anything else is "disk full" (3).
+fn store_failure(kind: std::io::ErrorKind) -> (ErrorCode, &'static str, SourceError) {
+    if kind == std::io::ErrorKind::AlreadyExists {
+        (
+            ErrorCode::FileExists,
+            "file already exists",
+            SourceError::Exists,
+        )
+    } else {
+        (
+            ErrorCode::DiskFull,
+            "cannot store the file",
+            SourceError::Store { kind },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +423,8 @@ mod tests {
         bytes: Vec<u8>,
         committed: bool,
         fail_commit: bool,
+        /// The name was taken meanwhile (RENAME_NOREPLACE said EEXIST).
+        name_taken: bool,
         discarded: bool,
     }
 
@@ -417,6 +437,9 @@ mod tests {
         fn commit(&mut self) -> std::io::Result<()> {
             if self.fail_commit {
                 return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+            }
+            if self.name_taken {
+                return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
             }
             self.committed = true;
             Ok(())
@@ -473,6 +496,32 @@ mod tests {
         );
         assert!(u.is_done());
         assert!(matches!(u.outcome(), Some(Outcome::SourceError(_))));
+    }
+
+    /// Two uploads of one name: both pass the existence check at WRQ, the
+    /// first to finish takes the name, and the other's final rename finds
+    /// it taken: that client gets ERROR 6 (file already exists), as the docs
+    /// say, not 3, and its data is discarded.
+    #[test]
+    fn losing_upload_of_a_taken_name_gets_error_6() {
+        let t0 = Instant::now();
+        let neg = negotiate(&[], &Limits::default(), None, true);
+        let sink = Staged {
+            name_taken: true,
+            ..Staged::default()
+        };
+        let mut u = Upload::new(t0, sink, Mode::Octet, &neg, 10_000, Timing::default());
+        let mut buf = Vec::new();
+        while u.poll_transmit(t0, &mut buf) {}
+        u.handle_datagram(t0, &data(1, &[1; 3]));
+        assert!(u.poll_transmit(t0, &mut buf));
+        assert_eq!(buf, b"\x00\x05\x00\x06file already exists\x00");
+        assert!(u.is_done());
+        assert_eq!(
+            u.outcome(),
+            Some(&Outcome::SourceError(SourceError::Exists))
+        );
+        assert!(u.sink_mut().discarded);
     }
 
     #[test]

@@ -239,8 +239,13 @@ pub enum DecodeError {
         offset: usize,
     },
     /// Mode string is none of octet/netascii/mail.
-    #[error("unknown transfer mode {0:?}")]
-    UnknownMode(String),
+    #[error("unknown transfer mode ({len} bytes at offset {offset})")]
+    UnknownMode {
+        /// Offset of the mode field.
+        offset: usize,
+        /// Its length.
+        len: usize,
+    },
     /// Bytes after the last field (ACK, or odd option list).
     #[error("{count} trailing bytes at offset {offset}")]
     Trailing {
@@ -388,11 +393,11 @@ fn decode_request(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
     if filename.is_empty() {
         return Err(DecodeError::EmptyFilename);
     }
-    let (mo, mode) = r.cstr(Field::Mode)?;
-    let mode = Mode::parse(mode).ok_or_else(|| {
-        DecodeError::UnknownMode(String::from_utf8_lossy(mode).chars().take(32).collect())
+    let (offset, mode) = r.cstr(Field::Mode)?;
+    let mode = Mode::parse(mode).ok_or(DecodeError::UnknownMode {
+        offset,
+        len: mode.len(),
     })?;
-    let _ = mo;
     // Some clients pad requests with NULs after the last field: tolerate
     // trailing NUL bytes only.
     let options = if r.buf[r.pos..].iter().all(|&b| b == 0) {
@@ -604,7 +609,7 @@ mod tests {
         ));
         assert!(matches!(
             decode(b"\x00\x01f\x00binary\x00"),
-            Err(DecodeError::UnknownMode(_))
+            Err(DecodeError::UnknownMode { offset: 4, len: 6 })
         ));
         assert_eq!(
             decode(b"\x00\x01\x00octet\x00"),

@@ -1016,3 +1016,22 @@ fn transfers_use_the_configured_port_range_and_caps() {
     assert!((40_000..=40_003).contains(&again.3.port()));
     assert!(daemon.log().contains("concurrency cap reached"));
 }
+
+/// curl 7.88 refuses `tsize 0` in an OACK, so an empty file could not be
+/// fetched: the server leaves an empty file's tsize out of the OACK.
+#[test]
+fn curl_fetches_an_empty_file() {
+    skip_unless_root!();
+    let s = setup_with("", false, |root| {
+        fs::write(root.join("Binary/empty.bin"), b"").unwrap();
+    });
+    let url = format!("tftp://{SERVER_IP}/Binary/empty.bin");
+    let out = run_in(
+        s.client(),
+        &s.work(),
+        "curl",
+        &["-sS", "-o", "empty.out", &url],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(fs::read(s.work().join("empty.out")).unwrap(), b"");
+}
