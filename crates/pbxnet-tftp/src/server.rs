@@ -62,6 +62,10 @@ pub enum RefuseReason {
     OverQuota,
     /// A request that did not decode.
     Malformed,
+    /// The server's configuration or served tree is wrong for this file (a
+    /// device template or macro error, a macro file too large to expand):
+    /// ERROR 0 "server configuration error".
+    ConfigError,
 }
 
 impl RefuseReason {
@@ -77,6 +81,7 @@ impl RefuseReason {
             RefuseReason::NotFound => "not-found",
             RefuseReason::OverQuota => "over-quota",
             RefuseReason::Malformed => "malformed-request",
+            RefuseReason::ConfigError => "config-error",
         }
     }
 }

@@ -640,6 +640,13 @@ fn sigterm_aborts_lockstep_transfers() {
     }
     let status = s.daemon.wait_exit(Duration::from_secs(5)).expect("exit");
     assert!(status.success(), "{status:?}");
+    // Each transfer ended by SIGTERM has its log line, as any other end.
+    let log = s.daemon.log();
+    let aborted = log
+        .lines()
+        .filter(|l| l.contains("transfer") && l.contains("aborted"))
+        .count();
+    assert_eq!(aborted, 2, "{log}");
 }
 
 #[test]
@@ -1034,4 +1041,46 @@ fn curl_fetches_an_empty_file() {
     );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(fs::read(s.work().join("empty.out")).unwrap(), b"");
+}
+
+/// A device template that fails to render is the server's configuration
+/// error: the client gets ERROR 0 and the refusal is counted as
+/// `config-error`, not `not-found`.
+#[test]
+fn template_error_is_counted_as_config_error() {
+    skip_unless_root!();
+    let extra = "[[devices.device]]\nmac = \"00:90:8f:61:a0:23\"\n";
+    let s = setup_with(extra, false, |root| {
+        fs::create_dir_all(root.join("ThirdParty_Devices/templates")).unwrap();
+        fs::write(
+            root.join("ThirdParty_Devices/templates/default.cfg"),
+            "mac=${mac}\n",
+        )
+        .unwrap();
+    });
+    // Broken after start (check would refuse it at start).
+    fs::write(
+        s.root().join("ThirdParty_Devices/templates/default.cfg"),
+        "name=${undefined}\n",
+    )
+    .unwrap();
+    let (op, code, msg, _) = in_netns(s.client(), || {
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        ask(&sock, &rrq(b"00908f61a023.cfg", "octet", &[]))
+    });
+    assert_eq!((op, code), (5, 0), "{msg}");
+    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
+        .args([
+            "--config",
+            s.dir.path().to_str().unwrap(),
+            "status",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused = &st["totals"]["refused"];
+    assert_eq!(refused["config-error"], 1, "{st}");
+    assert!(refused.get("not-found").is_none(), "{st}");
 }

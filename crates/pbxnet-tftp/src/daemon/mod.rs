@@ -182,9 +182,8 @@ impl Daemon for Tftpd {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         while !self.running.is_empty() {
             match tokio::time::timeout_at(deadline, self.done_rx.recv()).await {
-                Ok(Some(f)) => {
-                    self.running.remove(&f.id);
-                }
+                // Each aborted transfer gets its log line, as any other end.
+                Ok(Some(f)) => self.finished(f),
                 _ => break,
             }
         }
@@ -821,7 +820,7 @@ fn render_device(
         Err(e) => {
             tracing::warn!(mac = %device.mac, template = %rel, error = %e, "device template error; run `pbxnet-tftpd check`");
             Err((
-                RefuseReason::NotFound,
+                RefuseReason::ConfigError,
                 ErrorCode::NotDefined,
                 "server configuration error".into(),
             ))
@@ -907,7 +906,17 @@ fn open_content(
             ));
         }
     }
-    if cfg.is_macro_file(&rel) && len <= cfg.macro_max_size {
+    if cfg.is_macro_file(&rel) && len > cfg.macro_max_size {
+        // Served as is it could reach a device with a literal ${server_ip}:
+        // refused, and said (check reports it too).
+        tracing::warn!(file = %rel, bytes = len, macro_max_size = cfg.macro_max_size, "macro file over files.macro-max-size refused (its ${{server_ip}} cannot be expanded); run `pbxnet-tftpd check`");
+        return Err((
+            RefuseReason::ConfigError,
+            ErrorCode::NotDefined,
+            "server configuration error".into(),
+        ));
+    }
+    if cfg.is_macro_file(&rel) {
         let mut bytes = Vec::with_capacity(len as usize);
         std::io::Read::read_to_end(
             &mut std::io::Read::take(&file, cfg.macro_max_size + 1),
@@ -932,7 +941,7 @@ fn open_content(
             Err(e) => {
                 tracing::warn!(file = %rel, error = %e, "macro error in served file; run `pbxnet-tftpd check`");
                 Err((
-                    RefuseReason::NotFound,
+                    RefuseReason::ConfigError,
                     ErrorCode::NotDefined,
                     "server configuration error".into(),
                 ))
