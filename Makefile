@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build deps test demo lint fmt check-core audit fuzz-check bench clean
+.PHONY: all build deps test demo lint fmt check-core audit fuzz-check fuzz bench clean
 
 all: build
 
@@ -45,9 +45,16 @@ check-core:
 audit:
 	$(CARGO) run -q -p pbxnet-xtask -- audit
 
-## The fuzz targets compile (running them needs cargo-fuzz: see fuzz/README.md).
+## The fuzz targets compile (running them: `make fuzz`, see fuzz/README.md).
 fuzz-check:
 	$(CARGO) check --manifest-path fuzz/Cargo.toml --bins
+
+## Every fuzz target for FUZZ_SECONDS each (cargo-fuzz, installed when
+## missing; stable toolchain with RUSTC_BOOTSTRAP=1, AddressSanitizer).
+## Fails when any target finds a crash; prints executions per target.
+FUZZ_SECONDS ?= 30
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 ## Every benchmark (each prints a table beside its anchor; see docs/performance.md).
 bench:

@@ -5,7 +5,7 @@
 //! by this policy). A file or folder whose name merely starts with those
 //! letters (`secured_configm<img`, `Secured_Config2/x`) is an ordinary name
 //! and may be served: the folder is a whole component, compared without
-//! case as the core and the filesystem lookup do.
+//! case, as the core compares it (`RequestPath::is_secured`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use pbxnet_tftp::{
