@@ -51,11 +51,13 @@ done
 # gives it to the pbxnet user on first installation).
 [ -f "$root/etc/pbxnet/ntp.keys" ] && chmod 600 "$root/etc/pbxnet/ntp.keys"
 
-# Operator documentation.
+# Operator documentation: one page per daemon and the guides. A page
+# missing here stops the build (a renamed page was once skipped silently:
+# the package shipped no NTP page because the list said ntp.md).
 for d in README.md docs/installer-guide.md docs/configuration.md docs/config-reference.md \
-         docs/operations.md docs/troubleshooting.md docs/dhcp.md docs/tftp.md docs/ntp.md \
+         docs/operations.md docs/troubleshooting.md docs/dhcp.md docs/tftp.md docs/ntpd.md \
          docs/pbxnet-licd.md docs/license-keys.md; do
-  [ -f "$d" ] && install -m 644 "$d" "$root/usr/share/doc/pbxnet/"
+  install -m 644 "$d" "$root/usr/share/doc/pbxnet/"
 done
 
 echo "== man pages (clap_mangen)"

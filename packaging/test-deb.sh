@@ -8,7 +8,8 @@
 #     scripts on this machine with DPKG_ROOT=DIR, and they touch only DIR
 #     (sysusers/tmpfiles --root, systemctl --root). Nothing is installed
 #     into, enabled in or started on the real root;
-#  3. the user, directories, modes, conffiles, man pages and the enablement
+#  3. the user, directories, modes, conffiles, docs, man pages (sections 1,
+#     5 and 8) and the enablement
 #     policy (tftpd + licd + target enabled; dhcpd and ntpd NOT enabled) are
 #     as documented;
 #  4. each daemon's `check` runs on the installed example configuration,
@@ -76,7 +77,15 @@ for f in site.toml dhcp.toml tftp.toml ntp.toml license.toml ntp.keys; do
   check "/etc/pbxnet/$f is a conffile" grep -q "/etc/pbxnet/$f " <<<"$conffiles"
 done
 
-# Every man page pbxnet-xtask renders is installed; binaries without one are
+# The operator documentation: the guides and one page per daemon (the pages
+# the man pages and README point to).
+for d in README.md installer-guide.md configuration.md config-reference.md operations.md \
+         troubleshooting.md dhcp.md tftp.md ntpd.md pbxnet-licd.md license-keys.md; do
+  check "/usr/share/doc/pbxnet/$d installed" test -s "$root/usr/share/doc/pbxnet/$d"
+done
+
+# Every man page pbxnet-xtask renders is installed (the daemons' and tools'
+# from their clap definitions, the configuration files' in section 5); binaries without one are
 # listed (their crate does not expose its clap Command yet).
 man_list=$(mktemp -d)
 cargo run -q -p pbxnet-xtask -- man --packaged "$man_list" 2>"$man_list.missing" >/dev/null

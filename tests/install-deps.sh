@@ -16,6 +16,7 @@ packages=(
   tftp-hpa atftp busybox curl                     # TFTP clients
   sqlite3 tcpdump
   systemd strace                                  # systemd-analyze, syscall audit: unit checks (pbxnet-xtask tests)
+  groff-base man-db                               # man pages render without warnings, whatis entries (pbxnet-xtask tests)
 )
 
 missing=()

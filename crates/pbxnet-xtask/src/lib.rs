@@ -2,7 +2,9 @@
 //! also carries the Debian package metadata, hence its description):
 //!
 //! - [`man`]: man pages rendered with clap_mangen from each binary's clap
-//!   `Command` (the daemon crates expose it; see the contract there);
+//!   `Command` (the daemon crates expose it; see the contract there), and
+//!   through [`config_man`] the section-5 pages of the configuration files,
+//!   rendered from docs/config-reference.md ([`reference`]);
 //! - [`schema`]: every key of every configuration file, read from the serde
 //!   derives of the raw config structs, so that docs/config-reference.md is
 //!   checked against the schema and cannot drift;
@@ -16,7 +18,9 @@
 //! on every `cargo test --workspace`.
 
 pub mod audit;
+pub mod config_man;
 pub mod man;
+pub mod reference;
 pub mod schema;
 pub mod units;
 

@@ -162,7 +162,7 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
              .TP\n\\fI/etc/pbxnet/site.toml\\fR\n\
              Settings shared by the four daemons: server address, interfaces, state and runtime directories, logging.\n\
              .TP\n\\fI/etc/pbxnet/{file}\\fR\n\
-             This daemon's configuration. Every key is described in /usr/share/doc/pbxnet/config-reference.md.\n\
+             This daemon's configuration. Every key: \\fBpbxnet-{file}\\fR(5), and /usr/share/doc/pbxnet/config-reference.md.\n\
              .TP\n\\fI/run/pbxnet/\\fR\n\
              Control sockets (mode 0600), used by the read-only subcommands.\n\
              .TP\n\\fI/var/lib/pbxnet/\\fR\n\
@@ -189,7 +189,9 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
         .filter(|c| c.get_name() != "help")
         .map(|c| format!("\\fB{}-{}\\fR({})", page.binary, c.get_name(), page.section))
         .collect();
-    if page.config_file.is_some() {
+    if let Some(file) = page.config_file {
+        see_also.push(format!("\\fBpbxnet-{file}\\fR(5)"));
+        see_also.push("\\fBpbxnet-site.toml\\fR(5)".into());
         see_also.push("\\fBsystemctl\\fR(1)".into());
         see_also.push("\\fBjournalctl\\fR(1)".into());
     }
@@ -200,16 +202,20 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
 }
 
 /// Writes every page into `dir` (only those of packaged binaries with
-/// `packaged_only`) and returns the files written.
+/// `packaged_only`), then the section-5 pages of the configuration files
+/// (always packaged), and returns the files written.
 pub fn write_all(dir: &Path, packaged_only: bool) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let mut written = Vec::new();
+    let mut rendered = Vec::new();
     for page in pages().into_iter().filter(|p| p.packaged || !packaged_only) {
-        for r in render(&page)? {
-            let path = dir.join(&r.file_name);
-            std::fs::write(&path, r.text)?;
-            written.push(path);
-        }
+        rendered.extend(render(&page)?);
+    }
+    rendered.extend(crate::config_man::render_all(crate::reference::TEXT));
+    let mut written = Vec::new();
+    for r in rendered {
+        let path = dir.join(&r.file_name);
+        std::fs::write(&path, r.text)?;
+        written.push(path);
     }
     Ok(written)
 }

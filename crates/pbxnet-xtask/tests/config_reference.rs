@@ -13,39 +13,26 @@
 
 use std::collections::BTreeMap;
 
+use pbxnet_xtask::reference;
 use pbxnet_xtask::schema::{self, Key, Shape};
 
 /// One table row: key → (default cell, meaning cell).
 type Rows = BTreeMap<String, (String, String)>;
 
-/// Rows of the reference, by file (`## site.toml` headings).
+/// Rows of the reference, by file (`## site.toml` headings), read by the
+/// same parser the section-5 man pages are rendered from.
 fn parse_reference(text: &str) -> BTreeMap<String, Rows> {
-    let mut out: BTreeMap<String, Rows> = BTreeMap::new();
-    let mut file: Option<String> = None;
-    for line in text.lines() {
-        if let Some(h) = line.strip_prefix("## ") {
-            let name = h.trim().trim_matches('`').to_string();
-            file = name.ends_with(".toml").then_some(name);
-            continue;
-        }
-        let (Some(f), Some(row)) = (&file, line.strip_prefix("| `")) else {
-            continue;
-        };
-        let cells: Vec<&str> = row.split(" | ").collect();
-        if cells.len() < 3 {
-            continue;
-        }
-        let key = cells[0].trim_end_matches('`').to_string();
-        let meaning = cells[2..]
-            .join(" | ")
-            .trim_end_matches('|')
-            .trim()
-            .to_string();
-        out.entry(f.clone())
-            .or_default()
-            .insert(key, (cells[1].trim().to_string(), meaning));
-    }
-    out
+    reference::sections(text)
+        .into_iter()
+        .map(|s| {
+            let rows = s
+                .rows
+                .into_iter()
+                .map(|r| (r.key, (r.default, r.meaning)))
+                .collect();
+            (s.file, rows)
+        })
+        .collect()
 }
 
 /// A default cell holding exactly one code span: its text.
