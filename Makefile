@@ -96,7 +96,8 @@ deb:
 test-deb: deb
 	packaging/test-deb.sh
 
-## Man pages rendered from the clap definitions into target/man.
+## Man pages into target/man: daemons and tools from their clap definitions,
+## the configuration files (section 5) from docs/config-reference.md.
 man:
 	$(CARGO) run -q -p pbxnet-xtask -- man target/man
 
