@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use pbxnet_testlab::{Lab, Netns};
 
-use crate::spec::{RunLimits, AUDIOCODES_FAMILY};
 use crate::fleet::{self, FleetSpec, Mix, CURRENT_FIRMWARE};
 use crate::provision::make_firmware_image;
 use crate::report::FleetReport;
 use crate::site::{self, ScratchSite, Started};
+use crate::spec::{RunLimits, AUDIOCODES_FAMILY};
 
 /// `pbxnet-sim bench-site` options.
 #[derive(Debug, clap::Args)]

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use pbxnet_testlab::{Lab, Netns};
 
-use crate::spec::{DeviceSpec, Kind, RunLimits};
 use crate::fleet::{FleetSpec, CURRENT_FIRMWARE, OLD_FIRMWARE};
 use crate::provision::make_firmware_image;
 use crate::report::FleetReport;
 use crate::site::{self, ScratchSite, Started};
+use crate::spec::{DeviceSpec, Kind, RunLimits};
 
 /// `pbxnet-sim demo` options.
 #[derive(Debug, clap::Args)]
@@ -444,11 +444,7 @@ fn stage_files(s: &ScratchSite) -> Result<Vec<String>> {
         std::fs::create_dir_all(fw.parent().context("folder")?)?;
         std::fs::write(
             &fw,
-            make_firmware_image(
-                crate::spec::AUDIOCODES_FAMILY,
-                CURRENT_FIRMWARE,
-                256 * 1024,
-            ),
+            make_firmware_image(crate::spec::AUDIOCODES_FAMILY, CURRENT_FIRMWARE, 256 * 1024),
         )?;
         done.push(format!("firmware ThirdParty_Devices/400HD.img (version {CURRENT_FIRMWARE}, 256 KiB) added to the copy"));
     }

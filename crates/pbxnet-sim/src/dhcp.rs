@@ -626,7 +626,11 @@ impl DhcpClient {
     }
 
     /// A BOOTREPLY payload (UDP from port 67).
-    pub(crate) fn handle_message(&mut self, now: Instant, payload: &[u8]) -> Result<(), ReplyProblem> {
+    pub(crate) fn handle_message(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+    ) -> Result<(), ReplyProblem> {
         let r = self.handle_inner(now, payload);
         if r.is_err() {
             self.ignored += 1;

@@ -6,9 +6,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::device::run_device;
-use crate::spec::{DeviceSpec, Kind, RunLimits};
 use crate::net::{NetError, Stack};
 use crate::report::FleetReport;
+use crate::spec::{DeviceSpec, Kind, RunLimits};
 use crate::wire::mac_to_string;
 
 /// Everything a fleet process needs (written as JSON by the driver).

@@ -267,7 +267,12 @@ impl Stack {
     }
 
     /// Resolves `ip` with ARP requests from the device (3 tries, 1 s each).
-    pub(crate) fn resolve(&self, mac: Mac, src_ip: Ipv4Addr, ip: Ipv4Addr) -> Result<Mac, NetError> {
+    pub(crate) fn resolve(
+        &self,
+        mac: Mac,
+        src_ip: Ipv4Addr,
+        ip: Ipv4Addr,
+    ) -> Result<Mac, NetError> {
         for _ in 0..3 {
             if let Some(m) = self.routes().arp.get(&ip) {
                 return Ok(*m);

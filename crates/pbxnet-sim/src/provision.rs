@@ -475,7 +475,11 @@ pub(crate) fn parse_ap_config(file: &str, text: &str) -> Result<ApConfig, Provis
 /// every line well formed, no macro left, and if the file names a model
 /// (`system/model`, `…/device_model`, or a `<Model>/` folder in its path)
 /// it is this phone's. Returns the number of parameters.
-pub(crate) fn check_phone_config(file: &str, text: &str, model: &str) -> Result<usize, ProvisionError> {
+pub(crate) fn check_phone_config(
+    file: &str,
+    text: &str,
+    model: &str,
+) -> Result<usize, ProvisionError> {
     no_macro(file, text)?;
     if let Some((folder, _)) = file.trim_start_matches('/').rsplit_once('/') {
         let last = folder.rsplit('/').next().unwrap_or(folder);

@@ -79,7 +79,11 @@ fn ts(p: &[u8], at: usize) -> NtpTimestamp {
 }
 
 /// Checks a reply to the request sent at `t1`, received at `t4`.
-pub(crate) fn parse_reply(p: &[u8], t1: NtpTimestamp, t4: NtpTimestamp) -> Result<SntpResult, SntpError> {
+pub(crate) fn parse_reply(
+    p: &[u8],
+    t1: NtpTimestamp,
+    t4: NtpTimestamp,
+) -> Result<SntpResult, SntpError> {
     if p.len() < 48 {
         return Err(SntpError::Short(p.len()));
     }
