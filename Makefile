@@ -64,19 +64,22 @@ clean:
 	$(CARGO) clean
 
 # ---------------------------------------------------------------------------
-# Benchmarks (bench-*), one per daemon, appended below.
+# Benchmarks (bench-*), one per daemon, appended below. Each works on a fresh
+# machine: `deps` installs the peers and anchors (tests/install-deps.sh), and
+# the TFTP anchors are unpacked with their libraries by tftp-prepare.sh.
 
 ## Site boot storm (pbxnet-sim): 300 phones, 16 OmniSwitches and 64 Stellar
 ## APs powering on within one second, against pbxnet and against Kea 2.2 +
 ## tftpd-hpa + chronyd in the same run (release build; docs/performance.md).
 .PHONY: bench-site
 bench-site: deps
+	tests/bench/tftp-prepare.sh
 	$(CARGO) build --release --bins -p pbxnet-sim -p pbxnet-dhcp -p pbxnet-tftp -p pbxnet-ntp
 	target/release/pbxnet-sim bench-site --config etc --rounds 5
 	target/release/pbxnet-sim bench-site --config etc --rounds 3 --upgrade-all
 
 ## pbxnet-ntpd vs chronyd 4.3 vs a do-nothing responder, plain and MD5 (root; namespaces).
-bench-ntp-server:
+bench-ntp-server: deps
 	tests/bench/ntp-server.sh
 
 # ---------------------------------------------------------------------------
@@ -106,18 +109,18 @@ man:
 ## single transfers pinned apart (median of BENCH_REPS=5), DATA after a client
 ## ERROR, boot storm of BENCH_STORM=300 clients (root; namespaces; ~15 min).
 .PHONY: bench-tftp
-bench-tftp:
+bench-tftp: deps
 	tests/bench/tftp-prepare.sh
 	BENCH_OUT=$(CURDIR)/target/bench-tftp.md $(CARGO) test --release -p pbxnet-tftp --test bench -- --ignored --nocapture --test-threads=1
 
 ## pbxnet-ntpd client (simulated clock) vs chronyd -x through a 7±1 / 5±1 ms userspace link (root; ~12 min).
-bench-ntp-client:
+bench-ntp-client: deps
 	tests/bench/ntp-client.sh
 
 ## pbxnet-dhcpd (SQLite, fsynced leases) vs Kea 2.2 (memfile, 1 thread, WARN)
 ## with perfdhcp as a relay, same run, pinned apart; steps BENCH_RATES for
 ## BENCH_SECS each, BENCH_REPS repetitions (root; namespaces; ~8 min).
 .PHONY: bench-dhcp
-bench-dhcp:
+bench-dhcp: deps
 	$(CARGO) build --release -p pbxnet-dhcp --bin pbxnet-dhcpd
 	tests/bench/dhcp.sh
