@@ -1084,3 +1084,33 @@ fn template_error_is_counted_as_config_error() {
     assert_eq!(refused["config-error"], 1, "{st}");
     assert!(refused.get("not-found").is_none(), "{st}");
 }
+
+/// With serve-secured-config = false, the refusal is decided on where the
+/// file resolves: a symlink to the secured folder, or to a file in it, is
+/// refused like the folder's own name (ERROR 2), and logged as such.
+#[test]
+fn secured_config_is_refused_by_where_the_path_resolves() {
+    skip_unless_root!();
+    let s = setup_with("", false, |root| {
+        std::os::unix::fs::symlink("Secured_Config", root.join("sc")).unwrap();
+        std::os::unix::fs::symlink("Secured_Config/secret.ini", root.join("link.ini")).unwrap();
+    });
+    let answers = in_netns(s.client(), || {
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        ["sc/secret.ini", "link.ini", "inside_link"]
+            .map(|name| {
+                let (op, code, msg, _) = ask(&sock, &rrq(name.as_bytes(), "octet", &[]));
+                (name, op, code, msg)
+            })
+            .to_vec()
+    });
+    assert_eq!((answers[0].1, answers[0].2), (5, 2), "{answers:?}");
+    assert_eq!((answers[1].1, answers[1].2), (5, 2), "{answers:?}");
+    assert!(
+        answers[0].3.contains("Secured_Config is not served"),
+        "{answers:?}"
+    );
+    // A symlink elsewhere inside the root is still served.
+    assert_eq!((answers[2].1, answers[2].2), (3, 1), "{answers:?}");
+}

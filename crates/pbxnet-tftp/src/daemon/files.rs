@@ -18,6 +18,9 @@ use crate::Source;
 #[derive(Debug)]
 pub(crate) struct Root {
     fd: OwnedFd,
+    /// Where `Secured_Config` (any case) resolves, read when the root is
+    /// opened (start-up, reload).
+    secured: crate::SecuredLocations,
 }
 
 /// Why a file could not be served.
@@ -39,7 +42,23 @@ impl Root {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Root { fd })
+        Ok(Root {
+            fd,
+            secured: secured_locations(path),
+        })
+    }
+
+    /// True when the opened `file` resolves inside the secured folder,
+    /// whatever name it was asked for by (a symlink to the folder or to a
+    /// file in it): the kernel's own path of the descriptor, symlinks
+    /// followed, judged by [`crate::SecuredLocations`].
+    pub(crate) fn is_secured(&self, file: &File) -> bool {
+        use std::os::fd::AsRawFd;
+        match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            Ok(resolved) => self.secured.contains(&resolved),
+            // Cannot tell where it lands: refuse rather than risk a secret.
+            Err(_) => !self.secured.folders.is_empty(),
+        }
     }
 
     fn open_exact(&self, rel: &str) -> Result<File, OpenError> {
@@ -206,6 +225,22 @@ impl Root {
     pub(crate) fn remove(&self, rel: &str) {
         let _ = rustix::fs::unlinkat(self.fd.as_fd(), rel, rustix::fs::AtFlags::empty());
     }
+}
+
+/// Every entry of the root named `Secured_Config` in any case, resolved.
+fn secured_locations(root: &Path) -> crate::SecuredLocations {
+    let folders = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .eq_ignore_ascii_case(crate::SECURED_FOLDER)
+        })
+        .filter_map(|e| std::fs::canonicalize(e.path()).ok())
+        .collect();
+    crate::SecuredLocations { folders }
 }
 
 /// Read-ahead per file transfer: one `pread` serves 32 blocks of 512.

@@ -851,6 +851,13 @@ fn open_content(
     }
     let found = match &active.root {
         Some(root) => match root.open_first(&candidates) {
+            Ok((_, file)) if !cfg.policy.serve_secured && root.is_secured(&file) => {
+                return Err((
+                    RefuseReason::Secured,
+                    ErrorCode::AccessViolation,
+                    crate::PathError::Secured.to_string(),
+                ))
+            }
             Ok(v) => Some(v),
             Err(OpenError::NotFound) => None,
             Err(OpenError::Denied(why)) => {
