@@ -1114,3 +1114,41 @@ fn secured_config_is_refused_by_where_the_path_resolves() {
     // A symlink elsewhere inside the root is still served.
     assert_eq!((answers[2].1, answers[2].2), (3, 1), "{answers:?}");
 }
+
+/// The same RRQ twice from one client port (a client retransmitting before
+/// the first DATA came) starts one transfer: DATA 1 comes from one server
+/// port only, and the repeat is counted.
+#[test]
+fn a_repeated_request_from_the_same_port_starts_one_transfer() {
+    skip_unless_root!();
+    let s = setup("[transfer]\ninitial-rto = \"5s\"\n", false);
+    let sources = in_netns(s.client(), || {
+        let sock = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        let req = rrq(b"Binary/small.bin", "octet", &[]);
+        let server = SocketAddr::from((SERVER_IP, 69));
+        sock.send_to(&req, server).unwrap();
+        sock.send_to(&req, server).unwrap();
+        let mut buf = [0u8; 2000];
+        let mut from = Vec::new();
+        while let Ok((n, f)) = sock.recv_from(&mut buf) {
+            if n >= 4 && buf[1] == 3 && !from.contains(&f) {
+                from.push(f);
+            }
+        }
+        from
+    });
+    assert_eq!(sources.len(), 1, "DATA from {sources:?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
+        .args([
+            "--config",
+            s.dir.path().to_str().unwrap(),
+            "status",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(st["totals"]["duplicate_requests"], 1, "{st}");
+}

@@ -133,6 +133,14 @@ impl Daemon for Tftpd {
         match event {
             Event::Request(n, peer) => {
                 self.totals.requests += 1;
+                // A request repeated from the port of a running transfer
+                // (the client retransmitted before our first answer came)
+                // is that transfer's: no second transfer to the same port.
+                if self.running.values().any(|r| r.client == peer) {
+                    self.totals.duplicate_requests += 1;
+                    tracing::debug!(client = %peer, "repeated request from a running transfer's port ignored");
+                    return Ok(());
+                }
                 self.next_id += 1;
                 handle_request(
                     &self.buf[..n],
@@ -340,6 +348,9 @@ struct ActiveInfo {
 struct Totals {
     requests: u64,
     malformed: u64,
+    /// Requests from the port of a running transfer, ignored.
+    #[serde(default)]
+    duplicate_requests: u64,
     refused: HashMap<String, u64>,
     outcomes: HashMap<String, u64>,
     bytes_sent: u64,
@@ -380,8 +391,8 @@ fn render_status(mut report: StatusReport, json: bool) -> Result<String> {
     let t = &report.totals;
     let _ = writeln!(
         out,
-        "totals: {} requests, {} malformed, {} bytes sent, {} retransmits",
-        t.requests, t.malformed, t.bytes_sent, t.retransmits
+        "totals: {} requests, {} malformed, {} repeated, {} bytes sent, {} retransmits",
+        t.requests, t.malformed, t.duplicate_requests, t.bytes_sent, t.retransmits
     );
     let mut o: Vec<_> = t.outcomes.iter().collect();
     o.sort();
