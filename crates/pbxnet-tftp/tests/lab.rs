@@ -1152,3 +1152,44 @@ fn a_repeated_request_from_the_same_port_starts_one_transfer() {
     let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(st["totals"]["duplicate_requests"], 1, "{st}");
 }
+
+/// Any LAN host may upload: the upload folder as a whole is bounded by
+/// uploads.folder-quota. 25 uploads of 2 MiB into a 10 MiB quota: at most
+/// five are stored, the others get ERROR 3, and the folder stays within it.
+#[test]
+fn uploads_stop_at_the_folder_quota() {
+    skip_unless_root!();
+    let extra = "[uploads]\nenabled = true\nmax-size = \"4MiB\"\nfolder-quota = \"10MiB\"\n";
+    let s = setup_with(extra, false, |root| {
+        fs::create_dir_all(root.join("uploads")).unwrap();
+    });
+    let work = s.work();
+    fs::write(work.join("two.bin"), pattern(2 << 20, 9)).unwrap();
+    let host = SERVER_IP.to_string();
+    let mut refused = 0;
+    for i in 0..25 {
+        let name = format!("u{i}.bin");
+        let out = run_in(
+            s.client(),
+            &work,
+            "tftp",
+            &["-m", "binary", &host, "-c", "put", "two.bin", &name],
+        );
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if said.contains("code 3") {
+            refused += 1;
+        }
+    }
+    let stored: Vec<u64> = fs::read_dir(s.root().join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    let total: u64 = stored.iter().sum();
+    assert!(total <= 10 << 20, "{total} bytes in {stored:?}");
+    assert_eq!(stored.len(), 5, "{stored:?}");
+    assert_eq!(refused, 20);
+}

@@ -446,6 +446,26 @@ struct Running {
     windowsize: u16,
     started: Instant,
     progress: Arc<AtomicU64>,
+    /// Upload folder room an upload holds until it ends (its size cap).
+    reserved: u64,
+}
+
+/// Room left in the upload folder under `uploads.folder-quota`: the quota
+/// less the files already there (hidden temporaries excepted) and the room
+/// reserved by the uploads in progress.
+fn upload_room(cfg: &TftpConfig, folder: &str, running: &HashMap<u64, Running>) -> u64 {
+    let quota = cfg.policy.uploads.as_ref().map_or(0, |u| u.folder_quota);
+    let on_disk: u64 = std::fs::read_dir(cfg.root.join(folder))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with(".upload-"))
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    let reserved: u64 = running.values().map(|r| r.reserved).sum();
+    quota.saturating_sub(on_disk.saturating_add(reserved))
 }
 
 fn bind_listen(addr: SocketAddr) -> Result<UdpSocket> {
@@ -631,6 +651,7 @@ async fn handle_request(
             windowsize: neg.windowsize,
             started: now,
             progress: progress.clone(),
+            reserved: 0,
         },
     );
     tracing::debug!(client = %peer, file = %served, blksize = neg.blksize, windowsize = neg.windowsize, "transfer started");
@@ -695,6 +716,20 @@ async fn start_upload(
         send_error(listen, peer, c, &m).await;
         return;
     }
+    let (folder_name, _) = w.destination.split_once('/').unwrap_or(("", ""));
+    let room = upload_room(cfg, folder_name, running);
+    if room == 0 || announced.is_some_and(|n| n > room) {
+        let (c, m) = refuse(
+            RefuseReason::OverQuota,
+            ErrorCode::DiskFull,
+            "upload folder full".into(),
+        );
+        send_error(listen, peer, c, &m).await;
+        return;
+    }
+    // The upload may take what is left of the folder quota, at most its
+    // own limit; that room is held until it ends.
+    let cap = w.max_size.min(room);
     if !w.overwrite && root.exists(&w.destination) {
         let (c, m) = refuse(
             RefuseReason::WriteRefused,
@@ -765,7 +800,7 @@ async fn start_upload(
     let neg = negotiate(&w.options, &limits, None, true);
     let now = Instant::now();
     let sink = files::StagedUpload::new(file, root, tmp, w.destination.clone(), w.overwrite);
-    let upload = crate::Upload::new(now, sink, w.mode, &neg, w.max_size, cfg.timing.clone());
+    let upload = crate::Upload::new(now, sink, w.mode, &neg, cap, cfg.timing.clone());
     let progress = Arc::new(AtomicU64::new(0));
     running.insert(
         id,
@@ -776,6 +811,7 @@ async fn start_upload(
             windowsize: neg.windowsize,
             started: now,
             progress: progress.clone(),
+            reserved: cap,
         },
     );
     workers.spawn(task::drive(
