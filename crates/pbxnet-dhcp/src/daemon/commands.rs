@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use clap::Subcommand;
 use pbxnet_config::DaemonConfig;
-use pbxnet_runtime::exit::{EX_DATAERR, EX_IOERR, EX_SOFTWARE, EX_USAGE};
+use pbxnet_runtime::exit::{EX_CONFIG, EX_DATAERR, EX_IOERR, EX_SOFTWARE, EX_USAGE};
 use pbxnet_runtime::{ask_at, ExitContext, Failure, Invocation};
 
 use super::clock::now_ms;
@@ -16,7 +16,8 @@ use crate::config::DhcpConfig;
 /// The daemon's own subcommands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// List leases held by the running daemon.
+    /// List the leases in the lease database (the daemon need not run; a
+    /// broken dhcp.toml is reported and the database still read).
     Leases(LeasesArgs),
     /// Act on one lease of the running daemon.
     Lease {
@@ -73,8 +74,8 @@ pub(super) fn release_cmd(invocation: &Invocation, target: String) -> Result<(),
 /// beside the daemon).
 pub(super) fn leases_cmd(invocation: &Invocation, args: &LeasesArgs) -> Result<(), Failure> {
     use std::fmt::Write as _;
-    let loaded = invocation.load_config::<DhcpConfig>()?;
-    let db = &loaded.daemon.lease_database;
+    let (db, server) = lease_source(invocation)?;
+    let db = &db;
     if !db.exists() {
         return Err(Failure::new(
             EX_IOERR,
@@ -87,7 +88,7 @@ pub(super) fn leases_cmd(invocation: &Invocation, args: &LeasesArgs) -> Result<(
     let mut all: Vec<LeaseView> = store::read_all(db)
         .exit_code(EX_IOERR)?
         .iter()
-        .map(|l| view(&loaded.daemon.server, l))
+        .map(|l| view(server.as_ref(), l))
         .collect();
     let now = now_ms() / 1000;
     let mac = match &args.mac {
@@ -124,4 +125,37 @@ pub(super) fn leases_cmd(invocation: &Invocation, args: &LeasesArgs) -> Result<(
         }
     }
     pbxnet_runtime::output::print(&out).exit_code(EX_IOERR)
+}
+
+/// Where `leases` reads, and the configuration that names profiles. The
+/// database only needs the state directory (site.toml) and `lease-database`
+/// (dhcp.toml): when dhcp.toml does not validate (being edited), the leases
+/// are still listed, from the `lease-database` it names if that much can be
+/// read (else the default), without profiles, and stderr says so.
+fn lease_source(
+    invocation: &Invocation,
+) -> Result<(std::path::PathBuf, Option<crate::ServerConfig>), Failure> {
+    if let Ok(loaded) = invocation.load_config::<DhcpConfig>() {
+        return Ok((loaded.daemon.lease_database, Some(loaded.daemon.server)));
+    }
+    let paths = invocation.paths_for(DhcpConfig::FILE_NAME);
+    let (site, _) = pbxnet_config::load_site(&paths)
+        .map_err(|r| Failure::new(EX_CONFIG, anyhow::anyhow!("{r}")))?;
+    let named = std::fs::read_to_string(&paths.daemon)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            t.get("lease-database")?
+                .as_str()
+                .map(std::path::PathBuf::from)
+        });
+    let db = site
+        .state_directory
+        .join(named.unwrap_or_else(|| crate::config::RawDhcp::default().lease_database));
+    eprintln!(
+        "{NAME}: {} does not validate (run `{NAME} check`); listing the lease database {} without profiles",
+        paths.daemon.display(),
+        db.display()
+    );
+    Ok((db, None))
 }

@@ -131,12 +131,13 @@ pub(super) fn render_status(s: &StatusView) -> String {
     out
 }
 
-pub(super) fn view(cfg: &crate::ServerConfig, l: &Lease) -> LeaseView {
+/// A lease as shown; its class's profile from `cfg` (empty without one).
+pub(super) fn view(cfg: Option<&crate::ServerConfig>, l: &Lease) -> LeaseView {
     let profile = cfg
-        .classes
-        .iter()
-        .find(|c| *c.name == *l.class)
-        .map(|c| cfg.profiles[c.profile].name.clone())
+        .and_then(|cfg| {
+            let c = cfg.classes.iter().find(|c| *c.name == *l.class)?;
+            Some(cfg.profiles[c.profile].name.clone())
+        })
         .unwrap_or_default();
     LeaseView {
         profile,
@@ -162,7 +163,7 @@ pub(super) fn control(
             s.store()
                 .all()
                 .into_iter()
-                .map(|l| view(s.config(), l))
+                .map(|l| view(Some(s.config()), l))
                 .collect(),
         ),
         CtlRequest::Status => {

@@ -50,6 +50,19 @@ use send::pace_port;
 use serve::{log_events, serve_port, Shared};
 use sockets::{interfaces, open_socket, Port};
 
+/// Exit codes, in `--help` (the man page lists them too).
+const EXIT_CODES: &str = "Exit codes:
+  0   success; for check: the configuration is valid (warnings allowed)
+  1   check: the configuration has errors
+  64  bad command-line value (e.g. leases --mac with a malformed MAC)
+  65  lease release: no such lease, or the target is neither an IP nor a MAC
+  69  status / lease release: the daemon's control socket does not answer
+  70  internal error
+  71  run: an operating-system call failed (sockets, interfaces)
+  74  reading state or printing failed (e.g. leases: no lease database)
+  77  status / lease release: permission denied on the control socket
+  78  run: the configuration was refused (see check)";
+
 /// The command line as a clap `Command` (man pages, shell completion).
 pub fn cli() -> clap::Command {
     pbxnet_runtime::command::<Dhcpd>()
@@ -225,5 +238,6 @@ impl Daemon for Dhcpd {
             .mut_subcommand("status", |c| {
                 c.about("Counters and pool usage of the running daemon")
             })
+            .after_help(EXIT_CODES)
     }
 }
