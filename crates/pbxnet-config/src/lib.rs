@@ -36,8 +36,7 @@ pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use host::{HostInterface, HostInterfaces};
 pub use load::{
     check_secret_file_mode, load, load_paths, load_paths_with, load_site, secret_file_mode_problem,
-    ConfigPaths,
-    ConfigReport, DaemonConfig, Loaded, ValidateCtx, DEFAULT_CONFIG_DIR, SITE_FILE,
+    ConfigPaths, ConfigReport, DaemonConfig, Loaded, ValidateCtx, DEFAULT_CONFIG_DIR, SITE_FILE,
 };
 pub use parse::{did_you_mean, parse_toml, parse_toml_detailed, parse_toml_recovering, Parsed};
 pub use site::{LogFormat, LogLevel, LogSettings, RawLog, RawSite, Site, DEFAULT_SERVER_ADDRESS};

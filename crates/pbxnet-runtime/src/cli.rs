@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic};
 
-use crate::reload::HostChecks;
+use crate::host::HostChecks;
 
 /// The command line of a daemon whose own subcommands are `C` and whose
 /// `status` takes the extra options `S`. Name, version and description are
@@ -93,7 +93,7 @@ pub fn render_report(diagnostics: &[Diagnostic], json: bool) -> String {
 /// `check`: validates the configuration, prints every problem, and exits 0
 /// when the daemon could start on it, 1 otherwise.
 pub fn check<D: DaemonConfig>(global: &GlobalArgs, args: &CheckArgs) -> ExitCode {
-    check_with::<D>(global, args, crate::reload::no_host_checks::<D>)
+    check_with::<D>(global, args, crate::host::no_host_checks::<D>)
 }
 
 /// [`check`] with the shell's [`HostChecks`] (what `run` would find on this
@@ -112,7 +112,7 @@ pub fn check_with<D: DaemonConfig>(
 
 /// [`check`] with explicit paths.
 pub fn check_paths<D: DaemonConfig>(paths: &ConfigPaths, args: &CheckArgs) -> ExitCode {
-    check_paths_with::<D>(paths, args, crate::reload::no_host_checks::<D>)
+    check_paths_with::<D>(paths, args, crate::host::no_host_checks::<D>)
 }
 
 /// [`check_with`] with explicit paths.
@@ -121,7 +121,7 @@ pub fn check_paths_with<D: DaemonConfig>(
     args: &CheckArgs,
     host_checks: HostChecks<D>,
 ) -> ExitCode {
-    let result = crate::reload::load_checked::<D>(paths, host_checks);
+    let result = crate::host::load_checked::<D>(paths, host_checks);
     let (diagnostics, ok, files) = match &result {
         Ok(loaded) => (loaded.warnings.clone(), true, loaded.files.clone()),
         Err(report) => (report.diagnostics.clone(), false, Vec::new()),

@@ -16,7 +16,8 @@
 //! Which file owns which job: `cli.rs` the command line and `check`,
 //! `daemon.rs` the [`Daemon`] trait, [`main`] and the subcommands' side of
 //! the control socket, `run.rs` start-up and the serving loop, `reload.rs`
-//! configuration loading and SIGHUP, `control.rs` the control socket,
+//! configuration loading and SIGHUP, `host.rs` host checks, `control.rs`
+//! the control socket,
 //! `notify.rs` sd_notify and the watchdog, `signals.rs`, `privileges.rs`,
 //! `logging.rs`, `output.rs` (stdout) and `exit.rs` (exit codes).
 
@@ -27,6 +28,7 @@ mod cli;
 pub mod control;
 mod daemon;
 pub mod exit;
+mod host;
 pub mod logging;
 pub mod notify;
 pub mod output;
@@ -45,7 +47,8 @@ pub use cli::{
 };
 pub use daemon::{ask_at, Config, Daemon, Invocation};
 pub use exit::{ExitContext, Failure, EX_CONFIG};
-pub use reload::{load_checked, no_host_checks, startup, startup_with, HostChecks, Reloader};
+pub use host::{load_checked, no_host_checks, HostChecks};
+pub use reload::{startup, startup_with, Reloader};
 
 type DaemonCli<D> = cli::Cli<<D as Daemon>::Command, <D as Daemon>::StatusOptions>;
 

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic, Loaded, Site};
+use pbxnet_config::{ConfigPaths, ConfigReport, DaemonConfig, Diagnostic, Loaded};
 
 use crate::cli::GlobalArgs;
+use crate::host::{load_checked, no_host_checks, HostChecks};
 use crate::{logging, notify};
 
 /// Holds the configuration in force. A reload validates the new files fully
@@ -25,26 +26,6 @@ impl<D: std::fmt::Debug> std::fmt::Debug for Reloader<D> {
             .field("current", &self.current)
             .finish_non_exhaustive()
     }
-}
-
-/// A daemon shell's checks of what a validated configuration names on this
-/// host (files it serves, the host's addresses): the shell reads them, its
-/// core judges them, and the diagnostics count like validation's (an error
-/// refuses the configuration). Run at start-up, on every reload and by
-/// `check` (see [`pbxnet_config::load_paths_with`]), so the three agree.
-pub type HostChecks<D> = fn(&D, &Site, &ConfigPaths) -> Vec<Diagnostic>;
-
-/// No host checks.
-pub fn no_host_checks<D>(_: &D, _: &Site, _: &ConfigPaths) -> Vec<Diagnostic> {
-    Vec::new()
-}
-
-/// Loads `paths` with the shell's `host_checks`.
-pub fn load_checked<D: DaemonConfig>(
-    paths: &ConfigPaths,
-    host_checks: HostChecks<D>,
-) -> Result<Loaded<D>, ConfigReport> {
-    pbxnet_config::load_paths_with::<D>(paths, host_checks)
 }
 
 impl<D: DaemonConfig> Reloader<D> {

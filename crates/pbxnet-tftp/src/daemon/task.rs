@@ -16,8 +16,17 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::files::Content;
-use super::Finished;
 use crate::{Event, Outcome, Sink, Transfer, Upload};
+
+/// A finished transfer, reported by its task.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub(super) id: u64,
+    pub(super) outcome: String,
+    pub(super) bytes: u64,
+    pub(super) retransmits: u64,
+    pub(super) duration: Duration,
+}
 
 /// What the task needs from a state machine.
 pub(crate) trait Machine {
