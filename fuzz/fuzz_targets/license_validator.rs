@@ -46,6 +46,8 @@ fuzz_target!(|input: &[u8]| {
         major_version: 3,
         public_key,
         hardware_limits: [("utl".to_string(), 10)].into_iter().collect(),
+        serial_origin: pbxnet_license::SerialOrigin::Machine,
+        previous_serials: Vec::new(),
     };
     let state = PersistedState::from_text(&state_text)
         .unwrap_or_else(|_| PersistedState::after_corruption(serial, wall));

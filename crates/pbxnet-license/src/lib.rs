@@ -34,16 +34,23 @@ mod rules;
 mod time;
 mod validator;
 
-pub use persist::{BodyProblem, ClockBack, KeyRecord, PersistError, PersistedState, STATE_FORMAT};
+pub use persist::{
+    choose_start_state, AnchorError, AnchorKey, AnchorRecord, BodyProblem, ClockBack, KeyRecord,
+    PersistError, PersistedState, StartFinding, StartInputs, StateKey, StoredState, ANCHOR_LEN,
+    STATE_FORMAT,
+};
 pub use rules::{try_and_buy_grants, CHECKPOINT_SECS, GRACE_SECS, TRY_AND_BUY_SECS};
 pub use time::{format_date, format_datetime, Now};
 pub use validator::{
-    ClockBackStatus, Event, Grant, KeyStatus, Mode, ServiceStatus, Status, TryAndBuyStatus,
-    Validator, ValidatorConfig, Verdict,
+    ClockBackStatus, Event, Grant, KeyStatus, Mode, SerialOrigin, ServiceStatus, Status,
+    TryAndBuyStatus, Validator, ValidatorConfig, Verdict,
 };
 mod config;
 
-pub use config::{serial_from_machine_id, LicenseConfig, RawLicenseConfig, SerialSource};
+pub use config::{
+    serial_from_machine, serial_from_machine_id, LicenseConfig, MachineIdentity, RawLicenseConfig,
+    SerialSource, TpmSetting,
+};
 mod order;
 
 pub use order::{AckCode, Order, OrderError, RawOrder};

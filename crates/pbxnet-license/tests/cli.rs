@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use pbxnet_license::{PersistedState, Serial};
+use pbxnet_license::{PersistedState, Serial, StateKey};
 use serde_json::Value;
 
 const KEYGEN: &str = env!("CARGO_BIN_EXE_pbxnet-keygen");
@@ -46,9 +46,9 @@ impl Site {
         std::fs::create_dir(s.p("keys")).unwrap();
         std::fs::write(
             s.p("license.toml"),
-            "serial = \"000068DA\"\nsoftware-major-version = 3\nkey-directory = \"keys\"\n\
+            "serial = \"000068DA\"\nlab-serial = true\ntpm = \"off\"\nsoftware-major-version = 3\nkey-directory = \"keys\"\n\
              public-key = \"vendor.pub.pem\"\nstate-directory = \"state\"\nruntime-directory = \"run\"\n\
-             [hardware-limits]\nvoip-trunk-channels = 32\n",
+             state-copy-directory = \"statecopy\"\n[hardware-limits]\nvoip-trunk-channels = 32\n",
         )
         .unwrap();
         s
@@ -204,7 +204,10 @@ fn seed_cases_through_the_cli() {
                 .as_secs() as i64;
             let mut st = PersistedState::fresh(Serial(0x68DA), now);
             st.main.highest_edition = Some(h);
-            std::fs::write(site.p("state/license-state"), st.to_text()).unwrap();
+            std::fs::create_dir_all(site.p("statecopy")).unwrap();
+            std::fs::write(site.p("statecopy/state-secret"), "07".repeat(32)).unwrap();
+            let key = StateKey::derive(&[7; 32], Serial(0x68DA));
+            std::fs::write(site.p("state/license-state"), st.to_text(&key)).unwrap();
         }
         let st = site.status();
         let main = &st["keys"][0];
@@ -393,23 +396,35 @@ fn example() -> PathBuf {
 fn shipped_example_config_is_valid() {
     let loaded = pbxnet_config::load::<pbxnet_license::LicenseConfig>(Some(&example()))
         .unwrap_or_else(|r| panic!("etc/license.toml:\n{r}"));
-    assert_eq!(
-        loaded.daemon.serial,
-        pbxnet_license::SerialSource::Fixed(Serial(0x68DA))
-    );
+    assert_eq!(loaded.daemon.serial, pbxnet_license::SerialSource::Machine);
     assert_eq!(
         loaded.daemon.hardware_limits.get("voip-trunk-channels"),
         Some(&32)
     );
+    // The configuration is valid; what fails here is the licence itself
+    // (no vendor public key installed on the build machine): `check` says so
+    // and exits 1 (issue 20: it printed [] and exited 0).
     let out = run(
         LICD,
         &["-c", example().to_str().unwrap(), "check", "--json"],
     );
+    let diags: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = diags.as_array().unwrap();
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        diags
+            .iter()
+            .all(|d| d["file"] != example().to_str().unwrap()),
+        "no configuration diagnostic: {diags:#?}"
     );
+    if !Path::new("/etc/pbxnet/license-vendor.pub.pem").exists() {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            diags
+                .iter()
+                .any(|d| d["key"] == "public-key" && d["severity"] == "error"),
+            "{diags:#?}"
+        );
+    }
 }
 
 #[test]

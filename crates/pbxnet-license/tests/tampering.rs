@@ -103,6 +103,8 @@ fn tampered_key_never_reaches_valid_mode() {
         major_version: 3,
         public_key: sk.verifying_key(),
         hardware_limits: Default::default(),
+        serial_origin: pbxnet_license::SerialOrigin::Machine,
+        previous_serials: Vec::new(),
     };
     let text = issue(&licence(KeyKind::Main), SERIAL, &sk).unwrap();
     let now = Now::new(1_795_245_182, Duration::ZERO);
@@ -138,6 +140,8 @@ fn key_for_serial_a_in_serial_b_file_goes_to_grace() {
         major_version: 3,
         public_key: sk.verifying_key(),
         hardware_limits: Default::default(),
+        serial_origin: pbxnet_license::SerialOrigin::Machine,
+        previous_serials: Vec::new(),
     };
     let now = Now::new(1_795_245_182, Duration::ZERO);
     let v = Validator::new(

@@ -27,6 +27,8 @@ fn cfg() -> ValidatorConfig {
         major_version: 3,
         public_key: vendor().verifying_key(),
         hardware_limits: hw,
+        serial_origin: pbxnet_license::SerialOrigin::Machine,
+        previous_serials: Vec::new(),
     }
 }
 
@@ -631,4 +633,75 @@ fn stopping_between_checkpoints_loses_no_counted_time() {
     clock.advance(2);
     v.handle_timeout(clock.now());
     assert_eq!(v.mode(KeyKind::Main), Mode::Limited);
+}
+
+/// Issue 20: with the wall clock behind its high-water mark, the shown
+/// expiry drifted earlier as time passed; it is now fixed once set.
+#[test]
+fn the_shown_expiry_does_not_drift_while_the_clock_is_behind() {
+    let mut clock = Clock::new();
+    let mut state = PersistedState::fresh(SERIAL, T0 + 10 * DAY as i64);
+    state.elapsed_secs = 0;
+    let foreign = key(3, 1, OTHER);
+    let mut v = Validator::new(cfg(), state, clock.now(), [Some(&foreign), None]);
+    let first = v.status(clock.now()).keys[0].grace_until.clone();
+    assert!(first.is_some());
+    clock.advance(5 * DAY);
+    v.handle_timeout(clock.now());
+    let later = v.status(clock.now());
+    assert_eq!(
+        later.keys[0].grace_until, first,
+        "expiry is a fixed instant"
+    );
+    assert_eq!(later.alarm, v.status(clock.now()).alarm);
+}
+
+/// Issue 20: a missing, bad or wrong-serial CTI key raised no top-level alarm.
+#[test]
+fn a_cti_key_problem_raises_a_top_level_alarm() {
+    let clock = Clock::new();
+    let main = key(3, 1, SERIAL);
+    let v = Validator::new(
+        cfg(),
+        PersistedState::fresh(SERIAL, T0),
+        clock.now(),
+        [Some(&main), None],
+    );
+    let st = serde_json::to_value(v.status(clock.now())).unwrap();
+    assert_eq!(st["alarm"], serde_json::Value::Null, "main key is valid");
+    let alarm = st["cti-alarm"].as_str().unwrap_or_default();
+    assert!(alarm.starts_with("CTI Software Key problem"), "{st:#}");
+    assert!(alarm.contains("no key file"), "{alarm}");
+}
+
+/// The seed's "all its services" for a key of a replaced CPU on a fresh
+/// site: with `previous-serials`, its genuine levels during the grace.
+#[test]
+fn a_previous_serials_key_grants_what_it_says_during_grace() {
+    let clock = Clock::new();
+    let mut c = cfg();
+    c.previous_serials = vec![OTHER];
+    let old = key(3, 1, OTHER);
+    let v = Validator::new(
+        c,
+        PersistedState::fresh(SERIAL, T0),
+        clock.now(),
+        [Some(&old), None],
+    );
+    assert_eq!(
+        v.verdict(KeyKind::Main),
+        &Verdict::WrongSerial {
+            key_serial: Some(OTHER)
+        }
+    );
+    let st = serde_json::to_value(v.status(clock.now())).unwrap();
+    assert_eq!(st["keys"][0]["state"], "grace");
+    let utl = st["keys"][0]["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "utl")
+        .unwrap()
+        .clone();
+    assert_eq!(utl["authorized"], 120);
 }

@@ -11,9 +11,14 @@ macro_rules! out {
     }};
 }
 
+mod check;
+mod identity;
 mod keygen;
+mod lock;
 mod render;
+mod state;
 mod store;
+mod tpm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,9 +34,12 @@ use pbxnet_runtime::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::config::LicenseConfig;
-use crate::{Event, KeyKind, Validator, ValidatorConfig};
+use crate::config::{LicenseConfig, MachineIdentity};
+use crate::{Event, KeyKind, PersistedState, SerialOrigin, Validator, ValidatorConfig};
+use lock::StateLock;
+use state::StateWriter;
 use store::Clock;
+use tpm::Tpm;
 
 pub use keygen::{keygen_cli, keygen_main};
 
@@ -45,6 +53,9 @@ pub(crate) enum Command {
     TryAndBuyUse,
     /// Acknowledge that the PBX did the warm restart asked for.
     RestartDone,
+    /// Print this machine's serial (8 hex digits, as in `<SERIAL>.msl`): the
+    /// number to give when ordering keys. Reads the DMI identity: run as root.
+    Serial,
 }
 
 /// Options of `status`.
@@ -78,37 +89,15 @@ pub fn licd_main() -> ExitCode {
     pbxnet_runtime::main::<Licd>()
 }
 
-/// `check`: the configuration, then the public key and what the keys
-/// present would give.
-fn check(invocation: &Invocation, args: &CheckArgs) -> ExitCode {
-    let code = pbxnet_runtime::check_paths::<LicenseConfig>(&invocation.paths::<Licd>(), args);
-    if code != ExitCode::SUCCESS || args.json {
-        return code;
-    }
-    match offline_validator(invocation) {
-        Ok((v, clock)) => {
-            let st = v.status(clock.now());
-            let lines: String = st
-                .keys
-                .iter()
-                .map(|k| format!("{}: {} ({}) → {}\n", k.file, k.verdict, k.detail, k.state))
-                .collect();
-            let _ = pbxnet_runtime::output::print(&lines);
-            code
-        }
-        Err(e) => {
-            let _ = pbxnet_runtime::output::print(&format!("error: {e:#}"));
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn validator_config(cfg: &LicenseConfig) -> Result<ValidatorConfig> {
+fn validator_config(cfg: &LicenseConfig, identity: &MachineIdentity) -> Result<ValidatorConfig> {
+    let (serial, serial_origin) = identity::resolve_serial(cfg, identity)?;
     Ok(ValidatorConfig {
-        serial: store::resolve_serial(cfg)?,
+        serial,
         major_version: cfg.software_major_version,
         public_key: store::read_public_key(&cfg.public_key)?,
         hardware_limits: cfg.hardware_limits.clone(),
+        serial_origin,
+        previous_serials: cfg.previous_serials.clone(),
     })
 }
 
@@ -116,12 +105,15 @@ fn read_keys(cfg: &LicenseConfig, vcfg: &ValidatorConfig) -> [Option<String>; 2]
     KeyKind::ALL.map(|k| store::read_key(&cfg.key_directory, k, vcfg.serial))
 }
 
+/// The validator as it would start, evaluated without a daemon and without
+/// writing anything (no TPM: the running daemon owns it).
 fn offline_validator(invocation: &Invocation) -> Result<(Validator, Clock)> {
     let loaded = invocation.load::<Licd>().map_err(|f| f.error)?;
     let cfg = &loaded.daemon;
-    let vcfg = validator_config(cfg)?;
+    let vcfg = validator_config(cfg, &identity::read_identity(&cfg.dmi_directory))?;
     let clock = Clock::new();
-    let state = store::load_state(&cfg.state_file(), vcfg.serial, clock.now(), true)?.state();
+    let key = state::state_key(cfg, vcfg.serial)?;
+    let (state, _) = state::load(cfg, key.as_ref(), None, vcfg.serial, clock.now(), true)?;
     let keys = read_keys(cfg, &vcfg);
     let v = Validator::new(
         vcfg,
@@ -164,34 +156,66 @@ fn simple_request(invocation: &Invocation, req: Request) -> Result<(), Failure> 
     pbxnet_runtime::output::print(&text).exit_code(EX_IOERR)
 }
 
+/// `serial`: the machine's serial for ordering keys.
+fn print_serial(invocation: &Invocation) -> Result<(), Failure> {
+    let loaded = invocation.load::<Licd>()?;
+    let cfg = &loaded.daemon;
+    let (serial, origin) =
+        identity::resolve_serial(cfg, &identity::read_identity(&cfg.dmi_directory))
+            .exit_code(EX_IOERR)?;
+    if origin == SerialOrigin::Lab {
+        eprintln!(
+            "pbxnet-licd: LAB SERIAL from license.toml (lab-serial = true), not this machine's"
+        );
+    }
+    pbxnet_runtime::output::print(&format!("{serial}\n")).exit_code(EX_IOERR)
+}
+
 struct Shell {
     cfg: Arc<Loaded<LicenseConfig>>,
     clock: Clock,
     validator: Validator,
 }
 
+/// Start-up: the state to start from (state files, TPM anchor) and the
+/// writer of both copies and the anchor.
+fn open_state(
+    d: &LicenseConfig,
+    identity: &MachineIdentity,
+    tpm: Option<Tpm>,
+    now: crate::Now,
+) -> Result<(PersistedState, StateWriter)> {
+    let (serial, _) = identity::resolve_serial(d, identity)?;
+    state::ensure_dir(&d.state_copy_directory)?;
+    let existing = state::state_key(d, serial)?;
+    let mut writer = StateWriter::new(
+        d,
+        match &existing {
+            Some(k) => k.clone(),
+            None => state::create_state_key(d, serial)?,
+        },
+        tpm,
+    );
+    let (state, findings) = state::load(d, existing.as_ref(), writer.tpm(), serial, now, false)?;
+    state::log_findings(d, &findings);
+    Ok((state, writer))
+}
+
 impl Shell {
     fn start(
         cfg: Arc<Loaded<LicenseConfig>>,
         clock: Clock,
-        previous: Option<crate::PersistedState>,
+        identity: &MachineIdentity,
+        state: PersistedState,
+        writer: &mut StateWriter,
     ) -> Result<Self> {
         let d = &cfg.daemon;
-        let vcfg = validator_config(d)?;
-        store::ensure_dir(&d.state_directory)?;
-        let state = match previous {
-            Some(s) => s,
-            None => match store::load_state(&d.state_file(), vcfg.serial, clock.now(), false)? {
-                store::Loaded::Corrupt(s, why) => {
-                    tracing::error!(file = %d.state_file().display(), reason = %why,
-                        "state file is corrupt: kept aside as .corrupt; starting with no grace period and Try-and-Buy over");
-                    s
-                }
-                other => other.state(),
-            },
-        };
+        let vcfg = validator_config(d, identity)?;
         let keys = read_keys(d, &vcfg);
-        tracing::info!(serial = %vcfg.serial, major = vcfg.major_version, keys = %d.key_directory.display(), "validator starting");
+        if vcfg.serial_origin == SerialOrigin::Lab {
+            tracing::warn!(serial = %vcfg.serial, "LAB SERIAL: the serial is set in license.toml (lab-serial = true), not derived from this machine; any site's key can be made valid here");
+        }
+        tracing::info!(serial = %vcfg.serial, origin = ?vcfg.serial_origin, major = vcfg.major_version, keys = %d.key_directory.display(), "validator starting");
         let validator = Validator::new(
             vcfg,
             state,
@@ -204,7 +228,7 @@ impl Shell {
             validator,
         };
         shell.log_status();
-        shell.drain()?;
+        shell.drain(writer)?;
         Ok(shell)
     }
 
@@ -213,16 +237,26 @@ impl Shell {
         for k in &st.keys {
             tracing::info!(file = %k.file, verdict = k.verdict, state = k.state, grace_until = ?k.grace_until, edition = ?k.edition, "{}", k.detail);
         }
+        for alarm in [&st.alarm, &st.cti_alarm].into_iter().flatten() {
+            tracing::warn!("{alarm}");
+        }
         notify::status(&format!(
-            "system {}; main {}; cti {}",
-            st.system_mode, st.keys[0].state, st.keys[1].state
+            "system {}; main {}; cti {}{}",
+            st.system_mode,
+            st.keys[0].state,
+            st.keys[1].state,
+            if st.lab_serial_warning.is_some() {
+                "; LAB SERIAL"
+            } else {
+                ""
+            }
         ));
     }
 
-    fn drain(&mut self) -> Result<()> {
+    fn drain(&mut self, writer: &mut StateWriter) -> Result<()> {
         while let Some(ev) = self.validator.poll_event() {
             match ev {
-                Event::Persist(state) => store::write_state(&self.cfg.daemon.state_file(), &state)?,
+                Event::Persist(state) => writer.write(&state)?,
                 Event::ModeChanged {
                     kind,
                     from,
@@ -248,7 +282,7 @@ impl Shell {
         Ok(())
     }
 
-    fn keys_changed(&mut self) -> Result<()> {
+    fn keys_changed(&mut self, writer: &mut StateWriter) -> Result<()> {
         let d = &self.cfg.daemon;
         let serial = self.validator.status(self.clock.now()).serial;
         for kind in KeyKind::ALL {
@@ -257,7 +291,7 @@ impl Shell {
                 .handle_key(self.clock.now(), kind, content.as_deref());
         }
         self.log_status();
-        self.drain()
+        self.drain(writer)
     }
 }
 
@@ -278,10 +312,25 @@ fn watch(dir: &std::path::Path) -> Result<inotify::EventStream<Vec<u8>>> {
         .context("inotify stream")
 }
 
+/// What `bind` reads before the privilege drop: the DMI identity (root
+/// only outside systemd) and the TPM device.
+pub(crate) struct Machine {
+    identity: MachineIdentity,
+    tpm: Option<Tpm>,
+    /// Taken before the control socket exists, so that a second daemon
+    /// refuses before it touches the first one's socket.
+    lock: StateLock,
+}
+
 /// The `pbxnet-licd` daemon.
 pub(crate) struct Licd {
     clock: Clock,
     shell: Shell,
+    identity: MachineIdentity,
+    /// Writes both state copies and the TPM anchor.
+    writer: StateWriter,
+    /// Held for the life of the process: one daemon per state directory.
+    _lock: StateLock,
     /// The watched key directory (a reload may move it).
     key_dir: PathBuf,
     events: Events,
@@ -303,24 +352,43 @@ impl Daemon for Licd {
     type StatusOptions = StatusOptions;
     type Request = Request;
     type Response = serde_json::Value;
-    /// licd binds no socket: it starts as the site `user`, so that its
-    /// state file belongs to that user from the start.
-    type Bound = ();
+    /// licd binds no socket; it reads the machine's identity and opens the
+    /// TPM while it may still be root.
+    type Bound = Machine;
     type Event = Wake;
 
-    async fn bind(_: &Config<Self>) -> Result<()> {
-        Ok(())
+    async fn bind(config: &Config<Self>) -> Result<Machine> {
+        let d = &config.daemon;
+        state::ensure_dir(&d.state_directory)?;
+        let lock = StateLock::take(&d.lock_file())?;
+        let tpm = tpm::open(&d.tpm)?;
+        if let Some(t) = &tpm {
+            tracing::info!(tcti = t.describe(), "TPM anchor in use");
+        } else {
+            tracing::warn!("no TPM: a deleted state is detected (keys present, no state copy) but not restored");
+        }
+        Ok(Machine {
+            identity: identity::read_identity(&d.dmi_directory),
+            tpm,
+            lock,
+        })
     }
 
-    async fn start((): (), config: Config<Self>) -> Result<Self> {
+    async fn start(machine: Machine, config: Config<Self>) -> Result<Self> {
         let clock = Clock::new();
-        let shell = Shell::start(config, clock, None)?;
+        let d = &config.daemon;
+        let lock = machine.lock;
+        let (state, mut writer) = open_state(d, &machine.identity, machine.tpm, clock.now())?;
+        let shell = Shell::start(config, clock, &machine.identity, state, &mut writer)?;
         let key_dir = shell.cfg.daemon.key_directory.clone();
         let events = watch_or_poll(&key_dir);
         tracing::info!(socket = %Self::control_socket(&shell.cfg).display(), "ready");
         Ok(Licd {
             clock,
             shell,
+            identity: machine.identity,
+            writer,
+            _lock: lock,
             key_dir,
             events,
         })
@@ -349,7 +417,7 @@ impl Daemon for Licd {
                     tracing::warn!(dir = %self.key_dir.display(), "key directory removed");
                     self.events = None;
                 }
-                self.shell.keys_changed()
+                self.shell.keys_changed(&mut self.writer)
             }
             Wake::Keys(Some(Err(e))) => {
                 tracing::warn!(error = %e, "inotify error");
@@ -360,17 +428,17 @@ impl Daemon for Licd {
                 if self.events.is_none() {
                     // No watch (directory missing or unwatchable): poll.
                     self.events = watch_or_poll(&self.key_dir);
-                    self.shell.keys_changed()?;
+                    self.shell.keys_changed(&mut self.writer)?;
                 }
                 self.shell.validator.handle_timeout(self.clock.now());
-                self.shell.drain()
+                self.shell.drain(&mut self.writer)
             }
         }
     }
 
     async fn reload(&mut self, config: Config<Self>) {
         let state = self.shell.validator.state_at(self.clock.now());
-        match Shell::start(config, self.clock, Some(state)) {
+        match Shell::start(config, self.clock, &self.identity, state, &mut self.writer) {
             Ok(s) => {
                 self.shell = s;
                 if self.shell.cfg.daemon.key_directory != self.key_dir {
@@ -396,13 +464,13 @@ impl Daemon for Licd {
                 serde_json::json!({"ok": true})
             }
         };
-        self.shell.drain()?;
+        self.shell.drain(&mut self.writer)?;
         Ok(answer)
     }
 
-    async fn stop(self) -> Result<()> {
+    async fn stop(mut self) -> Result<()> {
         let state = self.shell.validator.state_at(self.clock.now());
-        store::write_state(&self.shell.cfg.daemon.state_file(), &state)?;
+        self.writer.write(&state)?;
         tracing::info!("stopped; state saved");
         Ok(())
     }
@@ -432,13 +500,14 @@ impl Daemon for Licd {
     }
 
     fn check(invocation: &Invocation, args: &CheckArgs) -> ExitCode {
-        check(invocation, args)
+        check::check(invocation, args)
     }
 
     fn command(invocation: &Invocation, command: Command) -> Result<(), Failure> {
         match command {
             Command::TryAndBuyUse => simple_request(invocation, Request::TryAndBuyUse),
             Command::RestartDone => simple_request(invocation, Request::RestartDone),
+            Command::Serial => print_serial(invocation),
         }
     }
 

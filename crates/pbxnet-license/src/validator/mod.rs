@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
+use serde::Serialize;
 
 use crate::catalogue::{self, Role};
 use crate::key::{self, License};
@@ -51,6 +52,22 @@ pub struct ValidatorConfig {
     pub public_key: VerifyingKey,
     /// Site hardware limits, by service id (caps "really activated").
     pub hardware_limits: BTreeMap<String, u32>,
+    /// Where the serial comes from (a lab serial is shown loudly).
+    pub serial_origin: SerialOrigin,
+    /// Serials of CPUs this machine replaced (`previous-serials`): a key
+    /// signed for one of them is genuine, and its grace grants what it says.
+    pub previous_serials: Vec<Serial>,
+}
+
+/// Where the validator's serial comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SerialOrigin {
+    /// Derived from the machine's identity (DMI product UUID, board serial).
+    Machine,
+    /// Written in `license.toml` with `lab-serial = true`: any site's key
+    /// can be made to work, for labs only.
+    Lab,
 }
 
 /// Outputs.
@@ -116,53 +133,10 @@ impl Validator {
         keys: [Option<&str>; 2],
     ) -> Self {
         let mut events = VecDeque::new();
-        // Time spent stopped counts, but only forward.
-        let mut clock_is_back = false;
-        let downtime = now.wall_unix.saturating_sub(state.wall_high_water);
-        if downtime >= 0 {
-            state.elapsed_secs = state.elapsed_secs.saturating_add(downtime as u64);
-            state.wall_high_water = now.wall_unix;
-        } else if downtime < -CLOCK_BACK_TOLERANCE_SECS {
-            clock_is_back = true;
-            state.clock_went_back = Some(ClockBack {
-                wall_seen: now.wall_unix,
-                high_water: state.wall_high_water,
-                at_elapsed: state.elapsed_secs,
-            });
-            events.push_back(Event::ClockWentBack {
-                wall_seen: now.wall_unix,
-                high_water: state.wall_high_water,
-            });
-        }
-        // CPU replaced: the records were for another serial.
-        if state.serial != cfg.serial {
-            let old = state.serial;
-            if !state.known_serials.contains(&old) {
-                state.known_serials.push(old);
-            }
-            state.serial = cfg.serial;
-            for kind in KeyKind::ALL {
-                let r = state.record_mut(kind);
-                r.highest_edition = None;
-                r.last_valid_key = None;
-            }
-        }
-        state.known_serials.retain(|s| *s != cfg.serial);
-        let excess = state.known_serials.len().saturating_sub(MAX_KNOWN_SERIALS);
-        state.known_serials.drain(..excess);
-        // Re-verify the remembered last valid keys; drop what fails.
-        let mut last_valid = [None, None];
-        for kind in KeyKind::ALL {
-            let rec = state.record_mut(kind);
-            if let Some(text) = &rec.last_valid_key {
-                match key::decode(Some(kind), text) {
-                    Ok(d) if d.verify(cfg.serial, &cfg.public_key).is_ok() => {
-                        last_valid[idx(kind)] = Some(d.license)
-                    }
-                    _ => rec.last_valid_key = None,
-                }
-            }
-        }
+        let clock_is_back = count_downtime(&mut state, now, &mut events);
+        fix_expiry_instants(&mut state, now);
+        adopt_serial(&mut state, &cfg);
+        let last_valid = reverify_last_valid(&mut state, &cfg);
         let empty = |kind| Slot {
             text: None,
             verdict: Verdict::Missing,
@@ -186,12 +160,7 @@ impl Validator {
             primed: false,
         };
         for kind in KeyKind::ALL {
-            let text = keys[idx(kind)].map(|c| key::key_text_from_file(c).to_owned());
-            let (verdict, license) = v.evaluate(kind, text.as_deref());
-            let slot = &mut v.slots[idx(kind)];
-            slot.text = text;
-            slot.verdict = verdict;
-            slot.license = license;
+            v.load_key(kind, keys[idx(kind)]);
         }
         v.refresh(now, true);
         v.primed = true;
@@ -210,14 +179,18 @@ impl Validator {
         ))
     }
 
-    /// A key file changed: `content` is the file content (`None`: no file).
-    pub fn handle_key(&mut self, now: Now, kind: KeyKind, content: Option<&str>) {
+    fn load_key(&mut self, kind: KeyKind, content: Option<&str>) {
         let text = content.map(|c| key::key_text_from_file(c).to_owned());
-        let (verdict, license) = self.evaluate(kind, text.as_deref());
+        let (verdict, license) = verdict::evaluate(&self.cfg, &self.state, kind, text.as_deref());
         let slot = &mut self.slots[idx(kind)];
         slot.text = text;
         slot.verdict = verdict;
         slot.license = license;
+    }
+
+    /// A key file changed: `content` is the file content (`None`: no file).
+    pub fn handle_key(&mut self, now: Now, kind: KeyKind, content: Option<&str>) {
+        self.load_key(kind, content);
         self.refresh(now, false);
     }
 
@@ -225,6 +198,10 @@ impl Validator {
     pub fn handle_try_and_buy_use(&mut self, now: Now) {
         if self.state.try_and_buy_started.is_none() {
             self.state.try_and_buy_started = Some(self.elapsed(now));
+            self.state.try_and_buy_expires_wall = Some(
+                self.display_now(now)
+                    .saturating_add(TRY_AND_BUY_SECS as i64),
+            );
             self.refresh(now, true);
         } else {
             self.refresh(now, false);
@@ -270,12 +247,13 @@ impl Validator {
     }
 
     /// The state to persist at `now`: elapsed time and the wall high-water
-    /// mark brought up to date. Use it when stopping or rebuilding the
-    /// validator, so that no counted time is lost.
+    /// mark brought up to date, the generation advanced. Use it when
+    /// stopping or rebuilding the validator, so that no counted time is lost.
     pub fn state_at(&self, now: Now) -> PersistedState {
         let mut st = self.state.clone();
         st.elapsed_secs = self.elapsed(now);
         st.wall_high_water = st.wall_high_water.max(now.wall_unix);
+        st.generation = st.generation.saturating_add(1);
         st
     }
 
@@ -294,51 +272,10 @@ impl Validator {
         &self.slots[idx(kind)].authorized
     }
 
-    /// Pure evaluation of a key text against the system and the records.
-    fn evaluate(&self, kind: KeyKind, text: Option<&str>) -> (Verdict, Option<License>) {
-        let Some(text) = text else {
-            return (Verdict::Missing, None);
-        };
-        let decoded = match key::decode(Some(kind), text) {
-            Ok(d) => d,
-            Err(e) => return (Verdict::SyntaxIncorrect(e), None),
-        };
-        if decoded
-            .verify(self.cfg.serial, &self.cfg.public_key)
-            .is_ok()
-        {
-            let lic = decoded.license;
-            if lic.major_version != self.cfg.major_version {
-                let v = Verdict::OtherMajorVersion {
-                    key: lic.major_version,
-                    system: self.cfg.major_version,
-                };
-                return (v, Some(lic));
-            }
-            if let Some(highest) = self.state.record(kind).highest_edition {
-                if lic.edition < highest {
-                    return (
-                        Verdict::OlderEdition {
-                            key: lic.edition,
-                            highest,
-                        },
-                        Some(lic),
-                    );
-                }
-            }
-            return (Verdict::Valid, Some(lic));
-        }
-        for &s in &self.state.known_serials {
-            if decoded.verify(s, &self.cfg.public_key).is_ok() {
-                return (
-                    Verdict::WrongSerial {
-                        key_serial: Some(s),
-                    },
-                    Some(decoded.license),
-                );
-            }
-        }
-        (Verdict::WrongSerial { key_serial: None }, None)
+    /// The wall time shown for "now": never behind the high-water mark, so a
+    /// clock set back moves no displayed date.
+    fn display_now(&self, now: Now) -> i64 {
+        now.wall_unix.max(self.state.wall_high_water)
     }
 
     fn observe_wall(&mut self, now: Now) {
@@ -375,109 +312,132 @@ impl Validator {
         self.observe_wall(now);
         let elapsed = self.elapsed(now);
         for kind in KeyKind::ALL {
-            let i = idx(kind);
-            let verdict = self.slots[i].verdict.clone();
-            // Records.
-            {
-                let rec = self.state.record_mut(kind);
-                if verdict == Verdict::Valid {
-                    let lic = self.slots[i]
-                        .license
-                        .clone()
-                        .expect("valid verdict carries a licence");
-                    let text = self.slots[i].text.clone();
-                    let new_highest = Some(
-                        rec.highest_edition
-                            .map_or(lic.edition, |h| h.max(lic.edition)),
-                    );
-                    if rec.problem_since.is_some()
-                        || rec.grace_forfeit
-                        || rec.highest_edition != new_highest
-                        || rec.last_valid_key != text
-                    {
-                        rec.problem_since = None;
-                        rec.grace_forfeit = false;
-                        rec.highest_edition = new_highest;
-                        rec.last_valid_key = text;
-                        dirty = true;
-                    }
-                    self.last_valid[i] = Some(lic);
-                } else if rec.problem_since.is_none() {
-                    rec.problem_since = Some(elapsed);
-                    dirty = true;
-                }
-            }
-            let rec = self.state.record(kind);
-            let mode = match (&verdict, rec.problem_since) {
-                (Verdict::Valid, _) => Mode::Valid,
-                (v, Some(since))
-                    if v.grace_eligible()
-                        && !rec.grace_forfeit
-                        && elapsed < since.saturating_add(GRACE_SECS) =>
-                {
-                    Mode::Grace {
-                        until_elapsed: since.saturating_add(GRACE_SECS),
-                    }
-                }
-                _ => Mode::Limited,
-            };
-            let (grant, base) = match (mode, &verdict) {
-                (Mode::Limited, _) => (Grant::Defaults, None),
-                (_, Verdict::WrongSerial { key_serial: None }) => match &self.last_valid[i] {
-                    Some(l) => (Grant::LastValidKey, Some(l.values.clone())),
-                    None => (Grant::Defaults, None),
-                },
-                _ => (
-                    Grant::Key,
-                    self.slots[i].license.as_ref().map(|l| l.values.clone()),
-                ),
-            };
-            let mut authorized = base.unwrap_or_else(|| catalogue::defaults(kind));
-            if kind == KeyKind::Cti && self.try_and_buy_active(elapsed) {
-                for (id, v) in try_and_buy_grants() {
-                    if let Some((j, _)) = catalogue::find(kind, id) {
-                        authorized[j] = authorized[j].max(v);
-                    }
-                }
-            }
-            // Effects of the change.
-            let old_mode = self.slots[i].mode;
-            let old_authorized = self.slots[i].authorized.clone();
-            if self.primed && old_mode.code() != mode.code() {
-                self.events.push_back(Event::ModeChanged {
-                    kind,
-                    from: old_mode.code(),
-                    to: mode.code(),
-                    verdict: verdict.code(),
-                });
-                if kind == KeyKind::Main && old_mode == Mode::Limited {
-                    self.restart(
-                        kind,
-                        "leaving limited mode: the system restarts with all its services".into(),
-                    );
-                }
-            }
-            let svcs = catalogue::services(kind);
-            let before = self.activated(kind, &old_authorized);
-            let after = self.activated(kind, &authorized);
-            let mut reasons = Vec::new();
-            for ((s, b), a) in svcs.iter().zip(&before).zip(&after) {
-                if s.restart && b != a {
-                    reasons.push(format!("{} changed from {b} to {a}", s.id));
-                }
-            }
-            if self.primed {
-                for r in reasons {
-                    self.restart(kind, r);
-                }
-            }
-            let slot = &mut self.slots[i];
+            dirty |= self.update_record(kind, now, elapsed);
+            let mode = self.mode_at(kind, elapsed);
+            let (grant, authorized) = self.grant(kind, mode, elapsed);
+            self.announce(kind, mode, &authorized);
+            let slot = &mut self.slots[idx(kind)];
             slot.mode = mode;
             slot.grant = grant;
             slot.authorized = authorized;
         }
         if dirty || elapsed >= self.last_persist.saturating_add(CHECKPOINT_SECS) {
             self.persist(now);
+        }
+    }
+
+    /// The persisted record of a key after its verdict: a valid key ends the
+    /// problem episode and raises the highest edition; anything else starts
+    /// an episode (with its fixed expiry instant) unless one is running.
+    /// Returns whether the record changed.
+    fn update_record(&mut self, kind: KeyKind, now: Now, elapsed: u64) -> bool {
+        let i = idx(kind);
+        let shown_now = self.display_now(now);
+        let rec = self.state.record_mut(kind);
+        if self.slots[i].verdict != Verdict::Valid {
+            if rec.problem_since.is_some() {
+                return false;
+            }
+            rec.problem_since = Some(elapsed);
+            rec.grace_expires_wall = Some(shown_now.saturating_add(GRACE_SECS as i64));
+            return true;
+        }
+        let lic = self.slots[i]
+            .license
+            .clone()
+            .expect("valid verdict carries a licence");
+        let text = self.slots[i].text.clone();
+        let new_highest = Some(
+            rec.highest_edition
+                .map_or(lic.edition, |h| h.max(lic.edition)),
+        );
+        let changed = rec.problem_since.is_some()
+            || rec.grace_forfeit
+            || rec.highest_edition != new_highest
+            || rec.last_valid_key != text;
+        if changed {
+            rec.problem_since = None;
+            rec.grace_expires_wall = None;
+            rec.grace_forfeit = false;
+            rec.highest_edition = new_highest;
+            rec.last_valid_key = text;
+        }
+        self.last_valid[i] = Some(lic);
+        changed
+    }
+
+    fn mode_at(&self, kind: KeyKind, elapsed: u64) -> Mode {
+        let verdict = &self.slots[idx(kind)].verdict;
+        let rec = self.state.record(kind);
+        match (verdict, rec.problem_since) {
+            (Verdict::Valid, _) => Mode::Valid,
+            (v, Some(since))
+                if v.grace_eligible()
+                    && !rec.grace_forfeit
+                    && elapsed < since.saturating_add(GRACE_SECS) =>
+            {
+                Mode::Grace {
+                    until_elapsed: since.saturating_add(GRACE_SECS),
+                }
+            }
+            _ => Mode::Limited,
+        }
+    }
+
+    /// Where the levels come from in `mode`, and the authorized levels after
+    /// Try-and-Buy.
+    fn grant(&self, kind: KeyKind, mode: Mode, elapsed: u64) -> (Grant, Vec<u32>) {
+        let i = idx(kind);
+        let (grant, base) = match (mode, &self.slots[i].verdict) {
+            (Mode::Limited, _) => (Grant::Defaults, None),
+            (_, Verdict::WrongSerial { key_serial: None }) => match &self.last_valid[i] {
+                Some(l) => (Grant::LastValidKey, Some(l.values.clone())),
+                None => (Grant::Defaults, None),
+            },
+            _ => (
+                Grant::Key,
+                self.slots[i].license.as_ref().map(|l| l.values.clone()),
+            ),
+        };
+        let mut authorized = base.unwrap_or_else(|| catalogue::defaults(kind));
+        if kind == KeyKind::Cti && self.try_and_buy_active(elapsed) {
+            for (id, v) in try_and_buy_grants() {
+                if let Some((j, _)) = catalogue::find(kind, id) {
+                    authorized[j] = authorized[j].max(v);
+                }
+            }
+        }
+        (grant, authorized)
+    }
+
+    /// Events for a key's change of mode and of "really activated" levels.
+    fn announce(&mut self, kind: KeyKind, mode: Mode, authorized: &[u32]) {
+        if !self.primed {
+            return;
+        }
+        let i = idx(kind);
+        let old_mode = self.slots[i].mode;
+        if old_mode.code() != mode.code() {
+            self.events.push_back(Event::ModeChanged {
+                kind,
+                from: old_mode.code(),
+                to: mode.code(),
+                verdict: self.slots[i].verdict.code(),
+            });
+            if kind == KeyKind::Main && old_mode == Mode::Limited {
+                self.restart(
+                    kind,
+                    "leaving limited mode: the system restarts with all its services".into(),
+                );
+            }
+        }
+        let before = self.activated(kind, &self.slots[i].authorized);
+        let after = self.activated(kind, authorized);
+        let svcs = catalogue::services(kind);
+        for ((s, b), a) in svcs.iter().zip(&before).zip(&after) {
+            if s.restart && b != a {
+                self.restart(kind, format!("{} changed from {b} to {a}", s.id));
+            }
         }
     }
 
@@ -492,6 +452,7 @@ impl Validator {
     fn persist(&mut self, now: Now) {
         let elapsed = self.elapsed(now);
         self.state.elapsed_secs = elapsed;
+        self.state.generation = self.state.generation.saturating_add(1);
         self.last_persist = elapsed;
         // Drop any older queued snapshot: only the newest matters.
         self.events.retain(|e| !matches!(e, Event::Persist(_)));
@@ -515,4 +476,91 @@ impl Validator {
             })
             .collect()
     }
+}
+
+/// Time spent stopped counts, but only forward. Returns whether the wall
+/// clock is behind the high-water mark.
+fn count_downtime(state: &mut PersistedState, now: Now, events: &mut VecDeque<Event>) -> bool {
+    let downtime = now.wall_unix.saturating_sub(state.wall_high_water);
+    if downtime >= 0 {
+        state.elapsed_secs = state.elapsed_secs.saturating_add(downtime as u64);
+        state.wall_high_water = now.wall_unix;
+        return false;
+    }
+    if downtime >= -CLOCK_BACK_TOLERANCE_SECS {
+        return false;
+    }
+    state.clock_went_back = Some(ClockBack {
+        wall_seen: now.wall_unix,
+        high_water: state.wall_high_water,
+        at_elapsed: state.elapsed_secs,
+    });
+    events.push_back(Event::ClockWentBack {
+        wall_seen: now.wall_unix,
+        high_water: state.wall_high_water,
+    });
+    true
+}
+
+/// A state restored from the TPM anchor (or written before the expiry
+/// instants existed) has running periods without their shown end: fix them
+/// once, from the later of the wall clock and its high-water mark.
+fn fix_expiry_instants(state: &mut PersistedState, now: Now) {
+    let shown_now = now.wall_unix.max(state.wall_high_water);
+    let elapsed = state.elapsed_secs;
+    let end_of = |start: u64, period: u64| {
+        shown_now
+            .saturating_add((start.saturating_add(period) as i64).saturating_sub(elapsed as i64))
+    };
+    for kind in KeyKind::ALL {
+        let r = state.record_mut(kind);
+        if let (Some(since), None) = (r.problem_since, r.grace_expires_wall) {
+            r.grace_expires_wall = Some(end_of(since, GRACE_SECS));
+        }
+    }
+    if let (Some(start), None) = (state.try_and_buy_started, state.try_and_buy_expires_wall) {
+        state.try_and_buy_expires_wall = Some(end_of(start, TRY_AND_BUY_SECS));
+    }
+}
+
+/// CPU replaced: the records were for another serial, which is remembered
+/// (with the configured previous serials) so its genuine keys are recognised.
+fn adopt_serial(state: &mut PersistedState, cfg: &ValidatorConfig) {
+    if state.serial != cfg.serial {
+        let old = state.serial;
+        if !state.known_serials.contains(&old) {
+            state.known_serials.push(old);
+        }
+        state.serial = cfg.serial;
+        for kind in KeyKind::ALL {
+            let r = state.record_mut(kind);
+            r.highest_edition = None;
+            r.last_valid_key = None;
+        }
+    }
+    for s in &cfg.previous_serials {
+        if !state.known_serials.contains(s) {
+            state.known_serials.push(*s);
+        }
+    }
+    state.known_serials.retain(|s| *s != cfg.serial);
+    let excess = state.known_serials.len().saturating_sub(MAX_KNOWN_SERIALS);
+    state.known_serials.drain(..excess);
+}
+
+/// Re-verifies the remembered last valid keys; drops what fails.
+fn reverify_last_valid(state: &mut PersistedState, cfg: &ValidatorConfig) -> [Option<License>; 2] {
+    let mut last_valid = [None, None];
+    for kind in KeyKind::ALL {
+        let rec = state.record_mut(kind);
+        if let Some(text) = &rec.last_valid_key {
+            match key::decode(Some(kind), text) {
+                Ok(d) if d.verify(cfg.serial, &cfg.public_key).is_ok() => {
+                    last_valid[idx(kind)] = Some(d.license)
+                }
+                _ => rec.last_valid_key = None,
+            }
+        }
+    }
+    last_valid
 }

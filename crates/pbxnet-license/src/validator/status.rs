@@ -2,72 +2,24 @@
 
 use serde::Serialize;
 
-use super::{idx, Grant, Mode, Validator};
+use super::{idx, Grant, Mode, SerialOrigin, Validator};
 use crate::catalogue::{self, Role, Unit};
 use crate::kind::{KeyKind, Serial};
 use crate::rules::TRY_AND_BUY_SECS;
 use crate::time::{format_date, format_datetime, Now};
 
 impl Validator {
-    /// Display wall time of an elapsed instant: from the later of the wall
-    /// clock and its high-water mark, so a clock set back cannot move it.
-    fn wall_of(&self, now: Now, elapsed_at: u64) -> i64 {
-        let base = now.wall_unix.max(self.state.wall_high_water);
-        base.saturating_add((elapsed_at as i64).saturating_sub(self.elapsed(now) as i64))
-    }
-
     /// Snapshot for the control socket and `pbxnet-licd status`.
     pub fn status(&self, now: Now) -> Status {
         let elapsed = self.elapsed(now);
-        let mut keys = Vec::new();
-        for kind in KeyKind::ALL {
-            let slot = &self.slots[idx(kind)];
-            let rec = self.state.record(kind);
-            let activated = self.activated(kind, &slot.authorized);
-            let services = catalogue::services(kind)
-                .iter()
-                .zip(&slot.authorized)
-                .zip(&activated)
-                .map(|((s, &auth), &act)| ServiceStatus {
-                    id: s.id,
-                    name: s.name,
-                    group: s.group,
-                    role: s.role,
-                    unit: s.unit,
-                    authorized: auth,
-                    activated: act,
-                    note: service_note(s, auth, act, self.cfg.hardware_limits.get(s.id).copied()),
-                })
-                .collect();
-            let grace_until = match slot.mode {
-                Mode::Grace { until_elapsed } => {
-                    Some(format_date(self.wall_of(now, until_elapsed)))
-                }
-                _ => None,
-            };
-            keys.push(KeyStatus {
-                kind,
-                file: kind.file_name(self.cfg.serial),
-                verdict: slot.verdict.code(),
-                detail: slot.verdict.detail(),
-                state: slot.mode.code(),
-                grace_until,
-                key_major_version: slot.license.as_ref().map(|l| l.major_version),
-                edition: slot.license.as_ref().map(|l| l.edition),
-                ack_code: slot.license.as_ref().map(|l| format!("{:04X}", l.ack_code)),
-                highest_edition: rec.highest_edition,
-                granted_from: slot.grant,
-                services,
-            });
-        }
-        let main = &self.slots[0];
-        let (system_mode, alarm) = match main.mode {
+        let keys: Vec<KeyStatus> = KeyKind::ALL.map(|k| self.key_status(k)).into();
+        let (system_mode, alarm) = match self.slots[0].mode {
             Mode::Valid => ("normal", None),
-            Mode::Grace { until_elapsed } => (
+            Mode::Grace { .. } => (
                 "grace",
                 Some(format!(
                     "Software Key problem: expires {}",
-                    format_date(self.wall_of(now, until_elapsed))
+                    keys[0].grace_until.as_deref().unwrap_or("?")
                 )),
             ),
             Mode::Limited => (
@@ -75,31 +27,26 @@ impl Validator {
                 Some("Software Key problem: limited mode, only the operator group works".into()),
             ),
         };
-        let try_and_buy = match self.state.try_and_buy_started {
-            None => TryAndBuyStatus {
-                state: "available",
-                until: None,
-            },
-            Some(s) if elapsed < s.saturating_add(TRY_AND_BUY_SECS) => TryAndBuyStatus {
-                state: "running",
-                until: Some(format_date(
-                    self.wall_of(now, s.saturating_add(TRY_AND_BUY_SECS)),
-                )),
-            },
-            Some(_) => TryAndBuyStatus {
-                state: "expired",
-                until: None,
-            },
-        };
+        let cti_alarm = cti_alarm(&keys[1], self.slots[1].mode);
+        let lab_serial_warning = (self.cfg.serial_origin == SerialOrigin::Lab).then(|| {
+            format!(
+                "LAB SERIAL: serial {} is set in license.toml (lab-serial = true), not derived \
+                 from this machine; any site's key can be made valid here",
+                self.cfg.serial
+            )
+        });
         Status {
             version: env!("CARGO_PKG_VERSION"),
             uptime_secs: now.mono.saturating_sub(self.base_mono).as_secs(),
             serial: self.cfg.serial,
+            serial_origin: self.cfg.serial_origin,
+            lab_serial_warning,
             software_major_version: self.cfg.major_version,
             system_mode,
             alarm,
+            cti_alarm,
             keys,
-            try_and_buy,
+            try_and_buy: self.try_and_buy_status(elapsed),
             warm_restart_required: self.restart_reasons.clone(),
             elapsed_secs: elapsed,
             wall_high_water: format_datetime(self.state.wall_high_water),
@@ -110,7 +57,82 @@ impl Validator {
                 now_behind: self.clock_is_back,
             }),
             state_recovered_from_corruption: self.state.recovered_from_corruption,
+            state_recovered_from_deletion: self.state.recovered_from_deletion,
         }
+    }
+
+    fn key_status(&self, kind: KeyKind) -> KeyStatus {
+        let slot = &self.slots[idx(kind)];
+        let rec = self.state.record(kind);
+        let activated = self.activated(kind, &slot.authorized);
+        let services = catalogue::services(kind)
+            .iter()
+            .zip(&slot.authorized)
+            .zip(&activated)
+            .map(|((s, &auth), &act)| ServiceStatus {
+                id: s.id,
+                name: s.name,
+                group: s.group,
+                role: s.role,
+                unit: s.unit,
+                authorized: auth,
+                activated: act,
+                note: service_note(s, auth, act, self.cfg.hardware_limits.get(s.id).copied()),
+            })
+            .collect();
+        // The expiry is the instant fixed when the episode began.
+        let grace_until = match slot.mode {
+            Mode::Grace { .. } => rec.grace_expires_wall.map(format_date),
+            _ => None,
+        };
+        KeyStatus {
+            kind,
+            file: kind.file_name(self.cfg.serial),
+            verdict: slot.verdict.code(),
+            detail: slot.verdict.detail(),
+            state: slot.mode.code(),
+            grace_until,
+            key_major_version: slot.license.as_ref().map(|l| l.major_version),
+            edition: slot.license.as_ref().map(|l| l.edition),
+            ack_code: slot.license.as_ref().map(|l| format!("{:04X}", l.ack_code)),
+            highest_edition: rec.highest_edition,
+            granted_from: slot.grant,
+            services,
+        }
+    }
+
+    fn try_and_buy_status(&self, elapsed: u64) -> TryAndBuyStatus {
+        match self.state.try_and_buy_started {
+            None => TryAndBuyStatus {
+                state: "available",
+                until: None,
+            },
+            Some(s) if elapsed < s.saturating_add(TRY_AND_BUY_SECS) => TryAndBuyStatus {
+                state: "running",
+                until: self.state.try_and_buy_expires_wall.map(format_date),
+            },
+            Some(_) => TryAndBuyStatus {
+                state: "expired",
+                until: None,
+            },
+        }
+    }
+}
+
+/// The CTI key's alarm (the Main key's is `alarm`): any CTI key problem is
+/// raised at the top of the status, not only in the key's row.
+fn cti_alarm(key: &KeyStatus, mode: Mode) -> Option<String> {
+    match mode {
+        Mode::Valid => None,
+        Mode::Grace { .. } => Some(format!(
+            "CTI Software Key problem ({}): expires {}",
+            key.detail,
+            key.grace_until.as_deref().unwrap_or("?")
+        )),
+        Mode::Limited => Some(format!(
+            "CTI Software Key problem ({}): CTI services at their default levels",
+            key.detail
+        )),
     }
 }
 
@@ -143,12 +165,18 @@ pub struct Status {
     pub uptime_secs: u64,
     /// CPU serial.
     pub serial: Serial,
+    /// machine / lab.
+    pub serial_origin: SerialOrigin,
+    /// Set when the serial is a lab serial from license.toml.
+    pub lab_serial_warning: Option<String>,
     /// Running software major version.
     pub software_major_version: u8,
     /// normal / grace / limited (from the Main key).
     pub system_mode: &'static str,
-    /// "Software Key problem" alarm text with the expiry date.
+    /// "Software Key problem" alarm text with the expiry date (Main key).
     pub alarm: Option<String>,
+    /// CTI key problem alarm (missing, bad, wrong serial…).
+    pub cti_alarm: Option<String>,
     /// Main then CTI.
     pub keys: Vec<KeyStatus>,
     /// Try-and-Buy.
@@ -163,6 +191,9 @@ pub struct Status {
     pub clock_went_back: Option<ClockBackStatus>,
     /// The state file was corrupt and was rebuilt.
     pub state_recovered_from_corruption: bool,
+    /// Both state copies were gone while the state secret
+    /// remained, and it was rebuilt (no new grace period).
+    pub state_recovered_from_deletion: bool,
 }
 
 /// One key in the snapshot.

@@ -2,8 +2,10 @@
 
 use serde::Serialize;
 
-use crate::key::DecodeError;
-use crate::kind::Serial;
+use super::ValidatorConfig;
+use crate::key::{self, DecodeError, License};
+use crate::kind::{KeyKind, Serial};
+use crate::persist::PersistedState;
 
 /// Outcome of checking one key file, the seed's cases (§2.1.3, §2.1.4, §2.1.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,4 +101,49 @@ pub enum Grant {
     LastValidKey,
     /// Default levels.
     Defaults,
+}
+
+/// Pure evaluation of a key text against the system and the records.
+pub(super) fn evaluate(
+    cfg: &ValidatorConfig,
+    state: &PersistedState,
+    kind: KeyKind,
+    text: Option<&str>,
+) -> (Verdict, Option<License>) {
+    let Some(text) = text else {
+        return (Verdict::Missing, None);
+    };
+    let decoded = match key::decode(Some(kind), text) {
+        Ok(d) => d,
+        Err(e) => return (Verdict::SyntaxIncorrect(e), None),
+    };
+    if decoded.verify(cfg.serial, &cfg.public_key).is_ok() {
+        let lic = decoded.license;
+        if lic.major_version != cfg.major_version {
+            let v = Verdict::OtherMajorVersion {
+                key: lic.major_version,
+                system: cfg.major_version,
+            };
+            return (v, Some(lic));
+        }
+        if let Some(highest) = state.record(kind).highest_edition {
+            if lic.edition < highest {
+                let v = Verdict::OlderEdition {
+                    key: lic.edition,
+                    highest,
+                };
+                return (v, Some(lic));
+            }
+        }
+        return (Verdict::Valid, Some(lic));
+    }
+    for &s in &state.known_serials {
+        if decoded.verify(s, &cfg.public_key).is_ok() {
+            let v = Verdict::WrongSerial {
+                key_serial: Some(s),
+            };
+            return (v, Some(decoded.license));
+        }
+    }
+    (Verdict::WrongSerial { key_serial: None }, None)
 }

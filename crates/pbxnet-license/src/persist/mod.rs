@@ -1,20 +1,34 @@
 //! Persisted validator state: the format only (the shell does the I/O).
 //!
-//! File text: a header line `pbxnet-licd-state 1 <sha256 hex of the body>`,
-//! then the body, a JSON object. A file whose header, checksum or JSON is wrong
-//! is *corrupt*: the validator then starts from [`PersistedState::after_corruption`],
+//! File text ([`text`]): a header line `pbxnet-licd-state 2 <HMAC-SHA256 hex
+//! of the body>`, then the body, a JSON object. The HMAC key ([`StateKey`]) is
+//! derived from a random secret the shell keeps outside the state directory
+//! and from this machine's serial: a plain hash anyone could recompute, a
+//! MAC needs the secret. A file whose header, MAC or JSON is wrong is
+//! *corrupt*: the validator then starts from [`PersistedState::after_corruption`],
 //! which never grants more than the keys say (no grace left, Try-and-Buy over).
+//!
+//! [`anchor`] is the small record kept in a TPM NV index where there is one;
+//! [`start`] decides, from the two state copies, the anchor, and whether the
+//! state secret is there, which state the validator starts from
+//! (deleted state is detected, not taken for a first start).
+
+mod anchor;
+mod start;
+mod text;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::kind::{KeyKind, Serial};
 use crate::rules::{GRACE_SECS, TRY_AND_BUY_SECS};
 
 /// Format version written in the header.
-pub const STATE_FORMAT: u32 = 1;
-const MAGIC: &str = "pbxnet-licd-state";
+pub const STATE_FORMAT: u32 = 2;
+
+pub use anchor::{AnchorError, AnchorKey, AnchorRecord, ANCHOR_LEN};
+pub use start::{choose_start_state, StartFinding, StartInputs, StoredState};
+pub use text::StateKey;
 /// At most this many earlier serials are remembered.
 pub(crate) const MAX_KNOWN_SERIALS: usize = 16;
 
@@ -31,6 +45,9 @@ pub struct KeyRecord {
     /// Elapsed seconds when the current problem episode began (first
     /// observation of anything but a valid key); cleared by a valid key.
     pub problem_since: Option<u64>,
+    /// Wall-clock end of the grace period of the current episode, fixed when
+    /// the episode begins (shown as the expiry; never moves afterwards).
+    pub grace_expires_wall: Option<i64>,
     /// No grace period left (state recovered from corruption).
     pub grace_forfeit: bool,
 }
@@ -51,6 +68,9 @@ pub struct ClockBack {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PersistedState {
+    /// Incremented at every write: the newest of two copies wins, and a copy
+    /// older than the TPM anchor is a rollback.
+    pub generation: u64,
     /// Serial the records belong to.
     pub serial: Serial,
     /// Time counted so far (seconds): monotonic time while running plus
@@ -64,26 +84,32 @@ pub struct PersistedState {
     pub cti: KeyRecord,
     /// Elapsed seconds at the first use of a Try-and-Buy licence.
     pub try_and_buy_started: Option<u64>,
+    /// Wall-clock end of Try-and-Buy, fixed at its first use.
+    pub try_and_buy_expires_wall: Option<i64>,
     /// Serials keys were accepted for before (CPU replacement).
     pub known_serials: Vec<Serial>,
     /// Last clock-went-back observation.
     pub clock_went_back: Option<ClockBack>,
     /// This state was rebuilt after a corrupt state file.
     pub recovered_from_corruption: bool,
+    /// This state was rebuilt because both state copies were gone while the
+    /// state secret was there (deleted state: no new grace period).
+    pub recovered_from_deletion: bool,
 }
 
 /// Why a state file was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PersistError {
-    /// First line is not `pbxnet-licd-state <format> <sha256>`.
+    /// First line is not `pbxnet-licd-state <format> <hmac>`.
     #[error("state file header missing or malformed")]
     Header,
     /// Unknown format version.
     #[error("state file format {found}, this build reads {STATE_FORMAT}")]
     Format { found: u32 },
-    /// Checksum mismatch (torn or edited file).
-    #[error("state file checksum mismatch")]
+    /// MAC mismatch (torn or edited file, or a file from another machine
+    /// or another secret).
+    #[error("state file MAC mismatch (edited, torn, or written with another secret)")]
     Checksum,
     /// Body is not the expected JSON.
     #[error("state file body, line {line} column {column}: {problem}")]
@@ -117,15 +143,18 @@ impl PersistedState {
     /// First start: nothing remembered.
     pub fn fresh(serial: Serial, wall_unix: i64) -> Self {
         Self {
+            generation: 0,
             serial,
             elapsed_secs: 0,
             wall_high_water: wall_unix,
             main: KeyRecord::default(),
             cti: KeyRecord::default(),
             try_and_buy_started: None,
+            try_and_buy_expires_wall: None,
             known_serials: Vec::new(),
             clock_went_back: None,
             recovered_from_corruption: false,
+            recovered_from_deletion: false,
         }
     }
 
@@ -147,6 +176,16 @@ impl PersistedState {
         }
     }
 
+    /// Start after both state copies were deleted (the secret remained):
+    /// as after corruption (never more than the keys say), marked as such.
+    pub fn after_deletion(serial: Serial, wall_unix: i64) -> Self {
+        Self {
+            recovered_from_corruption: false,
+            recovered_from_deletion: true,
+            ..Self::after_corruption(serial, wall_unix)
+        }
+    }
+
     /// Record of a key kind.
     pub fn record(&self, kind: KeyKind) -> &KeyRecord {
         match kind {
@@ -162,108 +201,18 @@ impl PersistedState {
             KeyKind::Cti => &mut self.cti,
         }
     }
-
-    /// Serialises to the file text.
-    pub fn to_text(&self) -> String {
-        let body = serde_json::to_string_pretty(self).expect("state serialises");
-        let sum = Sha256::digest(body.as_bytes());
-        let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{MAGIC} {STATE_FORMAT} {hex}\n{body}\n")
-    }
-
-    /// Parses the file text.
-    pub fn from_text(text: &str) -> Result<Self, PersistError> {
-        let (header, body) = text.split_once('\n').ok_or(PersistError::Header)?;
-        let mut parts = header.split(' ');
-        if parts.next() != Some(MAGIC) {
-            return Err(PersistError::Header);
-        }
-        let format: u32 = parts
-            .next()
-            .and_then(|f| f.parse().ok())
-            .ok_or(PersistError::Header)?;
-        if format != STATE_FORMAT {
-            return Err(PersistError::Format { found: format });
-        }
-        let hex = parts.next().ok_or(PersistError::Header)?;
-        if parts.next().is_some() || hex.len() != 64 {
-            return Err(PersistError::Header);
-        }
-        let body = body.strip_suffix('\n').ok_or(PersistError::Checksum)?;
-        let sum = Sha256::digest(body.as_bytes());
-        let want: String = sum.iter().map(|b| format!("{b:02x}")).collect();
-        if want != hex {
-            return Err(PersistError::Checksum);
-        }
-        serde_json::from_str(body).map_err(|e| PersistError::Body {
-            line: e.line(),
-            column: e.column(),
-            problem: match e.classify() {
-                serde_json::error::Category::Data => BodyProblem::Fields,
-                serde_json::error::Category::Syntax => BodyProblem::Syntax,
-                serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                    BodyProblem::Truncated
-                }
-            },
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    fn sample() -> PersistedState {
-        let mut s = PersistedState::fresh(Serial(0x68DA), 1_795_245_182);
-        s.elapsed_secs = 12345;
-        s.main.highest_edition = Some(7);
-        s.main.problem_since = Some(100);
-        s.known_serials.push(Serial(0x1234));
-        s
-    }
-
-    #[test]
-    fn round_trips() {
-        let s = sample();
-        let text = s.to_text();
-        assert!(text.starts_with("pbxnet-licd-state 1 "));
-        assert_eq!(PersistedState::from_text(&text).unwrap(), s);
-    }
-
-    #[test]
-    fn rejects_edits_and_truncation() {
-        let text = sample().to_text();
-        let edited = text.replace("\"highest-edition\": 7", "\"highest-edition\": 1");
-        assert_ne!(edited, text);
-        assert_eq!(
-            PersistedState::from_text(&edited),
-            Err(PersistError::Checksum)
-        );
-        for cut in [0, 10, text.len() / 2, text.len() - 1] {
-            assert!(
-                PersistedState::from_text(&text[..cut]).is_err(),
-                "cut {cut}"
-            );
-        }
-        let other = text.replacen("state 1 ", "state 2 ", 1);
-        assert_eq!(
-            PersistedState::from_text(&other),
-            Err(PersistError::Format { found: 2 })
-        );
-    }
 
     #[test]
     fn corruption_fallback_grants_nothing_extra() {
         let s = PersistedState::after_corruption(Serial(1), 0);
         assert!(s.main.grace_forfeit && s.cti.grace_forfeit && s.recovered_from_corruption);
         assert!(s.elapsed_secs >= s.try_and_buy_started.unwrap() + TRY_AND_BUY_SECS);
-    }
-
-    proptest! {
-        #[test]
-        fn parsing_never_panics(text in ".{0,300}") {
-            let _ = PersistedState::from_text(&text);
-        }
+        let d = PersistedState::after_deletion(Serial(1), 0);
+        assert!(d.main.grace_forfeit && d.recovered_from_deletion && !d.recovered_from_corruption);
     }
 }
