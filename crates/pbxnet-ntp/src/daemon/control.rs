@@ -47,7 +47,7 @@ pub(crate) struct Snapshot {
 }
 
 pub(crate) fn snapshot(v: &View, client: Option<super::upstream::ClientStatus>) -> Snapshot {
-    let (server, trunc, nots, send) = super::system::total(&v.workers.stats);
+    let (server, trunc, nots, send) = super::net::total(&v.workers.stats);
     let now = v.clock.now();
     let disp = v.state.root_dispersion_at(now).as_seconds();
     let delay = v.state.root_delay.as_seconds();

@@ -272,3 +272,18 @@ pub(crate) fn run_worker(
         }
     }
 }
+
+/// Sum of all workers' counters.
+pub(crate) fn total(stats: &[Mutex<WorkerStats>]) -> (ServerStats, u64, u64, u64) {
+    let mut t = ServerStats::default();
+    let (mut trunc, mut nots, mut send) = (0, 0, 0);
+    for s in stats {
+        if let Ok(s) = s.lock() {
+            t.add(&s.server);
+            trunc += s.truncated;
+            nots += s.no_kernel_timestamp;
+            send += s.send_errors;
+        }
+    }
+    (t, trunc, nots, send)
+}

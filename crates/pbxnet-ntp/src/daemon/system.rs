@@ -3,7 +3,7 @@
 //! the configuration and the system state to the server workers.
 
 use std::net::UdpSocket;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::clock::{ClockReader, DaemonClock};
 use super::{control, net, upstream};
-use crate::{NtpConfig, ServerConfig, ServerStats, SystemState};
+use crate::{NtpConfig, ServerConfig, SystemState};
 
 /// What the workers serve with.
 type Feed = Arc<(ServerConfig, SystemState)>;
@@ -229,19 +229,4 @@ fn system_state(
         Some(st) => SystemState::local(st, precision, clock.now()),
         None => SystemState::unsynchronized(precision),
     }
-}
-
-/// Sum of all workers' counters.
-pub(crate) fn total(stats: &[Mutex<net::WorkerStats>]) -> (ServerStats, u64, u64, u64) {
-    let mut t = ServerStats::default();
-    let (mut trunc, mut nots, mut send) = (0, 0, 0);
-    for s in stats {
-        if let Ok(s) = s.lock() {
-            t.add(&s.server);
-            trunc += s.truncated;
-            nots += s.no_kernel_timestamp;
-            send += s.send_errors;
-        }
-    }
-    (t, trunc, nots, send)
 }
