@@ -8,7 +8,7 @@
 //! text, `seed-2.2.1.txt` beside this file) and checks every default,
 //! granularity and maximum against these rows.
 
-use super::{Domain, Role, Service, Unit};
+use super::service::{Domain, Role, Service, Unit};
 
 const UUT: &str = "Universal User Terminals";
 const MOBILITY: &str = "Mobility";

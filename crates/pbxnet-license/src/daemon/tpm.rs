@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::config::TpmSetting;
 
 /// The NV index (owner range; "PL" = pbxnet licence).
+#[cfg(feature = "tpm")]
 pub(crate) const NV_INDEX: u32 = 0x0150_504C;
 /// The device a real TPM is reached through (the kernel's resource manager).
 const DEVICE: &str = "/dev/tpmrm0";
