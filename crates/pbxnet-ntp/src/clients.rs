@@ -1,13 +1,15 @@
 //! Per-client counters for `status clients` (the view of `chronyc
-//! clients`): requests, requests not answered, the mean interval between
-//! requests and when the client was last heard, per client address.
+//! clients`): requests, requests not answered, when the client was first
+//! and last heard (so the mean interval between its requests), per client
+//! address.
 //!
 //! Each server worker keeps one [`ClientTable`] of fixed size: a client is
 //! hashed (keyed from the injected RNG) to two candidate slots and evicts
 //! the one heard from least recently, so a flood of addresses costs no
 //! memory and only pushes out idle clients. Requests of one client may land
 //! on several workers (the kernel spreads by 4-tuple and each request may
-//! come from another port): [`merge`] adds the workers' records up.
+//! come from another port): [`merge`] adds the workers' records up, and the
+//! mean interval is taken over the merged span, so it holds across workers.
 
 use crate::ratelimit::keyed_hash;
 use std::net::IpAddr;
@@ -20,8 +22,8 @@ struct Slot {
     addr: IpAddr,
     requests: u32,
     dropped: u32,
-    /// Exponential mean of the interval between requests (ms).
-    mean_interval_ms: u32,
+    /// First request, monotonic ms.
+    first_ms: u64,
     /// Last request, monotonic ms + 1 (0 = empty slot).
     last_ms: u64,
 }
@@ -30,7 +32,7 @@ const EMPTY: Slot = Slot {
     addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
     requests: 0,
     dropped: 0,
-    mean_interval_ms: 0,
+    first_ms: 0,
     last_ms: 0,
 };
 
@@ -43,10 +45,17 @@ pub struct ClientRecord {
     pub requests: u64,
     /// Requests not answered (rate limit, access, authentication, malformed).
     pub dropped: u64,
-    /// Mean interval between its requests (ms); `None` after one request.
-    pub mean_interval_ms: Option<u64>,
-    /// Its last request, monotonic ms (the table's clock).
+    /// Its first request, monotonic ms (the table's clock).
+    pub first_ms: u64,
+    /// Its last request, monotonic ms.
     pub last_ms: u64,
+}
+
+impl ClientRecord {
+    /// Mean interval between its requests (ms); `None` after one request.
+    pub fn mean_interval_ms(&self) -> Option<u64> {
+        (self.requests > 1).then(|| (self.last_ms - self.first_ms) / (self.requests - 1))
+    }
 }
 
 /// One worker's table.
@@ -99,17 +108,8 @@ impl ClientTable {
     pub fn record(&mut self, addr: IpAddr, now_ms: u64, answered: bool) {
         let now = now_ms.saturating_add(1);
         let slot = self.slot_of(addr);
-        if slot.requests > 0 {
-            let interval = now.saturating_sub(slot.last_ms).min(u64::from(u32::MAX)) as i64;
-            let mean = if slot.requests == 1 {
-                interval
-            } else {
-                // Weight 1/4 for the newest interval: follows a change of
-                // poll interval within a few requests.
-                let m = i64::from(slot.mean_interval_ms);
-                m + (interval - m) / 4
-            };
-            slot.mean_interval_ms = mean.clamp(0, i64::from(u32::MAX)) as u32;
+        if slot.requests == 0 {
+            slot.first_ms = now_ms;
         }
         slot.requests = slot.requests.saturating_add(1);
         if !answered {
@@ -127,14 +127,14 @@ impl ClientTable {
                 addr: s.addr,
                 requests: u64::from(s.requests),
                 dropped: u64::from(s.dropped),
-                mean_interval_ms: (s.requests > 1).then_some(u64::from(s.mean_interval_ms)),
+                first_ms: s.first_ms,
                 last_ms: s.last_ms - 1,
             })
     }
 }
 
 /// The records of several workers, one per address (counts added, the
-/// latest request kept, request rates added), sorted by address.
+/// earliest first and latest last request kept), sorted by address.
 pub fn merge(records: impl IntoIterator<Item = ClientRecord>) -> Vec<ClientRecord> {
     let mut by_addr: std::collections::BTreeMap<IpAddr, ClientRecord> = Default::default();
     for r in records {
@@ -143,14 +143,8 @@ pub fn merge(records: impl IntoIterator<Item = ClientRecord>) -> Vec<ClientRecor
             .and_modify(|m| {
                 m.requests += r.requests;
                 m.dropped += r.dropped;
+                m.first_ms = m.first_ms.min(r.first_ms);
                 m.last_ms = m.last_ms.max(r.last_ms);
-                m.mean_interval_ms = match (m.mean_interval_ms, r.mean_interval_ms) {
-                    // Two streams of requests: their rates add up.
-                    (Some(a), Some(b)) if a > 0 && b > 0 => {
-                        Some((1.0 / (1.0 / a as f64 + 1.0 / b as f64)).round() as u64)
-                    }
-                    (a, b) => a.or(b),
-                };
             })
             .or_insert(r);
     }
@@ -175,10 +169,10 @@ mod tests {
         r.sort_by_key(|x| x.addr);
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].addr, r[0].requests, r[0].dropped), (a, 10, 0));
-        assert_eq!(r[0].mean_interval_ms, Some(64_000));
+        assert_eq!(r[0].mean_interval_ms(), Some(64_000));
         assert_eq!(r[0].last_ms, 1000 + 9 * 64_000);
         assert_eq!((r[1].requests, r[1].dropped), (2, 1));
-        assert_eq!(r[1].mean_interval_ms, Some(2000));
+        assert_eq!(r[1].mean_interval_ms(), Some(2000));
     }
 
     #[test]
@@ -199,20 +193,22 @@ mod tests {
     #[test]
     fn merge_adds_workers_up_per_address() {
         let a: IpAddr = "192.168.92.10".parse().unwrap();
-        let rec = |requests, interval, last| ClientRecord {
+        let rec = |requests, first, last| ClientRecord {
             addr: a,
             requests,
             dropped: 1,
-            mean_interval_ms: interval,
+            first_ms: first,
             last_ms: last,
         };
+        // one client's 6 requests, 64 s apart, spread over three workers
         let m = merge([
-            rec(5, Some(2000), 10),
-            rec(5, Some(2000), 30),
-            rec(1, None, 20),
+            rec(3, 0, 256_000),
+            rec(2, 64_000, 320_000),
+            rec(1, 192_000, 192_000),
         ]);
         assert_eq!(m.len(), 1);
-        assert_eq!((m[0].requests, m[0].dropped, m[0].last_ms), (11, 3, 30));
-        assert_eq!(m[0].mean_interval_ms, Some(1000));
+        assert_eq!((m[0].requests, m[0].dropped), (6, 3));
+        assert_eq!((m[0].first_ms, m[0].last_ms), (0, 320_000));
+        assert_eq!(m[0].mean_interval_ms(), Some(64_000));
     }
 }

@@ -79,6 +79,21 @@ impl Ntpd {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `status [VIEW]` as text.
+    fn status_text(&self, view: &[&str]) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pbxnet-ntpd"))
+            .args(["--config", self.dir.path().to_str().unwrap(), "status"])
+            .args(view)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     fn counter(&self, name: &str) -> u64 {
         self.status()["server"][name]
             .as_u64()
@@ -702,6 +717,113 @@ fn pbxnet_client_syncs_to_chronyd_with_md5_and_sha1_and_refuses_a_wrong_key() {
     assert_eq!(src["selected"], false, "{st}");
     assert!(src["stratum"].is_null() && src["reach"] == "000", "{st}");
     assert_eq!(st["stratum"], 16, "unsynchronised: {st}");
+    let why = src["why"].as_str().unwrap();
+    assert!(why.contains("no reply to keyed request (key 1)"), "{st}");
+    assert!(src["auth_failure"].is_string(), "{st}");
+    assert!(wrong.status_text(&[]).contains("no reply to keyed request"));
+
+    // text status reads like chronyc: words and units, no debug output
+    let text = md5.status_text(&[]);
+    for debug in ["Some(", "None", "never ago", "Kod(", "NoWarning"] {
+        assert!(!text.contains(debug), "{debug} in:\n{text}");
+    }
+    for words in [
+        "Reference ID    : 192.168.92.246",
+        "Stratum         : 4",
+        "Leap status     : Normal",
+        "^* 192.168.92.246:123",
+        "selected (system peer)",
+    ] {
+        assert!(text.contains(words), "{words} not in:\n{text}");
+    }
+    let text = step.status_text(&["tracking"]);
+    assert!(text.contains("Steps           : 1, the last -"), "{text}");
+    let stats = sha1.status_text(&["sourcestats"]);
+    let line = stats
+        .lines()
+        .find(|l| l.starts_with("192.168.92.246:123"))
+        .unwrap_or_else(|| panic!("{stats}"));
+    let np: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(np >= 3, "{stats}");
+}
+
+#[test]
+fn status_names_a_crypto_nak_and_lists_the_clients_served() {
+    skip_unless_root!();
+    let lab = lab(&[11, 12]);
+    let server = Ntpd::start(&lab, BASE_TOML);
+    // B polls with key 1 but holds another secret: the server answers
+    // with a crypto-NAK (bad-mac = "crypto-nak")
+    let wrong_keys = format!(
+        "1 MD5 HEX:{}\n2 SHA1 HEX:{SHA1_HEX}\n3 AES128 HEX:{AES_HEX}\n",
+        "11".repeat(16)
+    );
+    let b = Ntpd::start_with_keys(
+        lab.client(0),
+        &client_toml("192.168.92.246", Some(1), 0.0),
+        &wrong_keys,
+    );
+    // C polls in plain and is synchronised
+    let c = Ntpd::start_in(lab.client(1), &client_toml("192.168.92.246", None, 0.0));
+    let st = wait_status(&b, 10, |s| {
+        s["client"]["sources"][0]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("crypto-NAK"))
+    });
+    let src = &st["client"]["sources"][0];
+    assert!(
+        src["why"]
+            .as_str()
+            .unwrap()
+            .contains("authentication failed: crypto-NAK"),
+        "{st}"
+    );
+    assert!(
+        b.status_text(&["sources"]).contains("crypto-NAK"),
+        "{}",
+        b.status_text(&["sources"])
+    );
+    let st = wait_status(&c, 10, |s| s["stratum"] == 11);
+    assert_eq!(st["stratum"], 11, "{st}");
+    assert!(server.wait_counter("crypto_nak", 1) >= 1);
+
+    // the server's clients view: both hosts, with their requests (the
+    // initial burst polls every 2 s: wait for a second request of each)
+    let clients_json = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pbxnet-ntpd"))
+            .args(["--config", server.dir.path().to_str().unwrap()])
+            .args(["status", "clients", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let v = loop {
+        let v = clients_json();
+        let all_twice = v["clients"]
+            .as_array()
+            .is_some_and(|c| c.len() == 2 && c.iter().all(|c| c["requests"].as_u64() >= Some(2)));
+        if all_twice || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let clients = v["clients"].as_array().unwrap();
+    for host in ["192.168.92.11", "192.168.92.12"] {
+        let c = clients
+            .iter()
+            .find(|c| c["address"] == host)
+            .unwrap_or_else(|| panic!("{host} not in {v}"));
+        assert!(c["requests"].as_u64().unwrap() >= 2, "{v}");
+        assert!(c["interval_s"].as_f64().is_some(), "{v}");
+        assert!(c["last_s"].as_f64().unwrap() < 10.0, "{v}");
+    }
+    let text = server.status_text(&["clients"]);
+    assert!(
+        text.contains("Hostname") && text.contains("192.168.92.12"),
+        "{text}"
+    );
 }
 
 #[test]

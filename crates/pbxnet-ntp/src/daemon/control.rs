@@ -1,8 +1,12 @@
 //! Control socket (pbxnet-runtime's length-prefixed JSON at
-//! `<runtime-directory>/pbxnet-ntpd.sock`): one command, `{"command":"status"}`.
+//! `<runtime-directory>/pbxnet-ntpd.sock`): `{"command":"status"}` (the
+//! snapshot of the server and the client side) and `{"command":"clients"}`
+//! (the clients the server workers have seen). `render.rs` prints them.
 
+use super::client_status::ClientStatus;
+use super::clock::ClockReader;
 use super::net::Shared;
-use crate::{ServerStats, SystemState};
+use crate::{ClientRecord, LeapIndicator, ServerStats, SystemState};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,7 +21,7 @@ pub(crate) struct View {
     pub(crate) local_stratum: Option<u8>,
     pub(crate) key_file: Option<PathBuf>,
     pub(crate) keys: usize,
-    pub(crate) clock: super::clock::ClockReader,
+    pub(crate) clock: ClockReader,
 }
 
 /// The status snapshot (shared by daemon and `status` client).
@@ -27,9 +31,13 @@ pub(crate) struct Snapshot {
     pub(crate) uptime_s: u64,
     pub(crate) workers: usize,
     pub(crate) synchronized: bool,
+    /// `normal`, `insert-second`, `delete-second` or `unsynchronised`.
     pub(crate) leap: String,
     pub(crate) stratum: u8,
     pub(crate) refid: String,
+    /// When the clock was last set or corrected (Unix seconds).
+    #[serde(default)]
+    pub(crate) reference_time_unix: Option<f64>,
     pub(crate) root_delay_s: f64,
     pub(crate) root_dispersion_s: f64,
     pub(crate) root_distance_s: f64,
@@ -43,36 +51,30 @@ pub(crate) struct Snapshot {
     pub(crate) no_kernel_timestamp: u64,
     pub(crate) send_errors: u64,
     /// The client side, when sources are configured.
-    pub(crate) client: Option<super::upstream::ClientStatus>,
+    pub(crate) client: Option<ClientStatus>,
 }
 
-pub(crate) fn snapshot(v: &View, client: Option<super::upstream::ClientStatus>) -> Snapshot {
-    let (server, trunc, nots, send) = super::net::total(&v.workers.stats);
-    let now = v.clock.now();
-    let disp = v.state.root_dispersion_at(now).as_seconds();
-    let delay = v.state.root_delay.as_seconds();
-    Snapshot {
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        uptime_s: v.started.elapsed().as_secs(),
-        workers: v.workers.stats.len(),
-        synchronized: v.state.is_synchronized(),
-        leap: format!("{:?}", v.state.leap),
-        stratum: v.state.stratum,
-        refid: v.state.reference_id.to_string(),
-        root_delay_s: delay,
-        root_dispersion_s: disp,
-        root_distance_s: delay / 2.0 + disp,
-        precision: v.state.precision,
-        local_stratum: v.local_stratum,
-        key_file: v.key_file.clone(),
-        keys: v.keys,
-        replies_total: server.replies_total(),
-        server,
-        drop_truncated: trunc,
-        no_kernel_timestamp: nots,
-        send_errors: send,
-        client,
-    }
+/// The clients the server has seen (`status clients`).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ClientsReport {
+    /// Per-worker table size (the oldest clients are evicted beyond it).
+    pub(crate) table_slots_per_worker: usize,
+    pub(crate) workers: usize,
+    pub(crate) clients: Vec<ClientLine>,
+}
+
+/// One client host.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ClientLine {
+    pub(crate) address: std::net::IpAddr,
+    /// NTP requests received.
+    pub(crate) requests: u64,
+    /// Requests not answered (rate limit, access, authentication, malformed).
+    pub(crate) dropped: u64,
+    /// Mean interval between its requests (s).
+    pub(crate) interval_s: Option<f64>,
+    /// Seconds since its last request.
+    pub(crate) last_s: f64,
 }
 
 /// Requests understood on the control socket.
@@ -81,106 +83,86 @@ pub(crate) fn snapshot(v: &View, client: Option<super::upstream::ClientStatus>) 
 pub(crate) enum Request {
     /// The status snapshot.
     Status,
+    /// The clients table.
+    Clients,
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Answer {
+    Status(Box<Snapshot>),
+    Clients(ClientsReport),
 }
 
 /// Answer a request from the daemon's main loop.
-pub(crate) fn answer(
-    view: &View,
-    client: Option<super::upstream::ClientStatus>,
-    req: &Request,
-) -> Snapshot {
+pub(crate) fn answer(view: &View, client: Option<ClientStatus>, req: &Request) -> Answer {
     match req {
-        Request::Status => snapshot(view, client),
+        Request::Status => Answer::Status(Box::new(snapshot(view, client))),
+        Request::Clients => Answer::Clients(clients(view)),
     }
 }
 
-pub(crate) fn render(s: &Snapshot) -> String {
-    let st = &s.server;
-    let mut o = String::new();
-    use std::fmt::Write as _;
-    let _ = writeln!(
-        o,
-        "pbxnet-ntpd {} up {}s, {} worker(s)",
-        s.version, s.uptime_s, s.workers
-    );
-    let _ = writeln!(
-        o,
-        "system: {} stratum {} refid {} leap {} root delay {:.6}s dispersion {:.6}s distance {:.6}s precision 2^{}",
-        if s.synchronized { "synchronised" } else { "UNSYNCHRONISED" },
-        s.stratum, s.refid, s.leap, s.root_delay_s, s.root_dispersion_s, s.root_distance_s, s.precision
-    );
-    if let Some(l) = s.local_stratum {
-        let _ = writeln!(o, "local clock service: stratum {l}");
+/// The leap indicator in words.
+fn leap_words(state: &SystemState) -> &'static str {
+    match state.leap {
+        _ if !state.is_synchronized() => "unsynchronised",
+        LeapIndicator::NoWarning => "normal",
+        LeapIndicator::Leap61 => "insert-second",
+        LeapIndicator::Leap59 => "delete-second",
+        LeapIndicator::Unknown => "unsynchronised",
     }
-    let _ = writeln!(o, "keys: {} from {:?}", s.keys, s.key_file);
-    let _ = writeln!(o, "requests received: {}", st.received);
-    let _ = writeln!(
-        o,
-        "replies: {} (v1 {}, v2 {}, v3 {}, v4 {}); authenticated {}, unauthenticated {}, leaked while rate-limited {}",
-        s.replies_total,
-        st.replies_by_version[1], st.replies_by_version[2], st.replies_by_version[3], st.replies_by_version[4],
-        st.replies_authenticated, st.replies_unauthenticated, st.replies_rate_leaked
-    );
-    let _ = writeln!(
-        o,
-        "kiss-o'-death: RATE {}, DENY {}; crypto-NAK {}",
-        st.kod_rate, st.kod_deny, st.crypto_nak
-    );
-    let _ = writeln!(
-        o,
-        "dropped: rate-limited {}, malformed {}, bad version {}, mode 6/7 {}, other mode {}, denied {}, bad auth {}, auth required {}, truncated {}",
-        st.drop_rate_limited, st.drop_malformed, st.drop_bad_version, st.drop_mode_control, st.drop_mode_other,
-        st.drop_denied, st.drop_bad_auth, st.drop_auth_required, s.drop_truncated
-    );
-    let _ = writeln!(
-        o,
-        "auth failures: bad MAC {}, unknown key {}, untrusted key {}",
-        st.auth_bad_mac, st.auth_unknown_key, st.auth_untrusted_key
-    );
-    if let Some(c) = &s.client {
-        let _ = writeln!(
-            o,
-            "client: clock {} offset {} frequency {:+.3} ppm, {} step(s), last step {:?}, last sync {} ago",
-            c.clock_mode,
-            c.system_offset_s.map(|x| format!("{x:+.6}s")).unwrap_or_else(|| "-".into()),
-            c.frequency_ppm,
-            c.steps,
-            c.last_step,
-            c.since_last_sync_s.map(|x| format!("{x:.0}s")).unwrap_or_else(|| "never".into()),
-        );
-        if let Some(e) = &c.clock_error {
-            let _ = writeln!(o, "client: clock not adjusted: {e}");
-        }
-        let _ = writeln!(
-            o,
-            "client: T1 from kernel transmit stamps {}, from user space {}",
-            c.t1_kernel_stamps, c.t1_user_stamps
-        );
-        let mut srcs: Vec<_> = c.sources.iter().collect();
-        srcs.sort_by(|a, b| a.address.cmp(&b.address));
-        for x in srcs {
-            let _ = writeln!(
-                o,
-                "  {} {:<22} st {:>2} reach {} poll {:>2} offset {} delay {} jitter {}  {}",
-                if x.selected { '*' } else { ' ' },
-                x.address,
-                x.stratum
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                x.reach,
-                x.poll,
-                x.offset_s
-                    .map(|v| format!("{v:+.6}"))
-                    .unwrap_or_else(|| "-".into()),
-                x.delay_s
-                    .map(|v| format!("{v:.6}"))
-                    .unwrap_or_else(|| "-".into()),
-                x.jitter_s
-                    .map(|v| format!("{v:.6}"))
-                    .unwrap_or_else(|| "-".into()),
-                x.why
-            );
-        }
+}
+
+fn snapshot(v: &View, client: Option<ClientStatus>) -> Snapshot {
+    let t = v.workers.total();
+    let now = v.clock.now();
+    let disp = v.state.root_dispersion_at(now).as_seconds();
+    let delay = v.state.root_delay.as_seconds();
+    let reference = v.state.reference_time;
+    Snapshot {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_s: v.started.elapsed().as_secs(),
+        workers: v.workers.stats.len(),
+        synchronized: v.state.is_synchronized(),
+        leap: leap_words(&v.state).to_string(),
+        stratum: v.state.stratum,
+        refid: v.state.reference_id.to_string(),
+        reference_time_unix: (reference != crate::NtpTimestamp::ZERO).then(|| {
+            // The era is the one nearest to the wall clock.
+            let pivot = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            reference.to_unix_nanos_near(pivot) as f64 / 1e9
+        }),
+        root_delay_s: delay,
+        root_dispersion_s: disp,
+        root_distance_s: delay / 2.0 + disp,
+        precision: v.state.precision,
+        local_stratum: v.local_stratum,
+        key_file: v.key_file.clone(),
+        keys: v.keys,
+        replies_total: t.server.replies_total(),
+        server: t.server,
+        drop_truncated: t.truncated,
+        no_kernel_timestamp: t.no_kernel_timestamp,
+        send_errors: t.send_errors,
+        client,
     }
-    o
+}
+
+fn clients(v: &View) -> ClientsReport {
+    let now_ms = v.workers.now_ms();
+    let line = |r: ClientRecord| ClientLine {
+        address: r.addr,
+        requests: r.requests,
+        dropped: r.dropped,
+        interval_s: r.mean_interval_ms().map(|ms| ms as f64 / 1000.0),
+        last_s: now_ms.saturating_sub(r.last_ms) as f64 / 1000.0,
+    };
+    ClientsReport {
+        table_slots_per_worker: crate::CLIENT_TABLE_SLOTS,
+        workers: v.workers.clients.len(),
+        clients: v.workers.client_records().into_iter().map(line).collect(),
+    }
 }

@@ -1,7 +1,8 @@
 //! pbxnet-ntpd shell: a [`pbxnet_runtime::Daemon`] (the runtime owns the
 //! command line, start-up, signals, reload, notify and the control socket).
 //!
-//! `pbxnet-ntpd [--config PATH] run | check [--json] | status [--json]`.
+//! `pbxnet-ntpd [--config PATH] run | check [--json] | status [--json]
+//! [tracking | sources | sourcestats | clients]`.
 //!
 //! `run` binds one SO_REUSEPORT socket per worker and address
 //! ([`Ntpd::bind`]), starts the client side and the workers once
@@ -15,29 +16,59 @@
 //! - `mod.rs`: the daemon as the runtime sees it (this file);
 //! - `system.rs`: the main loop's state: the announced system state, the
 //!   client side, the feed to the workers, reload;
-//! - `net.rs`: the server's sockets and worker threads; `mmsg.rs`:
+//! - `net.rs`: the server's sockets and what the workers share (counters,
+//!   client tables); `worker.rs`: the worker threads; `mmsg.rs`:
 //!   `recvmmsg`/`sendmmsg` batches;
 //! - `upstream.rs`: the client side (sources, clock discipline, drift file);
-//!   `client_net.rs`: its sockets and timestamps;
+//!   `client_net.rs`: its sockets and timestamps; `client_status.rs`: its
+//!   part of `status`;
 //! - `clock.rs`, `adjtime.rs`: reading and steering the system clock;
-//! - `control.rs`: the control-socket requests, the status snapshot and its
-//!   text form.
+//! - `control.rs`: the control-socket requests and answers (status
+//!   snapshot, clients table); `render.rs`: their text form.
 
 mod adjtime;
 mod client_net;
+mod client_status;
 mod clock;
 mod control;
 pub mod mmsg;
 mod net;
+mod render;
 mod system;
 mod upstream;
+mod worker;
 
 use std::net::UdpSocket;
 
 use anyhow::Context;
-use pbxnet_runtime::{Config, Daemon, Failure, Invocation, NoCommand, NoOptions};
+use pbxnet_runtime::exit::EX_SOFTWARE;
+use pbxnet_runtime::{Config, Daemon, ExitContext, Failure, Invocation, NoCommand, StatusArgs};
 
 use crate::NtpConfig;
+
+/// What `status` shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StatusView {
+    /// The daemon, `tracking`, the server's counters and `sources`.
+    #[default]
+    All,
+    /// The system's state, as `chronyc tracking`.
+    Tracking,
+    /// The upstream sources, as `chronyc sources`.
+    Sources,
+    /// What each source's samples say, as `chronyc sourcestats`.
+    Sourcestats,
+    /// The clients served, as `chronyc clients`.
+    Clients,
+}
+
+/// Options of `status`.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub(crate) struct StatusOptions {
+    /// What to show.
+    #[arg(value_enum, default_value_t = StatusView::All)]
+    view: StatusView,
+}
 
 /// The `pbxnet-ntpd` daemon.
 #[derive(Debug)]
@@ -57,9 +88,9 @@ impl Daemon for Ntpd {
     const ABOUT: &'static str = "NTP/SNTP server of the pbxnet site";
     type Config = NtpConfig;
     type Command = NoCommand;
-    type StatusOptions = NoOptions;
+    type StatusOptions = StatusOptions;
     type Request = control::Request;
-    type Response = control::Snapshot;
+    type Response = control::Answer;
     type Bound = Sockets;
     type Event = system::Event;
 
@@ -102,7 +133,7 @@ impl Daemon for Ntpd {
         self.system.reload(config.daemon.clone()).await;
     }
 
-    fn control(&mut self, request: control::Request) -> anyhow::Result<control::Snapshot> {
+    fn control(&mut self, request: control::Request) -> anyhow::Result<control::Answer> {
         Ok(self.system.answer(&request))
     }
 
@@ -116,17 +147,49 @@ impl Daemon for Ntpd {
         control::Request::Status
     }
 
-    fn render_status(snapshot: control::Snapshot, json: bool) -> anyhow::Result<String> {
-        if json {
-            Ok(serde_json::to_string_pretty(&snapshot)?)
-        } else {
-            Ok(control::render(&snapshot))
-        }
+    fn render_status(answer: control::Answer, json: bool) -> anyhow::Result<String> {
+        render_answer(answer, StatusView::All, json)
+    }
+
+    fn status(
+        invocation: &Invocation,
+        args: &StatusArgs<StatusOptions>,
+    ) -> Result<String, Failure> {
+        let view = args.options.view;
+        let request = match view {
+            StatusView::Clients => control::Request::Clients,
+            _ => control::Request::Status,
+        };
+        let answer = invocation.ask::<Self>(&request)?;
+        render_answer(answer, view, args.json).exit_code(EX_SOFTWARE)
     }
 
     fn command(_: &Invocation, command: NoCommand) -> Result<(), Failure> {
         match command {}
     }
+}
+
+/// `status` output: the answer as JSON, or the view as text.
+fn render_answer(answer: control::Answer, view: StatusView, json: bool) -> anyhow::Result<String> {
+    use control::Answer;
+    if json {
+        return Ok(match &answer {
+            Answer::Status(s) => serde_json::to_string_pretty(s)?,
+            Answer::Clients(c) => serde_json::to_string_pretty(c)?,
+        });
+    }
+    let no_sources = "no upstream source is configured\n".to_string();
+    Ok(match (answer, view) {
+        (Answer::Clients(c), _) => render::clients(&c),
+        (Answer::Status(s), StatusView::Tracking) => render::tracking(&s),
+        (Answer::Status(s), StatusView::Sources) => {
+            s.client.as_ref().map_or(no_sources, render::sources)
+        }
+        (Answer::Status(s), StatusView::Sourcestats) => {
+            s.client.as_ref().map_or(no_sources, render::sourcestats)
+        }
+        (Answer::Status(s), _) => render::status(&s),
+    })
 }
 
 /// The command line, for generated documentation (man pages).

@@ -1,37 +1,10 @@
-//! UDP sockets with kernel receive timestamps, and the per-socket worker.
-//!
-//! Each worker owns one SO_REUSEPORT socket and one [`Server`] core on its
-//! own plain thread (no async runtime), so the two cores of the machine
-//! serve in parallel without sharing a lock on the hot path. The kernel
-//! spreads clients over the sockets by 4-tuple hash, so one client always
-//! lands on the same worker and its rate-limit slot.
-//!
-//! The loop is: a blocking `recvmmsg` with MSG_WAITFORONE (sleeps until one
-//! request arrives, then takes whatever else is already queued, up to
-//! [`RX_BATCH`]), the core on each request, one `sendmmsg` with all the
-//! replies of the batch. Two system calls per batch and one wake-up per
-//! batch; under load a batch fills up by itself, so the cost per request
-//! falls as the rate rises. Configuration and system-state updates arrive
-//! through a `watch` channel and are applied before a batch is answered.
-//!
-//! Receive time: SO_TIMESTAMPNS, the kernel's CLOCK_REALTIME stamp taken when
-//! each datagram arrived (falls back to reading the clock if absent).
-//! Transmit time: read once per batch right before the `sendmmsg` (the core
-//! prepares each reply, then completes it with that time and signs it).
-//! Trade-off: the k-th reply of a batch leaves after the k−1 before it, so
-//! its transmit timestamp is early by their kernel send time (and by the
-//! signing of the replies after it), about 3 µs per reply on the benchmark
-//! machine; a batch holds one request unless requests queued while the
-//! previous batch was served. With `send-batching = false` each reply is
-//! stamped and sent on its own (`sendto`), at about 1 µs more per request.
-//!
-//! Optional coalescing (`coalesce-us`): after a batch of 2 or more (but not
-//! a full one), sleep that long before the next `recvmmsg`, so that under
-//! load one wake-up serves more requests. Off by default.
+//! The server's UDP sockets (SO_REUSEPORT, kernel receive timestamps) and
+//! what the worker threads (`worker.rs`) share with the main loop: their
+//! counters and client tables.
 
-use super::mmsg::{RecvBatch, SendBatch};
 use crate::{
-    NtpTimestamp, PendingReply, Server, ServerAction, ServerConfig, ServerStats, SystemState,
+    merge_client_records, ClientRecord, ClientTable, NtpTimestamp, ServerConfig, ServerStats,
+    SystemState,
 };
 use nix::sys::socket::{
     bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage,
@@ -46,8 +19,45 @@ use tokio::sync::watch;
 /// What the workers share with the control loop.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// Per-worker counters, published every few hundred ms.
+    /// Per-worker counters, published after every batch.
     pub(crate) stats: Vec<Mutex<WorkerStats>>,
+    /// Per-worker client tables (`status clients`), updated after every
+    /// batch.
+    pub(crate) clients: Vec<Mutex<ClientTable>>,
+    /// The workers' monotonic clock origin (rate limiting, last seen).
+    pub(crate) epoch: Instant,
+}
+
+impl Shared {
+    /// Monotonic ms since the workers' epoch.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Every worker's client records, merged per address.
+    pub(crate) fn client_records(&self) -> Vec<ClientRecord> {
+        let mut all = Vec::new();
+        for t in &self.clients {
+            if let Ok(t) = t.lock() {
+                all.extend(t.records());
+            }
+        }
+        merge_client_records(all)
+    }
+
+    /// Sum of all workers' counters.
+    pub(crate) fn total(&self) -> WorkerStats {
+        let mut t = WorkerStats::default();
+        for s in &self.stats {
+            if let Ok(s) = s.lock() {
+                t.server.add(&s.server);
+                t.truncated += s.truncated;
+                t.no_kernel_timestamp += s.no_kernel_timestamp;
+                t.send_errors += s.send_errors;
+            }
+        }
+        t
+    }
 }
 
 /// Counters of one worker (core + shell).
@@ -109,181 +119,4 @@ pub(crate) struct WorkerOptions {
     pub(crate) send_batching: bool,
     /// Wait before the next batch when the last one held 2 or more requests.
     pub(crate) coalesce: Duration,
-}
-
-/// Starts one worker thread per socket, each with its own seed, fed by
-/// `feed`; returns the counters they share with the control loop.
-pub(crate) fn spawn_workers(
-    sockets: Vec<StdUdpSocket>,
-    feed: Feed,
-    clock: &super::clock::ClockReader,
-    cfg: &crate::NtpConfig,
-) -> io::Result<Arc<Shared>> {
-    let shared = Arc::new(Shared {
-        stats: (0..sockets.len())
-            .map(|_| Mutex::new(WorkerStats::default()))
-            .collect(),
-    });
-    let seed_base: u64 = rand::random();
-    let opts = WorkerOptions {
-        send_batching: cfg.send_batching,
-        coalesce: cfg.coalesce,
-    };
-    for (i, sock) in sockets.into_iter().enumerate() {
-        let feed = feed.clone();
-        let shared = shared.clone();
-        let clock = clock.clone();
-        let seed = [
-            seed_base ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            seed_base.rotate_left(17) ^ i as u64,
-        ];
-        std::thread::Builder::new()
-            .name(format!("ntp-worker-{i}"))
-            .spawn(move || {
-                if let Err(e) = run_worker(i, sock, feed, shared, seed, clock, opts) {
-                    tracing::error!(worker = i, error = %e, "worker stopped");
-                }
-            })?;
-    }
-    Ok(shared)
-}
-
-/// Run one worker until the daemon drops the configuration feed (or the
-/// process exits).
-pub(crate) fn run_worker(
-    index: usize,
-    sock: StdUdpSocket,
-    mut feed: Feed,
-    shared: Arc<Shared>,
-    seed: [u64; 2],
-    clock: super::clock::ClockReader,
-    opts: WorkerOptions,
-) -> io::Result<()> {
-    let send_batching = opts.send_batching;
-    // Blocking: the thread sleeps in recvmmsg, and a full send buffer makes
-    // sendmmsg wait instead of dropping replies.
-    sock.set_nonblocking(false)?;
-    let fd = sock.as_raw_fd();
-    let (cfg, state) = {
-        let cur = feed.borrow_and_update();
-        (cur.0.clone(), cur.1)
-    };
-    let mut server = Server::new(cfg, state, seed);
-    let epoch = Instant::now();
-    let mut rx = RecvBatch::new(RX_BATCH);
-    let mut tx = SendBatch::new(RX_BATCH);
-    let mut pending: Vec<PendingReply> = Vec::with_capacity(RX_BATCH);
-    let mut obuf = [0u8; crate::MAX_REPLY_LEN];
-    let mut shell = WorkerStats::default();
-    if !opts.coalesce.is_zero() {
-        // The default 50 µs timer slack would stretch a 100 µs wait by half.
-        let _ = nix::sys::prctl::set_timerslack(1000);
-    }
-    loop {
-        // Coalescing: requests queued while the last batch was served, so
-        // the rate is high; wait a little for more rather than wake up for
-        // one or two. A full batch means a backlog: no waiting then.
-        if !opts.coalesce.is_zero() && (2..RX_BATCH).contains(&rx.len()) {
-            std::thread::sleep(opts.coalesce);
-        }
-        if let Err(e) = rx.recv(fd, libc::MSG_WAITFORONE) {
-            match e.kind() {
-                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {}
-                _ => {
-                    // Transient (ENOMEM, …): do not spin on it.
-                    tracing::debug!(worker = index, error = %e, "recvmmsg failed");
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-            continue;
-        }
-        // Keys, policy and what we announce, as of now: applied before
-        // this batch is answered.
-        match feed.has_changed() {
-            Ok(false) => {}
-            Ok(true) => {
-                let cur = feed.borrow_and_update().clone();
-                server.reload(cur.0.clone());
-                server.update_system(cur.1);
-            }
-            Err(_) => return Ok(()),
-        }
-        // Our time = real time + the simulated phase (0 unless simulated).
-        let shift = clock.snapshot();
-        let now_ms = epoch.elapsed().as_millis() as u64;
-        for i in 0..rx.len() {
-            let (m, request) = rx.get(i);
-            let from = match m.from {
-                Some(a) if !m.truncated => a,
-                _ => {
-                    shell.truncated += 1;
-                    continue;
-                }
-            };
-            let recv_ts = match m.kernel_ts {
-                Some((s, ns)) => shift.apply(NtpTimestamp::from_unix(s, ns)),
-                None => {
-                    shell.no_kernel_timestamp += 1;
-                    shift.apply(now_ntp())
-                }
-            };
-            if !send_batching {
-                // Stamp and send each reply on its own.
-                let tx_time = || shift.apply(now_ntp());
-                let action = server.handle(request, from.ip(), recv_ts, now_ms, tx_time, &mut obuf);
-                if let ServerAction::Respond(reply) = action {
-                    if sock.send_to(reply, from).is_err() {
-                        shell.send_errors += 1;
-                    }
-                }
-                continue;
-            }
-            // The send batch has the receive batch's capacity.
-            let Some(buf) = tx.next_buf(from) else {
-                break;
-            };
-            if let Some(p) = server.prepare(request, from.ip(), recv_ts, now_ms, &mut buf[..]) {
-                tx.commit(p.len());
-                pending.push(p);
-            }
-        }
-        if !pending.is_empty() {
-            // One transmit time for the batch, as late as possible: right
-            // before signing and sending.
-            let t3 = shift.apply(now_ntp());
-            for (i, p) in pending.iter().enumerate() {
-                // `complete` refuses only if the signing key vanished (no
-                // reload happens within a batch); it counted why.
-                if server.complete(p, t3, tx.reply_mut(i)) == ServerAction::Ignore {
-                    tx.cancel(i);
-                }
-            }
-            let f = tx.flush(fd, 0);
-            shell.send_errors += f.failed as u64;
-            pending.clear();
-        }
-        // Publish after every batch: one uncontended lock per batch, so
-        // `status` is current as soon as the batch is answered.
-        shell.server = server.stats().clone();
-        if let Some(slot) = shared.stats.get(index) {
-            if let Ok(mut s) = slot.lock() {
-                *s = shell.clone();
-            }
-        }
-    }
-}
-
-/// Sum of all workers' counters.
-pub(crate) fn total(stats: &[Mutex<WorkerStats>]) -> (ServerStats, u64, u64, u64) {
-    let mut t = ServerStats::default();
-    let (mut trunc, mut nots, mut send) = (0, 0, 0);
-    for s in stats {
-        if let Ok(s) = s.lock() {
-            t.add(&s.server);
-            trunc += s.truncated;
-            nots += s.no_kernel_timestamp;
-            send += s.send_errors;
-        }
-    }
-    (t, trunc, nots, send)
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
 use super::clock::{ClockReader, DaemonClock};
-use super::{control, net, upstream};
+use super::{control, upstream, worker};
 use crate::{NtpConfig, ServerConfig, SystemState};
 
 /// What the workers serve with.
@@ -74,7 +74,7 @@ impl System {
         let state = system_state(cfg, up.as_ref(), &reader, precision);
         let (feed, feed_rx) = watch::channel(Arc::new((cfg.server.clone(), state)));
         let shared =
-            net::spawn_workers(sockets, feed_rx, &reader, cfg).context("spawning worker")?;
+            worker::spawn_workers(sockets, feed_rx, &reader, cfg).context("spawning worker")?;
         let view = control::View {
             started: Instant::now(),
             workers: shared,
@@ -182,7 +182,7 @@ impl System {
         self.current = new;
     }
 
-    pub(super) fn answer(&self, request: &control::Request) -> control::Snapshot {
+    pub(super) fn answer(&self, request: &control::Request) -> control::Answer {
         let client = self.up.as_ref().map(|u| u.status());
         control::answer(&self.view, client, request)
     }

@@ -5,12 +5,12 @@
 //! new configuration (`reload`).
 
 use super::client_net::{open_request_socket, recv_reply, tx_timestamp};
+use super::client_status::{self, ClientStatus};
 use super::clock::{ClockReader, DaemonClock};
 use crate::{
-    Client, ClientEvent, ClockMode, NtpConfig, NtpTimestamp, SelectStatus, SourceChange,
-    SourceConfig, SystemState,
+    Client, ClientEvent, ClockMode, NtpConfig, NtpTimestamp, SourceChange, SourceConfig,
+    SystemState,
 };
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -55,43 +55,6 @@ pub(crate) struct Upstream {
 }
 
 type SystemTimeSecs = u64;
-
-/// Per-source status line.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct SourceStatus {
-    pub(crate) address: String,
-    pub(crate) state: String,
-    pub(crate) stratum: Option<u8>,
-    pub(crate) reach: String,
-    pub(crate) poll: i8,
-    pub(crate) offset_s: Option<f64>,
-    pub(crate) delay_s: Option<f64>,
-    pub(crate) jitter_s: Option<f64>,
-    pub(crate) selected: bool,
-    pub(crate) why: String,
-}
-
-/// Client part of the status.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct ClientStatus {
-    pub(crate) clock_mode: String,
-    pub(crate) sources: Vec<SourceStatus>,
-    pub(crate) system_offset_s: Option<f64>,
-    pub(crate) frequency_ppm: f64,
-    pub(crate) steps: u32,
-    pub(crate) last_step: Option<(u64, f64)>,
-    pub(crate) since_last_sync_s: Option<f64>,
-    /// Simulated mode only: the clock's true offset from real time.
-    pub(crate) simulated_true_offset_s: Option<f64>,
-    /// Why the configured clock mode is not in effect (e.g. no CAP_SYS_TIME).
-    #[serde(default)]
-    pub(crate) clock_error: Option<String>,
-    /// Exchanges whose T1 was the kernel's transmit stamp / a user-space read.
-    #[serde(default)]
-    pub(crate) t1_kernel_stamps: u64,
-    #[serde(default)]
-    pub(crate) t1_user_stamps: u64,
-}
 
 fn read_drift(path: &std::path::Path) -> f64 {
     std::fs::read_to_string(path)
@@ -349,7 +312,7 @@ impl Upstream {
             None => self.t1_user += 1,
         }
         match self.client.handle_response(r.source, &r.bytes, r.t4, now) {
-            Err(e) => tracing::debug!(source = r.source, reason = ?e, "reply not used"),
+            Err(e) => tracing::debug!(source = r.source, reason = %e, "reply not used"),
             Ok(()) => {
                 if let Some(x) = self.client.source(r.source).and_then(|s| s.latest()) {
                     // Per exchange, for timestamp studies: how much later
@@ -449,52 +412,10 @@ impl Upstream {
 
     pub(crate) fn status(&self) -> ClientStatus {
         let now = self.mono();
-        let sel = self.client.selection();
         ClientStatus {
             clock_mode: format!("{:?}", self.clock_mode()),
-            sources: self
-                .client
-                .sources()
-                .iter()
-                .map(|s| {
-                    let best = s.best();
-                    SourceStatus {
-                        address: s.addr().to_string(),
-                        state: format!("{:?}", s.state),
-                        stratum: best.map(|(b, _)| b.stratum),
-                        reach: format!("{:03o}", s.reach),
-                        poll: s.poll(),
-                        offset_s: best.map(|(b, _)| b.offset),
-                        delay_s: best.map(|(b, _)| b.delay),
-                        jitter_s: best.map(|(_, j)| j),
-                        selected: s.selected,
-                        why: match (&s.last_reject, s.select, best) {
-                            (Some(r), _, _) => format!("last reply rejected: {r:?}"),
-                            (None, _, None) => "no sample yet".into(),
-                            (None, SelectStatus::Selected, Some(_)) => {
-                                if sel.map(|x| x.peer) == Some(s.id()) {
-                                    "selected (system peer)".into()
-                                } else {
-                                    "selected".into()
-                                }
-                            }
-                            (None, SelectStatus::Falseticker, Some(_)) => {
-                                "falseticker: outside the majority intersection".into()
-                            }
-                            (None, SelectStatus::Outlier, Some(_)) => {
-                                "outlier: pruned by clustering".into()
-                            }
-                            (None, SelectStatus::NoMajority, Some(_)) => {
-                                "no majority of sources agrees".into()
-                            }
-                            (None, SelectStatus::NoSample, Some(_)) => {
-                                "waiting for selection".into()
-                            }
-                        },
-                    }
-                })
-                .collect(),
-            system_offset_s: sel.map(|s| s.offset),
+            sources: client_status::sources(&self.client, now),
+            system_offset_s: self.client.selection().map(|s| s.offset),
             frequency_ppm: self.client.discipline.freq_ppm,
             steps: self.client.discipline.steps,
             last_step: self.last_step,
@@ -508,6 +429,11 @@ impl Upstream {
             clock_error: self.clock_error.clone(),
             t1_kernel_stamps: self.t1_kernel,
             t1_user_stamps: self.t1_user,
+            uncorrected_offset_s: self
+                .client
+                .selection()
+                .map(|s| self.client.uncorrected_offset(now, s.offset)),
+            agreeing_sources: self.client.selection().map(|s| s.agreeing),
         }
     }
 
