@@ -469,11 +469,14 @@ fn prepare_licence(s: &ScratchSite, bins: &Path) -> Result<String> {
     std::fs::create_dir_all(&keys)?;
     site::edit_toml(&lic, |doc| {
         if let Some(v) = doc.get("serial").and_then(|v| v.as_str()) {
-            if v != "machine-id" {
+            if v != "machine-id" && v != "machine" {
                 serial = v.to_string();
             }
         }
+        // The lab has no machine serial to derive: the key is issued for a
+        // fixed one, which licd accepts only as a lab serial.
         doc["serial"] = toml_edit::value(serial.clone());
+        doc["lab-serial"] = toml_edit::value(true);
         if let Some(v) = doc
             .get("software-major-version")
             .and_then(|v| v.as_integer())
