@@ -581,6 +581,20 @@ fn wait_status(n: &Ntpd, secs: u64, f: impl Fn(&serde_json::Value) -> bool) -> s
     }
 }
 
+/// A client of 192.168.92.246 polling with key 1, whose key file holds
+/// another secret for id 1.
+fn start_with_wrong_key_1(ns: &Netns) -> Ntpd {
+    let wrong_keys = format!(
+        "1 MD5 HEX:{}\n2 SHA1 HEX:{SHA1_HEX}\n3 AES128 HEX:{AES_HEX}\n",
+        "11".repeat(16)
+    );
+    Ntpd::start_with_keys(
+        ns,
+        &client_toml("192.168.92.246", Some(1), 0.0),
+        &wrong_keys,
+    )
+}
+
 fn client_toml(source: &str, key: Option<u32>, sim_offset: f64) -> String {
     let key = key.map(|k| format!("key = {k}\n")).unwrap_or_default();
     format!(
@@ -659,15 +673,7 @@ fn pbxnet_client_syncs_to_chronyd_with_md5_and_sha1_and_refuses_a_wrong_key() {
         &client_toml("192.168.92.246", Some(2), -0.03),
     );
     // wrong key: id 1 with another secret in this daemon's key file
-    let wrong_keys = format!(
-        "1 MD5 HEX:{}\n2 SHA1 HEX:{SHA1_HEX}\n3 AES128 HEX:{AES_HEX}\n",
-        "11".repeat(16)
-    );
-    let wrong = Ntpd::start_with_keys(
-        lab.client(2),
-        &client_toml("192.168.92.246", Some(1), 0.0),
-        &wrong_keys,
-    );
+    let wrong = start_with_wrong_key_1(lab.client(2));
     // a 15-minute offset is stepped once, on the wire
     let step = Ntpd::start_in(
         lab.client(3),
@@ -754,15 +760,7 @@ fn status_names_a_crypto_nak_and_lists_the_clients_served() {
     let server = Ntpd::start(&lab, BASE_TOML);
     // B polls with key 1 but holds another secret: the server answers
     // with a crypto-NAK (bad-mac = "crypto-nak")
-    let wrong_keys = format!(
-        "1 MD5 HEX:{}\n2 SHA1 HEX:{SHA1_HEX}\n3 AES128 HEX:{AES_HEX}\n",
-        "11".repeat(16)
-    );
-    let b = Ntpd::start_with_keys(
-        lab.client(0),
-        &client_toml("192.168.92.246", Some(1), 0.0),
-        &wrong_keys,
-    );
+    let b = start_with_wrong_key_1(lab.client(0));
     // C polls in plain and is synchronised
     let c = Ntpd::start_in(lab.client(1), &client_toml("192.168.92.246", None, 0.0));
     let st = wait_status(&b, 10, |s| {
