@@ -24,6 +24,11 @@ pub trait DaemonConfig: Sized + Send + Sync + 'static {
     const FILE_NAME: &'static str;
     /// The serde mirror of the file. Its `Default` is what an absent file means.
     type Raw: DeserializeOwned + Default;
+    /// Whether the loader reads this host's network interfaces (getifaddrs,
+    /// a netlink socket) so validation can judge interface names and the
+    /// server address against the host. A daemon that serves no network
+    /// (licd) says no: its sandbox allows no netlink socket.
+    const READS_HOST_INTERFACES: bool = true;
     /// Semantic checks: pushes every problem into `diags` and returns the
     /// validated config when it could be built. The load fails when any error
     /// was pushed, whatever this returns.
@@ -311,7 +316,11 @@ pub fn load_paths_with<D: DaemonConfig>(
     // The host's interfaces: what `run` will find, so that `check` and a
     // reload judge the configuration against the same host. Unreadable (no
     // /proc, seccomp): the checks against the host are skipped.
-    let host = HostInterfaces::read().ok();
+    let host = if D::READS_HOST_INTERFACES {
+        HostInterfaces::read().ok()
+    } else {
+        None
+    };
     let site = load_site_into(paths, host.as_ref(), &mut diags);
     let source = read_optional(&paths.daemon, paths.daemon_explicit, &mut diags);
     if source.is_some() {

@@ -239,6 +239,9 @@ pub fn serial_from_machine_id(content: &str) -> Option<Serial> {
 }
 
 impl DaemonConfig for LicenseConfig {
+    // licd serves no network: no interface checks, no netlink socket (its
+    // unit allows AF_UNIX only).
+    const READS_HOST_INTERFACES: bool = false;
     const FILE_NAME: &'static str = "license.toml";
     type Raw = RawLicenseConfig;
 
