@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use libfuzzer_sys::fuzz_target;
-use pbxnet_license::{KeyKind, Mode, Now, PersistedState, Serial, Validator, ValidatorConfig};
+use pbxnet_license::{
+    KeyKind, Mode, Now, PersistedState, Serial, StateKey, Validator, ValidatorConfig,
+};
 use std::sync::OnceLock;
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {
@@ -49,8 +51,14 @@ fuzz_target!(|input: &[u8]| {
         serial_origin: pbxnet_license::SerialOrigin::Machine,
         previous_serials: Vec::new(),
     };
-    let state = PersistedState::from_text(&state_text)
-        .unwrap_or_else(|_| PersistedState::after_corruption(serial, wall));
+    // The file text as the shell reads it (header, HMAC, body); text that
+    // fails its MAC is still tried as a bare body, so the validator also
+    // starts from arbitrary well-formed states, not only from corruption.
+    let key = StateKey::derive(&[7; 32], serial);
+    let state = PersistedState::from_text(&state_text, &key)
+        .ok()
+        .or_else(|| serde_json::from_str(&state_text).ok())
+        .unwrap_or_else(|| PersistedState::after_corruption(serial, wall));
     let now = Now::new(wall, Duration::from_secs(mono));
     let mut v = Validator::new(cfg, state, now, [Some(&main), Some(&cti)]);
     // Random text is never a genuine key for this vendor key.

@@ -18,7 +18,14 @@ fuzz_target!(|data: &[u8]| {
     );
     let cfg = ServerConfig {
         keys,
-        rate_limit: Some(RateLimitConfig { interval_ms: 1000, burst: 2, leak: 2, kod: true, kod_interval_ms: 0, slots: 4 }),
+        rate_limit: Some(RateLimitConfig {
+            interval_ms: 1000,
+            burst: 2,
+            leak: 2,
+            kod: true,
+            kod_interval_ms: 0,
+            slots: 4,
+        }),
         ..Default::default()
     };
     let now = NtpTimestamp::from_unix(1_800_000_000, 0);
