@@ -485,8 +485,8 @@ impl<S: Source> Transfer<S> {
         self.state = State::Done(Done { outcome });
     }
 
-    /// The shell saw an ICMP error for this client (e.g. ECONNREFUSED on the
-    /// connected socket): end at once.
+    /// The shell saw an ICMP error drawn by a datagram to this client
+    /// (its port is closed, or it is unreachable): end at once.
     pub fn handle_unreachable(&mut self, now: Instant) {
         self.finish(now, Outcome::Unreachable);
     }

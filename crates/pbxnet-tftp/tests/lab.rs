@@ -1070,16 +1070,7 @@ fn template_error_is_counted_as_config_error() {
         ask(&sock, &rrq(b"00908f61a023.cfg", "octet", &[]))
     });
     assert_eq!((op, code), (5, 0), "{msg}");
-    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
-        .args([
-            "--config",
-            s.dir.path().to_str().unwrap(),
-            "status",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = status_when(&s, |_| true);
     let refused = &st["totals"]["refused"];
     assert_eq!(refused["config-error"], 1, "{st}");
     assert!(refused.get("not-found").is_none(), "{st}");
@@ -1140,16 +1131,7 @@ fn a_repeated_request_from_the_same_port_starts_one_transfer() {
         from
     });
     assert_eq!(sources.len(), 1, "DATA from {sources:?}");
-    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
-        .args([
-            "--config",
-            s.dir.path().to_str().unwrap(),
-            "status",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = status_when(&s, |_| true);
     assert_eq!(st["totals"]["duplicate_requests"], 1, "{st}");
 }
 
@@ -1192,4 +1174,117 @@ fn uploads_stop_at_the_folder_quota() {
     assert!(total <= 10 << 20, "{total} bytes in {stored:?}");
     assert_eq!(stored.len(), 5, "{stored:?}");
     assert_eq!(refused, 20);
+}
+
+/// RFC 1350 §4: a datagram to a transfer's port from another port (a
+/// foreign TID) is answered with ERROR 5 from that port, and the transfer
+/// goes on undisturbed to the last byte (also when the stranger's port is
+/// closed and the ERROR 5 draws an ICMP error); status counts both.
+#[test]
+fn a_foreign_transfer_id_gets_error_5_and_the_transfer_goes_on() {
+    skip_unless_root!();
+    let s = setup("[transfer]\ninitial-rto = \"5s\"\n", false);
+    let (answer, received) = in_netns(s.client(), || {
+        let client = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        let stranger = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        for sock in [&client, &stranger] {
+            sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        }
+        let req = rrq(b"Binary/small.bin", "octet", &[]);
+        client.send_to(&req, (SERVER_IP, 69)).unwrap();
+        let mut buf = [0u8; 600];
+        let (n, transfer_port) = client.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..4], &[0, 3, 0, 1], "DATA 1 first");
+        let mut received = buf[4..n].to_vec();
+        // The stranger acknowledges block 1 to the transfer's port.
+        stranger.send_to(&[0, 4, 0, 1], transfer_port).unwrap();
+        let (m, from) = stranger.recv_from(&mut buf).unwrap();
+        assert_eq!(from, transfer_port, "ERROR 5 comes from the transfer port");
+        let answer = buf[..m].to_vec();
+        // A second stranger is gone before the ERROR 5 arrives: the ICMP
+        // port unreachable it draws is not the client's and must not end
+        // the transfer.
+        let gone = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        gone.send_to(&[0, 4, 0, 1], transfer_port).unwrap();
+        drop(gone);
+        std::thread::sleep(Duration::from_millis(200));
+        // The client carries on in lock-step to the end.
+        let ack = |block: u16| [0, 4, (block >> 8) as u8, block as u8];
+        let (mut block, mut last) = (1u16, n);
+        while last == 516 {
+            client.send_to(&ack(block), transfer_port).unwrap();
+            let (n, from) = client.recv_from(&mut buf).unwrap();
+            assert_eq!(from, transfer_port);
+            block = block.wrapping_add(1);
+            assert_eq!(
+                &buf[..4],
+                &[0, 3, (block >> 8) as u8, block as u8],
+                "DATA {block}"
+            );
+            received.extend_from_slice(&buf[4..n]);
+            last = n;
+        }
+        client.send_to(&ack(block), transfer_port).unwrap();
+        (answer, received)
+    });
+    assert_eq!(&answer[..4], &[0, 5, 0, 5], "ERROR 5, got {answer:?}");
+    assert_eq!(
+        received,
+        pattern(1_000_003, 1),
+        "the transfer was not disturbed"
+    );
+    // The count arrives with the finished transfer.
+    let st = status_when(&s, |st| st["totals"]["foreign_tids"] == 2);
+    assert_eq!(st["totals"]["foreign_tids"], 2, "{st}");
+    assert_eq!(st["totals"]["outcomes"]["complete"], 1, "{st}");
+}
+
+/// A client that goes away mid-transfer: the retransmission to its closed
+/// port draws ICMP port unreachable, and the transfer ends at once
+/// ("unreachable") instead of after every retry (about 9 s here).
+#[test]
+fn a_client_gone_mid_transfer_ends_it_at_the_next_retransmission() {
+    skip_unless_root!();
+    let s = setup(
+        "[transfer]
+initial-rto = \"300ms\"\nmin-rto = \"300ms\"\n",
+        false,
+    );
+    in_netns(s.client(), || {
+        let client = UdpSocket::bind((CLIENT_IP, 0)).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let req = rrq(b"Binary/small.bin", "octet", &[]);
+        client.send_to(&req, (SERVER_IP, 69)).unwrap();
+        let mut buf = [0u8; 600];
+        let (_, _) = client.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..4], &[0, 3, 0, 1], "DATA 1 first");
+    });
+    let started = Instant::now();
+    let st = status_when(&s, |st| st["totals"]["outcomes"]["unreachable"] == 1);
+    assert_eq!(st["totals"]["outcomes"]["unreachable"], 1, "{st}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// `status --json` of the test's daemon, polled until `done` holds on it
+/// (at most 5 s; then the last answer, for the assertion to show).
+fn status_when(s: &Setup, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
+            .args([
+                "--config",
+                s.dir.path().to_str().unwrap(),
+                "status",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if done(&st) || Instant::now() > deadline {
+            return st;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

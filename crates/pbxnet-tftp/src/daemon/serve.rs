@@ -1,6 +1,6 @@
 //! The serving loop's state: requests on the listening socket → [`decide`]
 //! → admission → open beneath the root (`content.rs`) → a transfer task
-//! (`task.rs`) on a worker thread, owning a connected ephemeral socket and
+//! (`task.rs`) on a worker thread, owning an ephemeral socket and
 //! a [`Transfer`] or an upload; finished transfers report back (one log
 //! line each) and free their slot.
 
@@ -145,6 +145,7 @@ impl Serve {
         *totals.outcomes.entry(f.outcome.clone()).or_default() += 1;
         totals.bytes_sent += f.bytes;
         totals.retransmits += f.retransmits;
+        totals.foreign_tids += f.foreign_tids;
         tracing::info!(
             client = %r.client, file = %r.file, bytes = f.bytes,
             blksize = r.blksize, windowsize = r.windowsize,
@@ -244,7 +245,12 @@ impl Serve {
         };
         let cfg = active.cfg();
         let tsize = (plan.mode == Mode::Octet).then_some(len);
-        let neg = negotiate(&plan.options, &limits(cfg, &sock), tsize, false);
+        let neg = negotiate(
+            &plan.options,
+            &limits(cfg, self.local_ip(), peer),
+            tsize,
+            false,
+        );
         let now = Instant::now();
         let transfer = Transfer::new(now, content, plan.mode, &neg, cfg.timing.clone());
         let progress = self.register(id, peer, served.clone(), &neg, now, 0);
@@ -327,7 +333,7 @@ impl Serve {
             }
         };
         let cfg = active.cfg();
-        let neg = negotiate(&w.options, &limits(cfg, &sock), None, true);
+        let neg = negotiate(&w.options, &limits(cfg, self.local_ip(), peer), None, true);
         let now = Instant::now();
         let sink = files::StagedUpload::new(file, root, tmp, w.destination.clone(), w.overwrite);
         let upload = crate::Upload::new(now, sink, w.mode, &neg, cap, cfg.timing.clone());
@@ -451,10 +457,10 @@ fn upload_room(cfg: &TftpConfig, folder: &str, running: &HashMap<u64, Running>) 
 
 /// The configured limits, with `blksize` kept within the path MTU when
 /// `blksize-within-mtu` asks for it.
-fn limits(cfg: &TftpConfig, sock: &std::net::UdpSocket) -> crate::Limits {
+fn limits(cfg: &TftpConfig, local_ip: IpAddr, peer: SocketAddr) -> crate::Limits {
     let mut limits = cfg.limits.clone();
     if cfg.blksize_within_mtu {
-        if let Some(mtu) = path_mtu(sock) {
+        if let Some(mtu) = path_mtu(local_ip, peer) {
             limits.max_blksize = limits.max_blksize.min(mtu.saturating_sub(32).max(512));
         }
     }

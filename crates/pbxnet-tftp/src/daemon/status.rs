@@ -39,6 +39,10 @@ pub(super) struct Totals {
     pub(super) outcomes: HashMap<String, u64>,
     pub(super) bytes_sent: u64,
     pub(super) retransmits: u64,
+    /// Datagrams to a transfer port from another endpoint than its client,
+    /// answered with ERROR 5 (RFC 1350 §4).
+    #[serde(default)]
+    pub(super) foreign_tids: u64,
 }
 
 /// `status` answer.
@@ -75,8 +79,13 @@ pub(super) fn render_status(mut report: StatusReport, json: bool) -> Result<Stri
     let t = &report.totals;
     let _ = writeln!(
         out,
-        "totals: {} requests, {} malformed, {} repeated, {} bytes sent, {} retransmits",
-        t.requests, t.malformed, t.duplicate_requests, t.bytes_sent, t.retransmits
+        "totals: {} requests, {} malformed, {} repeated, {} bytes sent, {} retransmits, {} foreign TID",
+        t.requests,
+        t.malformed,
+        t.duplicate_requests,
+        t.bytes_sent,
+        t.retransmits,
+        t.foreign_tids
     );
     let mut o: Vec<_> = t.outcomes.iter().collect();
     o.sort();

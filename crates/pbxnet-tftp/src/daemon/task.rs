@@ -1,8 +1,9 @@
-//! One transfer task: owns the connected ephemeral socket and the state
-//! machine (a read [`Transfer`] or an [`Upload`]), drives it
-//! (poll_transmit → send; recv/timer → handle_*), and reports the outcome
-//! to the main loop.
+//! One transfer task: owns the ephemeral socket and the state machine (a
+//! read [`Transfer`] or an [`Upload`]), drives it (poll_transmit → send;
+//! recv/timer → handle_*), answers datagrams from any other endpoint with
+//! ERROR 5, and reports the outcome to the main loop.
 
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::files::Content;
+use super::sockets::{errored_destinations, same_endpoint, TransferSocket};
+use crate::wire::{self, ErrorCode};
 use crate::{Event, Outcome, Sink, Transfer, Upload};
 
 /// A finished transfer, reported by its task.
@@ -25,8 +28,15 @@ pub(crate) struct Finished {
     pub(super) outcome: String,
     pub(super) bytes: u64,
     pub(super) retransmits: u64,
+    /// Datagrams from another endpoint than the client (RFC 1350's
+    /// foreign TIDs).
+    pub(super) foreign_tids: u64,
     pub(super) duration: Duration,
 }
+
+/// Foreign datagrams answered with ERROR 5 per transfer; more are counted
+/// and dropped, so a spoofed flood is not reflected without bound.
+const FOREIGN_ANSWERS: u64 = 16;
 
 /// What the task needs from a state machine.
 pub(crate) trait Machine {
@@ -102,13 +112,33 @@ impl<K: Sink> Machine for Upload<K> {
     }
 }
 
-fn is_unreachable(e: &std::io::Error) -> bool {
-    matches!(
+/// Whether a send or receive error means the client is gone: an ICMP
+/// unreachable kind of error, and the error queue names the client (or no
+/// one: a local error about the datagram just sent to it). An ICMP error
+/// drawn by an ERROR 5 sent to a foreign endpoint is not the client's.
+fn client_unreachable(e: &std::io::Error, sock: &UdpSocket, client: SocketAddr) -> bool {
+    let unreachable = matches!(
         e.kind(),
         std::io::ErrorKind::ConnectionRefused
             | std::io::ErrorKind::HostUnreachable
             | std::io::ErrorKind::NetworkUnreachable
-    )
+    );
+    if !unreachable {
+        return false;
+    }
+    let destinations = errored_destinations(sock);
+    destinations.is_empty() || destinations.iter().any(|d| same_endpoint(*d, client))
+}
+
+/// RFC 1350 §4: a datagram from another endpoint is answered with ERROR 5
+/// and does not disturb the transfer.
+async fn answer_foreign(sock: &UdpSocket, from: SocketAddr, count: u64, out: &mut Vec<u8>) {
+    tracing::debug!(from = %from, "datagram from a foreign transfer ID");
+    if count <= FOREIGN_ANSWERS {
+        out.clear();
+        wire::encode_error(ErrorCode::UnknownTid, "unknown transfer ID", out);
+        let _ = sock.send_to(out, from).await;
+    }
 }
 
 /// The transfer's one timer: a timerfd, because pacing pauses are a few
@@ -195,6 +225,7 @@ impl Timer {
 fn report<M: Machine>(
     id: u64,
     t: &mut M,
+    foreign_tids: u64,
     done: &mpsc::UnboundedSender<Finished>,
     on_finish: &mut impl FnMut(&Outcome) -> Option<String>,
 ) {
@@ -213,6 +244,7 @@ fn report<M: Machine>(
             outcome: label,
             bytes,
             retransmits,
+            foreign_tids,
             duration,
         });
     }
@@ -225,6 +257,7 @@ fn report_setup_failure(id: u64, done: &mpsc::UnboundedSender<Finished>, started
         outcome: "server-error".to_string(),
         bytes: 0,
         retransmits: 0,
+        foreign_tids: 0,
         duration: started.elapsed(),
     });
 }
@@ -232,11 +265,11 @@ fn report_setup_failure(id: u64, done: &mpsc::UnboundedSender<Finished>, started
 /// Drive `t` to the end. `on_finish` runs once with the outcome (uploads
 /// move their file into place there) and may replace the outcome label.
 ///
-/// `sock` is registered with the runtime this future runs on: the worker
+/// `socket` is registered with the runtime this future runs on: the worker
 /// that owns the transfer, so that its wake-ups never cross threads.
 pub(crate) async fn drive<M: Machine>(
     id: u64,
-    sock: std::net::UdpSocket,
+    socket: TransferSocket,
     mut t: M,
     progress: Arc<AtomicU64>,
     done: mpsc::UnboundedSender<Finished>,
@@ -244,6 +277,7 @@ pub(crate) async fn drive<M: Machine>(
     mut on_finish: impl FnMut(&Outcome) -> Option<String>,
 ) {
     let started = Instant::now();
+    let TransferSocket { sock, client } = socket;
     let (sock, mut timer) = match UdpSocket::from_std(sock).and_then(|s| Ok((s, Timer::new()?))) {
         Ok(v) => v,
         Err(e) => {
@@ -255,19 +289,20 @@ pub(crate) async fn drive<M: Machine>(
     let mut out = Vec::with_capacity(65_536);
     let mut inbuf = vec![0u8; 65_536];
     let mut stopping = false;
+    let mut foreign_tids = 0u64;
     loop {
         // Outputs first: datagrams, then events, then the timer.
         let now = Instant::now();
         while t.poll_transmit(now, &mut out) {
-            if let Err(e) = sock.send(&out).await {
-                if is_unreachable(&e) {
+            if let Err(e) = sock.send_to(&out, client).await {
+                if client_unreachable(&e, &sock, client) {
                     t.handle_unreachable(Instant::now());
                 } else {
                     tracing::debug!(error = %e, "send failed");
                 }
             }
         }
-        report(id, &mut t, &done, &mut on_finish);
+        report(id, &mut t, foreign_tids, &done, &mut on_finish);
         if t.is_done() {
             return;
         }
@@ -281,14 +316,18 @@ pub(crate) async fn drive<M: Machine>(
             timer.arm(now, d);
         }
         tokio::select! {
-            r = sock.recv(&mut inbuf) => {
+            r = sock.recv_from(&mut inbuf) => {
                 let now = Instant::now();
                 match r {
-                    Ok(n) => {
+                    Ok((n, from)) if same_endpoint(from, client) => {
                         t.handle_datagram(now, &inbuf[..n]);
                         progress.store(t.progress().0, Ordering::Relaxed);
                     }
-                    Err(e) if is_unreachable(&e) => t.handle_unreachable(now),
+                    Ok((_, from)) => {
+                        foreign_tids += 1;
+                        answer_foreign(&sock, from, foreign_tids, &mut out).await;
+                    }
+                    Err(e) if client_unreachable(&e, &sock, client) => t.handle_unreachable(now),
                     Err(e) => tracing::debug!(error = %e, "recv failed"),
                 }
             }
