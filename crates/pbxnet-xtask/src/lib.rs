@@ -4,7 +4,8 @@
 //! - [`man`]: man pages rendered with clap_mangen from each binary's clap
 //!   `Command` (the daemon crates expose it; see the contract there), and
 //!   through [`config_man`] the section-5 pages of the configuration files,
-//!   rendered from docs/config-reference.md ([`reference`]);
+//!   rendered from docs/config-reference.md ([`reference`]); [`pages`]
+//!   writes them all into a directory;
 //! - [`schema`]: every key of every configuration file, read from the serde
 //!   derives of the raw config structs, so that docs/config-reference.md is
 //!   checked against the schema and cannot drift;
@@ -20,6 +21,7 @@
 pub mod audit;
 pub mod config_man;
 pub mod man;
+pub mod pages;
 pub mod reference;
 pub mod schema;
 pub mod units;

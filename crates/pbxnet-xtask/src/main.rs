@@ -39,7 +39,7 @@ enum Task {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Task::Man { dir, packaged } => match pbxnet_xtask::man::write_all(&dir, packaged) {
+        Task::Man { dir, packaged } => match pbxnet_xtask::pages::write_all(&dir, packaged) {
             Ok(written) => {
                 for w in &written {
                     println!("{}", w.display());

@@ -17,7 +17,6 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::path::{Path, PathBuf};
 
 use clap::Command;
 
@@ -199,23 +198,4 @@ fn extra_sections(page: &Page, subcommands: &[Command]) -> String {
         let _ = write!(s, ".SH \"SEE ALSO\"\n{}\n", see_also.join(",\n"));
     }
     s
-}
-
-/// Writes every page into `dir` (only those of packaged binaries with
-/// `packaged_only`), then the section-5 pages of the configuration files
-/// (always packaged), and returns the files written.
-pub fn write_all(dir: &Path, packaged_only: bool) -> io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut rendered = Vec::new();
-    for page in pages().into_iter().filter(|p| p.packaged || !packaged_only) {
-        rendered.extend(render(&page)?);
-    }
-    rendered.extend(crate::config_man::render_all(crate::reference::TEXT));
-    let mut written = Vec::new();
-    for r in rendered {
-        let path = dir.join(&r.file_name);
-        std::fs::write(&path, r.text)?;
-        written.push(path);
-    }
-    Ok(written)
 }

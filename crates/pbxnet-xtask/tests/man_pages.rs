@@ -1,7 +1,7 @@
 //! Man pages rendered with clap_mangen from the binaries' own clap
 //! definitions.
 
-use pbxnet_xtask::man;
+use pbxnet_xtask::{man, pages};
 
 #[test]
 fn every_exposed_command_renders_a_page_per_binary_and_subcommand() {
@@ -55,7 +55,7 @@ fn every_exposed_command_renders_a_page_per_binary_and_subcommand() {
 #[test]
 fn write_all_writes_every_page_and_packages_only_the_shipped_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let written = man::write_all(dir.path(), false).unwrap();
+    let written = pages::write_all(dir.path(), false).unwrap();
     for page in man::pages() {
         let main = format!("{}.{}", page.binary, page.section);
         assert!(
@@ -64,7 +64,7 @@ fn write_all_writes_every_page_and_packages_only_the_shipped_ones() {
         );
     }
     let packaged = tempfile::tempdir().unwrap();
-    let shipped = man::write_all(packaged.path(), true).unwrap();
+    let shipped = pages::write_all(packaged.path(), true).unwrap();
     assert!(
         !shipped
             .iter()
@@ -181,7 +181,7 @@ fn the_daemon_pages_point_at_their_configuration_pages_and_all_are_packaged() {
         assert_renders_cleanly(&main.file_name, &main.text);
     }
     let dir = tempfile::tempdir().unwrap();
-    let shipped = man::write_all(dir.path(), true).unwrap();
+    let shipped = pages::write_all(dir.path(), true).unwrap();
     for file in pbxnet_xtask::schema::files() {
         let name = format!("pbxnet-{}.5", file.name);
         assert!(
