@@ -306,6 +306,26 @@ fn full_disk_stops_acks_and_says_why() {
             "ACK for {ip} without a durable lease"
         );
     }
+    // The info line "lease committed" is written only once the lease is
+    // durable: every lease it names is in the database.
+    let field = |line: &str, key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(str::to_string)
+    };
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("lease committed"))
+        .collect();
+    assert!(!lines.is_empty(), "no lease line at all:\n{log}");
+    for line in lines {
+        let (ip, mac) = (field(line, "ip=").unwrap(), field(line, "mac="));
+        assert_eq!(
+            bound.get(&ip),
+            mac.as_ref(),
+            "'lease committed' for {ip} without a durable lease: {line}"
+        );
+    }
 }
 
 #[test]

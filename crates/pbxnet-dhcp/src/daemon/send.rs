@@ -16,10 +16,12 @@ use super::sockets::{Pending, Port};
 use super::{store, sys};
 use crate::server::Destination;
 
-/// ACKs of one batch, released when its commit is durable.
+/// ACKs of one batch, released when its commit is durable, with the
+/// leases they grant (logged then).
 pub(super) struct Outgoing {
     pub(super) ticket: Option<store::CommitTicket>,
     pub(super) replies: Vec<Pending>,
+    pub(super) leases: Vec<crate::LeaseCommitted>,
 }
 
 /// Whether a reply must wait for the batch's commit: only an ACK promises
@@ -41,18 +43,18 @@ pub(super) async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<
     let mut ready: Vec<Pending> = Vec::new();
     let mut held: Option<Outgoing> = None;
     loop {
-        let o = match held.take() {
+        let mut o = match held.take() {
             Some(o) => o,
             None => match rx.recv().await {
                 Some(o) => o,
                 None => return,
             },
         };
-        let result = match o.ticket {
+        let result = match o.ticket.take() {
             None => Ok(()),
             Some(t) => t.await.unwrap_or_else(|_| Err(GONE.into())),
         };
-        release(&mut ready, o.replies, result);
+        release(&mut ready, o, result);
         while let Ok(mut o) = rx.try_recv() {
             let result = match o.ticket.as_mut().map(|t| t.try_recv()) {
                 None => Ok(()),
@@ -63,20 +65,39 @@ pub(super) async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<
                     break;
                 }
             };
-            release(&mut ready, o.replies, result);
+            release(&mut ready, o, result);
         }
         transmit(&port, std::mem::take(&mut ready)).await;
     }
 }
 
-pub(super) fn release(ready: &mut Vec<Pending>, replies: Vec<Pending>, commit: Result<(), String>) {
+pub(super) fn release(ready: &mut Vec<Pending>, batch: Outgoing, commit: Result<(), String>) {
     match commit {
-        Ok(()) => ready.extend(replies),
+        Ok(()) => {
+            log_committed(batch.leases);
+            ready.extend(batch.replies);
+        }
         Err(e) => tracing::error!(
             error = %e,
             "lease store commit failed: withholding {} replies",
-            replies.len()
+            batch.replies.len()
         ),
+    }
+}
+
+/// One info line per lease whose commit is durable (its ACK leaves with
+/// it; a failed commit withholds both and logs an error instead).
+fn log_committed(leases: Vec<crate::LeaseCommitted>) {
+    for l in leases {
+        tracing::info!(
+            mac = %l.mac,
+            ip = %l.ip,
+            class = %l.class,
+            profile = %l.profile,
+            hostname = %l.hostname,
+            lease_secs = l.lease_secs,
+            "lease committed"
+        );
     }
 }
 

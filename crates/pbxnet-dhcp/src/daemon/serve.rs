@@ -15,7 +15,7 @@ use super::sockets::{Pending, Port};
 use super::store::SqliteStore;
 use super::sys;
 use crate::server::{Event, Outcome, Server};
-use crate::DropReason;
+use crate::{DropReason, LeaseCommitted};
 
 /// The core, shared by the interfaces' serving tasks.
 pub(super) type Shared = Arc<Mutex<Server<SqliteStore>>>;
@@ -26,8 +26,10 @@ pub const BATCH: usize = 256;
 /// malformed by the strict decoder.
 const MAX_DATAGRAM: usize = 1500;
 
-/// Core events as log lines (warn: the operator can act).
-pub(super) fn log_events(s: &mut Server<SqliteStore>) {
+/// Core events as log lines (warn: the operator can act); returns the
+/// leases ACKed in this batch, logged once their commit is durable
+/// (`send.rs`).
+pub(super) fn log_events(s: &mut Server<SqliteStore>) -> Vec<LeaseCommitted> {
     while let Some(e) = s.poll_event() {
         match e {
             Event::PoolHigh(u) => {
@@ -47,19 +49,7 @@ pub(super) fn log_events(s: &mut Server<SqliteStore>) {
             }
         }
     }
-    // One line per ACKed lease; its ACK leaves only once the batch's commit
-    // is durable (a failed commit withholds it and logs an error).
-    while let Some(l) = s.poll_lease_committed() {
-        tracing::info!(
-            mac = %l.mac,
-            ip = %l.ip,
-            class = %l.class,
-            profile = %l.profile,
-            hostname = %l.hostname,
-            lease_secs = l.lease_secs,
-            "lease committed"
-        );
-    }
+    std::iter::from_fn(|| s.poll_lease_committed()).collect()
 }
 
 /// The core's answers to one batch, sorted by when they may leave.
@@ -103,21 +93,22 @@ pub(super) async fn probe(
     for attempt in 0..3u16 {
         let in_use = echo(&port, ip, timeout, attempt).await;
         let mut answers = Answers::default();
-        let ticket = {
+        let (ticket, leases) = {
             let mut s = shared.lock().expect("core lock");
             let now = now_ms();
             s.handle_probe_result(now, ip, in_use);
             let mut reply = Vec::new();
             let outcome = s.handle(now, port.iface.index, &bytes, &mut reply);
             let ticket = s.store_mut().begin_commit();
-            log_events(&mut s);
+            let leases = log_events(&mut s);
             answers.sort(&port, outcome, reply, &bytes);
-            ticket
+            (ticket, leases)
         };
         transmit(&port, answers.now).await;
         let out = Outgoing {
             ticket,
             replies: answers.after_commit,
+            leases,
         };
         if out.ticket.is_some() || !out.replies.is_empty() {
             let _ = tx.send(out).await;
@@ -219,7 +210,7 @@ pub(super) async fn serve_port(port: Arc<Port>, shared: Shared, probe_timeout: D
             let mut s = shared.lock().expect("core lock");
             let answers = batch.handle(&port, &mut s);
             let ticket = s.store_mut().begin_commit();
-            log_events(&mut s);
+            let leases = log_events(&mut s);
             for (ip, bytes) in answers.probes {
                 tokio::spawn(probe(
                     port.clone(),
@@ -233,6 +224,7 @@ pub(super) async fn serve_port(port: Arc<Port>, shared: Shared, probe_timeout: D
             let out = Outgoing {
                 ticket,
                 replies: answers.after_commit,
+                leases,
             };
             (answers.now, out)
         };
