@@ -16,8 +16,12 @@
 #     chrooted into DIR (the host's libc copied in, nothing else), so that
 #     the absolute paths in the files (/etc/pbxnet/...) are the installed
 #     ones; pbxnet-licd's check first fails without the vendor public key,
-#     then passes once a throwaway key pair made by the installed
-#     pbxnet-keygen is in place (what an installer does with the real key);
+#     then (the chroot has no /sys, like hardware without DMI) fails naming
+#     the missing machine identity; with serial = "machine-id" it fails
+#     while no keys are installed (limited mode), and passes once Main and
+#     CTI keys for the serial `pbxnet-licd serial` prints, issued by the
+#     installed pbxnet-keygen with a throwaway vendor key pair, are in the
+#     key directory (what an installer does with the real keys);
 #  5. purge removes the state directory and the conffiles.
 # Needs root (chroot, chown). Prints "N passed, M failed".
 set -euo pipefail
@@ -122,7 +126,34 @@ check "pbxnet-licd check fails without the vendor public key" \
 mkdir -p "$root/root"
 in_root /usr/bin/pbxnet-keygen keypair /root/vendor >/dev/null
 cp "$root/root/vendor.pub.pem" "$root/etc/pbxnet/license-vendor.pub.pem"
-check "pbxnet-licd check once the vendor public key is installed" \
+# The serial is the machine's (DMI, read from /sys). The chroot has no /sys,
+# as hardware without DMI has none: check must say so and name the remedy...
+licd_out=$(chroot "$root" /usr/sbin/pbxnet-licd check --config /etc/pbxnet 2>&1) && licd_rc=0 || licd_rc=$?
+names_the_identity() {
+  [ "$licd_rc" -ne 0 ] && grep -q 'no machine identity' <<<"$licd_out" &&
+    grep -q 'serial = "machine-id"' <<<"$licd_out"
+}
+check "pbxnet-licd check fails without a machine identity, naming it" names_the_identity
+# ...and then passes after the documented installer step for such hardware
+# (serial = "machine-id", the first 8 hex digits of /etc/machine-id).
+printf '%s\n' "$(cat /etc/machine-id 2>/dev/null || echo 0123456789abcdef0123456789abcdef)" > "$root/etc/machine-id"
+sed -i 's/^# serial = "machine"$/serial = "machine-id"/' "$root/etc/pbxnet/license.toml"
+check "license.toml: serial = \"machine-id\" set" grep -q '^serial = "machine-id"$' "$root/etc/pbxnet/license.toml"
+# No keys yet: the system would be limited, and check says so (exit 1).
+check "pbxnet-licd check fails while no keys are installed" \
+  bash -c "! chroot '$root' /usr/sbin/pbxnet-licd check --config /etc/pbxnet >/dev/null 2>&1"
+# The installer orders keys for the serial `pbxnet-licd serial` prints and
+# drops them in; here the throwaway vendor key plays the vendor.
+serial=$(in_root /usr/sbin/pbxnet-licd serial --config /etc/pbxnet)
+check "pbxnet-licd serial prints 8 hex digits" grep -qE '^[0-9A-F]{8}$' <<<"$serial"
+for kind in main cti; do
+  printf 'serial = "%s"\ntype = "%s"\nsoftware-major-version = 3\nedition = 1\nack-code = "BEEF"\n' \
+    "$serial" "$kind" > "$root/root/order-$kind.toml"
+  [ "$kind" = main ] && printf '[services]\nutl = 20\n' >> "$root/root/order-$kind.toml"
+  check "pbxnet-keygen issues the $kind key for $serial" \
+    in_root /usr/bin/pbxnet-keygen issue /root/order-$kind.toml -k /root/vendor.key.pem --out-dir /etc/pbxnet/licenses
+done
+check "pbxnet-licd check passes once both keys for this machine are installed" \
   in_root /usr/sbin/pbxnet-licd check --config /etc/pbxnet
 
 echo "== dpkg --root $root --purge"
