@@ -78,6 +78,16 @@ impl ScratchSite {
             doc["runtime-directory"] = toml_edit::value(run.display().to_string());
             Ok(())
         })?;
+        // pbxnet-licd keeps a second copy of its state outside the state
+        // directory (default /var/lib/pbxnet-licd): into the scratch too.
+        let licence = s.config().join("license.toml");
+        if licence.exists() {
+            let copy = s.dir.path().join("licd-state-copy");
+            edit_toml(&licence, |doc| {
+                doc["state-copy-directory"] = toml_edit::value(copy.display().to_string());
+                Ok(())
+            })?;
+        }
         Ok(s)
     }
 

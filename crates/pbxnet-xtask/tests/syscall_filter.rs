@@ -172,12 +172,21 @@ fn site(dir: &Path) -> PathBuf {
         .replace(
             "/etc/pbxnet/license-vendor.pub.pem",
             &dir.join("vendor.pub.pem").display().to_string(),
+        )
+        // The serial from /etc/machine-id: lab machines have no DMI, and
+        // the daemon runs unprivileged (DMI is root-only without the unit).
+        .replace("# serial = \"machine\"", "serial = \"machine-id\"")
+        // The second state copy in the scratch too, not the host's /var/lib.
+        .replace(
+            "# state-copy-directory = \"/var/lib/pbxnet-licd\"",
+            &format!("state-copy-directory = {:?}", dir.join("statecopy")),
         ),
     )
     .unwrap();
+    std::fs::create_dir_all(dir.join("statecopy")).unwrap();
     // Readable by the daemons' user; state, sockets and the NTP key theirs.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    for own in ["state", "run", "traces", "cfg/ntp.keys"] {
+    for own in ["state", "statecopy", "run", "traces", "cfg/ntp.keys"] {
         std::os::unix::fs::chown(dir.join(own), Some(NOBODY), Some(NOBODY)).unwrap();
     }
     let ok = Command::new(built("pbxnet-keygen"))
