@@ -8,10 +8,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use pbxnet_config::DaemonConfig;
 use pbxnet_runtime::{CheckArgs, Invocation};
 use serde_json::{json, Value};
 
-use super::{offline_validator, Licd};
+use super::inputs::offline_validator;
 use crate::config::LicenseConfig;
 
 /// One licence problem, as a diagnostic.
@@ -111,7 +112,7 @@ fn evaluate(invocation: &Invocation, cfg: &LicenseConfig) -> (String, Vec<Proble
 }
 
 pub(super) fn check(invocation: &Invocation, args: &CheckArgs) -> ExitCode {
-    let paths = invocation.paths::<Licd>();
+    let paths = invocation.paths_for(LicenseConfig::FILE_NAME);
     let loaded = match pbxnet_config::load_paths::<LicenseConfig>(&paths) {
         Ok(l) => l,
         // Configuration errors: the runtime reports them (text or JSON).

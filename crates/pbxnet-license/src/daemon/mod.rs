@@ -13,6 +13,7 @@ macro_rules! out {
 
 mod check;
 mod identity;
+mod inputs;
 mod keygen;
 mod lock;
 mod render;
@@ -35,7 +36,8 @@ use pbxnet_runtime::{
 use serde::{Deserialize, Serialize};
 
 use crate::config::{LicenseConfig, MachineIdentity};
-use crate::{Event, KeyKind, PersistedState, SerialOrigin, Validator, ValidatorConfig};
+use crate::{Event, KeyKind, PersistedState, SerialOrigin, Validator};
+use inputs::{offline_validator, read_keys, validator_config};
 use lock::StateLock;
 use state::StateWriter;
 use store::Clock;
@@ -87,41 +89,6 @@ pub fn licd_cli() -> clap::Command {
 /// `pbxnet-licd` entry point.
 pub fn licd_main() -> ExitCode {
     pbxnet_runtime::main::<Licd>()
-}
-
-fn validator_config(cfg: &LicenseConfig, identity: &MachineIdentity) -> Result<ValidatorConfig> {
-    let (serial, serial_origin) = identity::resolve_serial(cfg, identity)?;
-    Ok(ValidatorConfig {
-        serial,
-        major_version: cfg.software_major_version,
-        public_key: store::read_public_key(&cfg.public_key)?,
-        hardware_limits: cfg.hardware_limits.clone(),
-        serial_origin,
-        previous_serials: cfg.previous_serials.clone(),
-    })
-}
-
-fn read_keys(cfg: &LicenseConfig, vcfg: &ValidatorConfig) -> [Option<String>; 2] {
-    KeyKind::ALL.map(|k| store::read_key(&cfg.key_directory, k, vcfg.serial))
-}
-
-/// The validator as it would start, evaluated without a daemon and without
-/// writing anything (no TPM: the running daemon owns it).
-fn offline_validator(invocation: &Invocation) -> Result<(Validator, Clock)> {
-    let loaded = invocation.load::<Licd>().map_err(|f| f.error)?;
-    let cfg = &loaded.daemon;
-    let vcfg = validator_config(cfg, &identity::read_identity(&cfg.dmi_directory))?;
-    let clock = Clock::new();
-    let key = state::state_key(cfg, vcfg.serial)?;
-    let (state, _) = state::load(cfg, key.as_ref(), None, vcfg.serial, clock.now(), true)?;
-    let keys = read_keys(cfg, &vcfg);
-    let v = Validator::new(
-        vcfg,
-        state,
-        clock.now(),
-        [keys[0].as_deref(), keys[1].as_deref()],
-    );
-    Ok((v, clock))
 }
 
 /// `status`: from the running daemon, or evaluated offline.

@@ -9,7 +9,7 @@
 
 use thiserror::Error;
 
-use super::{KeyRecord, PersistedState};
+use super::state::{KeyRecord, PersistedState};
 use crate::kind::{KeyKind, Serial};
 
 /// Size of an encoded anchor (the NV index size).

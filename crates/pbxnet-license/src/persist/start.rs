@@ -14,7 +14,9 @@
 //! this cannot be told from the deletion of both directories (see
 //! docs/license-keys.md, "What an attacker with root can do").
 
-use super::{AnchorRecord, PersistError, PersistedState};
+use super::anchor::AnchorRecord;
+use super::state::PersistedState;
+use super::text::PersistError;
 use crate::kind::Serial;
 
 /// One state copy as the shell found it.

@@ -2,10 +2,13 @@
 //! body under a [`StateKey`], then the JSON body.
 
 use sha2::{Digest, Sha256};
+use thiserror::Error;
 
-use super::{BodyProblem, PersistError, PersistedState, STATE_FORMAT};
+use super::state::PersistedState;
 use crate::kind::Serial;
 
+/// Format version written in the header.
+pub const STATE_FORMAT: u32 = 2;
 const MAGIC: &str = "pbxnet-licd-state";
 const BLOCK: usize = 64;
 
@@ -44,6 +47,48 @@ impl StateKey {
         outer.update(inner.finalize());
         outer.finalize().into()
     }
+}
+
+/// Why a state file was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum PersistError {
+    /// First line is not `pbxnet-licd-state <format> <hmac>`.
+    #[error("state file header missing or malformed")]
+    Header,
+    /// Unknown format version.
+    #[error("state file format {found}, this build reads {STATE_FORMAT}")]
+    Format { found: u32 },
+    /// MAC mismatch (torn or edited file, or a file from another machine
+    /// or another secret).
+    #[error("state file MAC mismatch (edited, torn, or written with another secret)")]
+    Checksum,
+    /// Body is not the expected JSON.
+    #[error("state file body, line {line} column {column}: {problem}")]
+    Body {
+        /// Line in the body (1-based).
+        line: usize,
+        /// Column (1-based).
+        column: usize,
+        /// What kind of problem.
+        problem: BodyProblem,
+    },
+}
+
+/// What is wrong with a state body that passed its checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum BodyProblem {
+    /// Not JSON.
+    #[error("not JSON")]
+    Syntax,
+    /// JSON that ends early.
+    #[error("JSON ends early")]
+    Truncated,
+    /// JSON, but a field is missing, unknown or of the wrong type (a state
+    /// written by another version).
+    #[error("a field is missing, unknown or of the wrong type")]
+    Fields,
 }
 
 fn hex(bytes: &[u8]) -> String {

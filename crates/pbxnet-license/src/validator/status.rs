@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use super::{idx, Grant, Mode, SerialOrigin, Validator};
+use super::config::SerialOrigin;
+use super::state_machine::{idx, Validator};
+use super::verdict::{Grant, Mode};
 use crate::catalogue::{self, Role, Unit};
 use crate::kind::{KeyKind, Serial};
 use crate::rules::TRY_AND_BUY_SECS;

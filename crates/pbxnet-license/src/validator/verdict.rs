@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::ValidatorConfig;
+use super::config::ValidatorConfig;
 use crate::key::{self, DecodeError, License};
 use crate::kind::{KeyKind, Serial};
 use crate::persist::PersistedState;
