@@ -221,75 +221,94 @@ impl<K: Sink> Upload<K> {
                     self.need_send = true;
                 }
             }
-            Phase::Receiving => {
-                if block != expected_wire {
-                    // Duplicate or gap: ACK the last in-order block, once
-                    // until in-order data arrives again.
-                    if !self.gap_acked {
-                        self.gap_acked = true;
-                        self.ack(self.expected - 1);
-                        self.in_window = 0;
-                    }
-                    return;
-                }
-                self.gap_acked = false;
-                self.scratch.clear();
-                match self.mode {
-                    Mode::Netascii => self.decoder.decode(data, &mut self.scratch),
-                    _ => self.scratch.extend_from_slice(data),
-                }
-                let last = data.len() < self.blksize;
-                if last && self.mode == Mode::Netascii {
-                    self.decoder.finish(&mut self.scratch);
-                }
-                if self.received + self.scratch.len() as u64 > self.max_size {
-                    self.fail(
-                        now,
-                        ErrorCode::DiskFull,
-                        "upload exceeds the size limit",
-                        Outcome::SourceError(SourceError::TooLarge {
-                            limit: self.max_size,
-                        }),
-                    );
-                    return;
-                }
-                if let Err(e) = self.sink.write_all(&self.scratch) {
-                    self.fail(
-                        now,
-                        ErrorCode::DiskFull,
-                        "write error",
-                        Outcome::SourceError(SourceError::Write { kind: e.kind() }),
-                    );
-                    return;
-                }
-                self.received += self.scratch.len() as u64;
-                self.retries = 0;
-                self.expected += 1;
-                self.in_window += 1;
-                if last {
-                    // Stored before acknowledged: commit, then ACK; then
-                    // dally to re-ACK a repeated final DATA.
-                    if let Err(e) = self.sink.commit() {
-                        let (code, message, why) = store_failure(e.kind());
-                        self.fail(now, code, message, Outcome::SourceError(why));
-                        return;
-                    }
-                    self.ack(self.expected - 1);
-                    self.phase = Phase::Dallying;
-                    self.deadline = Some(now + self.rto);
-                    self.outcome = Some(Outcome::Complete);
-                    self.events.push_back(Event::Finished {
-                        outcome: Outcome::Complete,
-                        duration: now.saturating_duration_since(self.started),
-                    });
-                } else if self.in_window >= self.windowsize {
-                    self.in_window = 0;
-                    self.ack(self.expected - 1);
-                } else {
-                    self.deadline = Some(now + self.rto);
-                }
-            }
+            Phase::Receiving if block != expected_wire => self.on_out_of_order(),
+            Phase::Receiving => self.on_expected(now, data),
         }
+    }
+
+    /// Duplicate or gap: ACK the last in-order block, once until in-order
+    /// data arrives again.
+    fn on_out_of_order(&mut self) {
+        if !self.gap_acked {
+            self.gap_acked = true;
+            self.ack(self.expected - 1);
+            self.in_window = 0;
+        }
+    }
+
+    /// The expected block: store it, then ACK at the end of a window or of
+    /// the upload, else wait for more.
+    fn on_expected(&mut self, now: Instant, data: &[u8]) {
+        self.gap_acked = false;
+        let last = data.len() < self.blksize;
+        if !self.store(now, data, last) {
+            return;
+        }
+        self.retries = 0;
+        self.expected += 1;
+        self.in_window += 1;
+        if last {
+            self.complete(now);
+        } else if self.in_window >= self.windowsize {
+            self.in_window = 0;
+            self.ack(self.expected - 1);
+        } else {
+            self.deadline = Some(now + self.rto);
+        }
+    }
+
+    /// Decodes one block's data (netascii in netascii mode) and writes it to
+    /// the sink, within the size limit. False when the upload failed (its
+    /// ERROR is queued).
+    fn store(&mut self, now: Instant, data: &[u8], last: bool) -> bool {
+        self.scratch.clear();
+        match self.mode {
+            Mode::Netascii => self.decoder.decode(data, &mut self.scratch),
+            _ => self.scratch.extend_from_slice(data),
+        }
+        if last && self.mode == Mode::Netascii {
+            self.decoder.finish(&mut self.scratch);
+        }
+        if self.received + self.scratch.len() as u64 > self.max_size {
+            self.fail(
+                now,
+                ErrorCode::DiskFull,
+                "upload exceeds the size limit",
+                Outcome::SourceError(SourceError::TooLarge {
+                    limit: self.max_size,
+                }),
+            );
+            return false;
+        }
+        if let Err(e) = self.sink.write_all(&self.scratch) {
+            self.fail(
+                now,
+                ErrorCode::DiskFull,
+                "write error",
+                Outcome::SourceError(SourceError::Write { kind: e.kind() }),
+            );
+            return false;
+        }
+        self.received += self.scratch.len() as u64;
+        true
+    }
+
+    /// The final block is written. Stored before acknowledged: commit, then
+    /// ACK; then dally to re-ACK a repeated final DATA.
+    fn complete(&mut self, now: Instant) {
+        if let Err(e) = self.sink.commit() {
+            let (code, message, why) = store_failure(e.kind());
+            self.fail(now, code, message, Outcome::SourceError(why));
+            return;
+        }
+        self.ack(self.expected - 1);
+        self.phase = Phase::Dallying;
+        self.deadline = Some(now + self.rto);
+        self.outcome = Some(Outcome::Complete);
+        self.events.push_back(Event::Finished {
+            outcome: Outcome::Complete,
+            duration: now.saturating_duration_since(self.started),
+        });
     }
 
     /// Feed a timer expiry.
