@@ -208,6 +208,13 @@ impl FleetReport {
                 if d.ok { "OK" } else { "FAILED" }
             );
         }
+        out.push_str(&self.failure_lines());
+        out
+    }
+
+    /// One line per failed device with its reason (`  ac-03 FAILED: …`).
+    pub(crate) fn failure_lines(&self) -> String {
+        let mut out = String::new();
         for d in self.devices.iter().filter(|d| !d.ok) {
             let _ = writeln!(
                 out,

@@ -1,0 +1,118 @@
+//! `make demo`: an isolated LAN, the four daemons on a temporary copy of the
+//! example site, a licence key issued on the fly, a small fleet powering on,
+//! and a report an installer can read. Everything is removed at the end,
+//! also on failure and on Ctrl-C.
+//!
+//! One file per job: `fleet` (the demo fleet, as data), `site_run` (one
+//! site run: LAN, daemons, fleet, what the server saw), `staging` (what the
+//! installer adds to the copy), `licence` (the key issued, the status read
+//! back) and `table` (the installer's table); this file is the `demo`
+//! subcommand.
+
+mod fleet;
+mod licence;
+mod site_run;
+mod staging;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use crate::site;
+use crate::spec::RunLimits;
+
+pub use fleet::demo_fleet;
+pub use site_run::{run_site, DaemonStart, SiteOptions, SiteRun};
+
+use licence::licence_text;
+use table::installer_table;
+
+/// `pbxnet-sim demo` options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// The example site configuration directory.
+    #[arg(long, default_value = "etc")]
+    pub config: PathBuf,
+    /// Also print every device's steps and timings.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Runs the demo; the exit code is non-zero when a device failed or a
+/// daemon was unavailable.
+pub(crate) fn run(a: &DemoArgs) -> Result<ExitCode> {
+    if let Err(why) = pbxnet_testlab::can_run_lab() {
+        bail!("the demo {why}");
+    }
+    let t0 = Instant::now();
+    let bins = site::bin_dir()?;
+    let sim_exe = std::env::current_exe()?;
+    let o = SiteOptions {
+        etc: &a.config,
+        bins: &bins,
+        sim_exe: &sim_exe,
+        devices: demo_fleet(),
+        limits: RunLimits {
+            deadline_s: 30,
+            dhcp_initial_ms: 2000,
+            tftp_timeout_ms: 1000,
+            tftp_retries: 4,
+        },
+        stop: site::interrupted_flag()?,
+        extra_files: Vec::new(),
+    };
+    site::say("pbxnet demo");
+    let r = run_site(&o, &mut |line| site::say(&format!("  {line}")))?;
+    Ok(if say_report(&r, a.verbose, t0) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Prints the report of a demo run that began at `t0`: the installer's
+/// table, the daemons' last log lines when a device failed, the licence
+/// state and the summary. True when every device was provisioned and every
+/// daemon was available.
+fn say_report(r: &SiteRun, verbose: bool, t0: Instant) -> bool {
+    site::say("");
+    site::say(installer_table(&r.report, &r.classes, &r.profiles).trim_end());
+    if verbose {
+        site::say(&format!("\nPer-device detail:\n{}", r.report.details()));
+    }
+    if r.report.failures() > 0 {
+        site::say("\nLast log lines of the daemons:");
+        for (name, log) in &r.logs {
+            site::say(&format!("  {name}:\n{}", site::indent(log, 4)));
+        }
+    }
+    site::say("\nLicence state (pbxnet-licd status):");
+    site::say(&licence_text(&r.licence));
+    let unavailable: Vec<&str> = r
+        .daemons
+        .iter()
+        .filter(|d| d.result.is_err())
+        .map(|d| d.name.as_str())
+        .collect();
+    site::say(&format!(
+        "\nSummary: {}/{} devices provisioned, the last {:.0} ms after the first powered on; {} DHCP+TFTP retransmissions.",
+        r.report.devices.len() - r.report.failures(),
+        r.report.devices.len(),
+        r.report.last_provisioned_ms,
+        r.report.retries()
+    ));
+    if !unavailable.is_empty() {
+        site::say(&format!(
+            "Daemons unavailable: {} (reasons above).",
+            unavailable.join(", ")
+        ));
+    }
+    site::say(&format!(
+        "Cleaned up: namespaces deleted, daemons stopped, scratch directory removed. Demo took {:.1} s.",
+        t0.elapsed().as_secs_f64()
+    ));
+    r.report.failures() == 0 && unavailable.is_empty()
+}
