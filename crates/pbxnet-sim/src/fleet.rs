@@ -50,105 +50,106 @@ pub(crate) const CURRENT_FIRMWARE: &str = "3.4.8";
 /// What a phone due for an upgrade runs.
 pub(crate) const OLD_FIRMWARE: &str = "3.4.2";
 
+/// Each vendor's MAC prefix.
+const AUDIOCODES_OUI: [u8; 3] = [0x00, 0x90, 0x8f];
+const ALE_OUI: [u8; 3] = [0x00, 0x80, 0x9f];
+const SIP_OUI: [u8; 3] = [0x00, 0x04, 0x13];
+const OMNISWITCH_OUI: [u8; 3] = [0x00, 0xe0, 0xb1];
+const STELLAR_OUI: [u8; 3] = [0x34, 0xe7, 0x0b];
+
 /// Builds a fleet: MACs from each vendor's range (AudioCodes 00:90:8f,
 /// ALE phones 00:80:9f, SIP phones 00:04:13, OmniSwitches 00:e0:b1, Stellar
 /// 34:e7:0b), a mix of models, one AudioCodes phone in three running
 /// firmware older than the server's, one in four ignoring option 160.
 pub(crate) fn build(mix: Mix) -> Vec<DeviceSpec> {
-    let mut v = Vec::new();
-    let mut push = |kind: Kind,
-                    model: String,
-                    mac: [u8; 6],
-                    fw: Option<String>,
-                    ignores_160: bool,
-                    n: usize| {
-        v.push(DeviceSpec {
-            name: format!(
-                "{}-{:02}",
-                match kind {
-                    Kind::Audiocodes => "ac",
-                    Kind::AlePhone => "ale",
-                    Kind::SipPhone => "sip",
-                    Kind::Omniswitch => "sw",
-                    Kind::Stellar => "ap",
-                },
-                n + 1
-            ),
-            kind,
-            model,
-            mac: mac_to_string(&mac),
-            firmware_version: fw,
-            ignores_160,
-            lync: false,
-            recovery: false,
-            linger_after_abort_ms: 0,
-            power_on_ms: 0,
-        });
-    };
-    for i in 0..mix.audiocodes {
+    let mut v: Vec<DeviceSpec> = audiocodes_phones(mix.audiocodes)
+        .chain(devices(Kind::AlePhone, mix.ale, ALE_OUI, |_| "8068s"))
+        .chain(devices(Kind::SipPhone, mix.sip, SIP_OUI, |_| "T46"))
+        .chain(devices(
+            Kind::Omniswitch,
+            mix.switches,
+            OMNISWITCH_OUI,
+            |i| if i % 2 == 0 { "OS6450" } else { "OS6360" },
+        ))
+        .chain(devices(Kind::Stellar, mix.aps, STELLAR_OUI, |_| {
+            "OAW-AP1221"
+        }))
+        .collect();
+    spread_power_on(&mut v, mix.window_ms);
+    v
+}
+
+/// `n` AudioCodes phones: models in turn, one in three on older firmware,
+/// one in four ignoring option 160.
+fn audiocodes_phones(n: usize) -> impl Iterator<Item = DeviceSpec> {
+    (0..n).map(|i| {
         // The first one is the example site's phone with its own config file.
         let mac = if i == 0 {
             [0x00, 0x90, 0x8f, 0x61, 0xa0, 0x22]
         } else {
-            [0x00, 0x90, 0x8f, 0x70, (i >> 8) as u8, i as u8]
+            vendor_mac(AUDIOCODES_OUI, i)
         };
-        let model = AUDIOCODES_MODELS[i % AUDIOCODES_MODELS.len()].to_string();
+        let model = AUDIOCODES_MODELS[i % AUDIOCODES_MODELS.len()];
         let fw = if i % 3 == 2 {
             OLD_FIRMWARE
         } else {
             CURRENT_FIRMWARE
         };
-        push(Kind::Audiocodes, model, mac, Some(fw.into()), i % 4 == 3, i);
+        DeviceSpec {
+            firmware_version: Some(fw.into()),
+            ignores_160: i % 4 == 3,
+            ..device(Kind::Audiocodes, i, model, mac)
+        }
+    })
+}
+
+/// `n` devices of a kind without quirks, the `i`-th of model `model(i)`.
+fn devices(
+    kind: Kind,
+    n: usize,
+    oui: [u8; 3],
+    model: fn(usize) -> &'static str,
+) -> impl Iterator<Item = DeviceSpec> {
+    (0..n).map(move |i| device(kind, i, model(i), vendor_mac(oui, i)))
+}
+
+/// The `i`-th address of a vendor's range: `<oui>:70:<i>`.
+fn vendor_mac(oui: [u8; 3], i: usize) -> [u8; 6] {
+    [oui[0], oui[1], oui[2], 0x70, (i >> 8) as u8, i as u8]
+}
+
+/// The `i`-th device of a kind (`ac-01`, `sw-02` …), powering on at the
+/// fleet's start.
+fn device(kind: Kind, i: usize, model: &str, mac: [u8; 6]) -> DeviceSpec {
+    let prefix = match kind {
+        Kind::Audiocodes => "ac",
+        Kind::AlePhone => "ale",
+        Kind::SipPhone => "sip",
+        Kind::Omniswitch => "sw",
+        Kind::Stellar => "ap",
+    };
+    DeviceSpec {
+        name: format!("{prefix}-{:02}", i + 1),
+        kind,
+        model: model.into(),
+        mac: mac_to_string(&mac),
+        firmware_version: None,
+        ignores_160: false,
+        lync: false,
+        recovery: false,
+        linger_after_abort_ms: 0,
+        power_on_ms: 0,
     }
-    for i in 0..mix.ale {
-        push(
-            Kind::AlePhone,
-            "8068s".into(),
-            [0x00, 0x80, 0x9f, 0x70, (i >> 8) as u8, i as u8],
-            None,
-            false,
-            i,
-        );
-    }
-    for i in 0..mix.sip {
-        push(
-            Kind::SipPhone,
-            "T46".into(),
-            [0x00, 0x04, 0x13, 0x70, (i >> 8) as u8, i as u8],
-            None,
-            false,
-            i,
-        );
-    }
-    for i in 0..mix.switches {
-        let model = if i % 2 == 0 { "OS6450" } else { "OS6360" };
-        push(
-            Kind::Omniswitch,
-            model.into(),
-            [0x00, 0xe0, 0xb1, 0x70, (i >> 8) as u8, i as u8],
-            None,
-            false,
-            i,
-        );
-    }
-    for i in 0..mix.aps {
-        push(
-            Kind::Stellar,
-            "OAW-AP1221".into(),
-            [0x34, 0xe7, 0x0b, 0x70, (i >> 8) as u8, i as u8],
-            None,
-            false,
-            i,
-        );
-    }
-    // Interleave kinds over the power-on window (a site powering on).
+}
+
+/// Interleaves kinds over the power-on window (a site powering on).
+fn spread_power_on(v: &mut [DeviceSpec], window_ms: u64) {
     let n = v.len().max(1) as u64;
     let mut order: Vec<usize> = (0..v.len()).collect();
     order.sort_by_key(|&i| (i * 7919) % v.len().max(1));
     for (slot, &i) in order.iter().enumerate() {
-        v[i].power_on_ms = mix.window_ms * slot as u64 / n;
+        v[i].power_on_ms = window_ms * slot as u64 / n;
     }
-    v
 }
 
 /// Runs every device (one thread each) and collects the reports.
