@@ -210,22 +210,8 @@ impl TftpRead {
 
     /// A datagram from the server's `src_port`.
     pub(crate) fn handle(&mut self, src_port: u16, dgram: &[u8]) {
-        if self.status != Status::Receiving {
+        if self.status != Status::Receiving || !self.accept_from(src_port) {
             return;
-        }
-        match self.peer_port {
-            None => self.peer_port = Some(src_port),
-            Some(p) if p != src_port => {
-                // RFC 1350: a packet from another TID (e.g. a second transfer
-                // the server started for our retransmitted RRQ) gets ERROR 5,
-                // and the transfer goes on.
-                if self.foreign.len() < 8 {
-                    self.foreign
-                        .push((src_port, error_packet(5, "Unknown transfer ID")));
-                }
-                return;
-            }
-            Some(_) => {}
         }
         if dgram.len() < 4 {
             return self.fail(TftpError::Protocol("datagram shorter than 4 bytes"));
@@ -233,91 +219,139 @@ impl TftpRead {
         let op = u16::from_be_bytes([dgram[0], dgram[1]]);
         let first = std::mem::replace(&mut self.first_response, false);
         match op {
-            ERROR => {
-                let code = u16::from_be_bytes([dgram[2], dgram[3]]);
-                let end = dgram[4..]
-                    .iter()
-                    .position(|b| *b == 0)
-                    .map_or(dgram.len(), |p| p + 4);
-                let message = String::from_utf8_lossy(&dgram[4..end]).into_owned();
-                self.fail(TftpError::Server { code, message });
-            }
-            OACK => {
-                if self.req.blksize.is_none() && !self.req.tsize {
-                    return self.fail(TftpError::Protocol("OACK to a request without options"));
-                }
-                if !first {
-                    // The server's OACK retransmitted (its timer fired before
-                    // our ACK 0 arrived): acknowledge again while no DATA has
-                    // come; a later one is stale and ignored.
-                    self.duplicates += 1;
-                    if self.next_block == 1 {
-                        self.pending.push(ack(0));
-                    }
-                    return;
-                }
-                let mut parts = dgram[2..].split(|b| *b == 0);
-                while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
-                    if k.is_empty() {
-                        break;
-                    }
-                    let k = String::from_utf8_lossy(k).to_ascii_lowercase();
-                    let v: Option<u64> = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
-                    match (k.as_str(), v) {
-                        ("blksize", Some(b)) => {
-                            let asked = u64::from(self.req.blksize.unwrap_or(512));
-                            if !(8..=asked).contains(&b) {
-                                return self.fail(TftpError::Protocol("OACK blksize out of range"));
-                            }
-                            self.blksize = b as usize;
-                        }
-                        ("tsize", Some(t)) => {
-                            if t as usize > self.req.max_size {
-                                self.send(error_packet(3, "file too large"));
-                                return self.fail(TftpError::TooLarge(self.req.max_size));
-                            }
-                            self.tsize = Some(t);
-                        }
-                        _ => {
-                            return self
-                                .fail(TftpError::Protocol("OACK with an option not asked for"))
-                        }
-                    }
-                }
-                self.streak = 0;
-                self.send(ack(0));
-            }
-            DATA => {
-                let block = u16::from_be_bytes([dgram[2], dgram[3]]);
-                let payload = &dgram[4..];
-                if block == self.next_block {
-                    if payload.len() > self.blksize {
-                        return self.fail(TftpError::Protocol("DATA larger than the block size"));
-                    }
-                    if self.data.len() + payload.len() > self.req.max_size {
-                        self.send(error_packet(3, "file too large"));
-                        return self.fail(TftpError::TooLarge(self.req.max_size));
-                    }
-                    self.data.extend_from_slice(payload);
-                    self.streak = 0;
-                    self.send(ack(block));
-                    self.next_block = self.next_block.wrapping_add(1);
-                    if payload.len() < self.blksize {
-                        if let Some(t) = self.tsize {
-                            if t != self.data.len() as u64 {
-                                return self.fail(TftpError::Protocol("size differs from tsize"));
-                            }
-                        }
-                        self.status = Status::Complete;
-                    }
-                } else if block == self.next_block.wrapping_sub(1) {
-                    // Our ACK was lost: acknowledge again (no sorcerer's
-                    // apprentice: only once per duplicate).
-                    self.duplicates += 1;
-                    self.pending.push(ack(block));
-                }
-            }
+            ERROR => self.on_error(dgram),
+            OACK => self.on_oack(dgram, first),
+            DATA => self.on_data(dgram),
             _ => self.fail(TftpError::Protocol("unexpected opcode")),
+        }
+    }
+
+    /// Whether a datagram from `src_port` belongs to the transfer: the
+    /// server's first answer fixes its port. RFC 1350: a packet from another
+    /// TID (e.g. a second transfer the server started for our retransmitted
+    /// RRQ) gets ERROR 5, and the transfer goes on.
+    fn accept_from(&mut self, src_port: u16) -> bool {
+        match self.peer_port {
+            None => {
+                self.peer_port = Some(src_port);
+                true
+            }
+            Some(p) if p != src_port => {
+                if self.foreign.len() < 8 {
+                    self.foreign
+                        .push((src_port, error_packet(5, "Unknown transfer ID")));
+                }
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    /// ERROR: the read failed with the server's code and message.
+    fn on_error(&mut self, dgram: &[u8]) {
+        let code = u16::from_be_bytes([dgram[2], dgram[3]]);
+        let end = dgram[4..]
+            .iter()
+            .position(|b| *b == 0)
+            .map_or(dgram.len(), |p| p + 4);
+        let message = String::from_utf8_lossy(&dgram[4..end]).into_owned();
+        self.fail(TftpError::Server { code, message });
+    }
+
+    /// OACK: the first one settles the options and is acknowledged with
+    /// ACK 0; `first` is false when it is not the server's first answer.
+    fn on_oack(&mut self, dgram: &[u8], first: bool) {
+        if self.req.blksize.is_none() && !self.req.tsize {
+            return self.fail(TftpError::Protocol("OACK to a request without options"));
+        }
+        if !first {
+            // The server's OACK retransmitted (its timer fired before
+            // our ACK 0 arrived): acknowledge again while no DATA has
+            // come; a later one is stale and ignored.
+            self.duplicates += 1;
+            if self.next_block == 1 {
+                self.pending.push(ack(0));
+            }
+            return;
+        }
+        let mut parts = dgram[2..].split(|b| *b == 0);
+        while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+            if k.is_empty() {
+                break;
+            }
+            let k = String::from_utf8_lossy(k).to_ascii_lowercase();
+            let v: Option<u64> = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
+            if !self.accept_option(&k, v) {
+                return;
+            }
+        }
+        self.streak = 0;
+        self.send(ack(0));
+    }
+
+    /// One option of the OACK; false when it ends the transfer.
+    fn accept_option(&mut self, key: &str, value: Option<u64>) -> bool {
+        match (key, value) {
+            ("blksize", Some(b)) => {
+                let asked = u64::from(self.req.blksize.unwrap_or(512));
+                if !(8..=asked).contains(&b) {
+                    self.fail(TftpError::Protocol("OACK blksize out of range"));
+                    return false;
+                }
+                self.blksize = b as usize;
+            }
+            ("tsize", Some(t)) => {
+                if t as usize > self.req.max_size {
+                    self.send(error_packet(3, "file too large"));
+                    self.fail(TftpError::TooLarge(self.req.max_size));
+                    return false;
+                }
+                self.tsize = Some(t);
+            }
+            _ => {
+                self.fail(TftpError::Protocol("OACK with an option not asked for"));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// DATA: the next block is kept and acknowledged, the previous one
+    /// acknowledged again, any other ignored.
+    fn on_data(&mut self, dgram: &[u8]) {
+        let block = u16::from_be_bytes([dgram[2], dgram[3]]);
+        let payload = &dgram[4..];
+        if block == self.next_block {
+            self.on_next_block(block, payload);
+        } else if block == self.next_block.wrapping_sub(1) {
+            // Our ACK was lost: acknowledge again (no sorcerer's
+            // apprentice: only once per duplicate).
+            self.duplicates += 1;
+            self.pending.push(ack(block));
+        }
+    }
+
+    /// The block expected next: appended and acknowledged; a short one
+    /// completes the file.
+    fn on_next_block(&mut self, block: u16, payload: &[u8]) {
+        if payload.len() > self.blksize {
+            return self.fail(TftpError::Protocol("DATA larger than the block size"));
+        }
+        if self.data.len() + payload.len() > self.req.max_size {
+            self.send(error_packet(3, "file too large"));
+            return self.fail(TftpError::TooLarge(self.req.max_size));
+        }
+        self.data.extend_from_slice(payload);
+        self.streak = 0;
+        self.send(ack(block));
+        self.next_block = self.next_block.wrapping_add(1);
+        if payload.len() < self.blksize {
+            if let Some(t) = self.tsize {
+                if t != self.data.len() as u64 {
+                    return self.fail(TftpError::Protocol("size differs from tsize"));
+                }
+            }
+            self.status = Status::Complete;
         }
     }
 
