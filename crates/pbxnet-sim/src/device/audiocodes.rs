@@ -8,7 +8,8 @@ use crate::provision::{self, UrlProto};
 use crate::spec::AUDIOCODES_FAMILY;
 use crate::tftp::TftpError;
 
-use super::session::{Device, DeviceError};
+use super::error::DeviceError;
+use super::session::Device;
 
 /// Where an AudioCodes phone provisions from.
 struct AudiocodesSource {
@@ -63,9 +64,7 @@ impl Device<'_> {
         self.utc_offset(lease);
         match self.time_server(lease)? {
             Some(s) => self.sntp(s),
-            None => Err(DeviceError::Options(
-                "no NTP server (option 42 or 4)".into(),
-            )),
+            None => Err(DeviceError::NoTimeServer),
         }
     }
 
@@ -78,21 +77,15 @@ impl Device<'_> {
         let source = match lease.options.text(code::PROVISIONING_URL) {
             Some(url) if !self.spec.ignores_160 => {
                 if lease.options.has_nul(code::PROVISIONING_URL) {
-                    return Err(DeviceError::Options(
-                        "option 160 contains a NUL byte".into(),
-                    ));
+                    return Err(DeviceError::NulInOption160);
                 }
                 let u = provision::parse_option_160(&url, &mac)?;
                 if u.proto != UrlProto::Tftp {
-                    return Err(DeviceError::Options(format!(
-                        "option 160 {url:?}: only tftp is simulated"
-                    )));
+                    return Err(DeviceError::NotTftp { url });
                 }
-                let server: Ipv4Addr = u.host.parse().map_err(|_| {
-                    DeviceError::Options(format!(
-                        "option 160 host {:?} is not an address (no DNS in the lab)",
-                        u.host
-                    ))
+                let server: Ipv4Addr = u.host.parse().map_err(|_| DeviceError::HostName {
+                    option: code::PROVISIONING_URL,
+                    host: u.host.clone(),
                 })?;
                 AudiocodesSource {
                     server,
@@ -105,11 +98,7 @@ impl Device<'_> {
                 let server = match self.tftp_server_66(lease)? {
                     Some(s) => s,
                     None if !lease.next_server.is_unspecified() => lease.next_server,
-                    None => {
-                        return Err(DeviceError::Options(
-                            "neither option 160 nor 66 nor siaddr".into(),
-                        ))
-                    }
+                    None => return Err(DeviceError::NoProvisioningServer),
                 };
                 let fw = lease
                     .options
@@ -137,7 +126,7 @@ impl Device<'_> {
             let (img, aborted) = d.tftp(server, fw, Some(1428), 64 << 20, Some(&check))?;
             let (family, version) = provision::parse_firmware_header(&img)?;
             if family != AUDIOCODES_FAMILY {
-                return Err(DeviceError::Options(format!("{fw}: firmware for {family}, not {AUDIOCODES_FAMILY}")));
+                return Err(DeviceError::WrongFirmware { file: fw.to_string(), family });
             }
             if aborted {
                 d.report.firmware = Some(format!("{version} (unchanged)"));
@@ -158,7 +147,7 @@ impl Device<'_> {
             let v = lease
                 .options
                 .get(code::VENDOR_SPECIFIC)
-                .ok_or_else(|| DeviceError::Options("Lync mode: no option 43".into()))?;
+                .ok_or(DeviceError::NoLyncOption43)?;
             let l = provision::parse_lync_43(v)?;
             let detail = format!(
                 "certificate provisioning {}://{}:{}{}{}",
@@ -179,9 +168,7 @@ impl Device<'_> {
         self.utc_offset(lease);
         match self.time_server(lease)? {
             Some(s) => self.sntp(s),
-            None => Err(DeviceError::Options(
-                "no NTP server (option 42 or 4)".into(),
-            )),
+            None => Err(DeviceError::NoTimeServer),
         }
     }
 
@@ -192,11 +179,7 @@ impl Device<'_> {
         let server = match self.tftp_server_66(lease)? {
             Some(s) => s,
             None if !lease.next_server.is_unspecified() => lease.next_server,
-            None => {
-                return Err(DeviceError::Options(
-                    "recovery: no option 66 nor siaddr".into(),
-                ))
-            }
+            None => return Err(DeviceError::NoRecoveryServer),
         };
         let fw = lease
             .options
@@ -207,9 +190,10 @@ impl Device<'_> {
             let (img, _) = d.tftp(server, &fw, None, 64 << 20, None)?;
             let (family, version) = provision::parse_firmware_header(&img)?;
             if family != AUDIOCODES_FAMILY {
-                return Err(DeviceError::Options(format!(
-                    "{fw}: firmware for {family}, not {AUDIOCODES_FAMILY}"
-                )));
+                return Err(DeviceError::WrongFirmware {
+                    file: fw.clone(),
+                    family,
+                });
             }
             d.report.firmware = Some(format!("recovered {version}"));
             Ok((

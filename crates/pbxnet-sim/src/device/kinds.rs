@@ -4,37 +4,31 @@ use crate::dhcp::{code, Lease};
 use crate::provision;
 use crate::spec::OMNISWITCH_MAX;
 
-use super::session::{Device, DeviceError};
+use super::error::DeviceError;
+use super::session::Device;
 
 impl Device<'_> {
     pub(super) fn ale_phone(&mut self, lease: &Lease) -> Result<(), DeviceError> {
         if self.tftp_server_66(lease)?.is_none() && lease.next_server.is_unspecified() {
-            return Err(DeviceError::Options(
-                "no call server / TFTP address (66 or siaddr)".into(),
-            ));
+            return Err(DeviceError::NoCallServer);
         }
         self.utc_offset(lease);
         match self.time_server(lease)? {
             Some(s) => self.sntp(s),
-            None => Err(DeviceError::Options(
-                "no NTP server (option 42 or 4)".into(),
-            )),
+            None => Err(DeviceError::NoTimeServer),
         }
     }
 
     pub(super) fn sip_phone(&mut self, lease: &Lease) -> Result<(), DeviceError> {
-        let list = lease
-            .options
-            .ip_list(code::TFTP_SERVER_ADDRESS)
-            .map_err(|e| DeviceError::Options(format!("option 150: {e}")))?;
+        let list = lease.options.ip_list(code::TFTP_SERVER_ADDRESS)?;
         let server = match (list.first(), self.tftp_server_66(lease)?) {
             (Some(s), _) => *s,
             (None, Some(s)) => s,
             (None, None) if !lease.next_server.is_unspecified() => lease.next_server,
             _ => {
-                return Err(DeviceError::Options(
-                    "no TFTP server (150, 66 or siaddr)".into(),
-                ))
+                return Err(DeviceError::NoTftpServer {
+                    looked_in: "150, 66 or siaddr",
+                })
             }
         };
         let file = lease
@@ -42,7 +36,7 @@ impl Device<'_> {
             .text(code::BOOTFILE)
             .filter(|s| !s.is_empty())
             .or_else(|| (!lease.boot_file.is_empty()).then(|| lease.boot_file.clone()))
-            .ok_or_else(|| DeviceError::Options("no config file name (67 or file)".into()))?;
+            .ok_or(DeviceError::NoConfigFileName)?;
         let model = self.spec.model.clone();
         self.step("config", |d| {
             let (data, _) = d.tftp(server, &file, None, 1 << 20, None)?;
@@ -62,12 +56,10 @@ impl Device<'_> {
         } else if let Some(s) = self.tftp_server_66(lease)? {
             s
         } else {
-            let l = lease
-                .options
-                .ip_list(code::TFTP_SERVER_ADDRESS)
-                .map_err(|e| DeviceError::Options(format!("option 150: {e}")))?;
-            *l.first()
-                .ok_or_else(|| DeviceError::Options("no TFTP server (siaddr, 66 or 150)".into()))?
+            let l = lease.options.ip_list(code::TFTP_SERVER_ADDRESS)?;
+            *l.first().ok_or(DeviceError::NoTftpServer {
+                looked_in: "siaddr, 66 or 150",
+            })?
         };
         let aos8 = matches!(self.spec.model.to_ascii_uppercase().as_str(), m if m.starts_with("OS6360") || m.starts_with("OS6560"));
         let ins_name = if aos8 { "os8_ins.alu" } else { "os_ins.alu" };
@@ -89,14 +81,15 @@ impl Device<'_> {
         self.step("config", |d| {
             let (data, _) = d.tftp(ins.config_server, &ins.config, None, OMNISWITCH_MAX, None)?;
             if data.is_empty() {
-                return Err(DeviceError::Options(format!("{} is empty", ins.config)));
+                return Err(DeviceError::EmptyFile {
+                    file: ins.config.clone(),
+                });
             }
             let text = String::from_utf8_lossy(&data);
             if text.contains("${") {
-                return Err(DeviceError::Options(format!(
-                    "{}: unexpanded macro",
-                    ins.config
-                )));
+                return Err(DeviceError::UnexpandedMacro {
+                    file: ins.config.clone(),
+                });
             }
             Ok(((), format!("{}: {} bytes", ins.config, data.len())))
         })?;
@@ -114,11 +107,15 @@ impl Device<'_> {
             .options
             .text(code::BOOTFILE)
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| DeviceError::Options("no option 67 (instruction file)".into()))?;
+            .ok_or(DeviceError::NoInstructionFile)?;
         let server = match self.tftp_server_66(lease)? {
             Some(s) => s,
             None if !lease.next_server.is_unspecified() => lease.next_server,
-            None => return Err(DeviceError::Options("no TFTP server (66 or siaddr)".into())),
+            None => {
+                return Err(DeviceError::NoTftpServer {
+                    looked_in: "66 or siaddr",
+                })
+            }
         };
         let ins = self.step("instructions", |d| {
             let (data, _) = d.tftp(server, &file, None, 1 << 20, None)?;

@@ -3,9 +3,10 @@
 //!
 //! One file per job: `session` (the device's state, step recorder, DHCP),
 //! `transfer` (TFTP and SNTP), `audiocodes` and `kinds` (what each kind
-//! does with its lease).
+//! does with its lease), `error` (how a step fails).
 
 mod audiocodes;
+mod error;
 mod kinds;
 mod session;
 mod transfer;
@@ -23,7 +24,8 @@ use crate::sntp::{self};
 use crate::spec::{DeviceSpec, Kind, RunLimits};
 use crate::wire::Mac;
 
-use session::{Device, DeviceError};
+use error::DeviceError;
+use session::Device;
 
 /// Powers the device on at `start` and runs it to its end.
 pub(crate) fn run_device(

@@ -8,49 +8,13 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use crate::dhcp::{code, Backoff, ClientIdentity, DhcpClient, Lease};
-use crate::net::{NetError, Stack};
-use crate::provision;
+use crate::net::Stack;
 use crate::report::{DeviceReport, StepReport};
 use crate::sntp::{self};
 use crate::spec::{DeviceSpec, Kind, RunLimits};
-use crate::tftp::TftpError;
 use crate::wire::Mac;
 
-/// A failed step.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub(crate) enum DeviceError {
-    /// DHCP did not bind before the deadline.
-    #[error("no lease within {0:?} ({1} retransmissions)")]
-    NoLease(Duration, u32),
-    /// Network I/O.
-    #[error(transparent)]
-    Net(#[from] NetError),
-    /// TFTP.
-    #[error("TFTP {path} from {server}: {source}")]
-    Tftp {
-        /// Path requested.
-        path: String,
-        /// Server.
-        server: Ipv4Addr,
-        /// Cause.
-        source: TftpError,
-    },
-    /// Content of a received file or option.
-    #[error(transparent)]
-    Provision(#[from] provision::ProvisionError),
-    /// An option the device needs is missing or wrong.
-    #[error("{0}")]
-    Options(String),
-    /// SNTP.
-    #[error("SNTP to {server}: {why}")]
-    Sntp {
-        /// Server.
-        server: Ipv4Addr,
-        /// Cause.
-        why: String,
-    },
-}
+use super::error::DeviceError;
 
 /// DHCP identity of a device.
 pub(super) fn identity(spec: &DeviceSpec, mac: Mac) -> ClientIdentity {
@@ -220,26 +184,25 @@ impl Device<'_> {
     pub(super) fn time_server(&self, lease: &Lease) -> Result<Option<Ipv4Addr>, DeviceError> {
         // 42 beats 4.
         let o = &lease.options;
-        let ntp = o
-            .ip_list(code::NTP_SERVERS)
-            .map_err(|e| DeviceError::Options(e.to_string()))?;
+        let ntp = o.ip_list(code::NTP_SERVERS)?;
         if let Some(s) = ntp.first() {
             return Ok(Some(*s));
         }
-        let time = o
-            .ip_list(code::TIME_SERVERS)
-            .map_err(|e| DeviceError::Options(e.to_string()))?;
+        let time = o.ip_list(code::TIME_SERVERS)?;
         Ok(time.first().copied())
     }
 
     pub(super) fn tftp_server_66(&self, lease: &Lease) -> Result<Option<Ipv4Addr>, DeviceError> {
         match lease.options.text(code::TFTP_SERVER) {
             None => Ok(None),
-            Some(t) => t.trim().parse().map(Some).map_err(|_| {
-                DeviceError::Options(format!(
-                    "option 66 {t:?} is not an address (no DNS in the lab)"
-                ))
-            }),
+            Some(t) => t
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| DeviceError::HostName {
+                    option: code::TFTP_SERVER,
+                    host: t,
+                }),
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::report::{FileReport, StepReport};
 use crate::sntp::{self, NtpTimestamp};
 use crate::tftp::{ReadRequest, Status, TftpError, TftpRead};
 
-use super::session::{Device, DeviceError, HeaderCheck};
+use super::error::DeviceError;
+use super::session::{Device, HeaderCheck};
 
 impl Device<'_> {
     /// Reads a whole file by TFTP, or stops once `stop_after_header` says

@@ -22,3 +22,4 @@ mod message;
 mod tests;
 
 pub(crate) use client::{Backoff, ClientIdentity, DhcpClient, Lease};
+pub(crate) use message::DhcpDecodeError;
