@@ -7,7 +7,9 @@
 # RERUNS (reruns of a step disturbed by other processes, default 2),
 # COALESCE_US (the coalescing variant's wait, default 100), SENDTO=1 (also
 # run pbxnet-ntpd with send-batching = false), TRACE=PREFIX (per-request
-# latency files from the generator).
+# latency files from the generator), PBXNET_NTPD (the pbxnet-ntpd binary
+# under test, default target/release/pbxnet-ntpd: to compare two builds in
+# one sitting, e.g. before and after a refactoring).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "bench-ntp-server: SKIPPED (needs root for network namespaces)"; exit 0; }
@@ -23,7 +25,7 @@ TRACE=${TRACE:-}
 MD5_HEX=5a8c0d3f9e2b4a61c7d8e9f0a1b2c3d4
 
 cargo build --release -q -p pbxnet-ntp --bin pbxnet-ntpd --example ntp-loadgen
-NTPD=$PWD/target/release/pbxnet-ntpd
+NTPD=${PBXNET_NTPD:-$PWD/target/release/pbxnet-ntpd}
 GEN=$PWD/target/release/examples/ntp-loadgen
 
 S=pbxbench-s$$

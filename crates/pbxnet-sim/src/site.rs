@@ -79,12 +79,15 @@ impl ScratchSite {
             Ok(())
         })?;
         // pbxnet-licd keeps a second copy of its state outside the state
-        // directory (default /var/lib/pbxnet-licd): into the scratch too.
+        // directory (default /var/lib/pbxnet-licd): into the scratch too;
+        // and it anchors its state in the TPM when one exists: never the
+        // host's TPM for a scratch site.
         let licence = s.config().join("license.toml");
         if licence.exists() {
             let copy = s.dir.path().join("licd-state-copy");
             edit_toml(&licence, |doc| {
                 doc["state-copy-directory"] = toml_edit::value(copy.display().to_string());
+                doc["tpm"] = toml_edit::value("off");
                 Ok(())
             })?;
         }

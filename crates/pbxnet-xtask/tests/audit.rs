@@ -6,12 +6,9 @@
 
 use pbxnet_xtask::audit;
 
-// Ignored until the tree is clean (issue 15 is being worked through by
-// several hands); the lead removes the `#[ignore]` once `pbxnet-xtask audit`
-// prints "clean". Until then `cargo run -p pbxnet-xtask -- audit` lists the
-// offenders left.
+// `cargo run -p pbxnet-xtask -- audit` (`make audit`) lists the offenders
+// this test fails on.
 #[test]
-#[ignore = "issue 15 in progress: un-ignore when `pbxnet-xtask audit` is clean"]
 fn the_workspace_passes_the_structure_audit() {
     let findings = audit::run(&pbxnet_xtask::workspace_root(), None).expect("audit runs");
     assert!(findings.is_empty(), "\n{}", audit::render(&findings));
