@@ -75,6 +75,10 @@ name = "sip-addrs"
 vendor-class = "SIP120-ADDRS"
 profile = "sip-addrs"
 [[class]]
+name = "big-reply"
+vendor-class = "BIG-REPLY"
+profile = "big"
+[[class]]
 name = "binary-vendor"
 vendor-class-hex = "00:0d:e9:00"
 profile = "generic"
@@ -129,6 +133,24 @@ name = "sip-names"
   code = 120
   type = "sip-names"
   value = ["sip.example.lan", "b.lan"]
+  always-send = true
+
+[[profile]]
+name = "big"
+  [[profile.option]]
+  code = 224
+  type = "string"
+  value = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+  always-send = true
+  [[profile.option]]
+  code = 225
+  type = "string"
+  value = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+  always-send = true
+  [[profile.option]]
+  code = 226
+  type = "string"
+  value = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
   always-send = true
 
 [[profile]]
@@ -699,6 +721,34 @@ fn option_120_both_encodings_in_dhclient_lease_file() {
             },
         );
     }
+}
+
+/// RFC 2132 §9.3 / RFC 2131 §4.1: a reply longer than the client's
+/// maximum message size (option 57: 576 here, 308 bytes of options) goes on
+/// in the `file` and `sname` fields (option 52) instead of losing options.
+/// Three 100-byte options do not fit in 308 bytes: ISC dhclient, which reads
+/// overloaded fields, must record all three.
+#[test]
+fn overloaded_reply_reaches_dhclient_whole() {
+    skip_unless_root!();
+    let lab = Lab::builder()
+        .client_with_mac("02:00:00:00:05:21")
+        .build()
+        .unwrap();
+    let srv = Server::start(&lab, CONFIG);
+    let dir = tempfile::tempdir().unwrap();
+    let conf = "option o224 code 224 = string;\noption o225 code 225 = string;\n\
+                option o226 code 226 = string;\nsend vendor-class-identifier \"BIG-REPLY\";\n\
+                send dhcp-max-message-size 576;\nrequest subnet-mask, o224, o225, o226;\n";
+    dhclient_once(lab.client(0), dir.path(), conf, |lease| {
+        for (code, c) in [(224, 'a'), (225, 'b'), (226, 'c')] {
+            let want = format!("option o{code} \"{}\";", c.to_string().repeat(100));
+            assert!(lease.contains(&want), "option {code} missing: {lease}");
+        }
+    });
+    let s = srv.cli(&["status", "--json"]);
+    let overloaded = s["counters"]["overloaded_replies"].as_u64();
+    assert!(overloaded.is_some_and(|n| n >= 1), "{s}");
 }
 
 /// The seed's "data-string" vendor class: dhclient sends option 60 as raw
