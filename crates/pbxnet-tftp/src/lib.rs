@@ -3,7 +3,7 @@
 //!
 //! The library is a sans-IO core: the packet codec ([`wire`]), netascii
 //! conversion, option negotiation, the per-transfer state machine
-//! ([`Transfer`]), request admission and path policy ([`Server`]), and the
+//! ([`Transfer`]), request admission and path policy ([`decide`], [`Admission`]), and the
 //! generated provisioning files. No sockets, clocks, RNG or file system
 //! access happen here; the tokio shell lives in `daemon` (feature `daemon`).
 #![forbid(unsafe_code)]

@@ -1,5 +1,5 @@
 //! The TPM 2.0 anchor: one 64-byte NV index (owner read/write) holding
-//! [`AnchorRecord`], through tss-esapi. The index survives the deletion of
+//! [`AnchorRecord`](crate::AnchorRecord), through tss-esapi. The index survives the deletion of
 //! every file, so editions, grace and Try-and-Buy survive it too.
 
 use anyhow::Result;

@@ -1,9 +1,9 @@
 //! `tftp.toml`: the serde mirror ([`RawTftpConfig`], in `raw`) and the
 //! validated [`TftpConfig`].
 //!
-//! Validation is split by table: `server` ([server]), `transfer`
-//! ([transfer]), `files` ([files] and [uploads]), `provisioning`
-//! ([omniswitch] and [stellar]) and `devices` ([devices]). Each pushes
+//! Validation is split by table: `server` (`[server]`), `transfer`
+//! (`[transfer]`), `files` (`[files]` and `[uploads]`), `provisioning`
+//! (`[omniswitch]` and `[stellar]`) and `devices` (`[devices]`). Each pushes
 //! every problem it finds into the diagnostics, so one run reports them all.
 //!
 //! What the configuration names on disk (the served tree: quotas, macros,
