@@ -23,7 +23,8 @@ mod upload;
 pub mod wire;
 
 pub use config::{
-    matches_patterns, FolderFacts, RawTftpConfig, RootFacts, TftpConfig, TreeFile, TreeSnapshot,
+    matches_patterns, ClientCertFolder, DigestAlgorithm, DigestFolder, DigestUser, FolderFacts,
+    HttpConfig, HttpsConfig, RawTftpConfig, RootFacts, TftpConfig, TreeFile, TreeSnapshot,
     TREE_MAX_ENTRIES,
 };
 pub use devices::{
