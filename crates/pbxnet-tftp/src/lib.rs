@@ -14,6 +14,7 @@ mod config;
 pub mod daemon;
 mod devices;
 mod generated;
+pub mod http;
 mod netascii;
 mod options;
 mod path;
