@@ -43,8 +43,8 @@ pub use path::{
     MAX_DEPTH, SECURED_FOLDER,
 };
 pub use server::{
-    decide, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan, RefuseReason,
-    UploadPolicy, WritePlan,
+    decide, read_plan, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan,
+    RefuseReason, UploadPolicy, WritePlan,
 };
 pub use transfer::{
     rcvbuf_cost, Done, Event, Negotiating, Outcome, Sending, Source, SourceError, State, Timing,
