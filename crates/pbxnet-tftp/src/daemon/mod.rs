@@ -19,7 +19,9 @@
 //!   `workers.rs`: the worker threads;
 //! - `files.rs`: the root (`openat2` beneath it), read-ahead, staged uploads;
 //! - `host.rs`: the served tree read for `check`, start-up and reload;
-//! - `status.rs`: the control-socket request, the status answer and its text.
+//! - `status.rs`: the control-socket request, the status answer and its text;
+//! - `tls.rs`: HTTPS certificate (configured or self-signed), rustls
+//!   configuration, client certificates per folder, their `check`.
 
 mod content;
 mod files;
@@ -28,6 +30,7 @@ mod serve;
 mod sockets;
 mod status;
 mod task;
+mod tls;
 mod workers;
 
 use std::net::SocketAddr;
