@@ -14,6 +14,7 @@ mod config;
 pub mod daemon;
 mod devices;
 mod generated;
+pub mod http;
 mod netascii;
 mod options;
 mod path;
@@ -42,8 +43,8 @@ pub use path::{
     MAX_DEPTH, SECURED_FOLDER,
 };
 pub use server::{
-    decide, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan, RefuseReason,
-    UploadPolicy, WritePlan,
+    decide, read_plan, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan,
+    RefuseReason, UploadPolicy, WritePlan,
 };
 pub use transfer::{
     rcvbuf_cost, Done, Event, Negotiating, Outcome, Sending, Source, SourceError, State, Timing,
