@@ -531,10 +531,10 @@ fn reusable_self_signed(
     if !cert_path.exists() && !key_path.exists() {
         return Err(None);
     }
-    let chain = read_chain(cert_path)?;
-    let key = read_key(key_path)?;
+    let chain = read_chain(cert_path).map_err(Some)?;
+    let key = read_key(key_path).map_err(Some)?;
     let mode = fs::metadata(key_path)
-        .map_err(|e| format!("{}: {e}", key_path.display()))?
+        .map_err(|e| Some(format!("{}: {e}", key_path.display())))?
         .permissions()
         .mode();
     if mode & 0o077 != 0 {
@@ -544,7 +544,7 @@ fn reusable_self_signed(
             mode & 0o7777
         )));
     }
-    let facts = cert_facts(&chain[0])?;
+    let facts = cert_facts(&chain[0]).map_err(Some)?;
     let now = unix_secs(now);
     let margin = EXPIRY_MARGIN.as_secs() as i64;
     if now < facts.not_before {
@@ -562,8 +562,7 @@ fn reusable_self_signed(
             facts.ip_sans
         )));
     }
-    let key_for_check = key.clone_key();
-    certified_key(chain.clone(), key_for_check, &provider())?;
+    certified_key(chain.clone(), key.clone_key(), &provider()).map_err(Some)?;
     Ok((chain, key))
 }
 
