@@ -101,12 +101,17 @@ impl HttpFront {
             listeners: Vec::new(),
             bound: (None, None),
         };
+        // The certificate first: a daemon that cannot serve HTTPS as
+        // configured does not start serving anything.
+        let tls = match bound.https {
+            Some(l) => Some((l, front.tls_setup().context("setting up HTTPS")?)),
+            None => None,
+        };
         if let Some(l) = bound.http {
             let addr = front.listen(l, "http", None, workers)?;
             front.bound.0 = Some(addr);
         }
-        if let Some(l) = bound.https {
-            let setup = front.tls_setup().context("setting up HTTPS")?;
+        if let Some((l, setup)) = tls {
             let addr = front.listen(l, "https", Some(setup), workers)?;
             front.bound.1 = Some(addr);
         }
