@@ -389,7 +389,10 @@ fn put_into_the_upload_folder_behind_digest_authentication() {
 }
 
 /// A TLS client trusting only the daemon's self-signed certificate (read
-/// from its state directory), for the server address it names.
+/// from its state directory), for the server address it names. The ring
+/// provider, as the daemon's (deprecated in rustls 0.23.48 for lacking
+/// post-quantum key exchange; see daemon/tls.rs).
+#[allow(deprecated)]
 fn tls_connect(
     d: &Running,
     port: &str,
