@@ -474,3 +474,77 @@ fn https_serves_secured_config_and_ranges_with_the_self_signed_certificate() {
         403
     );
 }
+
+fn status_json(d: &Running) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
+        .args([
+            "--config",
+            d.dir.path().to_str().unwrap(),
+            "status",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Read until the server closes; how long it took (a reset counts as closed).
+fn closed_within(s: &mut TcpStream, limit: Duration) -> Duration {
+    let started = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return started.elapsed(),
+            Err(e) => panic!("not closed within {limit:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn slow_heads_time_out_and_connections_over_the_per_client_cap_are_closed() {
+    let d = start_with("header-timeout = \"1s\"\nmax-connections-per-client = 2\n");
+    // Slowloris: a head that never ends is cut at the header timeout.
+    let mut slow = TcpStream::connect(&d.http).unwrap();
+    slow.write_all(b"GET /Binary/small.bin HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    let took = closed_within(&mut slow, Duration::from_secs(5));
+    assert!(took >= Duration::from_millis(800), "closed after {took:?}");
+    // Two kept-alive connections hold this client's two slots...
+    let mut held = [connect(&d), connect(&d)];
+    for c in &mut held {
+        assert_eq!(exchange(c, &get("/tpcfg/phone.cfg", ""), false).status, 200);
+    }
+    // ...so a third is closed at once, without a response.
+    let mut third = TcpStream::connect(&d.http).unwrap();
+    let took = closed_within(&mut third, Duration::from_secs(2));
+    assert!(took < Duration::from_secs(1), "closed after {took:?}");
+    // Freed slots are reusable.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = connect(&d);
+        c.get_mut()
+            .write_all(get("/tpcfg/phone.cfg", "").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        if c.read_line(&mut line).is_ok_and(|n| n > 0) {
+            assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots never freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let http = &status_json(&d)["http"];
+    assert!(http["timeouts"].as_u64().unwrap() >= 1, "{http}");
+    assert!(http["refused_connections"].as_u64().unwrap() >= 1, "{http}");
+    assert!(http["by_status"]["200"].as_u64().unwrap() >= 3, "{http}");
+    assert_eq!(http["listeners"][0]["protocol"], "http", "{http}");
+}
