@@ -539,6 +539,12 @@ fn slow_heads_time_out_and_connections_over_the_per_client_cap_are_closed() {
     let mut silent = TcpStream::connect(&d.http).unwrap();
     let took = closed_within(&mut silent, Duration::from_secs(5));
     assert!(took >= Duration::from_millis(800), "closed after {took:?}");
+    // The slots are given back just after the close the client sees.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status_json(&d)["http"]["connections"] != 0 {
+        assert!(Instant::now() < deadline, "connections never released");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Two kept-alive connections hold this client's two slots...
     let mut held = [connect(&d), connect(&d)];
     for c in &mut held {

@@ -47,8 +47,9 @@ pub(super) async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 connection(stream, addr, &shared, tls).await;
             }
-            HttpStats::sub(&shared.stats.connections, 1);
+            // The slot first: `connections` reaching 0 means every slot is free.
             shared.admission().release(addr.ip());
+            HttpStats::sub(&shared.stats.connections, 1);
         });
     }
 }
