@@ -241,6 +241,15 @@ fn get_head_range_conditional_and_secured_on_one_keep_alive_connection() {
             "{path}"
         );
     }
+    // HEAD of a missing file: the length announced, no body (the next
+    // response on this connection parses only if so).
+    let r = exchange(
+        &mut c,
+        &get("/nope.bin", "").replacen("GET", "HEAD", 1),
+        true,
+    );
+    assert_eq!(r.status, 404);
+    assert!(r.field("content-length").is_some());
     // Refusals that keep the connection, then one that closes it.
     assert_eq!(exchange(&mut c, &get("/nope.bin", ""), false).status, 404);
     assert_eq!(

@@ -161,6 +161,7 @@ async fn answer<S: Transport>(
             if r.status == 405 {
                 refusal.fields.push(("Allow", ALLOW.into()));
             }
+            refusal.head_only = head.method == Method::Head;
             return respond::refuse(stream, refusal, false, &head.target).await;
         }
     };

@@ -30,7 +30,9 @@ pub(super) async fn refuse<S: Transport>(
     let (mut head, body) = response::simple(r.status, now_unix(), keep_alive);
     head.fields.extend(r.fields);
     let mut out = head.encode();
-    out.extend_from_slice(&body);
+    if !r.head_only {
+        out.extend_from_slice(&body);
+    }
     let ok = stream.write_all(&out).await.is_ok();
     Answer {
         status: r.status,
@@ -68,7 +70,10 @@ pub(super) async fn get<S: Transport>(
     let secure = stream.tls_version().is_some();
     let (plan, served, content, len) = match open(shared, head, peer, secure) {
         Ok(v) => v,
-        Err((r, path)) => return refuse(stream, r, keep_alive, &path).await,
+        Err((mut r, path)) => {
+            r.head_only = head.method == Method::Head;
+            return refuse(stream, r, keep_alive, &path).await;
+        }
     };
     let validators = validators(&content);
     let conditions = Conditions {

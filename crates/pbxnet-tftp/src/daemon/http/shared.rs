@@ -107,6 +107,9 @@ pub(crate) struct Refusal {
     pub(crate) status: u16,
     pub(crate) note: &'static str,
     pub(crate) fields: Vec<(&'static str, String)>,
+    /// An answer to HEAD: the length is announced, no body follows (a
+    /// body would be read as the next response on a kept connection).
+    pub(crate) head_only: bool,
 }
 
 impl Refusal {
@@ -115,6 +118,7 @@ impl Refusal {
             status,
             note,
             fields: Vec::new(),
+            head_only: false,
         }
     }
 }
