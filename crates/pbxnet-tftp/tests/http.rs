@@ -672,3 +672,42 @@ fn https_port(conf: &str) -> String {
     let after = https.split("127.0.0.1:").nth(1).unwrap();
     after.split('"').next().unwrap().to_string()
 }
+
+#[test]
+fn sighup_applies_new_rules_to_new_requests_and_asks_a_restart_for_a_new_address() {
+    let d = start();
+    let mut c = connect(&d);
+    assert_eq!(
+        exchange(&mut c, &get("/Binary/small.bin", ""), false).status,
+        200
+    );
+    let conf_path = d.dir.path().join("tftp.toml");
+    let conf = fs::read_to_string(&conf_path).unwrap();
+    let ha1 = hex_sha256("installer:pbxnet:secret");
+    let moved = conf.replace(&d.http, "127.0.0.1:1");
+    let guarded = format!(
+        "{moved}[[http.digest]]\nfolder = \"Binary\"\nusers = [ {{ name = \"installer\", ha1 = \"sha256:{ha1}\" }} ]\n"
+    );
+    fs::write(&conf_path, guarded).unwrap();
+    let pid = nix::unistd::Pid::from_raw(d.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    // The next request on the same kept connection sees the new rule; the
+    // listener stays where it is (restart needed), and says so.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = exchange(&mut c, &get("/Binary/small.bin", ""), false).status;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new digest rule never applied ({status})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = fs::read_to_string(d.dir.path().join("daemon.log")).unwrap();
+    assert!(
+        log.contains("http.listen changed: restart the daemon to apply it"),
+        "{log}"
+    );
+}
