@@ -225,7 +225,8 @@ impl Serve {
                 .await;
         }
         // From here on the slot is held: every early return releases it.
-        let (served, content, len) = match open_content(active, plan) {
+        let serve_secured = active.cfg().policy.serve_secured;
+        let (served, content, len) = match open_content(active, plan, serve_secured) {
             Ok(v) => v,
             Err((reason, code, message)) => {
                 self.admission.release(peer.ip());
