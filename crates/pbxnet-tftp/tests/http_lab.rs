@@ -278,7 +278,6 @@ fn start(http_keys: &str, tables: &str, prepare: impl FnOnce(&Path, &Path)) -> S
 }
 
 /// What curl saw of one transfer.
-#[derive(Debug)]
 struct Fetch {
     /// HTTP status (0: no response).
     code: u16,
@@ -288,6 +287,22 @@ struct Fetch {
     /// curl's stderr (with -v: the TLS version negotiated).
     stderr: String,
     exit_ok: bool,
+}
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetch")
+            .field("code", &self.code)
+            .field("body_len", &self.body.len())
+            .field(
+                "body_start",
+                &String::from_utf8_lossy(&self.body[..self.body.len().min(160)]),
+            )
+            .field("headers", &self.headers)
+            .field("stderr", &self.stderr)
+            .field("exit_ok", &self.exit_ok)
+            .finish()
+    }
 }
 
 impl Fetch {
@@ -981,11 +996,15 @@ fn resumed_downloads_and_conditional_requests() {
         );
     }
 
-    for (path, tls) in [
-        ("/Binary/big.img", false),
-        ("/tpcfg/00908f61a023.cfg", false),
-        ("/os_ins.alu", true),
-        ("/tpcfg/ThirdParty_Devices/sip-phone.cfg", true),
+    // (path, over TLS, a plain file: it must carry Last-Modified). Rendered
+    // and generated content has no file date of its own; it is validated by
+    // its ETag (and by a date only when the server gives one).
+    for (path, tls, dated) in [
+        ("/Binary/big.img", false, true),
+        ("/tpcfg/Binary/big.img", true, true),
+        ("/tpcfg/00908f61a023.cfg", false, false),
+        ("/os_ins.alu", true, false),
+        ("/tpcfg/ThirdParty_Devices/sip-phone.cfg", true, false),
     ] {
         let url = if tls { https(path) } else { http(path) };
         let tls_args: &[&str] = if tls { &["--cacert", &ca] } else { &[] };
@@ -997,16 +1016,17 @@ fn resumed_downloads_and_conditional_requests() {
         let etag = first
             .header("etag")
             .unwrap_or_else(|| panic!("{url}: no ETag in {}", first.headers));
+        let full = fs::read(work.join(&local)).unwrap();
         assert!(
-            first.header("last-modified").is_some(),
+            !dated || first.header("last-modified").is_some(),
             "{url}: {}",
             first.headers
         );
-        let full = fs::read(work.join(&local)).unwrap();
-
-        let by_date = curl(c, &work, &[tls_args, &["-z", &local, &url]].concat());
-        assert_eq!(by_date.code, 304, "{url} -z: {}", by_date.headers);
-        assert!(by_date.body.is_empty(), "{url}: 304 with a body");
+        if first.header("last-modified").is_some() {
+            let by_date = curl(c, &work, &[tls_args, &["-z", &local, &url]].concat());
+            assert_eq!(by_date.code, 304, "{url} -z: {}", by_date.headers);
+            assert!(by_date.body.is_empty(), "{url}: 304 with a body");
+        }
 
         let inm = format!("If-None-Match: {etag}");
         let by_tag = curl(c, &work, &[tls_args, &["-H", &inm, &url]].concat());
