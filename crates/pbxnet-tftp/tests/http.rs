@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 struct Running {
     child: Child,
     http: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Running {
@@ -37,9 +37,13 @@ fn free_ports() -> (u16, u16) {
 }
 
 fn start() -> Running {
+    start_with("")
+}
+
+fn start_with(extra: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    for d in ["Binary", "ThirdParty_Devices", "Secured_Config", "run"] {
+    for d in ["Binary", "ThirdParty_Devices", "Secured_Config", "uploads"] {
         fs::create_dir_all(root.join(d)).unwrap();
     }
     fs::write(root.join("Binary/small.bin"), pattern(300_001)).unwrap();
@@ -59,7 +63,7 @@ fn start() -> Running {
     let (http, tftp) = free_ports();
     let conf = format!(
         "[server]\nlisten = \"127.0.0.1:{tftp}\"\n[files]\nroot = \"root\"\nserve-secured-config = true\n\
-         [http]\nenabled = true\nlisten = \"127.0.0.1:{http}\"\n"
+         [http]\nenabled = true\nlisten = \"127.0.0.1:{http}\"\n{extra}"
     );
     fs::write(dir.path().join("tftp.toml"), conf).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
@@ -71,7 +75,7 @@ fn start() -> Running {
     let running = Running {
         child,
         http: format!("127.0.0.1:{http}"),
-        _dir: dir,
+        dir,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(&running.http).is_err() {
@@ -267,4 +271,117 @@ fn refuses_bad_heads_with_their_status() {
         "a".repeat(9000)
     );
     assert_eq!(exchange(&mut connect(&d), &huge, false).status, 431);
+}
+
+fn hex_sha256(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The nonce of a SHA-256 challenge.
+fn nonce_of(r: &Response) -> String {
+    let c = r
+        .fields
+        .iter()
+        .find(|(n, v)| n == "www-authenticate" && v.contains("SHA-256"))
+        .unwrap();
+    c.1.split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn digest_put(uri: &str, nonce: &str, body: &str) -> String {
+    let ha1 = hex_sha256("installer:pbxnet:secret");
+    let ha2 = hex_sha256(&format!("PUT:{uri}"));
+    let response = hex_sha256(&format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    format!(
+        "PUT {uri} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nAuthorization: Digest username=\"installer\", \
+         realm=\"pbxnet\", nonce=\"{nonce}\", uri=\"{uri}\", algorithm=SHA-256, qop=auth, nc=00000001, \
+         cnonce=\"c0ffee\", response=\"{response}\"\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn put_into_the_upload_folder_behind_digest_authentication() {
+    let ha1 = hex_sha256("installer:pbxnet:secret");
+    let extra = format!(
+        "[[http.digest]]\nfolder = \"uploads\"\nrealm = \"pbxnet\"\n\
+         users = [ {{ name = \"installer\", ha1 = \"sha256:{ha1}\" }} ]\n\
+         [uploads]\nenabled = true\nmax-size = \"1KiB\"\nfolder-quota = \"4KiB\"\n"
+    );
+    let d = start_with(&extra);
+    let put = "PUT /uploads/log.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    let r = exchange(&mut connect(&d), put, false);
+    assert_eq!(r.status, 401);
+    let challenges: Vec<_> = r
+        .fields
+        .iter()
+        .filter(|(n, _)| n == "www-authenticate")
+        .collect();
+    assert_eq!(
+        challenges.len(),
+        1,
+        "only the users' algorithm: {challenges:?}"
+    );
+    let nonce = nonce_of(&r);
+    let r = exchange(
+        &mut connect(&d),
+        &digest_put("/uploads/log.txt", &nonce, "hello"),
+        false,
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        std::fs::read(d.dir.path().join("root/uploads/log.txt")).unwrap(),
+        b"hello"
+    );
+    // Not replaced (uploads.overwrite = false); over max-size; no length.
+    let r = exchange(
+        &mut connect(&d),
+        &digest_put("/uploads/log.txt", &nonce, "again"),
+        false,
+    );
+    assert_eq!(r.status, 409);
+    let big = "x".repeat(2000);
+    assert_eq!(
+        exchange(
+            &mut connect(&d),
+            &digest_put("/uploads/big.bin", &nonce, &big),
+            false
+        )
+        .status,
+        413
+    );
+    let no_len = "PUT /uploads/n HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_eq!(exchange(&mut connect(&d), no_len, false).status, 411);
+    // Outside the upload folder; a wrong password.
+    assert_eq!(
+        exchange(
+            &mut connect(&d),
+            &digest_put("/Binary/x", &nonce, "x"),
+            false
+        )
+        .status,
+        403
+    );
+    let wrong = digest_put("/uploads/w", &nonce, "x").replace("response=\"", "response=\"0");
+    assert_eq!(exchange(&mut connect(&d), &wrong, false).status, 401);
+    // Reading the guarded folder needs authentication too.
+    assert_eq!(
+        exchange(&mut connect(&d), &get("/uploads/log.txt", ""), false).status,
+        401
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(d.dir.path().join("root/uploads"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers, ["log.txt"], "no temporary left behind");
 }

@@ -20,7 +20,9 @@
 //! - `files.rs`: the root (`openat2` beneath it), read-ahead, staged uploads;
 //! - `host.rs`: the served tree read for `check`, start-up and reload;
 //! - `status.rs`: the control-socket request, the status answer and its text;
-//! - `http/`: the HTTP/1.1 and HTTPS front end (same content as TFTP reads).
+//! - `http/`: the HTTP/1.1 and HTTPS front end (same content as TFTP reads);
+//! - `tls.rs`: HTTPS certificate (configured or self-signed), rustls
+//!   configuration, client certificates per folder, their `check`.
 
 mod content;
 mod files;
@@ -30,6 +32,7 @@ mod serve;
 mod sockets;
 mod status;
 mod task;
+mod tls;
 mod workers;
 
 use std::net::SocketAddr;

@@ -16,6 +16,7 @@
 
 pub mod conditional;
 pub mod date;
+pub mod digest;
 pub mod request;
 pub mod response;
 pub mod target;

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::respond::{self, Answer};
-use super::shared::{now_unix, Shared};
+use super::respond;
+use super::shared::{now_unix, Answer, Peer, Refusal, Shared};
 use super::stats::HttpStats;
 use super::transport::Transport;
+use super::upload;
 use crate::http::request::{self, HeadError, Method, RequestHead};
 use crate::http::response::{self, ALLOW};
 
@@ -23,12 +24,6 @@ enum Read {
     /// The head did not arrive within the header timeout.
     TimedOut,
     Malformed(HeadError),
-}
-
-/// Per-connection facts for the log line.
-pub(super) struct Peer {
-    pub(super) addr: SocketAddr,
-    pub(super) client_cert: Option<String>,
 }
 
 /// Serve one connection until it closes.
@@ -181,42 +176,22 @@ async fn answer<S: Transport>(
     let exchange = match request::check(head) {
         Ok(x) => x,
         Err(r) => {
-            let extra = (r.status == 405).then_some(("Allow", ALLOW));
-            return respond::status_only(
-                stream,
-                r.status,
-                false,
-                extra,
-                &head.target,
-                Some(r.reason),
-            )
-            .await;
+            let mut refusal = Refusal::new(r.status, r.reason);
+            if r.status == 405 {
+                refusal.fields.push(("Allow", ALLOW.into()));
+            }
+            return respond::refuse(stream, refusal, false, &head.target).await;
         }
     };
     match head.method {
-        Method::Get | Method::Head => respond::get(stream, shared, head, exchange.keep_alive).await,
-        Method::Put => {
-            let _ = (buf, peer);
-            respond::status_only(
-                stream,
-                403,
-                false,
-                None,
-                &head.target,
-                Some("uploads over HTTP are not served"),
-            )
-            .await
+        Method::Get | Method::Head => {
+            respond::get(stream, shared, head, exchange.keep_alive, peer).await
         }
+        Method::Put => upload::put(stream, buf, shared, head, exchange.content_length, peer).await,
         Method::Other(_) => {
-            respond::status_only(
-                stream,
-                405,
-                false,
-                Some(("Allow", ALLOW)),
-                &head.target,
-                None,
-            )
-            .await
+            let mut refusal = Refusal::new(405, "method not allowed");
+            refusal.fields.push(("Allow", ALLOW.into()));
+            respond::refuse(stream, refusal, false, &head.target).await
         }
     }
 }

@@ -7,15 +7,19 @@
 //! - `mod.rs`: listeners, shared state, accept loops, connection caps;
 //! - `conn.rs`: one connection: heads under timeouts, keep-alive, the log line;
 //! - `respond.rs`: GET and HEAD: content, validators, ranges, bodies;
+//! - `access.rs`: digest authentication per folder;
+//! - `upload.rs`: PUT into the upload folder (the TFTP upload store);
 //! - `transport.rs`: plain TCP (sendfile) and TLS streams;
 //! - `shared.rs`: what the connection tasks share (configuration, caps, counters);
 //! - `stats.rs`: counters and their `status` form.
 
+mod access;
 mod conn;
 mod respond;
 mod shared;
 mod stats;
 mod transport;
+mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -7,7 +7,8 @@ use std::os::unix::fs::MetadataExt;
 
 use tokio::io::AsyncWriteExt;
 
-use super::shared::{now_unix, Shared};
+use super::access;
+use super::shared::{now_unix, Answer, Peer, Refusal, Shared};
 use super::transport::Transport;
 use crate::daemon::content::open_content;
 use crate::daemon::files::Content;
@@ -19,40 +20,24 @@ use crate::server::RefuseReason;
 use crate::wire::Mode;
 use crate::{PathError, RequestPath};
 
-/// What was answered, for the log line and the counters.
-pub(super) struct Answer {
-    pub(super) status: u16,
-    /// Body bytes sent.
-    pub(super) bytes: u64,
-    pub(super) keep_alive: bool,
-    /// The served path (root-relative), or the target when none.
-    pub(super) path: String,
-    /// Why, for refusals.
-    pub(super) note: Option<&'static str>,
-}
-
 /// A response with a short text body and no content.
-pub(super) async fn status_only<S: Transport>(
+pub(super) async fn refuse<S: Transport>(
     stream: &mut S,
-    status: u16,
+    r: Refusal,
     keep_alive: bool,
-    extra: Option<(&'static str, &str)>,
     path: &str,
-    note: Option<&'static str>,
 ) -> Answer {
-    let (mut head, body) = response::simple(status, now_unix(), keep_alive);
-    if let Some((n, v)) = extra {
-        head = head.with(n, v);
-    }
+    let (mut head, body) = response::simple(r.status, now_unix(), keep_alive);
+    head.fields.extend(r.fields);
     let mut out = head.encode();
     out.extend_from_slice(&body);
     let ok = stream.write_all(&out).await.is_ok();
     Answer {
-        status,
+        status: r.status,
         bytes: 0,
         keep_alive: keep_alive && ok,
         path: path.to_string(),
-        note,
+        note: Some(r.note),
     }
 }
 
@@ -61,13 +46,14 @@ pub(super) fn tree_path(
     head: &RequestHead,
     max_name_len: usize,
     secure: bool,
-) -> Result<RequestPath, (u16, &'static str)> {
-    let target = decode_target(&head.target).map_err(|_| (400, "bad request target"))?;
+) -> Result<RequestPath, Refusal> {
+    let target =
+        decode_target(&head.target).map_err(|_| Refusal::new(400, "bad request target"))?;
     target::request_path(&target, max_name_len, secure).map_err(|e| match e {
-        PathError::Secured => (403, "Secured_Config is served over HTTPS only"),
-        PathError::Empty => (404, "no file named"),
-        PathError::TooLong { .. } => (414, "name too long"),
-        _ => (400, "refused path"),
+        PathError::Secured => Refusal::new(403, "Secured_Config is served over HTTPS only"),
+        PathError::Empty => Refusal::new(404, "no file named"),
+        PathError::TooLong { .. } => Refusal::new(414, "name too long"),
+        _ => Refusal::new(400, "refused path"),
     })
 }
 
@@ -77,15 +63,16 @@ pub(super) async fn get<S: Transport>(
     shared: &Shared,
     head: &RequestHead,
     keep_alive: bool,
+    peer: &Peer,
 ) -> Answer {
     let secure = stream.tls_version().is_some();
     let active = shared.active();
     let cfg = active.cfg();
-    let path = match tree_path(head, cfg.policy.max_name_len, secure) {
+    let path = match tree_path(head, cfg.policy.max_name_len, secure)
+        .and_then(|p| access::authorize(shared, head, &p, peer).map(|_| p))
+    {
         Ok(p) => p,
-        Err((status, note)) => {
-            return status_only(stream, status, keep_alive, None, &head.target, Some(note)).await
-        }
+        Err(r) => return refuse(stream, r, keep_alive, &head.target).await,
     };
     let prov = cfg.provisioning(active.loaded.site.server_address);
     let plan = crate::read_plan(path, &cfg.policy, &prov, Mode::Octet, Vec::new());
@@ -93,15 +80,8 @@ pub(super) async fn get<S: Transport>(
         Ok(v) => v,
         Err((reason, _, _)) => {
             let (status, note) = refusal_status(reason);
-            return status_only(
-                stream,
-                status,
-                keep_alive,
-                None,
-                &plan.path.joined(),
-                Some(note),
-            )
-            .await;
+            let r = Refusal::new(status, note);
+            return refuse(stream, r, keep_alive, &plan.path.joined()).await;
         }
     };
     let validators = validators(&content);

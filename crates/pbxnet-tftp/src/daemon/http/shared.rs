@@ -1,10 +1,13 @@
 //! What every connection task shares: the configuration in force, the
 //! connection caps and the counters.
 
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, RwLock};
 
 use super::stats::HttpStats;
 use crate::daemon::content::Active;
+use crate::http::digest::NonceKey;
 use crate::server::Admission;
 
 /// What every connection task shares.
@@ -14,6 +17,10 @@ pub(crate) struct Shared {
     /// Connection caps (HTTP and HTTPS together).
     admission: Mutex<Admission>,
     pub(crate) stats: HttpStats,
+    /// Digest nonces (secret random per process).
+    pub(super) nonce_key: NonceKey,
+    /// Upload folder room held by PUTs in progress.
+    pub(super) upload_reserved: AtomicU64,
 }
 
 impl Shared {
@@ -22,6 +29,8 @@ impl Shared {
             active: RwLock::new(active),
             admission: Mutex::new(admission),
             stats: HttpStats::default(),
+            nonce_key: NonceKey::new(rand::random()),
+            upload_reserved: AtomicU64::new(0),
         }
     }
 
@@ -47,4 +56,40 @@ pub(super) fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Per-connection facts for the log line.
+pub(crate) struct Peer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) client_cert: Option<String>,
+}
+
+/// What was answered, for the log line and the counters.
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    /// Body bytes sent.
+    pub(crate) bytes: u64,
+    pub(crate) keep_alive: bool,
+    /// The served path (root-relative), or the target when none.
+    pub(crate) path: String,
+    /// Why, for refusals.
+    pub(crate) note: Option<&'static str>,
+}
+
+/// A refusal: status, why (for the log line), extra fields (Allow,
+/// WWW-Authenticate).
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) note: &'static str,
+    pub(crate) fields: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    pub(crate) fn new(status: u16, note: &'static str) -> Refusal {
+        Refusal {
+            status,
+            note,
+            fields: Vec::new(),
+        }
+    }
 }
