@@ -788,26 +788,47 @@ fn digest_ha1(sum: &str, name: &str, password: &str) -> String {
         .to_string()
 }
 
-/// `[[http.digest]]` on Omniswitch: no credentials or a wrong password 401
-/// with a Digest challenge, the right one 200 with the bytes TFTP serves;
-/// an MD5 account (AudioCodes) with curl and wget, a SHA-256 one with curl;
-/// over HTTP and HTTPS.
+/// `[[http.digest]]` on two folders. Omniswitch: an installer with a
+/// SHA-256 HA1 and a phone with both; ThirdParty_Devices: the phone with an
+/// MD5 HA1 only (AudioCodes firmware), so only MD5 is offered there. No
+/// credentials or a wrong password: 401 with a Digest challenge; the right
+/// one: 200 with the bytes TFTP serves; curl (SHA-256 where offered first,
+/// else MD5) and wget (MD5 only; exit 6 on refusal); HTTP and HTTPS.
 #[test]
 fn digest_authentication_on_a_folder() {
     skip_unless_root!();
     let tables = format!(
-        "[[http.digest]]\nfolder = \"Omniswitch\"\nrealm = \"pbxnet\"\nusers = [\n  {{ name = \"installer\", ha1 = \"sha256:{}\" }},\n  {{ name = \"phone\", ha1 = \"md5:{}\" }},\n]\n",
+        "[[http.digest]]\nfolder = \"Omniswitch\"\nrealm = \"pbxnet\"\nusers = [\n  {{ name = \"installer\", ha1 = \"sha256:{}\" }},\n  {{ name = \"phone\", ha1 = \"sha256:{}\" }},\n  {{ name = \"phone\", ha1 = \"md5:{}\" }},\n]\n\
+         [[http.digest]]\nfolder = \"ThirdParty_Devices\"\nrealm = \"pbxnet\"\nusers = [ {{ name = \"phone\", ha1 = \"md5:{}\" }} ]\n",
         digest_ha1("sha256sum", "installer", "s3cret-installer"),
+        digest_ha1("sha256sum", "phone", "s3cret-phone"),
+        digest_ha1("md5sum", "phone", "s3cret-phone"),
         digest_ha1("md5sum", "phone", "s3cret-phone"),
     );
     let s = start("", &tables, |_, _| {});
     let (c, work) = (s.good(), s.work());
     let ca = s.ca();
-    let want = tftp_get(c, &work, "Omniswitch/os_conf").expect("tftp");
-    for url in [
-        http("/tpcfg/Omniswitch/os_conf"),
-        https("/Omniswitch/os_conf"),
-    ] {
+    let os_conf = tftp_get(c, &work, "Omniswitch/os_conf").expect("tftp");
+    let sip = tftp_get(c, &work, "ThirdParty_Devices/sip-phone.cfg").expect("tftp");
+    let both: &[(&str, &str)] = &[("installer", "s3cret-installer"), ("phone", "s3cret-phone")];
+    let phone: &[(&str, &str)] = &[("phone", "s3cret-phone")];
+    let cases = [
+        (http("/tpcfg/Omniswitch/os_conf"), &os_conf, both, "SHA-256"),
+        (https("/Omniswitch/os_conf"), &os_conf, both, "SHA-256"),
+        (
+            http("/ThirdParty_Devices/sip-phone.cfg"),
+            &sip,
+            phone,
+            "MD5",
+        ),
+        (
+            https("/tpcfg/ThirdParty_Devices/sip-phone.cfg"),
+            &sip,
+            phone,
+            "MD5",
+        ),
+    ];
+    for (url, want, users, first_algorithm) in cases {
         let tls: &[&str] = if url.starts_with("https") {
             &["--cacert", &ca]
         } else {
@@ -815,30 +836,34 @@ fn digest_authentication_on_a_folder() {
         };
         let none = curl(c, &work, &[tls, &[&url]].concat());
         assert_eq!(none.code, 401, "{url}: {none:?}");
+        let challenge = none.header("www-authenticate").unwrap_or_default();
         assert!(
-            none.header("www-authenticate")
-                .is_some_and(|h| h.starts_with("Digest ")),
+            challenge.starts_with("Digest ")
+                && challenge.contains(&format!("algorithm={first_algorithm}")),
             "{url}: {}",
             none.headers
         );
-        assert!(!contains(&none.body, &want));
-        for (user, right) in [("installer", "s3cret-installer"), ("phone", "s3cret-phone")] {
+        if first_algorithm == "MD5" {
+            assert!(!none.headers.contains("SHA-256"), "{url}: {}", none.headers);
+        }
+        assert!(!contains(&none.body, want));
+        for (user, right) in users {
             let wrong = curl(
                 c,
                 &work,
                 &[tls, &["--digest", "-u", &format!("{user}:wrong"), &url]].concat(),
             );
             assert_eq!(wrong.code, 401, "{url} {user} wrong password");
-            assert!(!contains(&wrong.body, &want));
+            assert!(!contains(&wrong.body, want));
             let good = curl(
                 c,
                 &work,
                 &[tls, &["--digest", "-u", &format!("{user}:{right}"), &url]].concat(),
             );
-            assert_eq!(good.code, 200, "{url} {user}: {}", good.stderr);
-            assert_eq!(good.body, want, "{url} {user}");
+            assert_eq!(good.code, 200, "{url} {user}: {good:?}");
+            assert_eq!(&good.body, want, "{url} {user}");
         }
-        // wget speaks MD5 digest only: the AudioCodes-style account.
+        // wget speaks MD5 digest only: the phone's account.
         let mut args = vec!["-q".to_string()];
         if url.starts_with("https") {
             args.push(format!("--ca-certificate={ca}"));
@@ -861,7 +886,7 @@ fn digest_authentication_on_a_folder() {
                 "wget {url} {password}: {out:?}"
             );
             if expect_ok {
-                assert_eq!(fs::read(work.join(&file)).unwrap(), want);
+                assert_eq!(&fs::read(work.join(&file)).unwrap(), want);
             } else {
                 // wget's exit 6: authentication failure.
                 assert_eq!(out.status.code(), Some(6), "{out:?}");
