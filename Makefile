@@ -128,7 +128,7 @@ bench-dhcp: deps
 ## pbxnet-tftpd's HTTP/HTTPS front ends vs nginx 1.22 (nginx-light: worker_processes 1,
 ## sendfile, same certificate), pinned apart: firmware day (BENCH_CLIENTS=200 curl
 ## phones: 4 KiB config then 16 MiB image, HTTP then HTTPS) and BENCH_RECHECK=300
-## If-None-Match re-checks, BENCH_REPS=3 (root; namespaces; ~2 min).
+## If-None-Match re-checks (BENCH_RECHECK_ROUNDS=5 rounds), BENCH_REPS=5 (root; namespaces; ~5 min).
 .PHONY: bench-http
 bench-http: deps
 	$(CARGO) build --release -p pbxnet-tftp --bin pbxnet-tftpd
