@@ -20,6 +20,10 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default();
+            eprintln!("daemon log:\n{log}");
+        }
     }
 }
 
@@ -41,6 +45,11 @@ fn start() -> Running {
 }
 
 fn start_with(extra: &str) -> Running {
+    start_prepared(extra, |_| {})
+}
+
+/// As [`start_with`], with `prepare` run on the config directory first.
+fn start_prepared(extra: &str, prepare: impl FnOnce(&std::path::Path)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     for d in ["Binary", "ThirdParty_Devices", "Secured_Config", "uploads"] {
@@ -68,10 +77,11 @@ fn start_with(extra: &str) -> Running {
          [http]\nenabled = true\nlisten = \"127.0.0.1:{http}\"\n{extra}"
     );
     fs::write(dir.path().join("tftp.toml"), conf).unwrap();
+    prepare(dir.path());
     let child = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
         .args(["--config", dir.path().to_str().unwrap(), "run"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(fs::File::create(dir.path().join("daemon.log")).unwrap())
         .spawn()
         .unwrap();
     let running = Running {
@@ -396,6 +406,7 @@ fn put_into_the_upload_folder_behind_digest_authentication() {
 fn tls_connect(
     d: &Running,
     port: &str,
+    client: Option<&ClientCert>,
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
@@ -407,8 +418,13 @@ fn tls_connect(
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(c) => config
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .unwrap(),
+        None => config.with_no_client_auth(),
+    };
     let name = ServerName::IpAddress(std::net::Ipv4Addr::new(192, 0, 2, 77).into());
     let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
     let sock = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
@@ -419,7 +435,16 @@ fn tls_connect(
 
 /// One request over TLS, the response read whole (the server closes).
 fn tls_exchange(d: &Running, port: &str, request: &str) -> (String, Vec<u8>) {
-    let mut s = tls_connect(d, port);
+    tls_exchange_as(d, port, request, None)
+}
+
+fn tls_exchange_as(
+    d: &Running,
+    port: &str,
+    request: &str,
+    client: Option<&ClientCert>,
+) -> (String, Vec<u8>) {
+    let mut s = tls_connect(d, port, client);
     s.write_all(request.as_bytes()).unwrap();
     let mut all = Vec::new();
     // A close without close_notify would be an error; the daemon sends one.
@@ -435,14 +460,7 @@ fn tls_exchange(d: &Running, port: &str, request: &str) -> (String, Vec<u8>) {
 fn https_serves_secured_config_and_ranges_with_the_self_signed_certificate() {
     let d = start_with("[https]\nenabled = true\nlisten = \"127.0.0.1:HTTPS_PORT\"\n");
     let conf = std::fs::read_to_string(d.dir.path().join("tftp.toml")).unwrap();
-    let port = conf
-        .rsplit("127.0.0.1:")
-        .next()
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let port = https_port(&conf);
     // The listeners are bound before start-up, the certificate is made at
     // start-up: wait for it.
     let cert = d.dir.path().join("tftpd/https-selfsigned.crt");
@@ -473,4 +491,165 @@ fn https_serves_secured_config_and_ranges_with_the_self_signed_certificate() {
         exchange(&mut connect(&d), &get("/securcfg/secret.ini", ""), false).status,
         403
     );
+}
+
+fn status_json(d: &Running) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_pbxnet-tftpd"))
+        .args([
+            "--config",
+            d.dir.path().to_str().unwrap(),
+            "status",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Read until the server closes; how long it took (a reset counts as closed).
+fn closed_within(s: &mut TcpStream, limit: Duration) -> Duration {
+    let started = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return started.elapsed(),
+            Err(e) => panic!("not closed within {limit:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn slow_heads_time_out_and_connections_over_the_per_client_cap_are_closed() {
+    let d = start_with("header-timeout = \"1s\"\nmax-connections-per-client = 2\n");
+    // Slowloris: a head that never ends is cut at the header timeout.
+    let mut slow = TcpStream::connect(&d.http).unwrap();
+    slow.write_all(b"GET /Binary/small.bin HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    let took = closed_within(&mut slow, Duration::from_secs(5));
+    assert!(took >= Duration::from_millis(800), "closed after {took:?}");
+    // Two kept-alive connections hold this client's two slots...
+    let mut held = [connect(&d), connect(&d)];
+    for c in &mut held {
+        assert_eq!(exchange(c, &get("/tpcfg/phone.cfg", ""), false).status, 200);
+    }
+    // ...so a third is closed at once, without a response.
+    let mut third = TcpStream::connect(&d.http).unwrap();
+    let took = closed_within(&mut third, Duration::from_secs(2));
+    assert!(took < Duration::from_secs(1), "closed after {took:?}");
+    // Freed slots are reusable.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut c = connect(&d);
+        c.get_mut()
+            .write_all(get("/tpcfg/phone.cfg", "").as_bytes())
+            .unwrap();
+        let mut line = String::new();
+        if c.read_line(&mut line).is_ok_and(|n| n > 0) {
+            assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots never freed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let http = &status_json(&d)["http"];
+    assert!(http["timeouts"].as_u64().unwrap() >= 1, "{http}");
+    assert!(http["refused_connections"].as_u64().unwrap() >= 1, "{http}");
+    assert!(http["by_status"]["200"].as_u64().unwrap() >= 3, "{http}");
+    assert_eq!(http["listeners"][0]["protocol"], "http", "{http}");
+}
+
+/// A client certificate and its key.
+struct ClientCert {
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+/// A CA (its PEM) and a client certificate it issued.
+fn ca_and_client() -> (String, ClientCert) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, "test phone CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::default();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "phone 00908f61a023");
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+    (
+        ca_cert.pem(),
+        ClientCert {
+            chain: vec![cert.der().clone()],
+            key,
+        },
+    )
+}
+
+#[test]
+fn a_folder_requiring_client_certificates_is_https_only_and_checked_per_request() {
+    let (ca_pem, client) = ca_and_client();
+    let extra = "[https]\nenabled = true\nlisten = \"127.0.0.1:HTTPS_PORT\"\n\
+                 [[https.client-certificates]]\nfolder = \"ThirdParty_Devices\"\nca = \"phone-ca.pem\"\nrequired = true\n";
+    let d = start_prepared(extra, |dir| {
+        std::fs::write(dir.join("phone-ca.pem"), &ca_pem).unwrap()
+    });
+    let conf = std::fs::read_to_string(d.dir.path().join("tftp.toml")).unwrap();
+    let port = https_port(&conf);
+    let cert = d.dir.path().join("tftpd/https-selfsigned.crt");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cert.exists() {
+        assert!(Instant::now() < deadline, "no self-signed certificate made");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let close = "Connection: close\r\n";
+    // With the phone's certificate: served, by its folder name or through
+    // the search folders.
+    for path in ["/ThirdParty_Devices/phone.cfg", "/tpcfg/phone.cfg"] {
+        let (head, body) = tls_exchange_as(&d, &port, &get(path, close), Some(&client));
+        assert!(head.starts_with("HTTP/1.1 200 "), "{path}: {head}");
+        assert_eq!(body, b"server=192.0.2.77\n");
+    }
+    // Without: refused, however it is named; other folders stay open.
+    for path in [
+        "/ThirdParty_Devices/phone.cfg",
+        "/tpcfg/phone.cfg",
+        "/phone.cfg",
+    ] {
+        let (head, _) = tls_exchange(&d, &port, &get(path, close));
+        assert!(head.starts_with("HTTP/1.1 403 "), "{path}: {head}");
+        assert_eq!(
+            exchange(&mut connect(&d), &get(path, ""), false).status,
+            403,
+            "plain {path}"
+        );
+    }
+    let (head, _) = tls_exchange(&d, &port, &get("/Binary/small.bin", close));
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+}
+
+/// The port of `[https] listen` in a tftp.toml.
+fn https_port(conf: &str) -> String {
+    let https = conf.split("[https]").nth(1).unwrap();
+    let after = https.split("127.0.0.1:").nth(1).unwrap();
+    after.split('"').next().unwrap().to_string()
 }

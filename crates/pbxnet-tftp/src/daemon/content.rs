@@ -40,6 +40,17 @@ impl Active {
 /// the client gets.
 pub(super) type Refusal = (RefuseReason, ErrorCode, String);
 
+/// The first component of the folder content was found in, from the name
+/// [`open_content`] gives it: `<rel>`, `<mac>.cfg (from <template rel>)`
+/// or `<path> (generated)`.
+pub(super) fn served_folder(served: &str) -> &str {
+    let rel = match served.split_once(" (from ") {
+        Some((_, template)) => template.trim_end_matches(')'),
+        None => served.split(" (").next().unwrap_or(served),
+    };
+    rel.split('/').next().unwrap_or("")
+}
+
 /// Render a configured device's `<mac>.cfg` from its template.
 fn render_device(
     cfg: &TftpConfig,
@@ -259,5 +270,25 @@ fn expand_file(
                 "server configuration error".into(),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_folder;
+
+    #[test]
+    fn served_folder_reads_every_name_open_content_gives() {
+        assert_eq!(
+            served_folder("ThirdParty_Devices/phone.cfg"),
+            "ThirdParty_Devices"
+        );
+        assert_eq!(served_folder("os_ins.alu"), "os_ins.alu");
+        let rendered = "00908f61a023.cfg (from ThirdParty_Devices/templates/420HD.cfg)";
+        assert_eq!(served_folder(rendered), "ThirdParty_Devices");
+        assert_eq!(
+            served_folder("Secured_Config/hap_conf.ini (generated)"),
+            "Secured_Config"
+        );
     }
 }

@@ -9,16 +9,27 @@ use crate::http::digest::{self, Attempt, AuthOutcome};
 use crate::http::request::RequestHead;
 use crate::RequestPath;
 
-/// The authenticated user (`None`: the folder is not guarded), or the
-/// refusal (401 with fresh challenges).
+/// The rules of the folder a request names (its first component), or
+/// the refusal.
 pub(super) fn authorize(
     shared: &Shared,
     head: &RequestHead,
     path: &RequestPath,
     peer: &Peer,
 ) -> Result<Option<String>, Refusal> {
-    let active = shared.active();
     let first = path.components().first().map(String::as_str).unwrap_or("");
+    authorize_folder(shared, head, first, peer)
+}
+
+/// The authenticated user (`None`: the folder is not guarded), or the
+/// refusal (401 with fresh challenges, 403 for client certificates).
+pub(super) fn authorize_folder(
+    shared: &Shared,
+    head: &RequestHead,
+    first: &str,
+    peer: &Peer,
+) -> Result<Option<String>, Refusal> {
+    let active = shared.active();
     client_certificate(&active.cfg().https, first, peer)?;
     let Some(folder) = active
         .cfg()

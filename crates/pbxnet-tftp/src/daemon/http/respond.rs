@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use super::access;
 use super::shared::{now_unix, Answer, Peer, Refusal, Shared};
 use super::transport::Transport;
-use crate::daemon::content::open_content;
+use crate::daemon::content::{open_content, served_folder};
 use crate::daemon::files::Content;
 use crate::http::conditional::{self, Conditions, Selection, Validators};
 use crate::http::request::{Method, RequestHead};
@@ -66,23 +66,9 @@ pub(super) async fn get<S: Transport>(
     peer: &Peer,
 ) -> Answer {
     let secure = stream.tls_version().is_some();
-    let active = shared.active();
-    let cfg = active.cfg();
-    let path = match tree_path(head, cfg.policy.max_name_len, secure)
-        .and_then(|p| access::authorize(shared, head, &p, peer).map(|_| p))
-    {
-        Ok(p) => p,
-        Err(r) => return refuse(stream, r, keep_alive, &head.target).await,
-    };
-    let prov = cfg.provisioning(active.loaded.site.server_address);
-    let plan = crate::read_plan(path, &cfg.policy, &prov, Mode::Octet, Vec::new());
-    let (served, content, len) = match open_content(&active, &plan, secure) {
+    let (plan, served, content, len) = match open(shared, head, peer, secure) {
         Ok(v) => v,
-        Err((reason, _, _)) => {
-            let (status, note) = refusal_status(reason);
-            let r = Refusal::new(status, note);
-            return refuse(stream, r, keep_alive, &plan.path.joined()).await;
-        }
+        Err((r, path)) => return refuse(stream, r, keep_alive, &path).await,
     };
     let validators = validators(&content);
     let conditions = Conditions {
@@ -107,6 +93,44 @@ pub(super) async fn get<S: Transport>(
         path: served,
         note,
     }
+}
+
+/// What a read opens.
+type Opened = (crate::ReadPlan, String, Content, u64);
+
+/// The path, its folder's rules, the content. The rules are those of the
+/// folder the request names and of the folder the content was found in
+/// (a search folder, a device template's folder), so that a guarded
+/// folder is not reached under another name.
+fn open(
+    shared: &Shared,
+    head: &RequestHead,
+    peer: &Peer,
+    secure: bool,
+) -> Result<Opened, (Refusal, String)> {
+    let active = shared.active();
+    let cfg = active.cfg();
+    let path = tree_path(head, cfg.policy.max_name_len, secure)
+        .and_then(|p| access::authorize(shared, head, &p, peer).map(|_| p))
+        .map_err(|r| (r, head.target.clone()))?;
+    let prov = cfg.provisioning(active.loaded.site.server_address);
+    let plan = crate::read_plan(path, &cfg.policy, &prov, Mode::Octet, Vec::new());
+    let (served, content, len) =
+        open_content(&active, &plan, secure).map_err(|(reason, _, _)| {
+            let (status, note) = refusal_status(reason);
+            (Refusal::new(status, note), plan.path.joined())
+        })?;
+    let requested = plan
+        .path
+        .components()
+        .first()
+        .map(String::as_str)
+        .unwrap_or("");
+    let found = served_folder(&served);
+    if !found.eq_ignore_ascii_case(requested) {
+        access::authorize_folder(shared, head, found, peer).map_err(|r| (r, served.clone()))?;
+    }
+    Ok((plan, served, content, len))
 }
 
 /// A refused read's status.
