@@ -161,18 +161,18 @@ fn make_pki(pki: &Path) {
         pki,
         "set -e
          for ca in ca rogue-ca; do
-           openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key -out $ca.pem -days 2 \
+           openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key -out $ca.pem -days 365 \
              -subj \"/CN=pbxnet lab $ca\" -addext basicConstraints=critical,CA:TRUE \
              -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
          done
          openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=192.168.92.246 2>/dev/null
-         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 \
            -extfile server.ext -out server.pem 2>/dev/null
          openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=phone-00908f61a023 2>/dev/null
-         openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+         openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 365 \
            -extfile client.ext -out client.pem 2>/dev/null
          openssl req -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.csr -subj /CN=rogue-phone 2>/dev/null
-         openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key -CAcreateserial -days 2 \
+         openssl x509 -req -in rogue.csr -CA rogue-ca.pem -CAkey rogue-ca.key -CAcreateserial -days 365 \
            -extfile client.ext -out rogue.pem 2>/dev/null
          chmod 600 *.key",
     );
@@ -629,6 +629,9 @@ fn each_request_has_one_log_line_with_its_fields() {
         );
         assert_eq!(f.code, 200, "{}", f.stderr);
     }
+    // A per-MAC file: the line names the device.
+    let device = "/tpcfg/00-90-8F-61-A0-23.cfg";
+    assert_eq!(curl(c, &work, &[&http(device)]).code, 200);
     let missing = "/Binary/no-such-file.bin";
     assert_eq!(
         curl(c, &work, &["-A", "lab-agent/3", &http(missing)]).code,
@@ -671,6 +674,15 @@ fn each_request_has_one_log_line_with_its_fields() {
     assert_eq!(missed.len(), 1, "{log}");
     assert_eq!(field(&missed[0], "status"), Some("404"));
     assert_eq!(field(&missed[0], "user_agent"), Some("lab-agent/3"));
+    let rendered: Vec<_> = log
+        .lines()
+        .filter(|l| field(l, "status") == Some("200") && field(l, "mac") == Some("00908f61a023"))
+        .collect();
+    assert_eq!(rendered.len(), 1, "mac of {device}:\n{log}");
+    assert!(
+        lines.iter().all(|l| field(l, "mac") == Some("none")),
+        "{lines:#?}"
+    );
 }
 
 /// A folder with `required = true`: without a certificate 403, with the
