@@ -324,6 +324,7 @@ done
     done
     echo
     echo "nginx RSS is master + worker. Server pinned to CPU 0, clients to CPU 1 ($(nproc) CPUs on this machine)."
+    echo "$("$NGINX" -v 2>&1); $(curl --version | head -1 | cut -d' ' -f1-5); pbxnet: $BIN"
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo
