@@ -32,21 +32,7 @@ pub(super) async fn serve<S: Transport>(mut stream: S, peer: Peer, shared: &Shar
     let mut first = true;
     loop {
         let http = shared.active().cfg().http.clone();
-        let wait = if first {
-            http.header_timeout
-        } else {
-            http.idle_timeout
-        };
-        first = false;
-        let head = match read_head(
-            &mut stream,
-            &mut buf,
-            wait,
-            http.header_timeout,
-            http.max_header_size,
-        )
-        .await
-        {
+        let head = match read_head(&mut stream, &mut buf, &http, first).await {
             Read::Head(h) => h,
             Read::Closed => break,
             Read::TimedOut => {
@@ -60,6 +46,7 @@ pub(super) async fn serve<S: Transport>(mut stream: S, peer: Peer, shared: &Shar
                 break;
             }
         };
+        first = false;
         HttpStats::add(&shared.stats.active_requests, 1);
         let keep = request(
             &mut stream,
@@ -78,25 +65,25 @@ pub(super) async fn serve<S: Transport>(mut stream: S, peer: Peer, shared: &Shar
     let _ = stream.shutdown().await;
 }
 
-/// Read a head into `buf`: its first byte within `first_wait`, the whole of
-/// it within `header_timeout` of that.
+/// Read a head into `buf`. The first request of a connection must arrive
+/// whole within the header timeout (a connection that sends nothing is a
+/// slow client too, counted); a later one may wait the idle timeout for
+/// its first byte (then the connection just closes), then has the header
+/// timeout for the rest.
 async fn read_head<S: Transport>(
     stream: &mut S,
     buf: &mut Vec<u8>,
-    first_wait: Duration,
-    header_timeout: Duration,
-    max_size: usize,
+    http: &crate::HttpConfig,
+    first: bool,
 ) -> Read {
-    if buf.is_empty() {
-        match tokio::time::timeout(first_wait, stream.read_buf(buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return Read::Closed,
-            Ok(Ok(_)) => {}
-            // Idle between requests is normal; before the first, it is slow.
-            Err(_) if buf.is_empty() => return Read::Closed,
-            Err(_) => return Read::TimedOut,
+    let (header_timeout, max_size) = (http.header_timeout, http.max_header_size);
+    let mut deadline = tokio::time::Instant::now() + header_timeout;
+    if buf.is_empty() && !first {
+        match tokio::time::timeout(http.idle_timeout, stream.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Read::Closed,
+            Ok(Ok(_)) => deadline = tokio::time::Instant::now() + header_timeout,
         }
     }
-    let deadline = tokio::time::Instant::now() + header_timeout;
     loop {
         match request::parse_head(buf, max_size) {
             Ok(Some((head, used))) => {
