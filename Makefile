@@ -124,3 +124,12 @@ bench-ntp-client: deps
 bench-dhcp: deps
 	$(CARGO) build --release -p pbxnet-dhcp --bin pbxnet-dhcpd
 	tests/bench/dhcp.sh
+
+## pbxnet-tftpd's HTTP/HTTPS front ends vs nginx 1.22 (nginx-light: worker_processes 1,
+## sendfile, same certificate), pinned apart: firmware day (BENCH_CLIENTS=200 curl
+## phones: 4 KiB config then 16 MiB image, HTTP then HTTPS) and BENCH_RECHECK=300
+## If-None-Match re-checks (BENCH_RECHECK_ROUNDS=5 rounds), BENCH_REPS=5 (root; namespaces; ~5 min).
+.PHONY: bench-http
+bench-http: deps
+	$(CARGO) build --release -p pbxnet-tftp --bin pbxnet-tftpd
+	tests/bench/http.sh

@@ -14,6 +14,8 @@ packages=(
   kea-dhcp4-server                                # DHCP anchor (benchmarks)
   chrony ntpsec-ntpdig                            # NTP peers and anchor
   tftp-hpa atftp busybox curl                     # TFTP clients
+  wget openssl                                    # HTTP(S) peers: wget, s_client, the lab's CA and client certificates
+  nginx-light                                     # HTTP(S) anchor (bench-http); policy-rc.d keeps it stopped
   sqlite3 tcpdump
   libtss2-dev pkg-config swtpm swtpm-tools         # licd TPM anchor: tss-esapi build, software TPM for its test
   systemd strace                                  # systemd-analyze, syscall audit: unit checks (pbxnet-xtask tests)
