@@ -240,6 +240,40 @@ pub(crate) struct ProvisioningUrl {
     pub config: Option<String>,
 }
 
+impl UrlProto {
+    /// The URL scheme.
+    pub(crate) fn scheme(self) -> &'static str {
+        match self {
+            UrlProto::Tftp => "tftp",
+            UrlProto::Ftp => "ftp",
+            UrlProto::Http => "http",
+            UrlProto::Https => "https",
+        }
+    }
+}
+
+/// The URL a device asks for a file at: `<scheme>://<host>/<path>`.
+pub(crate) fn file_url(scheme: &str, host: &str, path: &str) -> String {
+    format!("{scheme}://{host}/{}", path.trim_start_matches('/'))
+}
+
+impl ProvisioningUrl {
+    /// The URLs the phone derives from option 160: the firmware's (when
+    /// named) and the configuration's, `<default_config>` when option 160
+    /// names none (`<mac>.cfg`).
+    pub(crate) fn file_urls(&self, default_config: &str) -> (Option<String>, String) {
+        let s = self.proto.scheme();
+        (
+            self.firmware.as_deref().map(|f| file_url(s, &self.host, f)),
+            file_url(
+                s,
+                &self.host,
+                self.config.as_deref().unwrap_or(default_config),
+            ),
+        )
+    }
+}
+
 /// Expands the literal `<MAC>` to 12 lower-case hex digits.
 pub(crate) fn expand_mac(text: &str, mac: &Mac) -> String {
     let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
@@ -386,8 +420,11 @@ pub(crate) fn parse_switch_instructions(
 pub(crate) struct ApInstructions {
     /// Config file path.
     pub config: String,
-    /// Where to fetch it.
+    /// Where to fetch it by TFTP.
     pub server: Ipv4Addr,
+    /// `https_server`: when named, the AP fetches the config over HTTPS
+    /// from it (`https://<https_server>/<config>`) instead of TFTP.
+    pub https_server: Option<Ipv4Addr>,
 }
 
 /// Parses `key=value` ini lines (`;`/`#` comments, `[sections]` ignored).
@@ -397,7 +434,7 @@ pub(crate) fn parse_ap_instructions(
     default_server: Ipv4Addr,
 ) -> Result<ApInstructions, ProvisionError> {
     no_macro(file, text)?;
-    let (mut name, mut path, mut server) = (None, None, None);
+    let (mut name, mut path, mut server, mut https) = (None, None, None, None);
     for line in ini_lines(text) {
         let Some((k, v)) = key_value(line, '=') else {
             continue;
@@ -406,6 +443,7 @@ pub(crate) fn parse_ap_instructions(
             "config_file" => name = Some(v.to_string()),
             "config_path" => path = Some(v.to_string()),
             "server" => server = Some(addr(file, "server", v)?),
+            "https_server" => https = Some(addr(file, "https_server", v)?),
             _ => {}
         }
     }
@@ -416,6 +454,7 @@ pub(crate) fn parse_ap_instructions(
     Ok(ApInstructions {
         config: join(path.as_deref(), &name),
         server: server.unwrap_or(default_server),
+        https_server: https,
     })
 }
 
@@ -601,6 +640,38 @@ mod tests {
     }
 
     #[test]
+    fn option_160_derived_urls() {
+        let u = parse_option_160("https://192.168.92.246/;<MAC>.cfg", &MAC).unwrap();
+        assert_eq!(
+            u.file_urls("x.cfg"),
+            (None, "https://192.168.92.246/00908f61a022.cfg".to_string())
+        );
+        let u = parse_option_160(
+            "http://192.168.92.246/ThirdParty_Devices/400HD.img;cfg/<MAC>.cfg",
+            &MAC,
+        )
+        .unwrap();
+        assert_eq!(
+            u.file_urls("x.cfg"),
+            (
+                Some("http://192.168.92.246/ThirdParty_Devices/400HD.img".to_string()),
+                "http://192.168.92.246/cfg/00908f61a022.cfg".to_string()
+            )
+        );
+        // `<MAC>` in the firmware part too, and no `;`: the default config.
+        let u = parse_option_160("https://h/fw-<MAC>.img", &MAC).unwrap();
+        assert_eq!(
+            u.file_urls("00908f61a022.cfg"),
+            (
+                Some("https://h/fw-00908f61a022.img".to_string()),
+                "https://h/00908f61a022.cfg".to_string()
+            )
+        );
+        let u = parse_option_160("https://h", &MAC).unwrap();
+        assert_eq!(u.file_urls("d.cfg"), (None, "https://h/d.cfg".to_string()));
+    }
+
+    #[test]
     fn switch_instructions() {
         let text = "! c\nConfig filename:os_conf\nConfig location:/Omniswitch\nConfig Server IP:192.168.92.246\n\
                     Script filename:os_script\nScript location:/Omniswitch\nScript Server IP:192.168.92.246\n\
@@ -627,6 +698,17 @@ mod tests {
         let ins = "; x\n[instruction]\nconfig_file=hap_conf.ini\nconfig_path=/Secured_Config\nserver=192.168.92.246\n";
         let a = parse_ap_instructions("hap_instruction.ini", ins, Ipv4Addr::LOCALHOST).unwrap();
         assert_eq!(a.config, "/Secured_Config/hap_conf.ini");
+        assert_eq!(a.https_server, None);
+        let with_https = format!("{ins}http_server=192.168.92.246\nhttps_server=192.168.92.247\n");
+        let a =
+            parse_ap_instructions("hap_instruction.ini", &with_https, Ipv4Addr::LOCALHOST).unwrap();
+        assert_eq!(a.https_server, Some(Ipv4Addr::new(192, 168, 92, 247)));
+        assert!(parse_ap_instructions(
+            "f",
+            "config_file=x\nhttps_server=srv\n",
+            Ipv4Addr::LOCALHOST
+        )
+        .is_err());
         let conf = "[wlan]\nemployee_ssid=Employee\nguest_ssid=Guest\n[system]\ncountry_code=FR\ncluster_virtual_ip=192.168.92.134\n";
         let c = parse_ap_config("hap_conf.ini", conf).unwrap();
         assert_eq!(c.ssids, ["Employee", "Guest"]);
