@@ -14,6 +14,7 @@ mod config;
 pub mod daemon;
 mod devices;
 mod generated;
+pub mod http;
 mod netascii;
 mod options;
 mod path;
@@ -23,7 +24,8 @@ mod upload;
 pub mod wire;
 
 pub use config::{
-    matches_patterns, FolderFacts, RawTftpConfig, RootFacts, TftpConfig, TreeFile, TreeSnapshot,
+    matches_patterns, ClientCertFolder, DigestAlgorithm, DigestFolder, DigestUser, FolderFacts,
+    HttpConfig, HttpsConfig, RawTftpConfig, RootFacts, TftpConfig, TreeFile, TreeSnapshot,
     TREE_MAX_ENTRIES,
 };
 pub use devices::{
@@ -41,8 +43,8 @@ pub use path::{
     MAX_DEPTH, SECURED_FOLDER,
 };
 pub use server::{
-    decide, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan, RefuseReason,
-    UploadPolicy, WritePlan,
+    decide, read_plan, Admission, Decision, IgnoreReason, Policy, PortPicker, ReadPlan,
+    RefuseReason, UploadPolicy, WritePlan,
 };
 pub use transfer::{
     rcvbuf_cost, Done, Event, Negotiating, Outcome, Sending, Source, SourceError, State, Timing,

@@ -239,15 +239,28 @@ pub fn decide(datagram: &[u8], policy: &Policy, prov: &Provisioning) -> Decision
             overwrite: up.overwrite,
         });
     }
+    Decision::Read(read_plan(path, policy, prov, req.mode, req.options))
+}
+
+/// How to serve a read of `path`: the candidates in the tree and the
+/// generated fallback. One plan for TFTP and HTTP (mode octet, no
+/// options), so both serve the same bytes.
+pub fn read_plan(
+    path: RequestPath,
+    policy: &Policy,
+    prov: &Provisioning,
+    mode: Mode,
+    options: Vec<(String, String)>,
+) -> ReadPlan {
     let candidates = path::candidates(&path, &policy.search_folders);
     let generated = generated::generated(&path, prov);
-    Decision::Read(ReadPlan {
+    ReadPlan {
         path,
         candidates,
         generated,
-        mode: req.mode,
-        options: req.options,
-    })
+        mode,
+        options,
+    }
 }
 
 /// Concurrency caps: global and per client address.

@@ -13,9 +13,11 @@
 //! this module never touches the file system.
 mod devices;
 mod files;
+mod http;
 mod names;
 mod provisioning;
 mod raw;
+mod raw_http;
 mod server;
 mod transfer;
 mod tree;
@@ -25,6 +27,9 @@ use pbxnet_config::{DaemonConfig, Diagnostic, Diagnostics, Severity, ValidateCtx
 
 use crate::server::Policy;
 
+pub use http::{
+    ClientCertFolder, DigestAlgorithm, DigestFolder, DigestUser, HttpConfig, HttpsConfig,
+};
 pub use raw::RawTftpConfig;
 pub use tree::{FolderFacts, RootFacts, TreeFile, TreeSnapshot, TREE_MAX_ENTRIES};
 pub(crate) use validated::Anchors;
@@ -52,6 +57,8 @@ impl DaemonConfig for TftpConfig {
             diags,
         );
         let devices = devices::validate(&raw.devices, src, diags);
+        let http = http::validate_http(&raw.http, src, diags);
+        let https = http::validate_https(&raw.https, &http, ctx, diags);
         if !raw.files.serve_secured_config {
             files::warn_secured_not_served(ctx, diags);
         }
@@ -85,6 +92,8 @@ impl DaemonConfig for TftpConfig {
             stellar,
             device_template_folder: devices.template_folder,
             devices: devices.devices,
+            http,
+            https,
             anchors: Anchors {
                 root: anchor(raw.files.root.span(), "files.root"),
                 template_folder: anchor(

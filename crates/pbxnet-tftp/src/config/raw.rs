@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 use crate::wire::MAX_BLKSIZE;
 
+use super::raw_http::{RawHttp, RawHttps};
+
 /// The whole `tftp.toml`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -36,6 +38,12 @@ pub struct RawTftpConfig {
     /// `[devices]`.
     #[serde(default)]
     pub devices: RawDevices,
+    /// `[http]`.
+    #[serde(default)]
+    pub http: RawHttp,
+    /// `[https]`.
+    #[serde(default)]
+    pub https: RawHttps,
 }
 
 /// `[devices]`: per-device `<mac>.cfg` files rendered from templates.

@@ -62,6 +62,9 @@ fn shipped_example_parses_and_validates() {
     assert_eq!(cfg.listen.port(), 69);
     assert_eq!(cfg.os_config_file, "os_conf");
     assert_eq!(cfg.devices.len(), 2);
+    assert!(cfg.http.enabled && cfg.https.enabled);
+    assert_eq!(cfg.http.listen.port(), 80);
+    assert_eq!(cfg.https.listen.port(), 443);
 }
 
 #[test]
@@ -85,6 +88,8 @@ fn rejects_unknown_keys_in_every_table() {
         "omniswitch",
         "stellar",
         "uploads",
+        "http",
+        "https",
     ] {
         let text = format!("[{table}]\nbogus-key = 1\n");
         let errs = validate(&text, dir.path()).unwrap_err();
@@ -184,4 +189,93 @@ fn refuses_empty_or_out_of_range_stellar_secrets() {
         "{debug}"
     );
     assert!(!validate("", dir.path()).unwrap().stellar.secrets_set());
+}
+
+#[test]
+fn http_and_https_default_off_with_spec_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = validate("", dir.path()).unwrap();
+    assert!(!cfg.http.enabled && !cfg.https.enabled);
+    assert_eq!(cfg.http.listen.port(), 80);
+    assert_eq!(cfg.https.listen.port(), 443);
+    assert_eq!(cfg.http.max_connections, 1024);
+    assert_eq!(cfg.http.max_connections_per_client, 16);
+    assert_eq!(cfg.http.header_timeout.as_secs(), 10);
+    assert_eq!(cfg.http.request_timeout.as_secs(), 300);
+    assert_eq!(cfg.http.idle_timeout.as_secs(), 30);
+    assert_eq!(cfg.http.max_header_size, 8192);
+    assert!(cfg.https.certificate.is_none() && cfg.https.key.is_none());
+}
+
+#[test]
+fn http_sections_parse_digest_and_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha = "a".repeat(64);
+    let md5 = "B".repeat(32);
+    let text = format!(
+        "[http]\nenabled = true\nlisten = \"127.0.0.1:8080\"\nmax-header-size = \"16KiB\"\n\
+         [[http.digest]]\nfolder = \"uploads\"\nrealm = \"pbxnet\"\n\
+         users = [ {{ name = \"installer\", ha1 = \"sha256:{sha}\" }}, {{ name = \"ac\", ha1 = \"md5:{md5}\" }} ]\n\
+         [https]\nenabled = true\nlisten = \"127.0.0.1:8443\"\ncertificate = \"tls/server.pem\"\nkey = \"tls/server.key\"\n\
+         [[https.client-certificates]]\nfolder = \"ThirdParty_Devices\"\nca = \"/etc/ca.pem\"\n"
+    );
+    let cfg = validate(&text, dir.path()).unwrap_or_else(|d| panic!("{d:#?}"));
+    assert_eq!(cfg.http.listen.port(), 8080);
+    assert_eq!(cfg.http.max_header_size, 16 * 1024);
+    let d = &cfg.http.digest[0];
+    assert_eq!((d.folder.as_str(), d.realm.as_str()), ("uploads", "pbxnet"));
+    assert_eq!(d.users[0].algorithm, DigestAlgorithm::Sha256);
+    assert_eq!(d.users[1].algorithm, DigestAlgorithm::Md5);
+    assert_eq!(d.users[1].ha1, "b".repeat(32));
+    assert_eq!(
+        cfg.https.certificate,
+        Some(dir.path().join("tls/server.pem"))
+    );
+    let c = &cfg.https.client_certificates[0];
+    assert!(c.required);
+    assert_eq!(c.ca, Path::new("/etc/ca.pem"));
+    assert!(
+        !format!("{cfg:?}").contains(&sha),
+        "HA1 must not be in Debug"
+    );
+}
+
+#[test]
+fn http_errors_name_key_line_and_never_echo_ha1() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[http]\nlisten = \"eighty\"\nmax-connections = 0\nheader-timeout = \"0s\"\n\
+                max-header-size = \"1MiB\"\n\
+                [[http.digest]]\nfolder = \"../x\"\nusers = [ { name = \"a:b\", ha1 = \"x\" }, { name = \"ok\", ha1 = \"sha256:secret\" } ]\n\
+                [https]\nenabled = true\ncertificate = \"c.pem\"\n\
+                [[https.client-certificates]]\nfolder = \"T\"\nca = \"a.pem\"\n\
+                [[https.client-certificates]]\nfolder = \"t\"\nca = \"b.pem\"\n";
+    let errs = validate(text, dir.path()).unwrap_err();
+    for key in [
+        "http.listen",
+        "http.max-connections",
+        "http.header-timeout",
+        "http.max-header-size",
+        "http.digest[0].folder",
+        "http.digest[0].users[0].name",
+        "http.digest[0].users[1].ha1",
+        "https.certificate",
+        "https.client-certificates[1].folder",
+    ] {
+        assert!(
+            errs.iter().any(|d| d.key == key),
+            "missing {key}: {errs:#?}"
+        );
+    }
+    let listen = errs.iter().find(|d| d.key == "http.listen").unwrap();
+    assert_eq!((listen.line, listen.column), (2, 10));
+    let shown: String = errs.iter().map(|d| d.to_string()).collect();
+    assert!(!shown.contains("sha256:secret"), "{shown}");
+}
+
+#[test]
+fn https_listen_must_differ_from_http_listen() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[http]\nenabled = true\nlisten = \"0.0.0.0:8080\"\n[https]\nenabled = true\nlisten = \"0.0.0.0:8080\"\n";
+    let errs = validate(text, dir.path()).unwrap_err();
+    assert!(errs.iter().any(|d| d.key == "https.listen"), "{errs:#?}");
 }

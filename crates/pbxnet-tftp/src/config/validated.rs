@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use pbxnet_config::{Diagnostic, Severity};
 
+use super::http::{HttpConfig, HttpsConfig};
 use crate::devices::Device;
 use crate::generated::{Provisioning, Stellar, OS8_INS, OS_INS};
 use crate::options::Limits;
@@ -56,6 +57,10 @@ pub struct TftpConfig {
     pub device_template_folder: String,
     /// Devices with per-device `<mac>.cfg` files.
     pub devices: Vec<Device>,
+    /// `[http]`: the HTTP/1.1 front end.
+    pub http: HttpConfig,
+    /// `[https]`: the HTTPS front end.
+    pub https: HttpsConfig,
     /// Where the keys that name served folders are in `tftp.toml`, for the
     /// checks of the served tree (see [`TftpConfig::check_tree`]).
     pub(crate) anchors: Anchors,

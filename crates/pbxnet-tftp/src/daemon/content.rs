@@ -89,16 +89,19 @@ fn render_device(
 
 /// Find the content for a read: a file beneath the root (exact, then case
 /// folded) takes precedence over the generated one. Quotas and macros are
-/// applied here.
+/// applied here. One function for TFTP and HTTP(S): `serve_secured` says
+/// whether a file that resolves inside Secured_Config may be served (TFTP:
+/// `files.serve-secured-config`; HTTPS: yes; plain HTTP: never).
 pub(super) fn open_content(
     active: &Active,
     plan: &crate::ReadPlan,
+    serve_secured: bool,
 ) -> Result<(String, Content, u64), Refusal> {
     let cfg = active.cfg();
     let server_ip = active.loaded.site.server_address;
     let mac = crate::mac_of_request(plan.path.file_name());
     let found = match &active.root {
-        Some(root) => find(root, &candidates(cfg, plan, mac.as_ref()), cfg)?,
+        Some(root) => find(root, &candidates(cfg, plan, mac.as_ref()), serve_secured)?,
         None => None,
     };
     let found = match (found, &mac, &active.root) {
@@ -143,10 +146,10 @@ fn candidates(
 fn find(
     root: &Root,
     candidates: &[String],
-    cfg: &TftpConfig,
+    serve_secured: bool,
 ) -> Result<Option<(String, std::fs::File)>, Refusal> {
     match root.open_first(candidates) {
-        Ok((_, file)) if !cfg.policy.serve_secured && root.is_secured(&file) => Err((
+        Ok((_, file)) if !serve_secured && root.is_secured(&file) => Err((
             RefuseReason::Secured,
             ErrorCode::AccessViolation,
             crate::PathError::Secured.to_string(),

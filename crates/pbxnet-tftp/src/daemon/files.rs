@@ -264,6 +264,11 @@ pub(crate) struct ReadAhead {
 }
 
 impl ReadAhead {
+    /// The file (HTTP sends it with sendfile and reads its metadata).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     pub(crate) fn new(file: File) -> Self {
         ReadAhead {
             file,

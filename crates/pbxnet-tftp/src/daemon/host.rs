@@ -1,9 +1,10 @@
 //! What the configuration names on this host, read for the core's checks
 //! ([`TftpConfig::check_tree`]) at start-up, on every reload and by
 //! `check`: the served tree (bounded walk: depth 4, 20,000 entries, the
-//! texts the checks need).
+//! texts the checks need), and the HTTPS certificate files.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use pbxnet_config::{ConfigPaths, Diagnostic, Site};
 
@@ -12,8 +13,17 @@ use crate::{
 };
 
 /// The [`pbxnet_runtime::HostChecks`] of pbxnet-tftpd.
-pub(crate) fn host_checks(cfg: &TftpConfig, site: &Site, _: &ConfigPaths) -> Vec<Diagnostic> {
-    cfg.check_tree(&snapshot(cfg), site.server_address)
+pub(crate) fn host_checks(cfg: &TftpConfig, site: &Site, paths: &ConfigPaths) -> Vec<Diagnostic> {
+    let mut out = cfg.check_tree(&snapshot(cfg), site.server_address);
+    if cfg.https.enabled {
+        out.extend(super::tls::check(
+            &cfg.https,
+            site.server_address,
+            &paths.daemon,
+            SystemTime::now(),
+        ));
+    }
+    out
 }
 
 /// Read the served tree as `cfg` names it.

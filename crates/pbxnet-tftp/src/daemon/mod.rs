@@ -19,15 +19,20 @@
 //!   `workers.rs`: the worker threads;
 //! - `files.rs`: the root (`openat2` beneath it), read-ahead, staged uploads;
 //! - `host.rs`: the served tree read for `check`, start-up and reload;
-//! - `status.rs`: the control-socket request, the status answer and its text.
+//! - `status.rs`: the control-socket request, the status answer and its text;
+//! - `http/`: the HTTP/1.1 and HTTPS front end (same content as TFTP reads);
+//! - `tls.rs`: HTTPS certificate (configured or self-signed), rustls
+//!   configuration, client certificates per folder, their `check`.
 
 mod content;
 mod files;
 mod host;
+mod http;
 mod serve;
 mod sockets;
 mod status;
 mod task;
+mod tls;
 mod workers;
 
 use std::net::SocketAddr;
@@ -51,6 +56,14 @@ pub(crate) struct Tftpd {
     bound_listen: SocketAddr,
     started: Instant,
     serve: Serve,
+    http: http::HttpFront,
+}
+
+/// What is bound before the privilege drop: the TFTP socket and the
+/// HTTP(S) listeners.
+pub(crate) struct Bound {
+    udp: UdpSocket,
+    tcp: http::HttpListeners,
 }
 
 impl Daemon for Tftpd {
@@ -62,24 +75,30 @@ impl Daemon for Tftpd {
     type StatusOptions = NoOptions;
     type Request = Request;
     type Response = StatusReport;
-    type Bound = UdpSocket;
+    type Bound = Bound;
     type Event = Event;
 
-    async fn bind(config: &Config<Self>) -> Result<UdpSocket> {
+    async fn bind(config: &Config<Self>) -> Result<Bound> {
         let addr = config.daemon.listen;
-        bind_listen(addr).with_context(|| format!("binding {addr}"))
+        let udp = bind_listen(addr).with_context(|| format!("binding {addr}"))?;
+        let tcp = http::bind(&config.daemon)?;
+        Ok(Bound { udp, tcp })
     }
 
-    async fn start(listen: UdpSocket, config: Config<Self>) -> Result<Self> {
-        // Transfers run on worker threads; the main loop on this one.
+    async fn start(bound: Bound, config: Config<Self>) -> Result<Self> {
+        // Transfers and HTTP connections run on worker threads; the main
+        // loop (and the HTTP accept loops) on this one.
         let workers =
             Workers::start(config.daemon.threads).context("starting the worker threads")?;
         let active = Active::new(config);
+        let http = http::HttpFront::start(bound.tcp, active.clone(), &workers)?;
+        let listen = bound.udp;
         tracing::info!(listen = %listen.local_addr()?, root = %active.cfg().root.display(), "pbxnet-tftpd ready");
         Ok(Tftpd {
             bound_listen: active.cfg().listen,
             started: Instant::now(),
             serve: Serve::new(listen, active, workers),
+            http,
         })
     }
 
@@ -96,7 +115,9 @@ impl Daemon for Tftpd {
         if loaded.daemon.listen != self.bound_listen {
             tracing::warn!(old = %self.bound_listen, new = %loaded.daemon.listen, "server.listen changed: restart the daemon to apply it");
         }
-        self.serve.reload(Active::new(loaded));
+        let active = Active::new(loaded);
+        self.http.reload(active.clone());
+        self.serve.reload(active);
     }
 
     fn control(&mut self, request: Request) -> Result<StatusReport> {
@@ -105,6 +126,7 @@ impl Daemon for Tftpd {
             self.started,
             &self.serve.running,
             &self.serve.totals,
+            self.http.status(),
         ))
     }
 

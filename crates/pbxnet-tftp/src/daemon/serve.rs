@@ -225,7 +225,8 @@ impl Serve {
                 .await;
         }
         // From here on the slot is held: every early return releases it.
-        let (served, content, len) = match open_content(active, plan) {
+        let serve_secured = active.cfg().policy.serve_secured;
+        let (served, content, len) = match open_content(active, plan, serve_secured) {
             Ok(v) => v,
             Err((reason, code, message)) => {
                 self.admission.release(peer.ip());
@@ -441,6 +442,14 @@ impl Serve {
 /// less the files already there (hidden temporaries excepted) and the room
 /// reserved by the uploads in progress.
 fn upload_room(cfg: &TftpConfig, folder: &str, running: &HashMap<u64, Running>) -> u64 {
+    let reserved: u64 = running.values().map(|r| r.reserved).sum();
+    upload_room_beside(cfg, folder, reserved)
+}
+
+/// Room left in the upload folder under `uploads.folder-quota`, with
+/// `reserved` bytes held by uploads in progress. TFTP and HTTP PUT both
+/// check it.
+pub(super) fn upload_room_beside(cfg: &TftpConfig, folder: &str, reserved: u64) -> u64 {
     let quota = cfg.policy.uploads.as_ref().map_or(0, |u| u.folder_quota);
     let on_disk: u64 = std::fs::read_dir(cfg.root.join(folder))
         .into_iter()
@@ -451,7 +460,6 @@ fn upload_room(cfg: &TftpConfig, folder: &str, running: &HashMap<u64, Running>) 
         .filter(|m| m.is_file())
         .map(|m| m.len())
         .sum();
-    let reserved: u64 = running.values().map(|r| r.reserved).sum();
     quota.saturating_sub(on_disk.saturating_add(reserved))
 }
 

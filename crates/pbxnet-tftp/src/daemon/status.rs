@@ -10,6 +10,8 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::http::HttpStatus;
+
 /// Control socket request.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Request {
@@ -52,6 +54,9 @@ pub(crate) struct StatusReport {
     uptime_seconds: u64,
     active: Vec<ActiveInfo>,
     totals: Totals,
+    /// The HTTP(S) front end.
+    #[serde(default)]
+    http: HttpStatus,
 }
 
 /// `status`: the answer as text (sorted by client) or JSON.
@@ -97,6 +102,7 @@ pub(super) fn render_status(mut report: StatusReport, json: bool) -> Result<Stri
     for (k, v) in r {
         let _ = writeln!(out, "  refused {k}: {v}");
     }
+    report.http.render(&mut out);
     Ok(out)
 }
 
@@ -118,6 +124,7 @@ pub(super) fn report(
     started: Instant,
     running: &HashMap<u64, Running>,
     totals: &Totals,
+    http: HttpStatus,
 ) -> StatusReport {
     let now = Instant::now();
     StatusReport {
@@ -135,5 +142,6 @@ pub(super) fn report(
             })
             .collect(),
         totals: totals.clone(),
+        http,
     }
 }

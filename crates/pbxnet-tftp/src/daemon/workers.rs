@@ -6,6 +6,9 @@
 /// wake-up of a transfer happens on the thread that runs it: no
 /// cross-thread hand-off per datagram (a multi-thread runtime with 8
 /// workers on one CPU woke idle siblings to steal work on every block).
+/// A clone shares the threads (HTTP connections run on them too) with its
+/// own round robin.
+#[derive(Clone)]
 pub(super) struct Workers {
     handles: Vec<tokio::runtime::Handle>,
     next: usize,

@@ -87,3 +87,56 @@ fn device_templates_are_checked_at_load_time() {
     let cfg = validate(ok, dir.path()).unwrap();
     assert_eq!(cfg.device("00908f61a023").unwrap().vars["name"], "x");
 }
+
+/// `[https]` certificate files are read by the host checks (what `check`,
+/// start-up and reload run), and only while HTTPS is enabled.
+#[test]
+fn https_certificate_is_checked_when_https_is_enabled() {
+    use std::time::{Duration, SystemTime};
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["pbxnet.invalid".to_string()]).unwrap();
+    let now = SystemTime::now();
+    params.not_before = (now - Duration::from_secs(400 * 86_400)).into();
+    params.not_after = (now - Duration::from_secs(86_400)).into();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let paths = pbxnet_config::ConfigPaths {
+        site: dir.path().join("site.toml"),
+        daemon: dir.path().join("tftp.toml"),
+        daemon_explicit: true,
+    };
+    let https = |enabled: bool| {
+        format!(
+            "[https]\nenabled = {enabled}\ncertificate = \"server.pem\"\nkey = \"server.key\"\n"
+        )
+    };
+    let cfg = validate(&https(true), dir.path()).unwrap();
+    let found = super::host_checks(&cfg, &Site::default(), &paths);
+    let https_keys: Vec<&str> = found
+        .iter()
+        .filter(|d| d.key.starts_with("https."))
+        .map(|d| d.key.as_str())
+        .collect();
+    // Expired, and issued for a name rather than the server address.
+    assert_eq!(
+        https_keys,
+        ["https.certificate", "https.certificate"],
+        "{found:#?}"
+    );
+    assert!(found
+        .iter()
+        .any(|d| d.is_error() && d.message.contains("expired on")));
+    let cfg = validate(&https(false), dir.path()).unwrap();
+    let found = super::host_checks(&cfg, &Site::default(), &paths);
+    assert!(
+        found.iter().all(|d| !d.key.starts_with("https.")),
+        "{found:#?}"
+    );
+}

@@ -1,0 +1,225 @@
+//! One connection: request heads read under the header timeout (the first
+//! byte of a later request under the idle timeout), each request answered
+//! under the request timeout, keep-alive as the request asks, one log line
+//! per request.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::respond;
+use super::shared::{now_unix, Answer, Peer, Refusal, Shared};
+use super::stats::HttpStats;
+use super::transport::Transport;
+use super::upload;
+use crate::http::request::{self, HeadError, Method, RequestHead};
+use crate::http::response::{self, ALLOW};
+
+/// What reading a head gave.
+enum Read {
+    Head(RequestHead),
+    /// The client closed, or stayed idle past the idle timeout.
+    Closed,
+    /// The head did not arrive within the header timeout.
+    TimedOut,
+    Malformed(HeadError),
+}
+
+/// Serve one connection until it closes.
+pub(super) async fn serve<S: Transport>(
+    mut stream: S,
+    addr: SocketAddr,
+    shared: &Shared,
+    client_cert: Option<String>,
+) {
+    let peer = Peer { addr, client_cert };
+    let mut buf = Vec::with_capacity(4096);
+    let mut first = true;
+    loop {
+        let http = shared.active().cfg().http.clone();
+        let wait = if first {
+            http.header_timeout
+        } else {
+            http.idle_timeout
+        };
+        first = false;
+        let head = match read_head(
+            &mut stream,
+            &mut buf,
+            wait,
+            http.header_timeout,
+            http.max_header_size,
+        )
+        .await
+        {
+            Read::Head(h) => h,
+            Read::Closed => break,
+            Read::TimedOut => {
+                HttpStats::add(&shared.stats.timeouts, 1);
+                tracing::debug!(client = %addr, "http request head timed out");
+                break;
+            }
+            Read::Malformed(e) => {
+                HttpStats::add(&shared.stats.malformed, 1);
+                refuse_head(&mut stream, &peer, shared, &e).await;
+                break;
+            }
+        };
+        HttpStats::add(&shared.stats.active_requests, 1);
+        let keep = request(
+            &mut stream,
+            &mut buf,
+            &peer,
+            shared,
+            head,
+            http.request_timeout,
+        )
+        .await;
+        HttpStats::sub(&shared.stats.active_requests, 1);
+        if !keep {
+            break;
+        }
+    }
+    let _ = stream.shutdown().await;
+}
+
+/// Read a head into `buf`: its first byte within `first_wait`, the whole of
+/// it within `header_timeout` of that.
+async fn read_head<S: Transport>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    first_wait: Duration,
+    header_timeout: Duration,
+    max_size: usize,
+) -> Read {
+    if buf.is_empty() {
+        match tokio::time::timeout(first_wait, stream.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Read::Closed,
+            Ok(Ok(_)) => {}
+            // Idle between requests is normal; before the first, it is slow.
+            Err(_) if buf.is_empty() => return Read::Closed,
+            Err(_) => return Read::TimedOut,
+        }
+    }
+    let deadline = tokio::time::Instant::now() + header_timeout;
+    loop {
+        match request::parse_head(buf, max_size) {
+            Ok(Some((head, used))) => {
+                buf.drain(..used);
+                return Read::Head(head);
+            }
+            Ok(None) => {}
+            Err(e) => return Read::Malformed(e),
+        }
+        match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Read::Closed,
+            Ok(Ok(_)) => {}
+            Err(_) => return Read::TimedOut,
+        }
+    }
+}
+
+/// A head that did not parse: 400, 431 or 505, then close.
+async fn refuse_head<S: Transport>(stream: &mut S, peer: &Peer, shared: &Shared, e: &HeadError) {
+    let status = match e {
+        HeadError::TooLarge(_) | HeadError::TooManyHeaders => 431,
+        HeadError::Version => 505,
+        HeadError::Malformed(_) => 400,
+    };
+    let (head, body) = response::simple(status, now_unix(), false);
+    let mut out = head.encode();
+    out.extend_from_slice(&body);
+    let _ = stream.write_all(&out).await;
+    shared.stats.count_status(status);
+    tracing::info!(client = %peer.addr, protocol = stream.protocol(), status, error = %e, "http request refused");
+}
+
+/// One request; true to keep the connection for another.
+async fn request<S: Transport>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    peer: &Peer,
+    shared: &Shared,
+    head: RequestHead,
+    timeout: Duration,
+) -> bool {
+    let started = Instant::now();
+    let answer = match tokio::time::timeout(timeout, answer(stream, buf, peer, shared, &head)).await
+    {
+        Ok(a) => a,
+        Err(_) => {
+            HttpStats::add(&shared.stats.timeouts, 1);
+            Answer {
+                status: 408,
+                bytes: 0,
+                keep_alive: false,
+                path: head.target.clone(),
+                note: Some("request timeout"),
+            }
+        }
+    };
+    shared.stats.count_status(answer.status);
+    HttpStats::add(&shared.stats.bytes, answer.bytes);
+    log_line(stream, peer, &head, &answer, started);
+    answer.keep_alive
+}
+
+/// The answer to a checked or refused head.
+async fn answer<S: Transport>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    peer: &Peer,
+    shared: &Shared,
+    head: &RequestHead,
+) -> Answer {
+    let exchange = match request::check(head) {
+        Ok(x) => x,
+        Err(r) => {
+            let mut refusal = Refusal::new(r.status, r.reason);
+            if r.status == 405 {
+                refusal.fields.push(("Allow", ALLOW.into()));
+            }
+            return respond::refuse(stream, refusal, false, &head.target).await;
+        }
+    };
+    match head.method {
+        Method::Get | Method::Head => {
+            respond::get(stream, shared, head, exchange.keep_alive, peer).await
+        }
+        Method::Put => upload::put(stream, buf, shared, head, exchange.content_length, peer).await,
+        Method::Other(_) => {
+            let mut refusal = Refusal::new(405, "method not allowed");
+            refusal.fields.push(("Allow", ALLOW.into()));
+            respond::refuse(stream, refusal, false, &head.target).await
+        }
+    }
+}
+
+/// One info line per request. Never the Authorization field: it holds the
+/// digest response.
+fn log_line<S: Transport>(
+    stream: &S,
+    peer: &Peer,
+    head: &RequestHead,
+    a: &Answer,
+    started: Instant,
+) {
+    let file = a.path.rsplit('/').next().unwrap_or("");
+    let mac = crate::mac_of_request(file).map(|m| m.to_string());
+    tracing::info!(
+        client = %peer.addr,
+        mac = mac.as_deref().unwrap_or("none"),
+        method = head.method.as_str(),
+        path = %a.path,
+        status = a.status,
+        bytes = a.bytes,
+        duration_ms = started.elapsed().as_millis() as u64,
+        protocol = stream.protocol(),
+        tls = stream.tls_version().unwrap_or("none"),
+        user_agent = head.get("user-agent").unwrap_or(""),
+        client_cert = peer.client_cert.as_deref().unwrap_or("none"),
+        note = a.note.unwrap_or(""),
+        "http request"
+    );
+}
