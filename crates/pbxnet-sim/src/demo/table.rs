@@ -15,7 +15,7 @@ pub(super) fn installer_table(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<7} {:<10} {:<10} {:<17} {:<15} {:<40} {:<70} {:>9} {:>7}  result",
+        "{:<7} {:<10} {:<10} {:<17} {:<15} {:<42} {:<70} {:>9} {:>7}  result",
         "device",
         "kind",
         "model",
@@ -29,7 +29,7 @@ pub(super) fn installer_table(
     for d in &r.devices {
         let _ = writeln!(
             out,
-            "{:<7} {:<10} {:<10} {:<17} {:<15} {:<40} {:<70} {:>9} {:>5.0}ms  {}",
+            "{:<7} {:<10} {:<10} {:<17} {:<15} {:<42} {:<70} {:>9} {:>5.0}ms  {}",
             d.name,
             d.kind,
             d.model,
