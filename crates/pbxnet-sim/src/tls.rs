@@ -113,12 +113,13 @@ pub(crate) fn connect<S: Read + Write>(
         provider: provider.clone(),
         seen: Mutex::new(None),
     });
-    let config = ClientConfig::builder_with_provider(provider)
+    let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(io_err)?
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut conn = ClientConnection::new(Arc::new(config), ServerName::IpAddress(server.into()))
         .map_err(io_err)?;
     while conn.is_handshaking() {

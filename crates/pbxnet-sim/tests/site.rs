@@ -129,6 +129,11 @@ fn example_site_provisions_every_device_kind() {
     let fp = cfg1.tls_fingerprint.as_deref().unwrap();
     assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
     assert_eq!(
+        r.https_certificate.as_deref(),
+        Some(fp),
+        "the certificate pbxnet-tftpd logged"
+    );
+    assert_eq!(
         ac1.provisioning.as_deref(),
         Some("config https://192.168.92.246/00908f61a022.cfg")
     );

@@ -43,13 +43,6 @@ pub(super) fn installer_table(
             if d.ok { "OK" } else { "FAILED" }
         );
     }
-    for fp in r.tls_fingerprints() {
-        let _ = writeln!(
-            out,
-            "HTTPS server certificate accepted by the devices, SHA-256 {fp} \
-             (compare with the fingerprint pbxnet-tftpd logs)"
-        );
-    }
     out.push_str(&r.failure_lines());
     out
 }
