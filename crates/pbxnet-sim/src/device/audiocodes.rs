@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use crate::dhcp::{code, Lease};
-use crate::provision::{self, expand_mac, UrlProto};
+use crate::provision::{self, expand_mac, ProvisionError, UrlProto};
 use crate::spec::AUDIOCODES_FAMILY;
 
 use super::error::DeviceError;
@@ -90,7 +90,7 @@ impl Device<'_> {
                 if lease.options.has_nul(code::PROVISIONING_URL) {
                     return Err(DeviceError::NulInOption160);
                 }
-                let u = provision::parse_option_160(&url, &mac)?;
+                let u = provision::parse_option_160(&url, &mac).map_err(ProvisionError::from)?;
                 let proto = match u.proto {
                     UrlProto::Tftp => FileProto::Tftp,
                     UrlProto::Http => FileProto::Http,

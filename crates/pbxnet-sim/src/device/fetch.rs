@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddrV4, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::dhcp::{code, Lease};
-use crate::http::{HttpConnection, HttpError, Request};
+use crate::http::{HttpConnection, HttpError, Request, Response};
 use crate::kernel_tcp::{prefix_len, DeviceIface};
 use crate::provision;
 use crate::report::FileReport;
@@ -124,17 +124,52 @@ impl Device<'_> {
             return self.tftp(src.server, path, blksize, max_size, stop_after_header);
         }
         let t = Instant::now();
-        let url = src.url(path);
-        let http_err = |source| DeviceError::Http {
-            url: url.clone(),
-            source,
-        };
+        let (resp, tls) = self.http_get(src, path, max_size, stop_after_header)?;
+        if resp.head.status != 200 {
+            return Err(DeviceError::HttpStatus {
+                url: src.url(path),
+                status: resp.head.status,
+            });
+        }
+        self.report.files.push(FileReport {
+            path: path.to_string(),
+            server: src.server.to_string(),
+            bytes: resp.body.len() as u64,
+            ms: sntp::millis(t.elapsed()),
+            blksize: 0,
+            note: if resp.aborted {
+                "header only, connection closed".into()
+            } else {
+                String::new()
+            },
+            protocol: src.proto.scheme().into(),
+            tls: tls.as_ref().map(|i| i.version.clone()),
+            tls_fingerprint: tls.map(|i| i.fingerprint),
+        });
+        Ok((resp.body, resp.aborted))
+    }
+
+    /// One GET on the source's keep-alive connection (opened, or opened
+    /// again, as needed); gives the response and the connection's TLS
+    /// parameters.
+    fn http_get(
+        &mut self,
+        src: &mut Source,
+        path: &str,
+        max_size: usize,
+        stop_after_header: Option<&HeaderCheck>,
+    ) -> Result<(Response, Option<TlsInfo>), DeviceError> {
         if src.http.is_none() {
             let prefix = self.lease_prefix.unwrap_or(24);
             let iface = DeviceIface::create(self.stack.iface(), &self.mac, self.ip, prefix)
                 .map_err(DeviceError::Iface)?;
             src.http = Some(HttpSide { iface, conn: None });
         }
+        let url = src.url(path);
+        let http_err = |source| DeviceError::Http {
+            url: url.clone(),
+            source,
+        };
         let user_agent = format!(
             "{}/{} ({})",
             self.spec.kind.label(),
@@ -175,28 +210,7 @@ impl Device<'_> {
                 }
             }
         };
-        if resp.head.status != 200 {
-            return Err(DeviceError::HttpStatus {
-                url,
-                status: resp.head.status,
-            });
-        }
-        self.report.files.push(FileReport {
-            path: path.to_string(),
-            server: src.server.to_string(),
-            bytes: resp.body.len() as u64,
-            ms: sntp::millis(t.elapsed()),
-            blksize: 0,
-            note: if resp.aborted {
-                "header only, connection closed".into()
-            } else {
-                String::new()
-            },
-            protocol: src.proto.scheme().into(),
-            tls: tls.as_ref().map(|i| i.version.clone()),
-            tls_fingerprint: tls.map(|i| i.fingerprint),
-        });
-        Ok((resp.body, resp.aborted))
+        Ok((resp, tls))
     }
 }
 
