@@ -1,7 +1,10 @@
-//! Who may fetch a path: digest authentication (`[[http.digest]]`) of the
-//! folder a request names (its first component), over HTTP and HTTPS.
+//! Who may fetch a path, by the folder a request names (its first
+//! component): client certificates (`[[https.client-certificates]]`,
+//! verified against the folder's CA; a folder that requires one is HTTPS
+//! only), then digest authentication (`[[http.digest]]`, HTTP and HTTPS).
 
 use super::shared::{now_unix, Peer, Refusal, Shared};
+use crate::daemon::tls::FolderAccess;
 use crate::http::digest::{self, Attempt, AuthOutcome};
 use crate::http::request::RequestHead;
 use crate::RequestPath;
@@ -16,6 +19,7 @@ pub(super) fn authorize(
 ) -> Result<Option<String>, Refusal> {
     let active = shared.active();
     let first = path.components().first().map(String::as_str).unwrap_or("");
+    client_certificate(&active.cfg().https, first, peer)?;
     let Some(folder) = active
         .cfg()
         .http
@@ -51,4 +55,34 @@ pub(super) fn authorize(
         refusal.fields.push(("WWW-Authenticate", c));
     }
     Err(refusal)
+}
+
+/// The folder's client-certificate rule. Over HTTPS the presented chain is
+/// verified against the folder's CA (the subject is recorded for the log
+/// line); over plain HTTP a folder that requires a certificate is refused.
+fn client_certificate(
+    https: &crate::HttpsConfig,
+    folder: &str,
+    peer: &Peer,
+) -> Result<(), Refusal> {
+    let Some(tls) = &peer.tls else {
+        let required = https
+            .client_certificates
+            .iter()
+            .any(|c| c.required && c.folder.eq_ignore_ascii_case(folder));
+        return match required {
+            true => Err(Refusal::new(403, "client certificate required: HTTPS only")),
+            false => Ok(()),
+        };
+    };
+    match tls.setup.verify_folder(folder, tls.certs.as_deref()) {
+        FolderAccess::Allowed { subject } => {
+            *peer.client_cert.lock().unwrap_or_else(|e| e.into_inner()) = subject;
+            Ok(())
+        }
+        FolderAccess::Refused(why) => {
+            tracing::info!(client = %peer.addr, folder, reason = %why, "https client certificate refused");
+            Err(Refusal::new(403, "client certificate refused"))
+        }
+    }
 }

@@ -3,7 +3,6 @@
 //! under the request timeout, keep-alive as the request asks, one log line
 //! per request.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,13 +26,8 @@ enum Read {
 }
 
 /// Serve one connection until it closes.
-pub(super) async fn serve<S: Transport>(
-    mut stream: S,
-    addr: SocketAddr,
-    shared: &Shared,
-    client_cert: Option<String>,
-) {
-    let peer = Peer { addr, client_cert };
+pub(super) async fn serve<S: Transport>(mut stream: S, peer: Peer, shared: &Shared) {
+    let addr = peer.addr;
     let mut buf = Vec::with_capacity(4096);
     let mut first = true;
     loop {
@@ -207,6 +201,11 @@ fn log_line<S: Transport>(
 ) {
     let file = a.path.rsplit('/').next().unwrap_or("");
     let mac = crate::mac_of_request(file).map(|m| m.to_string());
+    let client_cert = peer
+        .client_cert
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     tracing::info!(
         client = %peer.addr,
         mac = mac.as_deref().unwrap_or("none"),
@@ -218,7 +217,7 @@ fn log_line<S: Transport>(
         protocol = stream.protocol(),
         tls = stream.tls_version().unwrap_or("none"),
         user_agent = head.get("user-agent").unwrap_or(""),
-        client_cert = peer.client_cert.as_deref().unwrap_or("none"),
+        client_cert = client_cert.as_deref().unwrap_or("none"),
         note = a.note.unwrap_or(""),
         "http request"
     );

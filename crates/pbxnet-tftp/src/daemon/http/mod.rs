@@ -4,7 +4,8 @@
 //! threads. Requests are answered by the sans-IO core ([`crate::http`]) and
 //! the same content code as TFTP reads (`content.rs`).
 //!
-//! - `mod.rs`: listeners, shared state, accept loops, connection caps;
+//! - `mod.rs`: listeners, start-up and reload;
+//! - `accept.rs`: accept loops, connection caps, the TLS handshake;
 //! - `conn.rs`: one connection: heads under timeouts, keep-alive, the log line;
 //! - `respond.rs`: GET and HEAD: content, validators, ranges, bodies;
 //! - `access.rs`: digest authentication per folder;
@@ -13,6 +14,7 @@
 //! - `shared.rs`: what the connection tasks share (configuration, caps, counters);
 //! - `stats.rs`: counters and their `status` form.
 
+mod accept;
 mod access;
 mod conn;
 mod respond;
@@ -28,10 +30,10 @@ use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
 use super::content::Active;
+use super::tls::{self, TlsSetup};
 use super::workers::Workers;
 use crate::server::Admission;
 use shared::Shared;
-use stats::HttpStats;
 pub(crate) use stats::{HttpStatus, ListenerInfo};
 
 /// Listen backlog: a boot storm opens hundreds of connections at once.
@@ -99,29 +101,78 @@ impl HttpFront {
             listeners: Vec::new(),
             bound: (None, None),
         };
+        // The certificate first: a daemon that cannot serve HTTPS as
+        // configured does not start serving anything.
+        let tls = match bound.https {
+            Some(l) => Some((l, front.tls_setup().context("setting up HTTPS")?)),
+            None => None,
+        };
         if let Some(l) = bound.http {
-            let l = TcpListener::from_std(l)?;
-            let addr = l.local_addr()?;
-            tracing::info!(listen = %addr, "http ready");
-            front.listeners.push(ListenerInfo {
-                protocol: "http".into(),
-                address: addr.to_string(),
-            });
-            front.bound.0 = Some(front.shared.active().cfg().http.listen);
-            tokio::spawn(accept_loop(l, front.shared.clone(), workers.clone()));
+            let addr = front.listen(l, "http", None, workers)?;
+            front.bound.0 = Some(addr);
         }
-        if bound.https.is_some() {
-            // The TLS set-up (daemon/tls.rs) is not part of this build yet.
-            tracing::warn!(
-                "https.enabled: HTTPS is not available in this build; serving HTTP only"
-            );
+        if let Some((l, setup)) = tls {
+            let addr = front.listen(l, "https", Some(setup), workers)?;
+            front.bound.1 = Some(addr);
         }
         Ok(front)
     }
 
-    /// SIGHUP: new content and limits for new requests and connections.
+    /// Start serving a bound listener; returns its configured address.
+    fn listen(
+        &mut self,
+        listener: std::net::TcpListener,
+        protocol: &'static str,
+        tls: Option<Arc<TlsSetup>>,
+        workers: &Workers,
+    ) -> Result<SocketAddr> {
+        let l = TcpListener::from_std(listener)?;
+        let addr = l.local_addr()?;
+        tracing::info!(listen = %addr, protocol, "http listener ready");
+        self.listeners.push(ListenerInfo {
+            protocol: protocol.into(),
+            address: addr.to_string(),
+        });
+        if let Some(setup) = tls {
+            self.shared.set_tls(setup);
+        }
+        tokio::spawn(accept::accept_loop(
+            l,
+            self.shared.clone(),
+            workers.clone(),
+            protocol == "https",
+        ));
+        let cfg = self.shared.active();
+        Ok(if protocol == "https" {
+            cfg.cfg().https.listen
+        } else {
+            cfg.cfg().http.listen
+        })
+    }
+
+    /// The TLS configuration for the configuration in force.
+    fn tls_setup(&self) -> Result<Arc<TlsSetup>> {
+        let active = self.shared.active();
+        let site = &active.loaded.site;
+        let setup = tls::server_config(
+            &active.cfg().https,
+            &site.state_directory,
+            site.server_address,
+        )?;
+        Ok(Arc::new(setup))
+    }
+
+    /// SIGHUP: new content and limits for new requests and connections,
+    /// a new certificate for new HTTPS connections.
     pub(crate) fn reload(&self, active: Active) {
         let cfg = active.cfg();
+        let (old_http, old_https) = self.bound;
+        if old_https.is_some_and(|b| b != cfg.https.listen)
+            || cfg.https.enabled != old_https.is_some()
+        {
+            tracing::warn!(old = ?old_https, new = %cfg.https.listen, enabled = cfg.https.enabled, "https.listen or https.enabled changed: restart the daemon to apply it");
+        }
+        let _ = old_http;
         if cfg.http.enabled && self.bound.0.is_some_and(|b| b != cfg.http.listen) {
             tracing::warn!(old = ?self.bound.0, new = %cfg.http.listen, "http.listen changed: restart the daemon to apply it");
         }
@@ -136,45 +187,18 @@ impl HttpFront {
             cfg.http.max_connections_per_client,
         );
         self.shared.set_active(active);
+        if self.bound.1.is_some() {
+            match self.tls_setup() {
+                Ok(setup) => self.shared.set_tls(setup),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "HTTPS set-up failed on reload: keeping the previous certificate")
+                }
+            }
+        }
     }
 
     /// The `status` object.
     pub(crate) fn status(&self) -> HttpStatus {
         self.shared.stats.snapshot(self.listeners.clone())
-    }
-}
-
-/// Accept connections; over a cap, close at once (counted).
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut workers: Workers) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(v) => v,
-            Err(e) => {
-                // EMFILE and friends: do not spin on a listener that stays readable.
-                tracing::warn!(error = %e, "http accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if let Err(reason) = shared.admission().try_admit(peer.ip()) {
-            HttpStats::add(&shared.stats.refused_connections, 1);
-            tracing::debug!(client = %peer, reason = reason.label(), "http connection refused: cap reached");
-            continue;
-        }
-        // Re-registered on the worker's reactor: its wake-ups stay on that thread.
-        let Ok(std_stream) = stream.into_std() else {
-            shared.admission().release(peer.ip());
-            continue;
-        };
-        let shared = shared.clone();
-        workers.spawn(async move {
-            HttpStats::add(&shared.stats.connections, 1);
-            if let Ok(stream) = tokio::net::TcpStream::from_std(std_stream) {
-                let _ = stream.set_nodelay(true);
-                conn::serve(stream, peer, &shared, None).await;
-            }
-            HttpStats::sub(&shared.stats.connections, 1);
-            shared.admission().release(peer.ip());
-        });
     }
 }

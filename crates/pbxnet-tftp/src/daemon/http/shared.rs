@@ -3,10 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use rustls::pki_types::CertificateDer;
 
 use super::stats::HttpStats;
 use crate::daemon::content::Active;
+use crate::daemon::tls::TlsSetup;
 use crate::http::digest::NonceKey;
 use crate::server::Admission;
 
@@ -21,6 +24,8 @@ pub(crate) struct Shared {
     pub(super) nonce_key: NonceKey,
     /// Upload folder room held by PUTs in progress.
     pub(super) upload_reserved: AtomicU64,
+    /// The HTTPS set-up in force (replaced on reload).
+    tls: RwLock<Option<Arc<TlsSetup>>>,
 }
 
 impl Shared {
@@ -31,7 +36,17 @@ impl Shared {
             stats: HttpStats::default(),
             nonce_key: NonceKey::new(rand::random()),
             upload_reserved: AtomicU64::new(0),
+            tls: RwLock::new(None),
         }
+    }
+
+    /// The HTTPS set-up for new connections.
+    pub(super) fn tls(&self) -> Option<Arc<TlsSetup>> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(super) fn set_tls(&self, setup: Arc<TlsSetup>) {
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(setup);
     }
 
     /// A reload: new requests see the new configuration.
@@ -58,10 +73,20 @@ pub(super) fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Per-connection facts for the log line.
+/// Per-connection facts: the client, its TLS session, the certificate
+/// subject verified for the last request (for the log line).
 pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
-    pub(crate) client_cert: Option<String>,
+    pub(crate) tls: Option<TlsPeer>,
+    pub(crate) client_cert: Mutex<Option<String>>,
+}
+
+/// What HTTPS adds to a connection.
+pub(crate) struct TlsPeer {
+    /// The set-up the handshake used (its folder verifiers).
+    pub(crate) setup: Arc<TlsSetup>,
+    /// The client's certificate chain, end entity first.
+    pub(crate) certs: Option<Vec<CertificateDer<'static>>>,
 }
 
 /// What was answered, for the log line and the counters.

@@ -8,8 +8,13 @@ use std::future::Future;
 use std::io;
 use std::os::fd::AsFd;
 
-use tokio::io::{AsyncRead, AsyncWrite, Interest};
+use rustls::ProtocolVersion;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+/// TLS chunk size for file bodies.
+const CHUNK: usize = 64 * 1024;
 
 /// A connection's byte stream and what the log line says about it.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
@@ -26,6 +31,30 @@ pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
         len: u64,
         sent: &'a mut u64,
     ) -> impl Future<Output = io::Result<()>> + Send + 'a;
+}
+
+impl Transport for TlsStream<TcpStream> {
+    fn protocol(&self) -> &'static str {
+        "https"
+    }
+
+    fn tls_version(&self) -> Option<&'static str> {
+        match self.get_ref().1.protocol_version() {
+            Some(ProtocolVersion::TLSv1_3) => Some("1.3"),
+            Some(ProtocolVersion::TLSv1_2) => Some("1.2"),
+            _ => Some("other"),
+        }
+    }
+
+    async fn send_file(
+        &mut self,
+        file: &File,
+        offset: u64,
+        len: u64,
+        sent: &mut u64,
+    ) -> io::Result<()> {
+        copy_file(self, file, offset, len, sent).await
+    }
 }
 
 impl Transport for TcpStream {
@@ -68,4 +97,32 @@ impl Transport for TcpStream {
         }
         Ok(())
     }
+}
+
+/// Read-and-write body sending, for streams that cannot take sendfile.
+async fn copy_file<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    file: &File,
+    offset: u64,
+    len: u64,
+    sent: &mut u64,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; CHUNK.min(len as usize)];
+    let mut off = offset;
+    let end = offset + len;
+    while off < end {
+        let want = ((end - off) as usize).min(buf.len());
+        let n = file.read_at(&mut buf[..want], off)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shorter than announced",
+            ));
+        }
+        stream.write_all(&buf[..n]).await?;
+        off += n as u64;
+        *sent += n as u64;
+    }
+    Ok(())
 }
