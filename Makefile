@@ -70,13 +70,16 @@ clean:
 
 ## Site boot storm (pbxnet-sim): 300 phones, 16 OmniSwitches and 64 Stellar
 ## APs powering on within one second, against pbxnet and against Kea 2.2 +
-## tftpd-hpa + chronyd in the same run (release build; docs/performance.md).
+## tftpd-hpa + chronyd in the same run (release build; docs/performance.md);
+## then the firmware day over TFTP (both stacks) and over HTTP (option 160
+## names the image; pbxnet only, tftpd-hpa serves no HTTP).
 .PHONY: bench-site
 bench-site: deps
 	tests/bench/tftp-prepare.sh
 	$(CARGO) build --release --bins -p pbxnet-sim -p pbxnet-dhcp -p pbxnet-tftp -p pbxnet-ntp
 	target/release/pbxnet-sim bench-site --config etc --rounds 5
 	target/release/pbxnet-sim bench-site --config etc --rounds 3 --upgrade-all
+	target/release/pbxnet-sim bench-site --config etc --rounds 3 --upgrade-all --provisioning http
 
 ## pbxnet-ntpd vs chronyd 4.3 vs a do-nothing responder, plain and MD5 (root; namespaces).
 bench-ntp-server: deps

@@ -3,11 +3,13 @@
 //! namespace lab and provision themselves from the site's DHCP, TFTP and
 //! NTP servers, each reporting what it got and how long each step took.
 //!
-//! The protocol client sides (DHCP, TFTP, SNTP) are written here,
+//! The protocol client sides (DHCP, TFTP, SNTP, HTTP/1.1) are written here,
 //! independently of the daemon crates, as sans-IO cores
 //! (`dhcp::DhcpClient`, `tftp::TftpRead`, `sntp`); `net::Stack` is the one
 //! I/O layer (an `AF_PACKET` socket shared by every device, each with its
-//! own MAC and address). `demo` and `bench` drive whole labs.
+//! own MAC and address); for HTTP(S) a device borrows the kernel's TCP
+//! through a macvlan interface with its MAC and address (`kernel_tcp`),
+//! TLS by rustls (`tls`). `demo` and `bench` drive whole labs.
 //!
 //! The crate's surface is what the `pbxnet-sim` binary, the end-to-end test
 //! (`tests/site.rs`) and the man pages need: the command line ([`cli`],
@@ -24,13 +26,18 @@ mod demo;
 mod device;
 mod dhcp;
 mod fleet;
+mod http;
+mod kernel_tcp;
 mod net;
 mod provision;
 mod report;
 mod site;
 mod sntp;
 mod spec;
+#[cfg(test)]
+mod test_server;
 mod tftp;
+mod tls;
 mod wire;
 
 pub use cli::{cli, main};

@@ -95,6 +95,7 @@ pub(crate) struct StackStats {
 
 struct Shared {
     fd: OwnedFd,
+    iface: String,
     routes: Mutex<Routes>,
     arp_changed: Condvar,
     ident: AtomicU16,
@@ -148,6 +149,7 @@ impl Stack {
         let ifindex = link.ifindex();
         let shared = Arc::new(Shared {
             fd,
+            iface: iface.to_string(),
             routes: Mutex::new(Routes::default()),
             arp_changed: Condvar::new(),
             ident: AtomicU16::new(1),
@@ -163,6 +165,11 @@ impl Stack {
                 source: nix::Error::EAGAIN,
             })?;
         Ok(Stack { shared })
+    }
+
+    /// The LAN interface the stack is on.
+    pub(crate) fn iface(&self) -> &str {
+        &self.shared.iface
     }
 
     /// The receiver's counters.

@@ -4,15 +4,17 @@
 
 use std::net::Ipv4Addr;
 
-use crate::wire::Mac;
+mod url;
+
+pub(crate) use url::{expand_mac, file_url, parse_option_160, BadUrl, UrlProto};
 
 /// A provisioning problem (the device would stop here).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum ProvisionError {
     /// Option 160 is not one of the four forms.
-    #[error("option 160 {0:?}: {1}")]
-    BadUrl(String, &'static str),
+    #[error(transparent)]
+    BadUrl(#[from] BadUrl),
     /// A required key is missing from an instruction file.
     #[error("{file}: no {key}")]
     MissingKey {
@@ -213,83 +215,6 @@ pub(crate) fn parse_sip_servers(data: &[u8]) -> Result<SipServers, ProvisionErro
     }
 }
 
-/// Transfer protocol of a provisioning URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum UrlProto {
-    /// TFTP.
-    Tftp,
-    /// FTP.
-    Ftp,
-    /// HTTP.
-    Http,
-    /// HTTPS.
-    Https,
-}
-
-/// Option 160 decoded: `<proto>://<host>[/<firmware>][;<config>]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ProvisioningUrl {
-    /// Protocol.
-    pub proto: UrlProto,
-    /// Host (IP or name).
-    pub host: String,
-    /// Firmware file (form 2 and 3).
-    pub firmware: Option<String>,
-    /// Config file, `<MAC>` already expanded (form 3 and 4); None: the
-    /// phone's default `<mac>.cfg`.
-    pub config: Option<String>,
-}
-
-/// Expands the literal `<MAC>` to 12 lower-case hex digits.
-pub(crate) fn expand_mac(text: &str, mac: &Mac) -> String {
-    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-    text.replace("<MAC>", &hex)
-}
-
-/// Parses option 160 (the four documented forms).
-pub(crate) fn parse_option_160(text: &str, mac: &Mac) -> Result<ProvisioningUrl, ProvisionError> {
-    let bad = |why| ProvisionError::BadUrl(text.to_string(), why);
-    if text.contains('\0') {
-        return Err(bad("contains NUL"));
-    }
-    let (proto, rest) = text.split_once("://").ok_or_else(|| bad("no `://`"))?;
-    let proto = match proto.to_ascii_lowercase().as_str() {
-        "tftp" => UrlProto::Tftp,
-        "ftp" => UrlProto::Ftp,
-        "http" => UrlProto::Http,
-        "https" => UrlProto::Https,
-        _ => return Err(bad("protocol is not tftp, ftp, http or https")),
-    };
-    let (host, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    if host.is_empty() || host.contains(';') {
-        return Err(bad("no host"));
-    }
-    let (firmware, config) = match path {
-        None => (None, None),
-        Some(p) => match p.split_once(';') {
-            Some((fw, cfg)) => {
-                if cfg.is_empty() {
-                    return Err(bad("empty config after `;`"));
-                }
-                (
-                    (!fw.is_empty()).then(|| expand_mac(fw, mac)),
-                    Some(expand_mac(cfg, mac)),
-                )
-            }
-            None => ((!p.is_empty()).then(|| expand_mac(p, mac)), None),
-        },
-    };
-    Ok(ProvisioningUrl {
-        proto,
-        host: host.to_string(),
-        firmware,
-        config,
-    })
-}
-
 /// An OmniSwitch instruction file (`os_ins.alu` / `os8_ins.alu`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SwitchInstructions {
@@ -386,8 +311,11 @@ pub(crate) fn parse_switch_instructions(
 pub(crate) struct ApInstructions {
     /// Config file path.
     pub config: String,
-    /// Where to fetch it.
+    /// Where to fetch it by TFTP.
     pub server: Ipv4Addr,
+    /// `https_server`: when named, the AP fetches the config over HTTPS
+    /// from it (`https://<https_server>/<config>`) instead of TFTP.
+    pub https_server: Option<Ipv4Addr>,
 }
 
 /// Parses `key=value` ini lines (`;`/`#` comments, `[sections]` ignored).
@@ -397,7 +325,7 @@ pub(crate) fn parse_ap_instructions(
     default_server: Ipv4Addr,
 ) -> Result<ApInstructions, ProvisionError> {
     no_macro(file, text)?;
-    let (mut name, mut path, mut server) = (None, None, None);
+    let (mut name, mut path, mut server, mut https) = (None, None, None, None);
     for line in ini_lines(text) {
         let Some((k, v)) = key_value(line, '=') else {
             continue;
@@ -406,6 +334,7 @@ pub(crate) fn parse_ap_instructions(
             "config_file" => name = Some(v.to_string()),
             "config_path" => path = Some(v.to_string()),
             "server" => server = Some(addr(file, "server", v)?),
+            "https_server" => https = Some(addr(file, "https_server", v)?),
             _ => {}
         }
     }
@@ -416,6 +345,7 @@ pub(crate) fn parse_ap_instructions(
     Ok(ApInstructions {
         config: join(path.as_deref(), &name),
         server: server.unwrap_or(default_server),
+        https_server: https,
     })
 }
 
@@ -570,36 +500,6 @@ pub(crate) fn make_firmware_image(family: &str, version: &str, size: usize) -> V
 mod tests {
     use super::*;
 
-    const MAC: Mac = [0x00, 0x90, 0x8f, 0x61, 0xa0, 0x22];
-
-    #[test]
-    fn option_160_four_forms() {
-        let u = parse_option_160("tftp://192.168.92.246", &MAC).unwrap();
-        assert_eq!(
-            (u.proto, u.host.as_str(), u.firmware, u.config),
-            (UrlProto::Tftp, "192.168.92.246", None, None)
-        );
-        let u = parse_option_160("http://pbx/fw/420HD.img", &MAC).unwrap();
-        assert_eq!(
-            (u.proto, u.firmware.as_deref(), u.config),
-            (UrlProto::Http, Some("fw/420HD.img"), None)
-        );
-        let u = parse_option_160("ftp://h/420HD.img;<MAC>.cfg", &MAC).unwrap();
-        assert_eq!(
-            (u.firmware.as_deref(), u.config.as_deref()),
-            (Some("420HD.img"), Some("00908f61a022.cfg"))
-        );
-        let u = parse_option_160("HTTPS://h/;ipp/dhcpoption160.cfg", &MAC).unwrap();
-        assert_eq!(
-            (u.proto, u.firmware, u.config.as_deref()),
-            (UrlProto::Https, None, Some("ipp/dhcpoption160.cfg"))
-        );
-        assert!(parse_option_160("gopher://h/", &MAC).is_err());
-        assert!(parse_option_160("tftp:///x", &MAC).is_err());
-        assert!(parse_option_160("tftp://h/;", &MAC).is_err());
-        assert!(parse_option_160("192.168.92.246", &MAC).is_err());
-    }
-
     #[test]
     fn switch_instructions() {
         let text = "! c\nConfig filename:os_conf\nConfig location:/Omniswitch\nConfig Server IP:192.168.92.246\n\
@@ -627,6 +527,17 @@ mod tests {
         let ins = "; x\n[instruction]\nconfig_file=hap_conf.ini\nconfig_path=/Secured_Config\nserver=192.168.92.246\n";
         let a = parse_ap_instructions("hap_instruction.ini", ins, Ipv4Addr::LOCALHOST).unwrap();
         assert_eq!(a.config, "/Secured_Config/hap_conf.ini");
+        assert_eq!(a.https_server, None);
+        let with_https = format!("{ins}http_server=192.168.92.246\nhttps_server=192.168.92.247\n");
+        let a =
+            parse_ap_instructions("hap_instruction.ini", &with_https, Ipv4Addr::LOCALHOST).unwrap();
+        assert_eq!(a.https_server, Some(Ipv4Addr::new(192, 168, 92, 247)));
+        assert!(parse_ap_instructions(
+            "f",
+            "config_file=x\nhttps_server=srv\n",
+            Ipv4Addr::LOCALHOST
+        )
+        .is_err());
         let conf = "[wlan]\nemployee_ssid=Employee\nguest_ssid=Guest\n[system]\ncountry_code=FR\ncluster_virtual_ip=192.168.92.134\n";
         let c = parse_ap_config("hap_conf.ini", conf).unwrap();
         assert_eq!(c.ssids, ["Employee", "Guest"]);

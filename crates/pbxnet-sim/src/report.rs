@@ -36,6 +36,30 @@ pub struct FileReport {
     pub blksize: usize,
     /// `header only, aborted` for a firmware check.
     pub note: String,
+    /// `tftp`, `http` or `https`.
+    #[serde(default = "tftp_label")]
+    pub protocol: String,
+    /// HTTPS: the TLS version negotiated (`1.2`, `1.3`).
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// HTTPS: SHA-256 of the server's certificate (`AB:CD:…`), which the
+    /// device accepted without knowing it.
+    #[serde(default)]
+    pub tls_fingerprint: Option<String>,
+}
+
+fn tftp_label() -> String {
+    "tftp".into()
+}
+
+impl FileReport {
+    /// `https/1.3`, `http` or `tftp`.
+    pub fn protocol_label(&self) -> String {
+        match &self.tls {
+            Some(v) => format!("{}/{v}", self.protocol),
+            None => self.protocol.clone(),
+        }
+    }
 }
 
 /// What one device got and how long each step took.
@@ -60,7 +84,8 @@ pub struct DeviceReport {
     /// Option 120 decoded (AudioCodes).
     #[serde(default)]
     pub sip_servers: Option<String>,
-    /// Lync mode: the certificate-provisioning service from option 43.
+    /// Lync mode: the certificate-provisioning service from option 43;
+    /// option 160 over HTTP(S): the URLs the phone derived from it.
     #[serde(default)]
     pub provisioning: Option<String>,
     /// Files fetched.
@@ -157,6 +182,19 @@ impl FleetReport {
         self.devices.iter().filter(|d| !d.ok).count()
     }
 
+    /// The distinct HTTPS server certificate fingerprints the devices saw.
+    pub fn tls_fingerprints(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .devices
+            .iter()
+            .flat_map(|d| d.files.iter())
+            .filter_map(|f| f.tls_fingerprint.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     /// DHCP + TFTP retransmissions of the whole fleet.
     pub fn retries(&self) -> u64 {
         self.devices
@@ -182,9 +220,9 @@ impl FleetReport {
                     .map(|f| {
                         let name = f.path.rsplit('/').next().unwrap_or(&f.path);
                         if f.note.is_empty() {
-                            format!("{name} ({})", human_bytes(f.bytes))
+                            format!("{name} ({} {})", human_bytes(f.bytes), f.protocol_label())
                         } else {
-                            format!("{name} (hdr)")
+                            format!("{name} (hdr {})", f.protocol_label())
                         }
                     })
                     .collect::<Vec<_>>()
@@ -238,7 +276,12 @@ impl FleetReport {
                 let _ = writeln!(out, "    firmware: {f}");
             }
             if let Some(p) = &d.provisioning {
-                let _ = writeln!(out, "    option 43: {p}");
+                let label = if d.via.as_deref() == Some("160") {
+                    "option 160"
+                } else {
+                    "option 43"
+                };
+                let _ = writeln!(out, "    {label}: {p}");
             }
             if let Some(s) = &d.sip_servers {
                 let _ = writeln!(out, "    SIP servers (option 120): {s}");

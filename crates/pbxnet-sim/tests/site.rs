@@ -118,27 +118,55 @@ fn example_site_provisions_every_device_kind() {
         served("ThirdParty_Devices/00908f61a022.cfg").len()
     );
     assert_eq!(ac1.files.len(), 1, "160 form 4 names no firmware");
+    // etc/dhcp.toml: the 450HD class's profile says https://: the same
+    // bytes as TFTP serves, over TLS, the self-signed certificate recorded.
+    let cfg1 = file(ac1, "00908f61a022.cfg");
+    assert_eq!(cfg1.protocol, "https");
+    assert!(
+        matches!(cfg1.tls.as_deref(), Some("1.2" | "1.3")),
+        "{cfg1:?}"
+    );
+    let fp = cfg1.tls_fingerprint.as_deref().unwrap();
+    assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
+    assert_eq!(
+        r.https_certificate.as_deref(),
+        Some(fp),
+        "the certificate pbxnet-tftpd logged"
+    );
+    assert_eq!(
+        ac1.provisioning.as_deref(),
+        Some("config https://192.168.92.246/00908f61a022.cfg")
+    );
     assert_eq!(ac1.utc_offset_s, Some(7200));
     // The server expands ${server_ip} and leaves the phone's `<MAC>` token.
     assert!(
-        ac1.options.contains("160=tftp://192.168.92.246/;<MAC>.cfg"),
+        ac1.options
+            .contains("160=https://192.168.92.246/;<MAC>.cfg"),
         "{}",
         ac1.options
     );
     // etc/dhcp.toml: option 120 type sip-names ["pbx.example.lan"].
     assert_eq!(ac1.sip_servers.as_deref(), Some("pbx.example.lan"));
-    // No per-MAC file: the model's.
+    // No per-MAC file (HTTP 404): the model's, over plain HTTP (the 4xxhd
+    // class's profile says http://).
     let ac2 = dev(devs, "ac-02");
     assert_eq!(class("ac-02"), "audiocodes-4xxhd");
+    assert_eq!(r.profiles["audiocodes-4xxhd"], "audiocodes-400hd-http");
+    let cfg2 = file(ac2, "420HD/420HD.cfg");
     assert_eq!(
-        file(ac2, "420HD/420HD.cfg").bytes as usize,
+        cfg2.bytes as usize,
         served("ThirdParty_Devices/420HD/420HD.cfg").len()
+    );
+    assert_eq!(
+        (cfg2.protocol.as_str(), cfg2.tls.as_deref()),
+        ("http", None)
     );
     // 66/67 with older firmware: the whole 256 KiB image.
     let ac3 = dev(devs, "ac-03");
     assert_eq!(ac3.via.as_deref(), Some("66/67"));
     let img = file(ac3, "400HD.img");
     assert_eq!((img.bytes, img.note.as_str()), (256 * 1024, ""));
+    assert_eq!(img.protocol, "tftp", "66/67 is TFTP");
     assert_eq!(ac3.firmware.as_deref(), Some("3.4.2 -> 3.4.8"));
     // Same firmware: one block, then the phone's ERROR.
     let ac4 = dev(devs, "ac-04");
@@ -202,7 +230,7 @@ fn example_site_provisions_every_device_kind() {
         served("Omniswitch/os8_conf").len()
     );
 
-    // Stellar APs: their pool, hap_instruction.ini then hap_conf.ini.
+    // Stellar APs: their pool, hap_instruction.ini (TFTP) then hap_conf.ini.
     for name in ["ap-01", "ap-02"] {
         let ap = dev(devs, name);
         assert!(
@@ -211,7 +239,13 @@ fn example_site_provisions_every_device_kind() {
         );
         assert_eq!(class(name), "stellar-ap");
         assert_eq!(ap.files[0].path, "hap_instruction.ini");
-        assert!(file(ap, "hap_conf.ini").bytes > 0);
+        assert_eq!(file(ap, "hap_instruction.ini").protocol, "tftp");
+        // hap_instruction.ini names https_server: Secured_Config over HTTPS,
+        // the same certificate as the phones saw.
+        let conf = file(ap, "/Secured_Config/hap_conf.ini");
+        assert!(conf.bytes > 0);
+        assert_eq!(conf.protocol, "https", "{name}");
+        assert_eq!(conf.tls_fingerprint.as_deref(), Some(fp), "{name}");
         let conf = ap.steps.iter().find(|s| s.name == "config").unwrap();
         assert!(
             conf.detail.contains("cluster 192.168.92.134"),
@@ -240,9 +274,9 @@ fn example_site_provisions_every_device_kind() {
 }
 
 /// The simulator catches a site mistake: a 450HD whose per-MAC file is for
-/// a 420HD fails (and only that phone), with the reason in the report; a
-/// Stellar AP asking a site whose instruction file points at a missing
-/// config fails too.
+/// a 420HD fails (and only that phone; fetched over HTTPS), with the reason
+/// in the report; a Stellar AP asking a site whose instruction file (no
+/// https_server: TFTP) points at a missing config fails too.
 #[test]
 fn misprovisioned_devices_are_reported_failed() {
     pbxnet_testlab::skip_unless_root!();

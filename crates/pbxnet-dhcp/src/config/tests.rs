@@ -340,7 +340,12 @@ fn example_profiles_encode_expected_bytes() {
             .unwrap()
     };
     let ac = prof("audiocodes-400hd");
-    assert_eq!(ac.get(160).unwrap().1, b"tftp://192.168.92.246/;<MAC>.cfg");
+    assert_eq!(ac.get(160).unwrap().1, b"https://192.168.92.246/;<MAC>.cfg");
+    let ac_http = prof("audiocodes-400hd-http");
+    assert_eq!(
+        ac_http.get(160).unwrap().1,
+        b"http://192.168.92.246/;<MAC>.cfg"
+    );
     assert_eq!(ac.get(2).unwrap().1, [0, 0, 0x1c, 0x20]);
     assert_eq!(ac.get(120).unwrap().1, b"\x00\x03pbx\x07example\x03lan\x00");
     let lync = prof("audiocodes-400hd-lync");

@@ -36,7 +36,69 @@ pub(crate) struct BenchArgs {
     /// firmware, so each pulls the whole image.
     #[arg(long)]
     pub upgrade_all: bool,
+    /// How AudioCodes phones (option 160) and Stellar APs provision. `tftp`:
+    /// option 160 `tftp://`, hap_instruction.ini without `https_server`,
+    /// both stacks. `http`/`https`: option 160 over that protocol (with
+    /// `--upgrade-all` it names the firmware too, and the phones follow it
+    /// instead of 66/67), APs fetch hap_conf.ini over HTTPS; pbxnet only
+    /// (tftpd-hpa serves no HTTP).
+    #[arg(long, value_enum, default_value_t = Provisioning::Tftp)]
+    pub provisioning: Provisioning,
     /// Append the result table to this markdown file.
     #[arg(long)]
     pub append_to: Option<PathBuf>,
+}
+
+/// The protocol phones and APs fetch their files with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Provisioning {
+    /// TFTP everywhere (both stacks).
+    Tftp,
+    /// Option 160 `http://` (pbxnet only).
+    Http,
+    /// Option 160 `https://` (pbxnet only).
+    Https,
+}
+
+impl Provisioning {
+    /// The URL scheme.
+    pub(crate) fn scheme(self) -> &'static str {
+        match self {
+            Provisioning::Tftp => "tftp",
+            Provisioning::Http => "http",
+            Provisioning::Https => "https",
+        }
+    }
+
+    /// Option 160 for the bench's phones: on firmware day over HTTP(S) it
+    /// names the image too.
+    pub(crate) fn option_160(self, upgrade_all: bool) -> String {
+        let s = self.scheme();
+        if upgrade_all && self != Provisioning::Tftp {
+            format!("{s}://${{server_ip}}/ThirdParty_Devices/400HD.img;<MAC>.cfg")
+        } else {
+            format!("{s}://${{server_ip}}/;<MAC>.cfg")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Provisioning;
+
+    #[test]
+    fn bench_option_160() {
+        assert_eq!(
+            Provisioning::Tftp.option_160(true),
+            "tftp://${server_ip}/;<MAC>.cfg"
+        );
+        assert_eq!(
+            Provisioning::Http.option_160(true),
+            "http://${server_ip}/ThirdParty_Devices/400HD.img;<MAC>.cfg"
+        );
+        assert_eq!(
+            Provisioning::Https.option_160(false),
+            "https://${server_ip}/;<MAC>.cfg"
+        );
+    }
 }

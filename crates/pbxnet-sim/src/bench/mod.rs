@@ -27,7 +27,7 @@ use crate::fleet::{self, FleetSpec, Mix};
 use crate::site;
 use crate::spec::{Kind, RunLimits};
 
-pub(crate) use args::BenchArgs;
+pub(crate) use args::{BenchArgs, Provisioning};
 use outcome::{Outcome, StackKind};
 use peers::tftpd_hpa;
 use stacks::{run_stack, Programs};
@@ -78,7 +78,7 @@ pub(crate) fn run(a: &BenchArgs) -> Result<ExitCode> {
 }
 
 /// The benchmark's fleet: the mix asked for, every AudioCodes phone on old
-/// firmware and ignoring option 160 on firmware day.
+/// firmware on firmware day (ignoring option 160 unless it is HTTP(S)).
 fn fleet_spec(a: &BenchArgs) -> FleetSpec {
     let mix = Mix {
         audiocodes: a.audiocodes,
@@ -90,8 +90,10 @@ fn fleet_spec(a: &BenchArgs) -> FleetSpec {
     };
     let mut devices = fleet::build(mix);
     if a.upgrade_all {
+        // Over TFTP the image comes by 66/67; over HTTP(S) option 160 names it.
+        let over_66_67 = a.provisioning == Provisioning::Tftp;
         for d in devices.iter_mut().filter(|d| d.kind == Kind::Audiocodes) {
-            d.ignores_160 = true;
+            d.ignores_160 = over_66_67;
             d.firmware_version = Some(fleet::OLD_FIRMWARE.into());
         }
     }
@@ -118,12 +120,15 @@ fn run_rounds(
 ) -> Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     for round in 0..a.rounds {
-        let order = if round % 2 == 0 {
-            [StackKind::Pbxnet, StackKind::Anchors]
+        let order: &[StackKind] = if a.provisioning != Provisioning::Tftp {
+            // tftpd-hpa serves no HTTP: pbxnet alone.
+            &[StackKind::Pbxnet]
+        } else if round % 2 == 0 {
+            &[StackKind::Pbxnet, StackKind::Anchors]
         } else {
-            [StackKind::Anchors, StackKind::Pbxnet]
+            &[StackKind::Anchors, StackKind::Pbxnet]
         };
-        for kind in order {
+        for &kind in order {
             if stop.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }

@@ -47,7 +47,7 @@ pub(super) fn run_stack(
         .run("ip", &["route", "add", SUBNET, "dev", "eth0"])
         .context("route for the bench subnet")?;
     let mut servers = match kind {
-        StackKind::Pbxnet => start_pbxnet(lab.server(), &scratch, &programs.bins)?,
+        StackKind::Pbxnet => start_pbxnet(lab.server(), &scratch, &programs.bins, a)?,
         StackKind::Anchors => start_anchors(lab.server(), &scratch, &programs.hpa)?,
     };
     let mut fleet_spec = spec.clone();
@@ -78,8 +78,13 @@ fn pin(cpu: &str) -> Vec<String> {
 
 /// pbxnet-dhcpd, -tftpd and -ntpd on the patched copy, each started with
 /// readiness (READY=1).
-fn start_pbxnet(ns: &Netns, scratch: &ScratchSite, bins: &Path) -> Result<Vec<Server>> {
-    patch_pbxnet(scratch)?;
+fn start_pbxnet(
+    ns: &Netns,
+    scratch: &ScratchSite,
+    bins: &Path,
+    a: &BenchArgs,
+) -> Result<Vec<Server>> {
+    patch_pbxnet(scratch, a.provisioning, a.upgrade_all)?;
     let cfg = scratch.config().display().to_string();
     let mut servers = Vec::new();
     for name in ["pbxnet-dhcpd", "pbxnet-tftpd", "pbxnet-ntpd"] {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use crate::fleet::FleetSpec;
 use crate::report::FleetReport;
 
-use super::args::BenchArgs;
+use super::args::{BenchArgs, Provisioning};
 use super::outcome::{Outcome, StackKind};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -38,7 +38,14 @@ pub(super) fn table(a: &BenchArgs, spec: &FleetSpec, outcomes: &[Outcome]) -> St
     let mut medians = Vec::new();
     for kind in [StackKind::Pbxnet, StackKind::Anchors] {
         let os: Vec<&Outcome> = outcomes.iter().filter(|o| o.stack == kind).collect();
+        if os.is_empty() {
+            // HTTP(S) provisioning: the anchors did not run.
+            continue;
+        }
         medians.push(stack_row(&mut out, kind, &os));
+    }
+    if medians.len() < 2 {
+        return out;
     }
     let _ = writeln!(
         out,
@@ -62,21 +69,30 @@ fn heading(a: &BenchArgs, spec: &FleetSpec) -> String {
     );
     let _ = writeln!(
         out,
-        "Command: `pbxnet-sim bench-site --rounds {}{}` (part of `make bench-site`), {} build, {}. {} AudioCodes 400HD ({}), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
+        "Command: `pbxnet-sim bench-site --rounds {}{}{}` (part of `make bench-site`), {} build, {}. {} AudioCodes 400HD ({}), {} ALE phones, {} SIP phones, {} OmniSwitches, {} Stellar APs{}. Servers pinned to CPU 0, fleet to CPU 1; each stack in a fresh namespace lab; median over rounds (stacks alternate first). \"Last provisioned\" counts from the first power-on to the last device holding its lease, its files and (phones, APs) its SNTP answer; per-device time is power-on → provisioned.\n",
         a.rounds,
         if a.upgrade_all { " --upgrade-all" } else { "" },
+        match a.provisioning {
+            Provisioning::Tftp => String::new(),
+            p => format!(" --provisioning {}", p.scheme()),
+        },
         if cfg!(debug_assertions) { "debug" } else { "release" },
         machine(),
         a.audiocodes,
-        if a.upgrade_all {
-            format!("every one ignoring option 160 and pulling the whole {} KiB firmware over 66/67", a.firmware_kib)
-        } else {
-            format!("1 in 4 ignoring option 160 and fetching the {} KiB firmware over 66/67, a third of those upgrading", a.firmware_kib)
+        match (a.upgrade_all, a.provisioning) {
+            (true, Provisioning::Tftp) => format!("every one ignoring option 160 and pulling the whole {} KiB firmware over 66/67", a.firmware_kib),
+            (true, p) => format!("every one on old firmware following option 160 `{}`: the whole {} KiB firmware and the config over {}", p.option_160(true), a.firmware_kib, p.scheme().to_uppercase()),
+            (false, Provisioning::Tftp) => format!("1 in 4 ignoring option 160 and fetching the {} KiB firmware over 66/67, a third of those upgrading", a.firmware_kib),
+            (false, p) => format!("option 160 `{}`, 1 in 4 ignoring it and fetching the {} KiB firmware over TFTP 66/67, a third of those upgrading", p.option_160(false), a.firmware_kib),
         },
         a.ale,
         a.sip,
         a.switches,
-        a.aps
+        a.aps,
+        match a.provisioning {
+            Provisioning::Tftp => " (hap_conf.ini over TFTP: the instruction file names no https_server)",
+            _ => " (hap_conf.ini over HTTPS, as hap_instruction.ini's https_server says); pbxnet only, tftpd-hpa serves no HTTP",
+        }
     );
     out
 }

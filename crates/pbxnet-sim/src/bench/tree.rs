@@ -11,6 +11,7 @@ use crate::provision::make_firmware_image;
 use crate::site::{self, ScratchSite};
 use crate::spec::AUDIOCODES_FAMILY;
 
+use super::args::Provisioning;
 use super::peers::SUBNET;
 
 /// The model config files, firmware and SIP config both stacks serve.
@@ -47,10 +48,43 @@ pub(super) fn prepare_tree(s: &ScratchSite, firmware_kib: usize) -> Result<()> {
     Ok(())
 }
 
-/// The example site stretched to a /22 so that 380 devices fit; every
-/// other setting as in etc/.
-pub(super) fn patch_pbxnet(s: &ScratchSite) -> Result<()> {
+/// The example site stretched to a /22 so that 380 devices fit, option 160
+/// of the AudioCodes profiles over `provisioning`; every other setting as
+/// in etc/. Over TFTP the APs get an instruction file without
+/// `https_server` (the one the anchors serve), so both stacks do the same.
+pub(super) fn patch_pbxnet(
+    s: &ScratchSite,
+    provisioning: Provisioning,
+    upgrade_all: bool,
+) -> Result<()> {
+    if provisioning == Provisioning::Tftp {
+        std::fs::write(
+            s.tftp_root()?.join("hap_instruction.ini"),
+            tftp_only_hap_instruction(),
+        )?;
+    }
+    let option_160 = provisioning.option_160(upgrade_all);
     site::edit_toml(&s.config().join("dhcp.toml"), |doc| {
+        for profile in doc["profile"]
+            .as_array_of_tables_mut()
+            .context("[[profile]]")?
+            .iter_mut()
+        {
+            let name = profile.get("name").and_then(|n| n.as_str()).unwrap_or("");
+            if !matches!(name, "audiocodes-400hd" | "audiocodes-400hd-http") {
+                continue;
+            }
+            if let Some(options) = profile
+                .get_mut("option")
+                .and_then(|o| o.as_array_of_tables_mut())
+            {
+                for o in options.iter_mut() {
+                    if o.get("code").and_then(|c| c.as_integer()) == Some(160) {
+                        o["value"] = toml_edit::value(option_160.clone());
+                    }
+                }
+            }
+        }
         let subnets = doc["subnet"]
             .as_array_of_tables_mut()
             .context("[[subnet]]")?;
@@ -112,7 +146,7 @@ pub(super) fn hpa_tree(s: &ScratchSite, root: &Path) -> Result<()> {
     }
     std::fs::write(
         root.join("hap_instruction.ini"),
-        format!("[instruction]\nconfig_file=hap_conf.ini\nconfig_path=/Secured_Config\nserver={ip}\nhttp_server={ip}\nhttps_server={ip}\n"),
+        tftp_only_hap_instruction(),
     )?;
     std::fs::create_dir_all(root.join("Secured_Config"))?;
     std::fs::write(
@@ -121,6 +155,12 @@ pub(super) fn hpa_tree(s: &ScratchSite, root: &Path) -> Result<()> {
     )?;
     std::os::unix::fs::symlink(".", root.join("tftpboot"))?;
     Ok(())
+}
+
+/// hap_instruction.ini naming only the TFTP server (tftpd-hpa has no
+/// HTTPS; an AP told `https_server` fetches its config over HTTPS).
+fn tftp_only_hap_instruction() -> &'static str {
+    "[instruction]\nconfig_file=hap_conf.ini\nconfig_path=/Secured_Config\nserver=192.168.92.246\n"
 }
 
 fn expand_tree(dir: &Path) -> Result<()> {

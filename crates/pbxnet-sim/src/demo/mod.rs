@@ -80,6 +80,7 @@ pub(crate) fn run(a: &DemoArgs) -> Result<ExitCode> {
 fn say_report(r: &SiteRun, verbose: bool, t0: Instant) -> bool {
     site::say("");
     site::say(installer_table(&r.report, &r.classes, &r.profiles).trim_end());
+    let https_ok = say_certificates(r);
     if verbose {
         site::say(&format!("\nPer-device detail:\n{}", r.report.details()));
     }
@@ -114,5 +115,34 @@ fn say_report(r: &SiteRun, verbose: bool, t0: Instant) -> bool {
         "Cleaned up: namespaces deleted, daemons stopped, scratch directory removed. Demo took {:.1} s.",
         t0.elapsed().as_secs_f64()
     ));
-    r.report.failures() == 0 && unavailable.is_empty()
+    r.report.failures() == 0 && unavailable.is_empty() && https_ok
+}
+
+/// Prints the HTTPS certificate the devices accepted (once), beside the one
+/// pbxnet-tftpd logged; false when they differ.
+fn say_certificates(r: &SiteRun) -> bool {
+    let seen = r.report.tls_fingerprints();
+    if seen.is_empty() {
+        return true;
+    }
+    site::say("");
+    let mut same = true;
+    for fp in &seen {
+        site::say(&format!(
+            "HTTPS: the devices accepted the server certificate SHA-256 {fp}"
+        ));
+        match &r.https_certificate {
+            Some(logged) if logged == fp => site::say(
+                "       the one pbxnet-tftpd logged at start (`HTTPS certificate … sha256=`)",
+            ),
+            Some(logged) => {
+                same = false;
+                site::say(&format!(
+                    "       NOT the one pbxnet-tftpd logged at start ({logged})"
+                ));
+            }
+            None => site::say("       (pbxnet-tftpd logged no HTTPS certificate to compare with)"),
+        }
+    }
+    same
 }

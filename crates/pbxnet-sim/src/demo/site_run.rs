@@ -69,6 +69,9 @@ pub struct SiteRun {
     pub licence: Result<serde_json::Value, String>,
     /// The last lines each running daemon logged, at the end of the run.
     pub logs: Vec<(String, String)>,
+    /// The SHA-256 of the HTTPS certificate pbxnet-tftpd logged at start
+    /// (`HTTPS certificate … sha256=AB:CD:…`), when it serves HTTPS.
+    pub https_certificate: Option<String>,
 }
 
 /// Builds the LAN, starts the four daemons on a copy of `etc`, powers the
@@ -108,10 +111,15 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
         Err("pbxnet-licd unavailable".into())
     };
     let logs = daemon_logs(&daemons, &running);
+    let https_certificate = daemons.iter().zip(&running).find_map(|(d, st)| match st {
+        Started::Ready(daemon, _) if d.name == "pbxnet-tftpd" => logged_certificate(&daemon.log()),
+        _ => None,
+    });
     drop(running);
     drop(lab);
     Ok(SiteRun {
         logs,
+        https_certificate,
         staged,
         licence_issued,
         daemons,
@@ -200,4 +208,26 @@ fn daemon_logs(daemons: &[DaemonStart], running: &[Started]) -> Vec<(String, Str
             Started::Unavailable(_) => None,
         })
         .collect()
+}
+
+/// The `sha256=` field of pbxnet-tftpd's `HTTPS certificate` log line.
+fn logged_certificate(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("HTTPS certificate"))?;
+    let value = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("sha256="))?;
+    Some(value.trim_matches('"').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_certificate;
+
+    #[test]
+    fn certificate_fingerprint_from_the_tftpd_log() {
+        let log = "2026-12-05T23:58:38Z  INFO pbxnet_tftp::daemon: listening\n\
+                   2026-12-05T23:58:38Z  INFO pbxnet_tftp::daemon::tls: HTTPS certificate certificate=self-signed subject=CN=192.168.92.246 not_after=2027-12-05 sha256=AB:01:FF\n";
+        assert_eq!(logged_certificate(log).as_deref(), Some("AB:01:FF"));
+        assert_eq!(logged_certificate("no such line\n"), None);
+    }
 }

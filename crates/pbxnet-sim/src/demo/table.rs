@@ -15,7 +15,7 @@ pub(super) fn installer_table(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<7} {:<10} {:<10} {:<17} {:<15} {:<40} {:<52} {:>9} {:>7}  result",
+        "{:<7} {:<10} {:<10} {:<17} {:<15} {:<42} {:<70} {:>9} {:>7}  result",
         "device",
         "kind",
         "model",
@@ -29,7 +29,7 @@ pub(super) fn installer_table(
     for d in &r.devices {
         let _ = writeln!(
             out,
-            "{:<7} {:<10} {:<10} {:<17} {:<15} {:<40} {:<52} {:>9} {:>5.0}ms  {}",
+            "{:<7} {:<10} {:<10} {:<17} {:<15} {:<42} {:<70} {:>9} {:>5.0}ms  {}",
             d.name,
             d.kind,
             d.model,
@@ -47,8 +47,9 @@ pub(super) fn installer_table(
     out
 }
 
-/// The files a device fetched: the name and size of each, `hdr` for one
-/// it stopped after the header.
+/// The files a device fetched: the name, size and protocol of each
+/// (`tftp`, `http`, `https/1.3` with the TLS version), `hdr` for one it
+/// stopped after the header.
 fn files_fetched(d: &DeviceReport) -> String {
     if d.files.is_empty() {
         return "-".to_string();
@@ -58,9 +59,9 @@ fn files_fetched(d: &DeviceReport) -> String {
         .map(|f| {
             let name = f.path.rsplit('/').next().unwrap_or(&f.path);
             if f.note.is_empty() {
-                format!("{name} {}", human_bytes(f.bytes))
+                format!("{name} {} {}", human_bytes(f.bytes), f.protocol_label())
             } else {
-                format!("{name} hdr")
+                format!("{name} hdr {}", f.protocol_label())
             }
         })
         .collect::<Vec<_>>()

@@ -4,20 +4,24 @@
 use std::net::Ipv4Addr;
 
 use crate::dhcp::{code, Lease};
-use crate::provision::{self, UrlProto};
+use crate::provision::{self, expand_mac, ProvisionError, UrlProto};
 use crate::spec::AUDIOCODES_FAMILY;
-use crate::tftp::TftpError;
 
 use super::error::DeviceError;
+use super::fetch::{FileProto, Source};
 use super::session::Device;
 
 /// Where an AudioCodes phone provisions from.
 struct AudiocodesSource {
     server: Ipv4Addr,
+    /// TFTP, or HTTP(S) when option 160 says so.
+    proto: FileProto,
     firmware: Option<String>,
     config: Option<String>,
     /// `160` or `66/67`.
     via: &'static str,
+    /// Option 160 over HTTP(S): the URLs the phone derived from it.
+    urls: Option<String>,
 }
 
 impl Device<'_> {
@@ -30,37 +34,44 @@ impl Device<'_> {
         );
         let AudiocodesSource {
             server,
+            proto,
             firmware,
             config,
             via,
+            urls,
         } = self.audiocodes_source(lease)?;
         self.report.via = Some(via.into());
+        self.report.provisioning = urls;
         if let Some(v) = lease.options.get(code::SIP_SERVERS) {
             let sip = provision::parse_sip_servers(v)?;
             self.report.sip_servers = Some(sip.to_string());
         }
+        // One source for both files: over HTTP(S) one keep-alive connection,
+        // closed (and the device's TCP interface removed) before SNTP.
+        let mut src = Source::new(server, proto);
         if let Some(fw) = firmware {
-            self.audiocodes_firmware(server, &fw)?;
+            self.audiocodes_firmware(&mut src, &fw)?;
         }
         let cfg = config.unwrap_or(default_cfg.clone());
         self.step("config", |d| {
-            let (path, text) = match d.tftp(server, &cfg, Some(1428), 1 << 20, None) {
+            let (path, text) = match d.fetch(&mut src, &cfg, Some(1428), 1 << 20, None) {
                 Ok((data, _)) => (cfg.clone(), data),
-                Err(DeviceError::Tftp {
-                    source: TftpError::Server { code: 1, .. },
-                    ..
-                }) if cfg == default_cfg => {
+                Err(e) if e.is_not_found() && cfg == default_cfg => {
                     // No per-MAC file: the model's file (`<Model>/<Model>.cfg`).
                     let alt = format!("{model}/{model}.cfg");
-                    let (data, _) = d.tftp(server, &alt, Some(1428), 1 << 20, None)?;
+                    let (data, _) = d.fetch(&mut src, &alt, Some(1428), 1 << 20, None)?;
                     (alt, data)
                 }
                 Err(e) => return Err(e),
             };
             let text = String::from_utf8_lossy(&text).into_owned();
             let n = provision::check_phone_config(&path, &text, &model)?;
-            Ok(((), format!("{path}: {n} parameters for {model}")))
+            Ok((
+                (),
+                format!("{}: {n} parameters for {model}", src.url(&path)),
+            ))
         })?;
+        drop(src);
         self.utc_offset(lease);
         match self.time_server(lease)? {
             Some(s) => self.sntp(s),
@@ -79,19 +90,31 @@ impl Device<'_> {
                 if lease.options.has_nul(code::PROVISIONING_URL) {
                     return Err(DeviceError::NulInOption160);
                 }
-                let u = provision::parse_option_160(&url, &mac)?;
-                if u.proto != UrlProto::Tftp {
-                    return Err(DeviceError::NotTftp { url });
-                }
+                let u = provision::parse_option_160(&url, &mac).map_err(ProvisionError::from)?;
+                let proto = match u.proto {
+                    UrlProto::Tftp => FileProto::Tftp,
+                    UrlProto::Http => FileProto::Http,
+                    UrlProto::Https => FileProto::Https,
+                    UrlProto::Ftp => return Err(DeviceError::Ftp { url }),
+                };
+                let urls = (proto != FileProto::Tftp).then(|| {
+                    let default_cfg = expand_mac("<MAC>.cfg", &mac);
+                    match u.file_urls(&default_cfg) {
+                        (Some(fw), cfg) => format!("firmware {fw}, config {cfg}"),
+                        (None, cfg) => format!("config {cfg}"),
+                    }
+                });
                 let server: Ipv4Addr = u.host.parse().map_err(|_| DeviceError::HostName {
                     option: code::PROVISIONING_URL,
                     host: u.host.clone(),
                 })?;
                 AudiocodesSource {
                     server,
+                    proto,
                     firmware: u.firmware,
                     config: u.config,
                     via: "160",
+                    urls,
                 }
             }
             _ => {
@@ -107,9 +130,11 @@ impl Device<'_> {
                     .unwrap_or_else(|| format!("{model}.img"));
                 AudiocodesSource {
                     server,
+                    proto: FileProto::Tftp,
                     firmware: Some(fw),
                     config: None,
                     via: "66/67",
+                    urls: None,
                 }
             }
         };
@@ -118,22 +143,22 @@ impl Device<'_> {
 
     /// The firmware step: read the image's header, stop there when the
     /// version is the one installed, else read it all.
-    fn audiocodes_firmware(&mut self, server: Ipv4Addr, fw: &str) -> Result<(), DeviceError> {
+    fn audiocodes_firmware(&mut self, src: &mut Source, fw: &str) -> Result<(), DeviceError> {
         let current = self.spec.firmware_version.clone().unwrap_or_default();
         self.step("firmware", |d| {
             let cur = current.clone();
             let check = move |head: &[u8]| matches!(provision::parse_firmware_header(head), Ok((_, v)) if v == cur);
-            let (img, aborted) = d.tftp(server, fw, Some(1428), 64 << 20, Some(&check))?;
+            let (img, aborted) = d.fetch(src, fw, Some(1428), 64 << 20, Some(&check))?;
             let (family, version) = provision::parse_firmware_header(&img)?;
             if family != AUDIOCODES_FAMILY {
                 return Err(DeviceError::WrongFirmware { file: fw.to_string(), family });
             }
             if aborted {
                 d.report.firmware = Some(format!("{version} (unchanged)"));
-                Ok(((), format!("{fw}: version {version} unchanged, transfer aborted after {} bytes", img.len())))
+                Ok(((), format!("{}: version {version} unchanged, transfer aborted after {} bytes", src.url(fw), img.len())))
             } else {
                 d.report.firmware = Some(format!("{current} -> {version}"));
-                Ok(((), format!("{fw}: upgraded {current} -> {version}, {} bytes", img.len())))
+                Ok(((), format!("{}: upgraded {current} -> {version}, {} bytes", src.url(fw), img.len())))
             }
         })
     }

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::dhcp::DhcpDecodeError;
+use crate::http::HttpError;
 use crate::net::NetError;
 use crate::provision::ProvisionError;
 use crate::spec::AUDIOCODES_FAMILY;
@@ -30,6 +31,25 @@ pub(crate) enum DeviceError {
         /// Cause.
         source: TftpError,
     },
+    /// HTTP(S): the connection or the response.
+    #[error("{url}: {source}")]
+    Http {
+        /// The URL requested.
+        url: String,
+        /// Cause.
+        source: HttpError,
+    },
+    /// HTTP(S): a status other than 200.
+    #[error("{url}: HTTP status {status}")]
+    HttpStatus {
+        /// The URL requested.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The device's own kernel interface (for TCP) could not be set up.
+    #[error("interface for TCP: {0}")]
+    Iface(std::io::Error),
     /// Content of a received file or option.
     #[error(transparent)]
     Provision(#[from] ProvisionError),
@@ -67,9 +87,9 @@ pub(crate) enum DeviceError {
     /// Option 160 contains a NUL byte (it is a string without NUL).
     #[error("option 160 contains a NUL byte")]
     NulInOption160,
-    /// Option 160 names a protocol other than TFTP, the only one simulated.
-    #[error("option 160 {url:?}: only tftp is simulated")]
-    NotTftp {
+    /// Option 160 names FTP, which is not simulated.
+    #[error("option 160 {url:?}: ftp is not simulated")]
+    Ftp {
         /// Option 160 as received.
         url: String,
     },
@@ -110,4 +130,17 @@ pub(crate) enum DeviceError {
         /// Cause.
         why: String,
     },
+}
+
+impl DeviceError {
+    /// The server has no such file (TFTP error 1, HTTP 404).
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            DeviceError::Tftp {
+                source: TftpError::Server { code: 1, .. },
+                ..
+            } | DeviceError::HttpStatus { status: 404, .. }
+        )
+    }
 }

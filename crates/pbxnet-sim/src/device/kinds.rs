@@ -5,6 +5,7 @@ use crate::provision;
 use crate::spec::OMNISWITCH_MAX;
 
 use super::error::DeviceError;
+use super::fetch::{FileProto, Source};
 use super::session::Device;
 
 impl Device<'_> {
@@ -124,21 +125,27 @@ impl Device<'_> {
             let detail = format!("{file}: config {} @ {}", ins.config, ins.server);
             Ok((ins, detail))
         })?;
+        // https_server named: the Secured_Config file over HTTPS only.
+        let mut src = match ins.https_server {
+            Some(s) => Source::new(s, FileProto::Https),
+            None => Source::new(ins.server, FileProto::Tftp),
+        };
         self.step("config", |d| {
-            let (data, _) = d.tftp(ins.server, &ins.config, None, 1 << 20, None)?;
+            let (data, _) = d.fetch(&mut src, &ins.config, None, 1 << 20, None)?;
             let text = String::from_utf8_lossy(&data).into_owned();
             let c = provision::parse_ap_config(&ins.config, &text)?;
             Ok((
                 (),
                 format!(
                     "{}: SSIDs {}, country {}, cluster {}",
-                    ins.config,
+                    src.url(&ins.config),
                     c.ssids.join("/"),
                     c.country,
                     c.virtual_ip
                 ),
             ))
         })?;
+        drop(src);
         match self.time_server(lease)? {
             Some(s) => self.sntp(s),
             None => Ok(()),

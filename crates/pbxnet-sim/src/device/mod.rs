@@ -2,11 +2,12 @@
 //! it does with the answer, driven over the shared [`Stack`].
 //!
 //! One file per job: `session` (the device's state, step recorder, DHCP),
-//! `transfer` (TFTP and SNTP), `audiocodes` and `kinds` (what each kind
+//! `transfer` (TFTP and SNTP), `fetch` (a file by TFTP, HTTP or HTTPS), `audiocodes` and `kinds` (what each kind
 //! does with its lease), `error` (how a step fails).
 
 mod audiocodes;
 mod error;
+mod fetch;
 mod kinds;
 mod session;
 mod transfer;
@@ -55,6 +56,7 @@ pub(crate) fn run_device(
         rng: StdRng::seed_from_u64(seed),
         deadline: t0 + Duration::from_secs(limits.deadline_s),
         ip: Ipv4Addr::UNSPECIFIED,
+        lease_prefix: None,
         report,
     };
     d.report.power_on_ms = sntp::millis(t0 - fleet_start);
@@ -84,6 +86,7 @@ impl Device<'_> {
             Ok((l, detail))
         })?;
         self.ip = lease.address;
+        self.lease_prefix = fetch::lease_prefix(&lease);
         self.report.ip = Some(lease.address.to_string());
         self.report.options = describe_options(&lease);
         self.stack.claim(lease.address, self.mac)?;

@@ -95,6 +95,8 @@ pub(super) struct Device<'a> {
     pub(super) rng: StdRng,
     pub(super) deadline: Instant,
     pub(super) ip: Ipv4Addr,
+    /// Prefix length of the leased subnet (for the device's TCP interface).
+    pub(super) lease_prefix: Option<u8>,
     pub(super) report: DeviceReport,
 }
 

@@ -67,6 +67,9 @@ impl Device<'_> {
                     } else {
                         String::new()
                     },
+                    protocol: "tftp".into(),
+                    tls: None,
+                    tls_fingerprint: None,
                 });
                 Ok((data, aborted))
             }

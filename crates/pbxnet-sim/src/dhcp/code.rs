@@ -1,5 +1,7 @@
 //! Option codes used by the devices.
 
+/// Subnet mask.
+pub(crate) const SUBNET_MASK: u8 = 1;
 /// Time offset (signed seconds).
 pub(crate) const TIME_OFFSET: u8 = 2;
 /// Time servers (RFC 868).
