@@ -173,58 +173,14 @@ fn default_port(scheme: &str) -> Option<u16> {
 /// Judges one target against the site (pure).
 pub(super) fn judge(t: &Target, reach: &Reach) -> Verdict {
     let scheme = t.scheme.as_str();
-    let port = t.port.or(default_port(scheme));
-    // The address this server is named by, or why it is not this server.
-    let address = if t.host.trim() == MACRO_SERVER_IP {
-        reach.server_address
-    } else {
-        match pbxnet_config::parse_ipv4(&t.host) {
-            Ok(a) if a == reach.server_address || reach.server_ids.contains(&a) => a,
-            _ if t.host.is_empty() => {
-                return warn(
-                    "names no server".to_string(),
-                    format!("write the server, e.g. {scheme}://{MACRO_SERVER_IP}/..."),
-                )
-            }
-            _ => {
-                let on = port.map_or(String::new(), |p| format!(" on port {p}"));
-                return warn(
-                    format!(
-                        "names {}, which is neither this site's server-address {} nor {MACRO_SERVER_IP}: \
-                         taken to be served by another host, which pbxnet cannot check",
-                        t.host, reach.server_address
-                    ),
-                    format!(
-                        "make sure {} answers {scheme}{on}; if this server is meant, write {MACRO_SERVER_IP}",
-                        t.host
-                    ),
-                );
-            }
-        }
+    let address = match this_server(t, reach) {
+        Ok(address) => address,
+        Err(verdict) => return verdict,
     };
     let (file, listeners) = match &reach.services {
         Services::Unknown => return Verdict::Served,
         Services::Unreadable { .. } => return Verdict::NotJudged,
-        Services::Absent { file } => {
-            if default_port(scheme).is_none() {
-                return unknown_scheme(scheme);
-            }
-            let enable = match scheme {
-                "tftp" => String::new(),
-                _ => format!(" with `enabled = true` under [{scheme}]"),
-            };
-            return warn(
-                format!(
-                    "names {scheme} on this server, but no pbxnet service answers it: \
-                     there is no {} (pbxnet-tftpd is not configured beside dhcp.toml)",
-                    file.display()
-                ),
-                format!(
-                    "write {}{enable}, or change the value to a server that serves {scheme}",
-                    file.display()
-                ),
-            );
-        }
+        Services::Absent { file } => return absent(scheme, file),
         Services::Configured { file, listeners } => (file, listeners),
     };
     let (section, listener) = match scheme {
@@ -250,7 +206,74 @@ pub(super) fn judge(t: &Target, reach: &Reach) -> Verdict {
             ),
         );
     };
-    let port = port.unwrap_or(listen.port());
+    at_listener(t, address, section, listen, file)
+}
+
+/// The address of this server that `t` names, or the warning that it names
+/// no server or another one.
+fn this_server(t: &Target, reach: &Reach) -> Result<Ipv4Addr, Verdict> {
+    let scheme = t.scheme.as_str();
+    if t.host.trim() == MACRO_SERVER_IP {
+        return Ok(reach.server_address);
+    }
+    match pbxnet_config::parse_ipv4(&t.host) {
+        Ok(a) if a == reach.server_address || reach.server_ids.contains(&a) => Ok(a),
+        _ if t.host.is_empty() => Err(warn(
+            "names no server".to_string(),
+            format!("write the server, e.g. {scheme}://{MACRO_SERVER_IP}/..."),
+        )),
+        _ => {
+            let on = t
+                .port
+                .or(default_port(scheme))
+                .map_or(String::new(), |p| format!(" on port {p}"));
+            Err(warn(
+                format!(
+                    "names {}, which is neither this site's server-address {} nor {MACRO_SERVER_IP}: \
+                     taken to be served by another host, which pbxnet cannot check",
+                    t.host, reach.server_address
+                ),
+                format!(
+                    "make sure {} answers {scheme}{on}; if this server is meant, write {MACRO_SERVER_IP}",
+                    t.host
+                ),
+            ))
+        }
+    }
+}
+
+/// No `tftp.toml` beside `dhcp.toml`.
+fn absent(scheme: &str, file: &Path) -> Verdict {
+    if default_port(scheme).is_none() {
+        return unknown_scheme(scheme);
+    }
+    let enable = match scheme {
+        "tftp" => String::new(),
+        _ => format!(" with `enabled = true` under [{scheme}]"),
+    };
+    warn(
+        format!(
+            "names {scheme} on this server, but no pbxnet service answers it: \
+             there is no {} (pbxnet-tftpd is not configured beside dhcp.toml)",
+            file.display()
+        ),
+        format!(
+            "write {}{enable}, or change the value to a server that serves {scheme}",
+            file.display()
+        ),
+    )
+}
+
+/// The port and address `t` names against the listener of its scheme.
+fn at_listener(
+    t: &Target,
+    address: Ipv4Addr,
+    section: &str,
+    listen: SocketAddr,
+    file: &Path,
+) -> Verdict {
+    let scheme = t.scheme.as_str();
+    let port = t.port.or(default_port(scheme)).unwrap_or(listen.port());
     if port != listen.port() {
         return warn(
             format!(
@@ -265,9 +288,7 @@ pub(super) fn judge(t: &Target, reach: &Reach) -> Verdict {
     }
     if !listens_on(listen, address) {
         return warn(
-            format!(
-                "names {address}, but pbxnet-tftpd's [{section}] listens on {listen} only"
-            ),
+            format!("names {address}, but pbxnet-tftpd's [{section}] listens on {listen} only"),
             format!(
                 "set [{section}] listen in {} to 0.0.0.0:{} or {address}:{}, or name {} in the value",
                 file.display(),
