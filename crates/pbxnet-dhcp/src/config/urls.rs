@@ -53,7 +53,7 @@ impl Services {
             Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Services::Absent { file },
             Some(Err(e)) => Services::Unreadable {
                 file,
-                reason: e.to_string(),
+                reason: format!("it cannot be read: {e}"),
             },
             Some(Ok(data)) => match TftpListeners::parse(&data.text) {
                 Ok(listeners) => Services::Configured { file, listeners },
@@ -508,7 +508,10 @@ pub(super) fn check(v: &mut V<'_>, profiles: &[RawProfile], reach: &Reach) {
                          were not checked"
                     ),
                 )
-                .with_hint("run `pbxnet-tftpd check` and fix what it reports"),
+                .with_hint(
+                    "make the file readable by the user pbxnet-dhcpd runs as (pbxnet under \
+                     systemd), and run `pbxnet-tftpd check` and fix what it reports",
+                ),
             );
         }
     }

@@ -299,6 +299,31 @@ fn an_unreadable_tftp_toml_is_one_warning_on_that_file() {
         d[0].message
     );
     assert!(d[0].message.contains("not valid TOML"), "{}", d[0].message);
+    assert!(
+        d[0].hint.as_deref().unwrap().contains("pbxnet-tftpd check"),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn a_tftp_toml_that_cannot_be_opened_is_said_with_the_reason() {
+    let file = Path::new("/site/tftp.toml");
+    let mut files = CompanionFiles::default();
+    files.insert(
+        file,
+        Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+    );
+    match Services::from_files(&files, file) {
+        Services::Unreadable { reason, .. } => {
+            assert!(reason.starts_with("it cannot be read: "), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not asked for (validation without the loader): nothing is judged.
+    assert_eq!(
+        Services::from_files(&CompanionFiles::default(), file),
+        Services::Unknown
+    );
 }
 
 #[test]
