@@ -28,6 +28,7 @@ mod parse;
 mod site;
 mod source;
 mod template;
+mod tftp_listeners;
 mod values;
 
 pub use checks::{check_addr_in_subnet, check_no_overlaps, check_range_in_subnet};
@@ -42,6 +43,9 @@ pub use parse::{did_you_mean, parse_toml, parse_toml_detailed, parse_toml_recove
 pub use site::{LogFormat, LogLevel, LogSettings, RawLog, RawSite, Site, DEFAULT_SERVER_ADDRESS};
 pub use source::Source;
 pub use template::{MacroContext, Template, TemplateError, MACRO_SERVER_IP};
+pub use tftp_listeners::{
+    TftpListeners, DEFAULT_HTTPS_LISTEN, DEFAULT_HTTP_LISTEN, DEFAULT_TFTP_LISTEN, TFTP_FILE,
+};
 pub use toml::Spanned;
 pub use values::{
     parse_ipv4, AddrRange, ByteSize, HexData, HumanDuration, Ipv4, Ipv4Net, MacAddr, MacPattern,

@@ -33,6 +33,9 @@ fn check_prints_every_error_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("dhcp.toml");
     std::fs::copy(BAD, &file).unwrap();
+    // pbxnet-tftpd with its defaults beside it: the fixture's option 66
+    // names this server, which then serves TFTP (no warning about it).
+    std::fs::write(dir.path().join("tftp.toml"), "").unwrap();
     let (code, out) = check(&["check", "--config", file.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     let at = |needle: &str, col: usize| format!("{}:{}:{col}", file.display(), line_of(needle));
@@ -138,6 +141,13 @@ fn check_accepts_the_example_site() {
     let (code, out) = check(&["check", "--config", etc]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("configuration OK"), "{out}");
+    // The Lync profile's certificate provisioning server is another host:
+    // said, not checked, and not an error.
+    assert!(
+        out.contains("`https://lyncpool.example.lan:443/CertProv/CertProvisioningService.svc` names lyncpool.example.lan"),
+        "{out}"
+    );
+    assert!(out.contains("which pbxnet cannot check"), "{out}");
 }
 
 /// `check` judges the configuration against this host's interfaces, as
@@ -209,6 +219,89 @@ fn check_refuses_an_interface_this_host_lacks_and_warns_on_a_foreign_server_addr
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("warning: server-address 192.0.2.77 is not an address"),
+        "{out}"
+    );
+}
+
+/// `check` judges the provisioning URLs of the profiles against the
+/// tftp.toml beside dhcp.toml: option 160 `https://` while [https] is off
+/// is a warning at the value's position naming the URL and what to do
+/// (exit 0: warnings do not refuse the configuration); a host other than
+/// this server is said to be not checked.
+#[test]
+fn check_warns_on_a_url_no_pbxnet_service_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let dhcp = dir.path().join("dhcp.toml");
+    let tftp = dir.path().join("tftp.toml");
+    let text = r#"[[subnet]]
+name = "site"
+network = "192.168.92.0/24"
+[[pool]]
+name = "phones"
+range = "192.168.92.10..192.168.92.69"
+[[profile]]
+name = "audiocodes"
+  [[profile.option]]
+  code = 160
+  value = "https://${server_ip}/;<MAC>.cfg"
+  [[profile.option]]
+  code = 114
+  type = "string"
+  value = "http://provisioning.example.net/"
+[[class]]
+name = "all"
+any-device = true
+profile = "audiocodes"
+"#;
+    std::fs::write(&dhcp, text).unwrap();
+    std::fs::write(&tftp, "[http]\nenabled = true\n").unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let (code, out) = check(&["check", "--config", dir_arg]);
+    assert_eq!(code, 0, "{out}");
+    let block = out
+        .split("warning: ")
+        .find(|b| b.starts_with("option 160"))
+        .unwrap_or_else(|| panic!("no option 160 warning in:\n{out}"));
+    assert!(
+        block.starts_with(&format!(
+            "option 160 `https://${{server_ip}}/;<MAC>.cfg` names https, which no pbxnet service \
+             on this site answers: [https] is off in {}",
+            tftp.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        block.contains(&format!("--> {}:11:11", dhcp.display())),
+        "{out}"
+    );
+    assert!(block.contains("= key: profile[0].option[0].value"), "{out}");
+    assert!(
+        block.contains(&format!(
+            "= help: set `enabled = true` under [https] in {}",
+            tftp.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("option 114 `http://provisioning.example.net/` names provisioning.example.net, which is neither"),
+        "{out}"
+    );
+    assert!(out.contains("configuration OK"), "{out}");
+    // [https] on: the option 160 warning goes, the other host's stays.
+    std::fs::write(&tftp, "[https]\nenabled = true\n").unwrap();
+    let (code, out) = check(&["check", "--config", dir_arg]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("option 160"), "{out}");
+    assert!(out.contains("option 114"), "{out}");
+    // No tftp.toml beside dhcp.toml: nothing here serves https.
+    std::fs::remove_file(&tftp).unwrap();
+    let (code, out) = check(&["check", "--config", dir_arg]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "names https on this server, but no pbxnet service answers it: there is no {}",
+            tftp.display()
+        )),
         "{out}"
     );
 }

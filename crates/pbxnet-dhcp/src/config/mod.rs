@@ -13,10 +13,13 @@ mod pools;
 mod profiles;
 mod raw;
 mod subnets;
+mod urls;
 
 pub use raw::{RawClass, RawDhcp, RawFlood, RawOption, RawPool, RawProfile, RawSubnet};
 
-use pbxnet_config::{DaemonConfig, Diagnostics, ValidateCtx};
+use std::path::PathBuf;
+
+use pbxnet_config::{CompanionFiles, DaemonConfig, Diagnostics, ValidateCtx};
 
 use context::{secs, V};
 
@@ -39,7 +42,24 @@ impl DaemonConfig for DhcpConfig {
     const FILE_NAME: &'static str = "dhcp.toml";
     type Raw = RawDhcp;
 
+    /// Without the loader's companion files: the provisioning URLs are not
+    /// judged against `tftp.toml`.
     fn validate(raw: RawDhcp, ctx: &ValidateCtx<'_>, diags: &mut Diagnostics) -> Option<Self> {
+        Self::validate_with_files(raw, ctx, &CompanionFiles::default(), diags)
+    }
+
+    /// `tftp.toml` beside `dhcp.toml`: its TFTP, HTTP and HTTPS listeners
+    /// are what the provisioning URLs of the profiles are judged against.
+    fn companion_files(_: &RawDhcp) -> Vec<PathBuf> {
+        vec![urls::Services::companion()]
+    }
+
+    fn validate_with_files(
+        raw: RawDhcp,
+        ctx: &ValidateCtx<'_>,
+        files: &CompanionFiles,
+        diags: &mut Diagnostics,
+    ) -> Option<Self> {
         let mut v = V {
             src: ctx.source,
             diags,
@@ -70,6 +90,12 @@ impl DaemonConfig for DhcpConfig {
         if !v.diags.has_errors() {
             profiles::check_rendering(&mut v, &server, &raw.profile);
         }
+        let reach = urls::Reach {
+            services: urls::Services::from_files(files, &ctx.resolve(&urls::Services::companion())),
+            server_address: server_ip,
+            server_ids: server.subnets.iter().filter_map(|s| s.server_id).collect(),
+        };
+        urls::check(&mut v, &raw.profile, &reach);
         if v.diags.has_errors() {
             return None;
         }

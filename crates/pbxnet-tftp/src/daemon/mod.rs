@@ -68,7 +68,7 @@ pub(crate) struct Bound {
 
 impl Daemon for Tftpd {
     const NAME: &'static str = "pbxnet-tftpd";
-    const ABOUT: &'static str = "TFTP server for switch, AP and phone provisioning";
+    const ABOUT: &'static str = "TFTP, HTTP and HTTPS server for switch, AP and phone provisioning";
     const CONTROL_SOCKET_REQUIRED: bool = false;
     type Config = TftpConfig;
     type Command = NoCommand;
@@ -161,7 +161,9 @@ impl Daemon for Tftpd {
                 c.about("Validate the configuration and the served tree; print every problem")
             })
             .mut_subcommand("status", |c| {
-                c.about("Ask the running daemon for its active transfers and totals")
+                c.about(
+                    "Ask the running daemon for its active transfers, HTTP(S) counters and totals",
+                )
             })
     }
 }
