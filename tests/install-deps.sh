@@ -15,6 +15,7 @@ packages=(
   chrony ntpsec-ntpdig                            # NTP peers and anchor
   tftp-hpa atftp busybox curl                     # TFTP clients
   sqlite3 tcpdump
+  postgresql-15                                   # PostgreSQL lease store tests: a scratch cluster each (initdb, pg_ctl)
   libtss2-dev pkg-config swtpm swtpm-tools         # licd TPM anchor: tss-esapi build, software TPM for its test
   systemd strace                                  # systemd-analyze, syscall audit: unit checks (pbxnet-xtask tests)
   groff-base man-db                               # man pages render without warnings, whatis entries (pbxnet-xtask tests)

@@ -8,13 +8,15 @@
 
 mod classes;
 mod context;
+mod leases;
 mod options;
 mod pools;
 mod profiles;
 mod raw;
 mod subnets;
 
-pub use raw::{RawClass, RawDhcp, RawFlood, RawOption, RawPool, RawProfile, RawSubnet};
+pub use leases::{LeaseBackend, PgSettings};
+pub use raw::{RawClass, RawDhcp, RawFlood, RawLeases, RawOption, RawPool, RawProfile, RawSubnet};
 
 use pbxnet_config::{DaemonConfig, Diagnostics, ValidateCtx};
 
@@ -29,8 +31,10 @@ pub struct DhcpConfig {
     pub server: ServerConfig,
     /// Receive buffer size in bytes.
     pub receive_buffer: u64,
-    /// Lease database path (absolute).
+    /// Lease database path (absolute; the SQLite backend's file).
     pub lease_database: std::path::PathBuf,
+    /// Which lease store (`[leases]`).
+    pub leases: LeaseBackend,
     /// Conflict probe timeout.
     pub probe_timeout: std::time::Duration,
 }
@@ -52,6 +56,7 @@ impl DaemonConfig for DhcpConfig {
         let profiles = profiles::validate(&mut v, &raw.profile);
         let classes =
             classes::validate(&mut v, &raw, &subnets.subnets, &pools, &profiles, server_ip);
+        let leases = leases::validate(&mut v, &raw.leases, ctx.config_dir);
         let server = ServerConfig {
             server_ip,
             authoritative: raw.authoritative,
@@ -77,6 +82,7 @@ impl DaemonConfig for DhcpConfig {
             server,
             receive_buffer: raw.receive_buffer,
             lease_database: ctx.site.state_directory.join(&raw.lease_database),
+            leases: leases?,
             probe_timeout: raw.conflict_probe_timeout.get(),
         })
     }
