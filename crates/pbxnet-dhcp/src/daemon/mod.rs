@@ -8,6 +8,7 @@
 //!   start-up privileges (database, core, sockets), the tasks started, the
 //!   housekeeping tick, reload and stop;
 //! - `commands.rs`: the daemon's own subcommands (`leases`, `lease release`);
+//! - `transfer.rs`: `leases export|import` (JSON lines) and `db init|upgrade`;
 //! - `control.rs`: control-socket requests, the `status`/`leases` views and
 //!   their text form;
 //! - `sockets.rs`: the interfaces served and their sockets;
@@ -27,6 +28,7 @@ mod serve;
 mod sockets;
 mod store;
 mod sys;
+mod transfer;
 
 pub use control::{CtlRequest, CtlResponse, LeaseView, PacingView, StatusView};
 pub use serve::BATCH;
@@ -35,6 +37,7 @@ pub use store::{
     read_all, reply_address, CommitTicket, Committed, OpenError, SqliteStore, Store,
     APPLICATION_ID, SCHEMA_VERSION,
 };
+pub use transfer::LeaseLine;
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -48,7 +51,7 @@ use crate::config::{DhcpConfig, LeaseBackend};
 use crate::server::Server;
 use crate::LeaseStore;
 use clock::now_ms;
-use commands::{leases_cmd, release_cmd, Command, LeaseAction};
+use commands::{leases_cmd, release_cmd, Command, DbAction, LeaseAction, LeasesAction};
 use control::{control, render_status, NAME};
 use send::pace_port;
 use serve::{log_events, serve_port, Shared};
@@ -246,7 +249,17 @@ impl Daemon for Dhcpd {
 
     fn command(invocation: &Invocation, command: Command) -> Result<(), Failure> {
         match command {
-            Command::Leases(args) => leases_cmd(invocation, &args),
+            Command::Leases(args) => match args.action {
+                None => leases_cmd(invocation, &args),
+                Some(LeasesAction::Export(t)) => {
+                    transfer::export(&transfer::Target::resolve(invocation, t.sqlite, t.site)?)
+                }
+                Some(LeasesAction::Import { target: t, file }) => transfer::import(
+                    &transfer::Target::resolve(invocation, t.sqlite, t.site)?,
+                    file,
+                ),
+            },
+            Command::Db { action } => transfer::db(invocation, action == DbAction::Upgrade),
             Command::Lease {
                 action: LeaseAction::Release { target },
             } => release_cmd(invocation, target),
