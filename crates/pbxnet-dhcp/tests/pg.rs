@@ -8,6 +8,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pbxnet_dhcp::config::PgSettings;
@@ -161,9 +162,6 @@ fn server_config() -> pbxnet_dhcp::ServerConfig {
         .server
 }
 
-/// ACKs withheld because the other server won the address.
-static WITHHELD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 type Core = Arc<Mutex<pbxnet_dhcp::Server<Store>>>;
 
 fn core(s: &PgSettings, seed: u64) -> Core {
@@ -194,7 +192,11 @@ fn now_ms() -> u64 {
 /// (`daemon/serve.rs`, `daemon/send.rs`): take in other servers' rows,
 /// decide, hand the changes to the writer, and release the reply only
 /// once the commit is durable and did not lose the address.
-fn exchange(core: &Core, p: &pbxnet_dhcp::Packet) -> Option<pbxnet_dhcp::Packet> {
+fn exchange(
+    core: &Core,
+    p: &pbxnet_dhcp::Packet,
+    withheld: &AtomicU64,
+) -> Option<pbxnet_dhcp::Packet> {
     use pbxnet_dhcp::{Outcome, Packet};
     let mut bytes = Vec::new();
     p.encode(&mut bytes);
@@ -212,7 +214,7 @@ fn exchange(core: &Core, p: &pbxnet_dhcp::Packet) -> Option<pbxnet_dhcp::Packet>
         match t.blocking_recv().unwrap() {
             Ok(c) if c.keeps(&reply) => {}
             Ok(_) => {
-                WITHHELD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                withheld.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
             Err(e) => panic!("commit failed: {e}"),
@@ -233,7 +235,7 @@ fn client_packet(mac: [u8; 6], mt: pbxnet_dhcp::MessageType, xid: u32) -> pbxnet
 /// DISCOVER to both servers (a broadcast reaches both), REQUEST the
 /// first OFFER at the server that made it; retried a few times. Returns
 /// the ACKed address.
-fn allocate(servers: &[Core; 2], n: u32) -> Option<Ipv4Addr> {
+fn allocate(servers: &[Core; 2], n: u32, withheld: &AtomicU64) -> Option<Ipv4Addr> {
     use pbxnet_dhcp::{code, MessageType};
     let mac = [2, 0, 0, 1, (n >> 8) as u8, n as u8];
     // Up to 3 s: past the offer hold and several refreshes.
@@ -241,14 +243,14 @@ fn allocate(servers: &[Core; 2], n: u32) -> Option<Ipv4Addr> {
         let xid = n << 8 | attempt;
         let discover = client_packet(mac, MessageType::Discover, xid);
         let offers: Vec<(usize, Ipv4Addr)> = (0..2)
-            .filter_map(|i| exchange(&servers[i], &discover).map(|o| (i, o.yiaddr)))
+            .filter_map(|i| exchange(&servers[i], &discover, withheld).map(|o| (i, o.yiaddr)))
             .collect();
         let pick = (n + attempt) as usize % offers.len().max(1);
         if let Some(&(i, ip)) = offers.get(pick) {
             let mut req = client_packet(mac, MessageType::Request, xid);
             req.options.set(code::REQUESTED_IP, ip.octets().to_vec());
             req.options.set(code::SERVER_ID, SRV.octets().to_vec());
-            if let Some(ack) = exchange(&servers[i], &req) {
+            if let Some(ack) = exchange(&servers[i], &req, withheld) {
                 if ack.options.message_type() == Some(MessageType::Ack as u8) {
                     return Some(ack.yiaddr);
                 }
@@ -260,20 +262,36 @@ fn allocate(servers: &[Core; 2], n: u32) -> Option<Ipv4Addr> {
 }
 
 /// THE test of issue 19: two servers on one database, a pool of 10
-/// addresses, 50 clients allocating concurrently through both. The pool
-/// starts with 10 released leases both servers loaded at the same
-/// version, so both consider every address free and race for each one:
-/// only the compare-and-swap decides. Verified by hand: with `AND version
-/// = $10` removed from the UPDATE in `daemon/store/pg/writer.rs` (replaced
-/// by `AND $10::bigint IS NOT NULL`), this test fails with addresses
-/// ACKed to two clients.
+/// addresses, 50 clients allocating concurrently through both; no address
+/// may be ACKed to two clients.
+///
+/// `reused`: the pool starts with 10 released leases both servers loaded
+/// at the same version, so both consider every address free and race on
+/// the UPDATE's version check. Verified by hand: with `AND version = $10`
+/// replaced by `AND $10::bigint IS NOT NULL` in `daemon/store/pg/writer.rs`
+/// this fails with addresses ACKed to two clients.
+///
+/// `fresh`: no rows yet, the race is on the INSERT. Verified by hand: with
+/// `ON CONFLICT DO NOTHING` replaced by an upsert (`ON CONFLICT (site,
+/// address) DO UPDATE SET client = EXCLUDED.client, …`) it fails the same way.
 #[test]
-fn two_servers_never_ack_one_address_to_two_clients() {
+fn two_servers_never_ack_one_address_to_two_clients_reused_pool() {
+    race(true);
+}
+
+#[test]
+fn two_servers_never_ack_one_address_to_two_clients_fresh_pool() {
+    race(false);
+}
+
+fn race(reused: bool) {
     need_postgres!();
+    // ACKs withheld because the other server won the address.
+    let withheld = AtomicU64::new(0);
     let pg = PgCluster::start();
     let s = settings(&pg, "default");
     db_init(&s);
-    {
+    if reused {
         let mut seed = PgStore::open(&s).unwrap();
         for i in 0..10u8 {
             seed.upsert(lease(
@@ -289,8 +307,8 @@ fn two_servers_never_ack_one_address_to_two_clients() {
     let acked: Vec<(u32, Ipv4Addr)> = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..50u32)
             .map(|n| {
-                let servers = &servers;
-                sc.spawn(move || allocate(servers, n).map(|ip| (n, ip)))
+                let (servers, withheld) = (&servers, &withheld);
+                sc.spawn(move || allocate(servers, n, withheld).map(|ip| (n, ip)))
             })
             .collect();
         handles
@@ -308,7 +326,7 @@ fn two_servers_never_ack_one_address_to_two_clients() {
         "addresses ACKed to two clients: {doubles:?}"
     );
     // The servers did race (else the test proves nothing): some ACKs lost.
-    let withheld = WITHHELD.load(std::sync::atomic::Ordering::Relaxed);
+    let withheld = withheld.load(Ordering::Relaxed);
     eprintln!(
         "{} ACKs sent, {withheld} withheld (address won by the other server)",
         acked.len()

@@ -123,8 +123,8 @@ pub(super) fn start(
 async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
     // The version check in `update` and `free` and `ON CONFLICT DO
     // NOTHING` in `insert` are what keep two servers from both holding
-    // one address (tests/pg.rs: two_servers_never_ack_one_address fails
-    // without them).
+    // one address (tests/pg.rs: two_servers_never_ack_one_address_to_two_
+    // clients_{reused,fresh}_pool fail without them).
     Ok(Statements {
         update: client
             .prepare(
