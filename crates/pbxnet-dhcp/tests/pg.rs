@@ -65,6 +65,15 @@ fn schema_init_upgrade_and_lease_round_trip() {
     need_postgres!();
     let pg = PgCluster::start();
     let s = settings(&pg, "paris");
+    // A password file that cannot be read is named; the connection string
+    // is not repeated.
+    let missing = PgSettings {
+        password_file: Some("/nonexistent/pbxnet-db.password".into()),
+        ..s.clone()
+    };
+    let e = PgStore::open(&missing).unwrap_err().to_string();
+    assert!(e.contains("/nonexistent/pbxnet-db.password"), "{e}");
+    assert!(!e.contains(&pg.url()), "{e}");
     // No schema: the store refuses to open and says what to run.
     let e = PgStore::open(&s).unwrap_err().to_string();
     assert!(e.contains("db init"), "{e}");

@@ -33,3 +33,23 @@ pub fn reply_address(bytes: &[u8]) -> Option<Ipv4Addr> {
     let b: [u8; 4] = bytes.get(16..20)?.try_into().ok()?;
     Some(Ipv4Addr::from(b)).filter(|ip| !ip.is_unspecified())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_granting_a_lost_address_is_withheld() {
+        let mut ack = vec![0u8; 240];
+        ack[16..20].copy_from_slice(&[10, 0, 0, 7]);
+        let mut nak = vec![0u8; 240];
+        nak[16..20].copy_from_slice(&[0, 0, 0, 0]);
+        let c = Committed {
+            lost: vec![Ipv4Addr::new(10, 0, 0, 7)],
+        };
+        assert_eq!(reply_address(&ack), Some(Ipv4Addr::new(10, 0, 0, 7)));
+        assert!(!c.keeps(&ack));
+        assert!(c.keeps(&nak), "a NAK grants nothing");
+        assert!(Committed::default().keeps(&ack));
+    }
+}
