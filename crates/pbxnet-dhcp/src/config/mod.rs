@@ -8,6 +8,7 @@
 
 mod classes;
 mod context;
+mod leases;
 mod options;
 mod pools;
 mod profiles;
@@ -15,7 +16,8 @@ mod raw;
 mod subnets;
 mod urls;
 
-pub use raw::{RawClass, RawDhcp, RawFlood, RawOption, RawPool, RawProfile, RawSubnet};
+pub use leases::{LeaseBackend, PgSettings};
+pub use raw::{RawClass, RawDhcp, RawFlood, RawLeases, RawOption, RawPool, RawProfile, RawSubnet};
 
 use std::path::PathBuf;
 
@@ -32,8 +34,10 @@ pub struct DhcpConfig {
     pub server: ServerConfig,
     /// Receive buffer size in bytes.
     pub receive_buffer: u64,
-    /// Lease database path (absolute).
+    /// Lease database path (absolute; the SQLite backend's file).
     pub lease_database: std::path::PathBuf,
+    /// Which lease store (`[leases]`).
+    pub leases: LeaseBackend,
     /// Conflict probe timeout.
     pub probe_timeout: std::time::Duration,
 }
@@ -72,6 +76,7 @@ impl DaemonConfig for DhcpConfig {
         let profiles = profiles::validate(&mut v, &raw.profile);
         let classes =
             classes::validate(&mut v, &raw, &subnets.subnets, &pools, &profiles, server_ip);
+        let leases = leases::validate(&mut v, &raw.leases, ctx.config_dir);
         let server = ServerConfig {
             server_ip,
             authoritative: raw.authoritative,
@@ -103,6 +108,7 @@ impl DaemonConfig for DhcpConfig {
             server,
             receive_buffer: raw.receive_buffer,
             lease_database: ctx.site.state_directory.join(&raw.lease_database),
+            leases: leases?,
             probe_timeout: raw.conflict_probe_timeout.get(),
         })
     }

@@ -26,6 +26,9 @@ pub struct RawDhcp {
     /// `state-directory`.
     #[serde(default = "default_lease_database")]
     pub lease_database: std::path::PathBuf,
+    /// Which lease store: SQLite (default) or PostgreSQL.
+    #[serde(default)]
+    pub leases: RawLeases,
     /// ICMP-probe never-used addresses before offering them.
     #[serde(default)]
     pub conflict_probe: bool,
@@ -57,6 +60,7 @@ impl Default for RawDhcp {
             decline_probation: default_probation(),
             receive_buffer: default_receive_buffer(),
             lease_database: default_lease_database(),
+            leases: RawLeases::default(),
             conflict_probe: false,
             conflict_probe_timeout: default_probe_timeout(),
             flood: RawFlood::default(),
@@ -85,6 +89,47 @@ fn default_lease_database() -> std::path::PathBuf {
 }
 fn default_receive_buffer() -> u64 {
     4 * 1024 * 1024
+}
+
+/// `[leases]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawLeases {
+    /// `sqlite` or `postgresql`.
+    #[serde(default = "default_backend")]
+    pub backend: Spanned<String>,
+    /// PostgreSQL connection string (libpq style).
+    pub url: Option<Spanned<String>>,
+    /// File holding the database password.
+    pub password_file: Option<Spanned<std::path::PathBuf>>,
+    /// Site whose leases this server serves.
+    #[serde(default = "default_site")]
+    pub site: Spanned<String>,
+    /// TLS to the database: `disable` (only mode so far) or `require`.
+    #[serde(default = "default_tls")]
+    pub tls: Spanned<String>,
+}
+
+impl Default for RawLeases {
+    fn default() -> Self {
+        Self {
+            backend: default_backend(),
+            url: None,
+            password_file: None,
+            site: default_site(),
+            tls: default_tls(),
+        }
+    }
+}
+
+fn default_backend() -> Spanned<String> {
+    Spanned::new(0..0, "sqlite".into())
+}
+fn default_site() -> Spanned<String> {
+    Spanned::new(0..0, "default".into())
+}
+fn default_tls() -> Spanned<String> {
+    Spanned::new(0..0, "disable".into())
 }
 
 /// `[flood]`.

@@ -7,7 +7,7 @@ use std::path::Path;
 
 const EXAMPLE: &str = include_str!("../../../../etc/dhcp.toml");
 
-fn check(text: &str) -> Result<DhcpConfig, Vec<Diagnostic>> {
+pub(super) fn check(text: &str) -> Result<DhcpConfig, Vec<Diagnostic>> {
     let src = Source::new("dhcp.toml", text);
     let raw: RawDhcp = parse_toml(&src)?;
     let site = Site::default();
@@ -25,7 +25,7 @@ fn check(text: &str) -> Result<DhcpConfig, Vec<Diagnostic>> {
     Ok(cfg.expect("no errors, so a config"))
 }
 
-fn errors(text: &str) -> Vec<Diagnostic> {
+pub(super) fn errors(text: &str) -> Vec<Diagnostic> {
     match check(text) {
         Ok(_) => panic!("expected errors"),
         Err(d) => d.into_iter().filter(|d| d.is_error()).collect(),
@@ -36,7 +36,7 @@ fn has(d: &[Diagnostic], key: &str, needle: &str) -> bool {
     d.iter().any(|x| x.key == key && x.message.contains(needle))
 }
 
-const BASE: &str = r#"
+pub(super) const BASE: &str = r#"
 [[subnet]]
 name = "site"
 network = "192.168.92.0/24"

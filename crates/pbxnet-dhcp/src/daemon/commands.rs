@@ -1,5 +1,6 @@
 //! The daemon's own subcommands: `leases` (read from the database, so it
-//! works beside the daemon) and `lease release` (asks the daemon).
+//! works beside the daemon), `lease release` (asks the daemon); `leases
+//! export|import` and `db init|upgrade` are in `transfer.rs`.
 
 use std::net::Ipv4Addr;
 
@@ -10,8 +11,8 @@ use pbxnet_runtime::{ask_at, ExitContext, Failure, Invocation};
 
 use super::clock::now_ms;
 use super::control::{view, CtlRequest, CtlResponse, LeaseView, NAME};
-use super::store;
-use crate::config::DhcpConfig;
+use super::transfer::Target;
+use crate::config::{DhcpConfig, LeaseBackend};
 
 /// The daemon's own subcommands.
 #[derive(Debug, Subcommand)]
@@ -24,6 +25,44 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: LeaseAction,
     },
+    /// The PostgreSQL lease store's schema ([leases] backend = "postgresql").
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub(crate) enum DbAction {
+    /// Create the schema in an empty database.
+    Init,
+    /// Bring the schema to this build's version.
+    Upgrade,
+}
+
+/// `leases export` / `leases import`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LeasesAction {
+    /// Write every lease of the store (of its site) to stdout, one JSON object per line.
+    Export(TransferArgs),
+    /// Read leases (JSON lines, from FILE or stdin) into the store; held addresses are left alone.
+    Import {
+        #[command(flatten)]
+        target: TransferArgs,
+        /// JSON lines file (default: stdin).
+        file: Option<std::path::PathBuf>,
+    },
+}
+
+/// Which store export and import use.
+#[derive(Debug, clap::Args)]
+pub(crate) struct TransferArgs {
+    /// This SQLite lease file instead of the store dhcp.toml configures.
+    #[arg(long)]
+    pub(crate) sqlite: Option<std::path::PathBuf>,
+    /// This site instead of the configured one (PostgreSQL store).
+    #[arg(long)]
+    pub(crate) site: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,7 +75,13 @@ pub(crate) enum LeaseAction {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct LeasesArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<LeasesAction>,
+    /// Only this site (PostgreSQL store; default: the configured site).
+    #[arg(long)]
+    site: Option<String>,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -74,19 +119,26 @@ pub(super) fn release_cmd(invocation: &Invocation, target: String) -> Result<(),
 /// beside the daemon).
 pub(super) fn leases_cmd(invocation: &Invocation, args: &LeasesArgs) -> Result<(), Failure> {
     use std::fmt::Write as _;
-    let (db, server) = lease_source(invocation)?;
-    let db = &db;
-    if !db.exists() {
-        return Err(Failure::new(
-            EX_IOERR,
-            anyhow::anyhow!(
-                "no lease database at {} (has the daemon run yet?)",
-                db.display()
-            ),
-        ));
+    let (source, server) = lease_source(invocation, args.site.clone())?;
+    if let Target::Sqlite(db) = &source {
+        if args.site.is_some() {
+            return Err(Failure::new(
+                EX_USAGE,
+                anyhow::anyhow!("--site: the SQLite lease store has one site"),
+            ));
+        }
+        if !db.exists() {
+            return Err(Failure::new(
+                EX_IOERR,
+                anyhow::anyhow!(
+                    "no lease database at {} (has the daemon run yet?)",
+                    db.display()
+                ),
+            ));
+        }
     }
-    let mut all: Vec<LeaseView> = store::read_all(db)
-        .exit_code(EX_IOERR)?
+    let mut all: Vec<LeaseView> = source
+        .read()?
         .iter()
         .map(|l| view(server.as_ref(), l))
         .collect();
@@ -134,9 +186,19 @@ pub(super) fn leases_cmd(invocation: &Invocation, args: &LeasesArgs) -> Result<(
 /// read (else the default), without profiles, and stderr says so.
 fn lease_source(
     invocation: &Invocation,
-) -> Result<(std::path::PathBuf, Option<crate::ServerConfig>), Failure> {
+    site: Option<String>,
+) -> Result<(Target, Option<crate::ServerConfig>), Failure> {
     if let Ok(loaded) = invocation.load_config::<DhcpConfig>() {
-        return Ok((loaded.daemon.lease_database, Some(loaded.daemon.server)));
+        let target = match loaded.daemon.leases {
+            LeaseBackend::Sqlite => Target::Sqlite(loaded.daemon.lease_database),
+            LeaseBackend::Postgres(mut pg) => {
+                if let Some(s) = site {
+                    pg.site = s;
+                }
+                Target::Postgres(pg)
+            }
+        };
+        return Ok((target, Some(loaded.daemon.server)));
     }
     let paths = invocation.paths_for(DhcpConfig::FILE_NAME);
     let (site, _) = pbxnet_config::load_site(&paths)
@@ -157,5 +219,5 @@ fn lease_source(
         paths.daemon.display(),
         db.display()
     );
-    Ok((db, None))
+    Ok((Target::Sqlite(db), None))
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::now_ms;
 use super::sockets::Port;
-use super::store::SqliteStore;
+use super::store::Store;
 use crate::server::Server;
 use crate::{Counters, DropReason, Lease, LeaseStore, PoolUsage};
 
@@ -152,7 +152,7 @@ pub(super) fn view(cfg: Option<&crate::ServerConfig>, l: &Lease) -> LeaseView {
 }
 
 pub(super) fn control(
-    s: &mut Server<SqliteStore>,
+    s: &mut Server<Store>,
     ports: &[Arc<Port>],
     req: CtlRequest,
     started: u64,

@@ -8,6 +8,7 @@
 //!   start-up privileges (database, core, sockets), the tasks started, the
 //!   housekeeping tick, reload and stop;
 //! - `commands.rs`: the daemon's own subcommands (`leases`, `lease release`);
+//! - `transfer.rs`: `leases export|import` (JSON lines) and `db init|upgrade`;
 //! - `control.rs`: control-socket requests, the `status`/`leases` views and
 //!   their text form;
 //! - `sockets.rs`: the interfaces served and their sockets;
@@ -27,10 +28,16 @@ mod serve;
 mod sockets;
 mod store;
 mod sys;
+mod transfer;
 
 pub use control::{CtlRequest, CtlResponse, LeaseView, PacingView, StatusView};
 pub use serve::BATCH;
-pub use store::{read_all, CommitTicket, OpenError, SqliteStore, APPLICATION_ID, SCHEMA_VERSION};
+pub use store::pg::{self, PgStore};
+pub use store::{
+    read_all, reply_address, CommitTicket, Committed, OpenError, SqliteStore, Store,
+    APPLICATION_ID, SCHEMA_VERSION,
+};
+pub use transfer::LeaseLine;
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -40,11 +47,11 @@ use anyhow::{bail, Context, Result};
 use pbxnet_runtime::{Config, Daemon, Failure, Invocation, NoOptions};
 use rand::SeedableRng;
 
-use crate::config::DhcpConfig;
+use crate::config::{DhcpConfig, LeaseBackend};
 use crate::server::Server;
 use crate::LeaseStore;
 use clock::now_ms;
-use commands::{leases_cmd, release_cmd, Command, LeaseAction};
+use commands::{leases_cmd, release_cmd, Command, DbAction, LeaseAction, LeasesAction};
 use control::{control, render_status, NAME};
 use send::pace_port;
 use serve::{log_events, serve_port, Shared};
@@ -62,6 +69,28 @@ const EXIT_CODES: &str = "Exit codes:
   74  reading state or printing failed (e.g. leases: no lease database)
   77  status / lease release: permission denied on the control socket
   78  run: the configuration was refused (see check)";
+
+/// Opens the lease store `[leases]` names and loads every lease.
+fn open_store(cfg: &DhcpConfig) -> Result<Store> {
+    match &cfg.leases {
+        LeaseBackend::Sqlite => {
+            let db = &cfg.lease_database;
+            if let Some(dir) = db.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the state directory {}", dir.display()))?;
+            }
+            let store = SqliteStore::open(db).context("opening the lease database")?;
+            tracing::info!(path = %db.display(), leases = store.len(), "lease database loaded");
+            Ok(Store::Sqlite(store))
+        }
+        LeaseBackend::Postgres(pg) => {
+            let store = PgStore::open(pg).context("opening the PostgreSQL lease store")?;
+            // Never the connection string: it may name users and hosts.
+            tracing::info!(site = %pg.site, leases = store.len(), "PostgreSQL lease store loaded");
+            Ok(Store::Postgres(Box::new(store)))
+        }
+    }
+}
 
 /// The command line as a clap `Command` (man pages, shell completion).
 pub fn cli() -> clap::Command {
@@ -90,7 +119,7 @@ pub(crate) struct Dhcpd {
 /// The lease database, the core and the interface sockets, opened with
 /// the start-up privileges.
 pub(crate) struct Bound {
-    server: Server<SqliteStore>,
+    server: Server<Store>,
     ports: Vec<Arc<Port>>,
 }
 
@@ -116,13 +145,7 @@ impl Daemon for Dhcpd {
             // Address choice only: not a secret.
             rand::rngs::StdRng::from_seed(b)
         };
-        let db = &cfg.lease_database;
-        if let Some(dir) = db.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the state directory {}", dir.display()))?;
-        }
-        let store = SqliteStore::open(db).context("opening the lease database")?;
-        tracing::info!(path = %db.display(), leases = store.len(), "lease database loaded");
+        let store = open_store(cfg)?;
         let mut server =
             Server::new(cfg.server.clone(), store, seed).context("building the server")?;
         let ifs = interfaces(&config.site.interfaces)?;
@@ -226,7 +249,17 @@ impl Daemon for Dhcpd {
 
     fn command(invocation: &Invocation, command: Command) -> Result<(), Failure> {
         match command {
-            Command::Leases(args) => leases_cmd(invocation, &args),
+            Command::Leases(args) => match args.action {
+                None => leases_cmd(invocation, &args),
+                Some(LeasesAction::Export(t)) => {
+                    transfer::export(&transfer::Target::resolve(invocation, t.sqlite, t.site)?)
+                }
+                Some(LeasesAction::Import { target: t, file }) => transfer::import(
+                    &transfer::Target::resolve(invocation, t.sqlite, t.site)?,
+                    file,
+                ),
+            },
+            Command::Db { action } => transfer::db(invocation, action == DbAction::Upgrade),
             Command::Lease {
                 action: LeaseAction::Release { target },
             } => release_cmd(invocation, target),

@@ -51,13 +51,13 @@ pub(super) async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<
             },
         };
         let result = match o.ticket.take() {
-            None => Ok(()),
+            None => Ok(store::Committed::default()),
             Some(t) => t.await.unwrap_or_else(|_| Err(GONE.into())),
         };
         release(&mut ready, o, result);
         while let Ok(mut o) = rx.try_recv() {
             let result = match o.ticket.as_mut().map(|t| t.try_recv()) {
-                None => Ok(()),
+                None => Ok(store::Committed::default()),
                 Some(Ok(r)) => r,
                 Some(Err(TryRecvError::Closed)) => Err(GONE.into()),
                 Some(Err(TryRecvError::Empty)) => {
@@ -71,11 +71,31 @@ pub(super) async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<
     }
 }
 
-pub(super) fn release(ready: &mut Vec<Pending>, batch: Outgoing, commit: Result<(), String>) {
+pub(super) fn release(
+    ready: &mut Vec<Pending>,
+    batch: Outgoing,
+    commit: Result<store::Committed, String>,
+) {
     match commit {
-        Ok(()) => {
+        Ok(c) if c.lost.is_empty() => {
             log_committed(batch.leases);
             ready.extend(batch.replies);
+        }
+        Ok(c) => {
+            // Another server sharing the store wrote these addresses
+            // first: no ACK for them (the client retries and is answered
+            // from the row as the database has it).
+            for ip in &c.lost {
+                tracing::warn!(%ip, "address taken by another server sharing the lease store: ACK withheld");
+            }
+            log_committed(
+                batch
+                    .leases
+                    .into_iter()
+                    .filter(|l| !c.lost.contains(&l.ip))
+                    .collect(),
+            );
+            ready.extend(batch.replies.into_iter().filter(|r| c.keeps(&r.bytes)));
         }
         Err(e) => tracing::error!(
             error = %e,

@@ -12,13 +12,13 @@ use super::clock::now_ms;
 use super::control::mac_str;
 use super::send::{needs_commit, sender, socket_addr, transmit, Outgoing};
 use super::sockets::{Pending, Port};
-use super::store::SqliteStore;
+use super::store::Store;
 use super::sys;
 use crate::server::{Event, Outcome, Server};
 use crate::{DropReason, LeaseCommitted};
 
 /// The core, shared by the interfaces' serving tasks.
-pub(super) type Shared = Arc<Mutex<Server<SqliteStore>>>;
+pub(super) type Shared = Arc<Mutex<Server<Store>>>;
 
 /// Datagrams handled per socket wakeup before yielding.
 pub const BATCH: usize = 256;
@@ -29,7 +29,7 @@ const MAX_DATAGRAM: usize = 1500;
 /// Core events as log lines (warn: the operator can act); returns the
 /// leases ACKed in this batch, logged once their commit is durable
 /// (`send.rs`).
-pub(super) fn log_events(s: &mut Server<SqliteStore>) -> Vec<LeaseCommitted> {
+pub(super) fn log_events(s: &mut Server<Store>) -> Vec<LeaseCommitted> {
     while let Some(e) = s.poll_event() {
         match e {
             Event::PoolHigh(u) => {
@@ -171,7 +171,7 @@ impl Batch {
     }
 
     /// Runs the batch through the core (one lock for the whole batch).
-    fn handle(&self, port: &Port, s: &mut Server<SqliteStore>) -> Answers {
+    fn handle(&self, port: &Port, s: &mut Server<Store>) -> Answers {
         let now = now_ms();
         let mut answers = Answers::default();
         for (buf, &len) in self.bufs.iter().zip(&self.lens).take(self.n) {
@@ -208,6 +208,8 @@ pub(super) async fn serve_port(port: Arc<Port>, shared: Shared, probe_timeout: D
         }
         let (send_now, out) = {
             let mut s = shared.lock().expect("core lock");
+            // Rows other servers sharing the store changed, before deciding.
+            s.store_mut().absorb();
             let answers = batch.handle(&port, &mut s);
             let ticket = s.store_mut().begin_commit();
             let leases = log_events(&mut s);

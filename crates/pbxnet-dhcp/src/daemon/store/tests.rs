@@ -2,7 +2,11 @@
 
 use rusqlite::Connection;
 
+use super::sqlite::SqliteStore;
 use super::*;
+use crate::{ClientKey, Lease, LeaseState, LeaseStore};
+use std::net::Ipv4Addr;
+use std::path::Path;
 
 fn lease(ip: [u8; 4], id: u8, state: LeaseState) -> Lease {
     Lease {

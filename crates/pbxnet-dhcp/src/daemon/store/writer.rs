@@ -8,6 +8,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+use super::commit::Committed;
 use super::schema::Change;
 use super::schema::{sq, write, OpenError};
 
@@ -126,7 +127,9 @@ fn writer_loop(
             changes.extend(j.changes);
             dones.push(j.done);
         }
-        let result = write(&mut conn, &changes).map_err(|e| e.to_string());
+        let result = write(&mut conn, &changes)
+            .map(|()| Committed::default())
+            .map_err(|e| e.to_string());
         commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if result.is_err() {
             retry = changes;
@@ -147,8 +150,8 @@ fn writer_loop(
 /// Where the writer reports a commit's outcome.
 #[derive(Debug)]
 pub(super) enum Done {
-    Async(tokio::sync::oneshot::Sender<Result<(), String>>),
-    Sync(std::sync::mpsc::Sender<Result<(), String>>),
+    Async(tokio::sync::oneshot::Sender<Result<Committed, String>>),
+    Sync(std::sync::mpsc::Sender<Result<Committed, String>>),
 }
 
 /// One commit: its changes and where its outcome goes.
