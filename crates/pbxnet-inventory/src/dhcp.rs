@@ -109,12 +109,12 @@ impl Inventory {
     }
 }
 
-/// An offer never displaces a bound lease (only an ACK moves it).
+/// An offer never displaces a lease still bound (only an ACK moves it).
 fn offer(dev: &mut Device, at: UnixMillis, ip: Option<Ipv4Addr>) {
     let bound = dev
         .lease
         .as_ref()
-        .is_some_and(|l| l.state == LeaseState::Bound);
+        .is_some_and(|l| l.state_at(at) == LeaseState::Bound);
     if let (Some(ip), false) = (ip, bound) {
         dev.lease = Some(Lease {
             ip,

@@ -4,7 +4,10 @@
 //! Each field says which daemon fills it and why the inventory needs it.
 //! Optional fields are left out of the JSON when absent, so a line carries
 //! only what the daemon knew. A new field is added as optional within
-//! version 1; renaming or changing the meaning of one is version 2.
+//! version 1 and readers ignore fields they do not know (a daemon upgraded
+//! before the management daemon restarts must not break the stream);
+//! renaming a field or changing its meaning is version 2, which readers
+//! refuse.
 
 use std::net::Ipv4Addr;
 
@@ -21,7 +24,6 @@ pub type UnixMillis = u64;
 
 /// One published event: the envelope every line has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// Schema version, [`SCHEMA_VERSION`]; a reader refuses others rather
     /// than misreading them.
@@ -84,7 +86,6 @@ pub enum DhcpMessage {
 
 /// A DHCP message, filled by pbxnet-dhcpd.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DhcpEvent {
     /// Which message.
     pub message: DhcpMessage,
@@ -159,7 +160,6 @@ pub enum Outcome {
 
 /// A finished transfer, filled by pbxnet-tftpd (TFTP and HTTP(S)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TransferEvent {
     /// The peer's address: mapped to a MAC through the lease held now.
     pub client_ip: Ipv4Addr,
@@ -196,7 +196,6 @@ pub enum AuthResult {
 
 /// One client request to the NTP server, filled by pbxnet-ntpd.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NtpRequestEvent {
     /// The client: mapped to a MAC through the lease held now (the `no
     /// time` verdict waits for this).
@@ -233,7 +232,6 @@ pub enum SourceState {
 
 /// A source state change, filled by pbxnet-ntpd's client side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NtpSourceEvent {
     /// The source as configured (name or address).
     pub source: String,
@@ -249,7 +247,6 @@ pub struct NtpSourceEvent {
 
 /// A licence change, filled by pbxnet-licd.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LicenseEvent {
     /// The mode now (`valid`, `grace`, `limited`, `try-and-buy`).
     pub mode: String,
@@ -263,7 +260,6 @@ pub struct LicenseEvent {
 
 /// A licensed counter's new value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CounterChange {
     /// The service's name as in the services catalogue.
     pub name: String,

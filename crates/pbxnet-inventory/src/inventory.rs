@@ -126,9 +126,13 @@ impl Inventory {
         if !self.devices.contains_key(&mac) {
             self.order.insert(mac);
         }
-        self.devices
+        let dev = self
+            .devices
             .entry(mac)
-            .or_insert_with(|| Device::new(mac, at))
+            .or_insert_with(|| Device::new(mac, at));
+        // Daemons publish independently: another's earlier event may come later.
+        dev.first_seen = dev.first_seen.min(at);
+        dev
     }
 
     /// The device holding `ip` at `at`, or the event is counted unattributed.

@@ -69,7 +69,7 @@ pub struct DeviceSummary {
     /// Address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<Ipv4Addr>,
-    /// Lease state.
+    /// Lease state at the time of the query.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseState>,
     /// Hostname.
@@ -142,7 +142,7 @@ fn search_matches(d: &Device, search: &str) -> bool {
     mac_hit || ip_hit || host_hit || d.mac.to_string().contains(&s)
 }
 
-fn summary(d: &Device, verdict: Verdict) -> DeviceSummary {
+fn summary(d: &Device, verdict: Verdict, now: UnixMillis) -> DeviceSummary {
     DeviceSummary {
         mac: d.mac,
         verdict,
@@ -152,7 +152,7 @@ fn summary(d: &Device, verdict: Verdict) -> DeviceSummary {
         firmware: d.firmware.clone(),
         class: d.class.clone(),
         ip: d.lease.as_ref().map(|l| l.ip),
-        lease: d.lease.as_ref().map(|l| l.state),
+        lease: d.lease.as_ref().map(|l| l.state_at(now)),
         hostname: d.hostname.clone(),
         last_contact: d.last_contact,
     }
@@ -198,7 +198,7 @@ impl Inventory {
                 next = devices.last().map(|s: &DeviceSummary| s.mac.compact());
                 break;
             }
-            devices.push(summary(d, verdict));
+            devices.push(summary(d, verdict, now));
         }
         Ok(DevicePage { devices, next })
     }

@@ -26,6 +26,9 @@ pub enum LeaseState {
     Released,
     /// Its address was since acknowledged to another device.
     Reassigned,
+    /// Bound, but past its expiry at the time of the question (never
+    /// stored: the views compute it, the inventory reads no clock).
+    Expired,
 }
 
 /// The device's address and lease.
@@ -40,6 +43,16 @@ pub struct Lease {
     /// Expiry of a bound lease.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<UnixMillis>,
+}
+
+impl Lease {
+    /// The state at `now`: a bound lease past its expiry is expired.
+    pub fn state_at(&self, now: UnixMillis) -> LeaseState {
+        match (self.state, self.expires) {
+            (LeaseState::Bound, Some(x)) if now >= x => LeaseState::Expired,
+            (state, _) => state,
+        }
+    }
 }
 
 /// One file fetched.

@@ -251,6 +251,26 @@ fn a_lease_change_to_a_new_address_frees_the_old_one() {
 }
 
 #[test]
+fn lease_shows_expired_after_its_expiry_and_an_offer_may_then_replace_it() {
+    let p = mac(PHONE);
+    let mut inv = inventory(&[
+        discover(T0, p, "450HD"),
+        ack(T0 + 10, p, ip(20), "audiocodes-450hd", None),
+    ]);
+    let state = |inv: &Inventory, now| {
+        let page = inv.devices(&DeviceFilter::default(), None, 1, now).unwrap();
+        page.devices[0].lease.unwrap()
+    };
+    assert_eq!(state(&inv, T0 + 9 + 3600 * SECOND), LeaseState::Bound);
+    assert_eq!(state(&inv, T0 + 10 + 3600 * SECOND), LeaseState::Expired);
+    inv.apply(&offer(T0 + 30 * SECOND, p, ip(21)));
+    assert_eq!(inv.device(p).unwrap().lease.as_ref().unwrap().ip, ip(20));
+    inv.apply(&offer(T0 + 3700 * SECOND, p, ip(21)));
+    let lease = inv.device(p).unwrap().lease.clone().unwrap();
+    assert_eq!((lease.ip, lease.state), (ip(21), LeaseState::Offered));
+}
+
+#[test]
 fn transfer_after_lease_expiry_is_unattributed() {
     let p = mac(PHONE);
     let inv = inventory(&[

@@ -42,18 +42,27 @@ fn transfer_line_round_trips_with_user_agent() {
 }
 
 #[test]
-fn rejects_another_version_and_unknown_fields() {
+fn rejects_another_version_and_unknown_types_ignores_unknown_fields() {
     let v2 = r#"{"v":2,"daemon":"dhcpd","at":1,"event":{"type":"future"}}"#;
     assert!(matches!(
         Envelope::from_json_line(v2),
         Err(SchemaError::Version { got: 2 })
     ));
     let extra = r#"{"v":1,"daemon":"ntpd","at":1,"event":{"type":"ntp-request","client_ip":"10.0.0.1","version":4,"auth":"none","colour":"red"}}"#;
+    let ok = r#"{"v":1,"daemon":"ntpd","at":1,"event":{"type":"ntp-request","client_ip":"10.0.0.1","version":4,"auth":"none"}}"#;
+    assert_eq!(
+        Envelope::from_json_line(extra).unwrap(),
+        Envelope::from_json_line(ok).unwrap()
+    );
+    let unknown_type = r#"{"v":1,"daemon":"ntpd","at":1,"event":{"type":"ntp-nonsense"}}"#;
     assert!(matches!(
-        Envelope::from_json_line(extra),
+        Envelope::from_json_line(unknown_type),
         Err(SchemaError::Malformed(_))
     ));
-    let ok = r#"{"v":1,"daemon":"ntpd","at":1,"event":{"type":"ntp-request","client_ip":"10.0.0.1","version":4,"auth":"none"}}"#;
-    assert!(Envelope::from_json_line(ok).is_ok());
+    let missing_ip = r#"{"v":1,"daemon":"ntpd","at":1,"event":{"type":"ntp-request","version":4,"auth":"none"}}"#;
+    assert!(matches!(
+        Envelope::from_json_line(missing_ip),
+        Err(SchemaError::Malformed(_))
+    ));
     assert!(Envelope::from_json_line("not json").is_err());
 }

@@ -58,6 +58,14 @@ pub fn ack(at: u64, mac: Mac, addr: Ipv4Addr, class: &str, boot_file: Option<&st
     Envelope::new(Daemon::Dhcpd, at, Event::Dhcp(d))
 }
 
+pub fn offer(at: u64, mac: Mac, addr: Ipv4Addr) -> Envelope {
+    let d = DhcpEvent {
+        ip: Some(addr),
+        ..dhcp(DhcpMessage::Offer, mac)
+    };
+    Envelope::new(Daemon::Dhcpd, at, Event::Dhcp(d))
+}
+
 pub fn release(at: u64, mac: Mac, addr: Ipv4Addr) -> Envelope {
     let d = DhcpEvent {
         ip: Some(addr),
