@@ -36,7 +36,7 @@ fmt:
 
 ## The sans-IO cores build without tokio or the daemon shells.
 check-core:
-	for c in pbxnet-dhcp pbxnet-tftp pbxnet-ntp pbxnet-license; do \
+	for c in pbxnet-dhcp pbxnet-tftp pbxnet-ntp pbxnet-license pbxnet-inventory; do \
 	  $(CARGO) check -p $$c --no-default-features --lib || exit 1; \
 	done
 

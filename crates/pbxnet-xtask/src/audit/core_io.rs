@@ -11,8 +11,13 @@ use super::tokens::{token_paths, use_leaves, WrittenPath};
 use super::tree::{is_test_only, item_attrs};
 
 /// The crates whose library must stay sans-IO.
-pub(crate) const CORE_CRATES: [&str; 4] =
-    ["pbxnet-dhcp", "pbxnet-tftp", "pbxnet-ntp", "pbxnet-license"];
+pub(crate) const CORE_CRATES: [&str; 5] = [
+    "pbxnet-dhcp",
+    "pbxnet-tftp",
+    "pbxnet-ntp",
+    "pbxnet-license",
+    "pbxnet-inventory",
+];
 
 /// Directories of a core crate (relative to the crate) where IO belongs.
 pub(crate) const IO_DIRS: [&str; 2] = ["src/daemon/", "src/bin/"];

@@ -12,9 +12,9 @@
 //! - `crate-cycle`: workspace crates that depend on each other (cargo
 //!   metadata; dev- and build-dependencies included: they still tie the
 //!   crates' builds together);
-//! - `core-io`: a protocol core (pbxnet-dhcp, -tftp, -ntp, -license) using
-//!   the filesystem, the environment, the clock, randomness, sockets or tokio
-//!   outside `src/daemon/` and `src/bin/`.
+//! - `core-io`: a sans-IO core (pbxnet-dhcp, -tftp, -ntp, -license,
+//!   -inventory) using the filesystem, the environment, the clock,
+//!   randomness, sockets or tokio outside `src/daemon/` and `src/bin/`.
 
 mod core_io;
 mod graph;
