@@ -187,7 +187,10 @@ fn log_line<S: Transport>(
     a: &Answer,
     started: Instant,
 ) {
-    let file = a.path.rsplit('/').next().unwrap_or("");
+    // A rendered file is named "<mac>.cfg (from <template>)": the MAC is in
+    // the served name, before the template it came from.
+    let served = a.path.split(" (from ").next().unwrap_or("");
+    let file = served.rsplit('/').next().unwrap_or("");
     let mac = crate::mac_of_request(file).map(|m| m.to_string());
     let client_cert = peer
         .client_cert

@@ -23,6 +23,8 @@ use rustls::{
 };
 
 use super::*;
+use pbxnet_config::{Diagnostic, Severity};
+use rustls::pki_types::pem::PemObject;
 
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 246);
 const DAY: Duration = Duration::from_secs(86_400);
