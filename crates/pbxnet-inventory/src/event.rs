@@ -64,6 +64,18 @@ pub enum Event {
     NtpSource(NtpSourceEvent),
     /// The licence mode or a counter changed (licd).
     License(LicenseEvent),
+    /// The publisher dropped events for this subscriber (its buffer was
+    /// full): the subscriber's view has a gap of `count` events. Written by
+    /// the publishing daemon in place of what it could not deliver, so the
+    /// loss is counted where it is seen, never silent.
+    Lost(LostEvent),
+}
+
+/// A gap in the stream, filled by the publishing daemon's event socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostEvent {
+    /// Events not delivered to this subscriber since the previous line.
+    pub count: u64,
 }
 
 /// The DHCP message types the inventory follows.

@@ -50,6 +50,7 @@ pub struct Inventory {
     pub(crate) unattributed_count: u64,
     pub(crate) unattributed: VecDeque<Unattributed>,
     pub(crate) events_applied: u64,
+    pub(crate) events_lost: u64,
     pub(crate) ntp_sources: BTreeMap<String, NtpSourceEvent>,
     pub(crate) license: Option<LicenseEvent>,
 }
@@ -65,6 +66,7 @@ impl Inventory {
             unattributed_count: 0,
             unattributed: VecDeque::new(),
             events_applied: 0,
+            events_lost: 0,
             ntp_sources: BTreeMap::new(),
             license: None,
         }
@@ -88,6 +90,11 @@ impl Inventory {
                 self.ntp_sources.insert(s.source.clone(), s.clone());
             }
             Event::License(l) => self.license = Some(l.clone()),
+            Event::Lost(l) => {
+                // Not an event that happened on the site: the gap marker.
+                self.events_applied -= 1;
+                self.events_lost += l.count;
+            }
         }
     }
 
@@ -119,6 +126,12 @@ impl Inventory {
     /// Events applied since the start.
     pub fn events_applied(&self) -> u64 {
         self.events_applied
+    }
+
+    /// Events the publishers reported as not delivered (gaps in the stream:
+    /// verdicts near a gap may be wrong, so this is shown, not hidden).
+    pub fn events_lost(&self) -> u64 {
+        self.events_lost
     }
 
     /// The device entry, created on first sight.

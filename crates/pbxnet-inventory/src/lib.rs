@@ -36,8 +36,8 @@ mod verdict;
 pub use chain::{ChainNames, Step, StepSet};
 pub use event::{
     AuthResult, CounterChange, Daemon, DhcpEvent, DhcpMessage, Envelope, Event, LicenseEvent,
-    NtpRequestEvent, NtpSourceEvent, Outcome, Protocol, SchemaError, SourceState, TransferEvent,
-    UnixMillis, SCHEMA_VERSION,
+    LostEvent, NtpRequestEvent, NtpSourceEvent, Outcome, Protocol, SchemaError, SourceState,
+    TransferEvent, UnixMillis, SCHEMA_VERSION,
 };
 pub use inventory::{Inventory, Unattributed};
 pub use mac::{Mac, MacParseError};

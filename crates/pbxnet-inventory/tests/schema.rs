@@ -66,3 +66,16 @@ fn rejects_another_version_and_unknown_types_ignores_unknown_fields() {
     ));
     assert!(Envelope::from_json_line("not json").is_err());
 }
+
+#[test]
+fn lost_marker_counts_the_gap_and_is_not_an_applied_event() {
+    let line = r#"{"v":1,"daemon":"tftpd","at":1796000000000,"event":{"type":"lost","count":17}}"#;
+    let e = Envelope::from_json_line(line).unwrap();
+    assert_eq!(e.to_json_line(), line);
+    let mut inv = pbxnet_inventory::Inventory::new(Default::default());
+    inv.apply(&e);
+    inv.apply(&e);
+    assert_eq!(inv.events_lost(), 34);
+    assert_eq!(inv.events_applied(), 0);
+    assert!(inv.is_empty());
+}
