@@ -29,8 +29,8 @@ pub use profile::{
 };
 pub use server::{
     Counters, Destination, DropCounts, DropReason, Event, FloodLimit, Interface, LeaseCommitted,
-    LeaseTimes, MessageCounts, MessageType, NamedCounters, Net, Outcome, Pool, PoolUsage, Server,
-    ServerConfig, SetupError, Subnet, MAX_REQUEST_LIST,
+    LeaseTimes, MessageCounts, MessageSeen, MessageType, NamedCounters, Net, Outcome, Pool,
+    PoolUsage, Server, ServerConfig, SetupError, Subnet, MAX_REQUEST_LIST,
 };
 pub use wire::{
     code, DecodeError, Field, Options, Overflow, Packet, FILE_ROOM, FLAG_BROADCAST, HEADER_LEN,

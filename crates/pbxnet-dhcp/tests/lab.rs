@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use pbxnet_testlab::{skip_unless_root, Daemon, Lab, Netns};
+use pbxnet_inventory::{DhcpMessage, Event};
+use pbxnet_testlab::{skip_unless_root, Daemon, EventTap, Lab, Netns};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pbxnet-dhcpd");
@@ -222,6 +223,17 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Subscribes to the daemon's event socket, once the daemon counts the
+    /// subscriber (events are live only).
+    fn subscribe(&self) -> EventTap {
+        let tap = EventTap::connect(&self.dir.path().join("run/pbxnet-dhcpd.events")).unwrap();
+        self.wait_for(10, "the subscriber counted", || {
+            let s = self.cli(&["status", "--json"]);
+            (s["events"]["subscribers"] == 1).then_some(())
+        });
+        tap
     }
 
     fn dropped(&self, label: &str) -> u64 {
@@ -1303,4 +1315,107 @@ fn each_committed_lease_is_one_info_line_with_a_hex_mac() {
     let log = srv.daemon.log();
     assert_eq!(log.matches("lease committed").count(), 1, "{log}");
     assert!(!log.contains("mac: ["), "a MAC as decimal bytes:\n{log}");
+}
+
+/// A subscriber to the event socket sees udhcpc's DISCOVER, the OFFER, the
+/// ACK (with what the server decided and the lease's end) and its RELEASE,
+/// in order, each naming the device as it described itself; `status`
+/// counts the subscriber and the events.
+#[test]
+fn a_subscriber_sees_the_exchange_of_a_real_client() {
+    skip_unless_root!();
+    let lab = Lab::builder()
+        .client_with_mac("00:90:8f:0a:bc:de")
+        .build()
+        .unwrap();
+    let srv = Server::start(&lab, CONFIG);
+    let tap = srv.subscribe();
+    let dir = tempfile::tempdir().unwrap();
+    let (script, log) = udhcpc_script(dir.path());
+    let mut child = lab
+        .client(0)
+        .command("udhcpc")
+        .args([
+            "-f",
+            "-x",
+            "hostname:desk-7",
+            "-i",
+            "eth0",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-s",
+        ])
+        .arg(&script)
+        .spawn()
+        .unwrap();
+    let bound = srv.wait_for(15, "udhcpc bound", || udhcpc_events(&log, "bound").pop());
+    let ip: Ipv4Addr = env(&bound, "ip").expect("an address").parse().unwrap();
+    // SIGUSR2: udhcpc releases its lease.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR2).unwrap();
+    let is = |m: DhcpMessage| move |e: &pbxnet_inventory::Envelope| matches!(&e.event, Event::Dhcp(d) if d.message == m);
+    let released = tap.wait_for(Duration::from_secs(10), is(DhcpMessage::Release));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    child.wait().unwrap();
+    released.unwrap_or_else(|seen| panic!("no release event; saw {seen:#?}\n{}", srv.daemon.log()));
+    let dhcp: Vec<_> = tap
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::Dhcp(d) => Some((e.at, d)),
+            _ => None,
+        })
+        .collect();
+    let kinds: Vec<DhcpMessage> = dhcp.iter().map(|(_, d)| d.message).collect();
+    assert_eq!(
+        kinds,
+        [
+            DhcpMessage::Discover,
+            DhcpMessage::Offer,
+            DhcpMessage::Ack,
+            DhcpMessage::Release
+        ],
+        "{dhcp:#?}"
+    );
+    for (_, d) in &dhcp {
+        assert_eq!(d.mac.to_string(), "00:90:8f:0a:bc:de");
+        assert_eq!(d.relay, None);
+    }
+    // A RELEASE carries no description of the device; the others do.
+    for (_, d) in &dhcp[..3] {
+        assert_eq!(d.hostname.as_deref(), Some("desk-7"), "{d:?}");
+        assert!(
+            d.vendor_class
+                .as_deref()
+                .is_some_and(|v| v.starts_with("udhcp")),
+            "{d:?}"
+        );
+        assert!(d.parameter_request.contains(&3), "{d:?}");
+    }
+    let (ack_at, ack) = &dhcp[2];
+    for (_, d) in &dhcp[1..3] {
+        assert_eq!(d.ip, Some(ip));
+        assert_eq!(d.class.as_deref(), Some("audiocodes-mac"));
+        assert_eq!(d.profile.as_deref(), Some("acmac"));
+        assert_eq!(d.boot_file.as_deref(), Some("acmac.img"));
+    }
+    assert_eq!(ack.lease_expires, Some(ack_at + 12_000));
+    assert_eq!(dhcp[3].1.ip, Some(ip));
+    let status = srv.cli(&["status", "--json"]);
+    assert_eq!(status["events"]["subscribers"], 1, "{status}");
+    assert!(
+        status["events"]["published"].as_u64() >= Some(4),
+        "{status}"
+    );
+    assert_eq!(status["events"]["dropped"], 0, "{status}");
+    let text = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(srv.dir.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("events: 1 subscriber, "), "{text}");
 }

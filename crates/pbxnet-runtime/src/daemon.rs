@@ -19,6 +19,7 @@ use pbxnet_config::{ConfigPaths, DaemonConfig, Diagnostic, Loaded, Site};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::events::Events;
 use crate::exit::{ExitContext, Failure, EX_CONFIG, EX_NOPERM, EX_SOFTWARE, EX_UNAVAILABLE};
 use crate::{control, CheckArgs, GlobalArgs, StatusArgs};
 
@@ -28,7 +29,7 @@ pub type Config<D> = Arc<Loaded<<D as Daemon>::Config>>;
 /// A pbxnet daemon, as the skeleton drives it.
 ///
 /// `run` calls, in this order: [`bind`](Daemon::bind) (with the start-up
-/// privileges), the control socket is opened and privileges are dropped to
+/// privileges), the control and event sockets are opened and privileges are dropped to
 /// the site `user`, [`start`](Daemon::start), `READY=1`; then one loop
 /// hands each [`next_event`](Daemon::next_event) to
 /// [`handle_event`](Daemon::handle_event), each control request to
@@ -47,6 +48,11 @@ pub trait Daemon: Sized {
     /// Whether `run` fails when the control socket cannot be created; when
     /// false the daemon serves without it (and `status` cannot reach it).
     const CONTROL_SOCKET_REQUIRED: bool = true;
+    /// The name the daemon publishes its events under on its event socket
+    /// (`<runtime-directory>/<NAME>.events`, see [`crate::events`]); `None`:
+    /// no event socket, and [`start`](Daemon::start) gets a publisher that
+    /// never sends.
+    const EVENTS: Option<pbxnet_inventory::Daemon> = None;
 
     /// The daemon's configuration file.
     type Config: DaemonConfig;
@@ -66,9 +72,12 @@ pub trait Daemon: Sized {
     /// Binds the sockets and opens what needs the start-up privileges.
     fn bind(config: &Config<Self>) -> impl Future<Output = anyhow::Result<Self::Bound>>;
     /// Starts serving, after the privilege drop and before `READY=1`.
+    /// `events` publishes on the event socket (inert when nobody
+    /// subscribes, or when [`EVENTS`](Daemon::EVENTS) is `None`).
     fn start(
         bound: Self::Bound,
         config: Config<Self>,
+        events: Events,
     ) -> impl Future<Output = anyhow::Result<Self>>;
     /// Waits for the next event. Must be cancel-safe: the loop drops it
     /// when a signal or a control request comes first.

@@ -17,7 +17,7 @@
 //! `daemon.rs` the [`Daemon`] trait, [`main`] and the subcommands' side of
 //! the control socket, `run.rs` start-up and the serving loop, `reload.rs`
 //! configuration loading and SIGHUP, `host.rs` host checks, `control.rs`
-//! the control socket,
+//! the control socket, `events.rs` the event socket,
 //! `notify.rs` sd_notify and the watchdog, `signals.rs`, `privileges.rs`,
 //! `logging.rs`, `output.rs` (stdout) and `exit.rs` (exit codes).
 
@@ -27,6 +27,7 @@
 mod cli;
 pub mod control;
 mod daemon;
+pub mod events;
 pub mod exit;
 mod host;
 pub mod logging;

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::control::{self, Pending};
 use crate::daemon::{Daemon, Invocation};
+use crate::events::{self, Events};
 use crate::exit::EX_OSERR;
 use crate::notify::{self, WatchdogTimer};
 use crate::signals::{Signal, Signals};
@@ -50,11 +51,20 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
     let mut signals = Signals::new().context("installing signal handlers")?;
     let socket = D::control_socket(&config);
     let mut requests = open_control::<D>(&socket)?;
-    let opened = requests.as_ref().map(|_| socket.as_path());
+    let events_socket = events::socket_path(&socket);
+    let events = open_events::<D>(&events_socket);
+    let opened: Vec<&Path> = [
+        requests.as_ref().map(|_| socket.as_path()),
+        events.as_ref().map(|_| events_socket.as_path()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if let Some(user) = &config.site.user {
-        privileges::drop_to(user, opened.as_slice())?;
+        privileges::drop_to(user, &opened)?;
     }
-    let mut daemon = D::start(bound, config).await?;
+    let publisher = events.clone().unwrap_or_else(Events::disabled);
+    let mut daemon = D::start(bound, config, publisher).await?;
     notify::ready();
     notify::status("serving");
     let mut watchdog = WatchdogTimer::from_env();
@@ -81,7 +91,24 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
     if requests.is_some() {
         let _ = std::fs::remove_file(&socket);
     }
+    if events.is_some() {
+        let _ = std::fs::remove_file(&events_socket);
+    }
     stopped
+}
+
+/// The event socket, when the daemon publishes; without it the daemon
+/// serves anyway (logged): events are for observers, never a reason to
+/// stop serving the site.
+fn open_events<D: Daemon>(path: &Path) -> Option<Events> {
+    let source = D::EVENTS?;
+    match Events::bind(path, source) {
+        Ok(events) => Some(events),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "event socket unavailable; nothing can subscribe to this daemon's events");
+            None
+        }
+    }
 }
 
 /// The control socket; without it, a daemon that does not require it

@@ -78,7 +78,11 @@ impl Daemon for Toy {
         Ok(config.daemon.greeting.clone())
     }
 
-    async fn start(bound: String, _: Config<Self>) -> anyhow::Result<Self> {
+    async fn start(
+        bound: String,
+        _: Config<Self>,
+        _: pbxnet_runtime::events::Events,
+    ) -> anyhow::Result<Self> {
         seen("start");
         Ok(Toy { greeting: bound })
     }

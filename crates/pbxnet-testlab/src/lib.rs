@@ -20,9 +20,11 @@
 #![warn(missing_docs)]
 
 mod daemon;
+mod events;
 mod lab;
 
 pub use daemon::Daemon;
+pub use events::EventTap;
 pub use lab::{can_run_lab, Lab, LabBuilder, Netns, LAB_PREFIX, SERVER_IP, SUBNET_PREFIX_LEN};
 
 /// Returns early from a test (printing why) when the lab cannot run here:

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use pbxnet_runtime::events::{EventCounters, Events};
+
 use super::clock::now_ms;
 use super::sockets::Port;
 use super::store::Store;
@@ -67,6 +69,9 @@ pub struct StatusView {
     /// Reply pacing, all interfaces together.
     #[serde(default)]
     pub pacing: PacingView,
+    /// The event socket: subscribers, events published, lines dropped.
+    #[serde(default)]
+    pub events: EventCounters,
 }
 
 /// Reply pacing counters (`status`).
@@ -128,6 +133,7 @@ pub(super) fn render_status(s: &StatusView) -> String {
         "paced replies: delayed {}  dropped {}  waiting {}",
         s.pacing.delayed, s.pacing.dropped, s.pacing.held
     );
+    let _ = writeln!(out, "events: {}", s.events);
     out
 }
 
@@ -156,6 +162,7 @@ pub(super) fn control(
     ports: &[Arc<Port>],
     req: CtlRequest,
     started: u64,
+    events: &Events,
 ) -> CtlResponse {
     let now = now_ms();
     match req {
@@ -181,6 +188,7 @@ pub(super) fn control(
                     v.held += pace.held() as u64;
                     v
                 }),
+                events: events.counters(),
             }))
         }
         CtlRequest::Release(target) => {
@@ -199,9 +207,11 @@ pub(super) fn control(
                 ));
             };
             let mut done = Vec::new();
+            let mut macs = Vec::new();
             for ip in ips {
-                if s.store_mut().remove(ip).is_some() {
+                if let Some(lease) = s.store_mut().remove(ip) {
                     done.push(ip);
+                    macs.push(lease.mac);
                 }
             }
             if let Err(e) = s.store_mut().commit() {
@@ -211,7 +221,29 @@ pub(super) fn control(
                 return CtlResponse::Error(format!("no lease for {target}"));
             }
             tracing::info!(released = ?done, "leases released by operator");
+            // Subscribers see the lease end as if the device had released it.
+            for (&ip, &mac) in done.iter().zip(&macs) {
+                events.publish_at(now, || operator_release(mac, ip));
+            }
             CtlResponse::Released(done)
         }
     }
+}
+
+/// The event of a lease the operator released.
+fn operator_release(mac: [u8; 6], ip: Ipv4Addr) -> pbxnet_inventory::Event {
+    pbxnet_inventory::Event::Dhcp(pbxnet_inventory::DhcpEvent {
+        message: pbxnet_inventory::DhcpMessage::Release,
+        mac: pbxnet_inventory::Mac(mac),
+        ip: Some(ip),
+        vendor_class: None,
+        user_class: None,
+        parameter_request: Vec::new(),
+        hostname: None,
+        relay: None,
+        class: None,
+        profile: None,
+        boot_file: None,
+        lease_expires: None,
+    })
 }

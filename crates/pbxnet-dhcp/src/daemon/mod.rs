@@ -44,6 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use pbxnet_runtime::events::Events;
 use pbxnet_runtime::{Config, Daemon, Failure, Invocation, NoOptions};
 use rand::SeedableRng;
 
@@ -106,6 +107,7 @@ pub fn main() -> ExitCode {
 pub(crate) struct Dhcpd {
     started: u64,
     shared: Shared,
+    events: Events,
     ports: Vec<Arc<Port>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Housekeeping every second: the core walks a bounded slice of the
@@ -126,6 +128,7 @@ pub(crate) struct Bound {
 impl Daemon for Dhcpd {
     const NAME: &'static str = NAME;
     const ABOUT: &'static str = "pbxnet DHCPv4 server";
+    const EVENTS: Option<pbxnet_inventory::Daemon> = Some(pbxnet_inventory::Daemon::Dhcpd);
     type Config = DhcpConfig;
     type Command = Command;
     type StatusOptions = NoOptions;
@@ -162,7 +165,7 @@ impl Daemon for Dhcpd {
         Ok(Bound { server, ports })
     }
 
-    async fn start(bound: Bound, config: Config<Self>) -> Result<Self> {
+    async fn start(bound: Bound, config: Config<Self>, events: Events) -> Result<Self> {
         let shared: Shared = Arc::new(Mutex::new(bound.server));
         let mut tasks = Vec::new();
         for p in &bound.ports {
@@ -171,6 +174,7 @@ impl Daemon for Dhcpd {
                 p.clone(),
                 shared.clone(),
                 config.daemon.probe_timeout,
+                events.clone(),
             )));
         }
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -178,6 +182,7 @@ impl Daemon for Dhcpd {
         Ok(Dhcpd {
             started: now_ms(),
             shared,
+            events,
             ports: bound.ports,
             tasks,
             tick,
@@ -218,7 +223,13 @@ impl Daemon for Dhcpd {
 
     fn control(&mut self, request: CtlRequest) -> Result<CtlResponse> {
         let mut s = self.shared.lock().expect("core lock");
-        Ok(control(&mut s, &self.ports, request, self.started))
+        Ok(control(
+            &mut s,
+            &self.ports,
+            request,
+            self.started,
+            &self.events,
+        ))
     }
 
     async fn stop(self) -> Result<()> {

@@ -15,13 +15,15 @@ use std::time::Duration;
 use super::sockets::{Pending, Port};
 use super::{store, sys};
 use crate::server::Destination;
+use pbxnet_runtime::events::Events;
 
 /// ACKs of one batch, released when its commit is durable, with the
-/// leases they grant (logged then).
+/// leases they grant (logged then) and their events (published then).
 pub(super) struct Outgoing {
     pub(super) ticket: Option<store::CommitTicket>,
     pub(super) replies: Vec<Pending>,
     pub(super) leases: Vec<crate::LeaseCommitted>,
+    pub(super) acks: Vec<crate::MessageSeen>,
 }
 
 /// Whether a reply must wait for the batch's commit: only an ACK promises
@@ -37,7 +39,11 @@ pub(super) fn needs_commit(kind: crate::MessageType) -> bool {
 /// commits are already durable when an earlier one resolves go out in the
 /// same `sendmmsg` calls (the writer merges queued commits, so they
 /// usually are).
-pub(super) async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<Outgoing>) {
+pub(super) async fn sender(
+    port: Arc<Port>,
+    mut rx: tokio::sync::mpsc::Receiver<Outgoing>,
+    events: Events,
+) {
     use tokio::sync::oneshot::error::TryRecvError;
     const GONE: &str = "lease writer gone";
     let mut ready: Vec<Pending> = Vec::new();
@@ -54,7 +60,7 @@ pub(super) async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<
             None => Ok(store::Committed::default()),
             Some(t) => t.await.unwrap_or_else(|_| Err(GONE.into())),
         };
-        release(&mut ready, o, result);
+        release(&mut ready, o, result, &events);
         while let Ok(mut o) = rx.try_recv() {
             let result = match o.ticket.as_mut().map(|t| t.try_recv()) {
                 None => Ok(store::Committed::default()),
@@ -65,7 +71,7 @@ pub(super) async fn sender(port: Arc<Port>, mut rx: tokio::sync::mpsc::Receiver<
                     break;
                 }
             };
-            release(&mut ready, o, result);
+            release(&mut ready, o, result, &events);
         }
         transmit(&port, std::mem::take(&mut ready)).await;
     }
@@ -75,10 +81,12 @@ pub(super) fn release(
     ready: &mut Vec<Pending>,
     batch: Outgoing,
     commit: Result<store::Committed, String>,
+    events: &Events,
 ) {
     match commit {
         Ok(c) if c.lost.is_empty() => {
             log_committed(batch.leases);
+            publish_messages(events, batch.acks);
             ready.extend(batch.replies);
         }
         Ok(c) => {
@@ -95,6 +103,14 @@ pub(super) fn release(
                     .filter(|l| !c.lost.contains(&l.ip))
                     .collect(),
             );
+            publish_messages(
+                events,
+                batch
+                    .acks
+                    .into_iter()
+                    .filter(|m| m.event.ip.is_none_or(|ip| !c.lost.contains(&ip)))
+                    .collect(),
+            );
             ready.extend(batch.replies.into_iter().filter(|r| c.keeps(&r.bytes)));
         }
         Err(e) => tracing::error!(
@@ -102,6 +118,14 @@ pub(super) fn release(
             "lease store commit failed: withholding {} replies",
             batch.replies.len()
         ),
+    }
+}
+
+/// Publishes messages the core handled (`serve.rs` takes them) (outside the core's lock:
+/// serialising is the subscribers' cost, not the other interfaces').
+pub(super) fn publish_messages(events: &Events, messages: Vec<crate::MessageSeen>) {
+    for m in messages {
+        events.publish_at(m.at_ms, || pbxnet_inventory::Event::Dhcp(m.event));
     }
 }
 

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use super::clock::now_ms;
 use super::control::mac_str;
-use super::send::{needs_commit, sender, socket_addr, transmit, Outgoing};
+use super::send::{needs_commit, publish_messages, sender, socket_addr, transmit, Outgoing};
 use super::sockets::{Pending, Port};
 use super::store::Store;
 use super::sys;
 use crate::server::{Event, Outcome, Server};
-use crate::{DropReason, LeaseCommitted};
+use crate::{DropReason, LeaseCommitted, MessageSeen};
+use pbxnet_runtime::events::Events;
 
 /// The core, shared by the interfaces' serving tasks.
 pub(super) type Shared = Arc<Mutex<Server<Store>>>;
@@ -52,6 +53,13 @@ pub(super) fn log_events(s: &mut Server<Store>) -> Vec<LeaseCommitted> {
     std::iter::from_fn(|| s.poll_lease_committed()).collect()
 }
 
+/// The messages the core handled, split into those published at once
+/// and the ACKs', published once their lease is durable (`send.rs`).
+/// Empty unless the core was asked for them (someone subscribes).
+pub(super) fn take_messages(s: &mut Server<Store>) -> (Vec<MessageSeen>, Vec<MessageSeen>) {
+    std::iter::from_fn(|| s.poll_message()).partition(|m| !m.is_ack())
+}
+
 /// The core's answers to one batch, sorted by when they may leave.
 #[derive(Default)]
 struct Answers {
@@ -85,6 +93,7 @@ impl Answers {
 pub(super) async fn probe(
     port: Arc<Port>,
     shared: Shared,
+    events: Events,
     tx: tokio::sync::mpsc::Sender<Outgoing>,
     mut ip: Ipv4Addr,
     bytes: Vec<u8>,
@@ -93,22 +102,25 @@ pub(super) async fn probe(
     for attempt in 0..3u16 {
         let in_use = echo(&port, ip, timeout, attempt).await;
         let mut answers = Answers::default();
-        let (ticket, leases) = {
+        let (ticket, leases, (now_seen, acks)) = {
             let mut s = shared.lock().expect("core lock");
             let now = now_ms();
+            s.report_messages(events.active());
             s.handle_probe_result(now, ip, in_use);
             let mut reply = Vec::new();
             let outcome = s.handle(now, port.iface.index, &bytes, &mut reply);
             let ticket = s.store_mut().begin_commit();
             let leases = log_events(&mut s);
             answers.sort(&port, outcome, reply, &bytes);
-            (ticket, leases)
+            (ticket, leases, take_messages(&mut s))
         };
         transmit(&port, answers.now).await;
+        publish_messages(&events, now_seen);
         let out = Outgoing {
             ticket,
             replies: answers.after_commit,
             leases,
+            acks,
         };
         if out.ticket.is_some() || !out.replies.is_empty() {
             let _ = tx.send(out).await;
@@ -189,13 +201,18 @@ impl Batch {
 }
 
 /// The serving loop of one interface (one task per interface).
-pub(super) async fn serve_port(port: Arc<Port>, shared: Shared, probe_timeout: Duration) {
+pub(super) async fn serve_port(
+    port: Arc<Port>,
+    shared: Shared,
+    probe_timeout: Duration,
+    events: Events,
+) {
     let mut batch = Batch::new();
     // Deep enough to ride out fsync stalls of the writer (each entry is one
     // wakeup's replies); when full the socket task waits and the kernel buffer
     // takes over.
     let (tx, rx) = tokio::sync::mpsc::channel::<Outgoing>(65_536);
-    tokio::spawn(sender(port.clone(), rx));
+    tokio::spawn(sender(port.clone(), rx, events.clone()));
     loop {
         if let Err(e) = port.sock.readable().await {
             tracing::error!(error = %e, interface = %port.iface.name, "socket failed");
@@ -206,17 +223,22 @@ pub(super) async fn serve_port(port: Arc<Port>, shared: Shared, probe_timeout: D
         if batch.n == 0 {
             continue;
         }
-        let (send_now, out) = {
+        let (send_now, seen_now, out) = {
             let mut s = shared.lock().expect("core lock");
+            // Events are built only while someone subscribes: one atomic
+            // load per batch when nobody does.
+            s.report_messages(events.active());
             // Rows other servers sharing the store changed, before deciding.
             s.store_mut().absorb();
             let answers = batch.handle(&port, &mut s);
             let ticket = s.store_mut().begin_commit();
             let leases = log_events(&mut s);
+            let (seen_now, acks) = take_messages(&mut s);
             for (ip, bytes) in answers.probes {
                 tokio::spawn(probe(
                     port.clone(),
                     shared.clone(),
+                    events.clone(),
                     tx.clone(),
                     ip,
                     bytes,
@@ -227,10 +249,12 @@ pub(super) async fn serve_port(port: Arc<Port>, shared: Shared, probe_timeout: D
                 ticket,
                 replies: answers.after_commit,
                 leases,
+                acks,
             };
-            (answers.now, out)
+            (answers.now, seen_now, out)
         };
         transmit(&port, send_now).await;
+        publish_messages(&events, seen_now);
         if (out.ticket.is_some() || !out.replies.is_empty()) && tx.send(out).await.is_err() {
             return;
         }

@@ -166,7 +166,7 @@ impl<S: LeaseStore> Server<S> {
 /// Option 60 as shown by `leases`: the text when it is printable ASCII
 /// (trailing NULs dropped), else colon-separated hex, the spelling a
 /// `vendor-class-hex` matcher takes, so an installer can copy it.
-fn vendor_class_text(v: &[u8]) -> String {
+pub(super) fn vendor_class_text(v: &[u8]) -> String {
     let trimmed = {
         let mut end = v.len();
         while end > 0 && v[end - 1] == 0 {

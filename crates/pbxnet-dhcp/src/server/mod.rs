@@ -6,8 +6,10 @@
 //! Outputs: the return value of `handle` (a reply written into the caller's
 //! buffer plus where to send it, or the reason for ignoring the datagram),
 //! events drained with [`Server::poll_event`] (pool usage warnings, declines,
-//! conflicts), and the leases ACKed, drained with
-//! [`Server::poll_lease_committed`].
+//! conflicts), the leases ACKed, drained with
+//! [`Server::poll_lease_committed`], and, while the shell asks for them,
+//! the messages handled as published events, drained with
+//! [`Server::poll_message`].
 //!
 //! Nothing here reads a clock, a socket, a file or an OS RNG: time is an
 //! argument and randomness comes from the seeded `StdRng` given at creation.
@@ -23,12 +25,13 @@ mod fit;
 mod housekeeping;
 mod messages;
 mod reply;
+mod report;
 mod types;
 
 pub use counters::{Counters, DropCounts, MessageCounts, NamedCounters};
 pub use types::{
-    Destination, DropReason, Event, FloodLimit, Interface, LeaseCommitted, LeaseTimes, MessageType,
-    Net, Outcome, Pool, PoolUsage, ServerConfig, Subnet,
+    Destination, DropReason, Event, FloodLimit, Interface, LeaseCommitted, LeaseTimes, MessageSeen,
+    MessageType, Net, Outcome, Pool, PoolUsage, ServerConfig, Subnet,
 };
 
 use std::collections::{HashMap, VecDeque};
@@ -78,6 +81,10 @@ pub struct Server<S: LeaseStore> {
     /// for them with [`Server::report_leases`]).
     committed: VecDeque<LeaseCommitted>,
     report_leases: bool,
+    /// Messages handled since the shell last drained them (only while it
+    /// asks for them with [`Server::report_messages`]).
+    messages: VecDeque<MessageSeen>,
+    report_messages: bool,
 }
 
 /// Error building a server from a configuration.
@@ -145,6 +152,8 @@ impl<S: LeaseStore> Server<S> {
             events: VecDeque::new(),
             committed: VecDeque::new(),
             report_leases: false,
+            messages: VecDeque::new(),
+            report_messages: false,
         };
         s.render()?;
         let mut rng = s.rng.clone();
@@ -346,14 +355,18 @@ impl<S: LeaseStore> Server<S> {
             server_id,
             class,
         };
-        match mt {
+        let outcome = match mt {
             MessageType::Discover => self.discover(now, p, &ctx, out),
             MessageType::Request => self.request(now, p, &ctx, out),
             MessageType::Decline => self.decline(now, p, &ctx),
             MessageType::Release => self.release(now, p, &ctx),
             MessageType::Inform => self.inform(p, &ctx, out),
             _ => Outcome::Ignored(DropReason::Unexpected),
+        };
+        if self.report_messages && !matches!(outcome, Outcome::Probe { .. }) {
+            self.note_message(now_ms, p, mt, &ctx, &outcome, out);
         }
+        outcome
     }
 
     fn subnet_containing(&self, ip: Ipv4Addr) -> Option<usize> {

@@ -1006,3 +1006,101 @@ fn an_ack_reports_the_committed_lease() {
     assert_eq!((l.hostname.as_str(), l.lease_secs), ("desk-phone", 3600));
     assert_eq!(s.poll_lease_committed(), None);
 }
+
+/// Messages are reported for the event socket only while asked for; each
+/// names the device as it described itself, OFFER and ACK add what the
+/// server decided, the ACK the lease's end.
+#[test]
+fn messages_are_reported_for_the_event_socket_only_when_asked() {
+    use pbxnet_inventory::DhcpMessage as M;
+    let mut cfg = config();
+    cfg.profiles[1]
+        .options
+        .push(opt(67, text("420HD_2.0.9.img"), true));
+    let mut s = Server::new(cfg, MemStore::new(), StdRng::seed_from_u64(7)).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    let mac = [0x00, 0x90, 0x8f, 1, 2, 3];
+    dora(&mut s, T0, [2, 0, 0, 0, 0, 0x42]);
+    assert_eq!(s.poll_message(), None, "nobody asked");
+    s.report_messages(true);
+    let relay = Ipv4Addr::new(10, 20, 0, 1);
+    let phone = |mt| {
+        let mut p = client(mac, mt);
+        p.giaddr = relay;
+        p.options.set(code::VENDOR_CLASS, b"450HD".to_vec());
+        p.options.set(code::USER_CLASS, b"\x05450HD".to_vec());
+        p.options
+            .set(code::PARAMETER_REQUEST_LIST, vec![1, 3, 66, 67]);
+        p.options.set(code::HOSTNAME, b"ac-phone".to_vec());
+        p
+    };
+    let (_, offer) = run(&mut s, T0, &phone(MessageType::Discover));
+    let ip = offer.unwrap().yiaddr;
+    let mut req = phone(MessageType::Request);
+    req.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    run(&mut s, T0 + 5, &req);
+    let seen: Vec<MessageSeen> = std::iter::from_fn(|| s.poll_message()).collect();
+    let kinds: Vec<M> = seen.iter().map(|m| m.event.message).collect();
+    assert_eq!(kinds, [M::Discover, M::Offer, M::Ack]);
+    for m in &seen {
+        let e = &m.event;
+        assert_eq!(e.mac.to_string(), "00:90:8f:01:02:03");
+        assert_eq!(e.vendor_class.as_deref(), Some("450HD"));
+        assert_eq!(e.user_class.as_deref(), Some("450HD"));
+        assert_eq!(e.parameter_request, [1, 3, 66, 67]);
+        assert_eq!(e.hostname.as_deref(), Some("ac-phone"));
+        assert_eq!(e.relay, Some(relay));
+    }
+    let (discover, offer, ack) = (&seen[0].event, &seen[1].event, &seen[2].event);
+    assert_eq!((discover.ip, discover.class.as_deref()), (None, None));
+    for e in [offer, ack] {
+        assert_eq!(e.ip, Some(ip));
+        assert_eq!(e.class.as_deref(), Some("audiocodes"));
+        assert_eq!(e.profile.as_deref(), Some("400hd"));
+        assert_eq!(e.boot_file.as_deref(), Some("420HD_2.0.9.img"));
+    }
+    assert_eq!(offer.lease_expires, None);
+    assert_eq!(seen[2].at_ms, T0 + 5);
+    assert_eq!(ack.lease_expires, Some(T0 + 5 + 3_600_000));
+    assert!(seen[2].is_ack() && !seen[1].is_ack());
+
+    // A NAK names no class; DECLINE and RELEASE name the address.
+    let mut wrong = client(mac, MessageType::Request);
+    wrong
+        .options
+        .set(code::REQUESTED_IP, vec![192, 168, 92, 250]);
+    run(&mut s, T0, &wrong);
+    let nak = s.poll_message().unwrap().event;
+    assert_eq!((nak.message, nak.class, nak.ip), (M::Nak, None, None));
+    let mut release = phone(MessageType::Release);
+    release.ciaddr = ip;
+    release.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    run(&mut s, T0, &release);
+    let released = s.poll_message().unwrap().event;
+    assert_eq!((released.message, released.ip), (M::Release, Some(ip)));
+    let mut decline = client(mac, MessageType::Decline);
+    decline
+        .options
+        .set(code::REQUESTED_IP, vec![10, 20, 0, 150]);
+    decline.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    decline.giaddr = relay;
+    run(&mut s, T0, &decline);
+    let declined = s.poll_message().unwrap().event;
+    assert_eq!(
+        (declined.message, declined.ip),
+        (M::Decline, Some(Ipv4Addr::new(10, 20, 0, 150)))
+    );
+    assert_eq!(s.poll_message(), None);
+
+    // Turned off: nothing more, and nothing left over.
+    run(&mut s, T0, &phone(MessageType::Discover));
+    s.report_messages(false);
+    assert_eq!(s.poll_message(), None);
+    run(&mut s, T0, &phone(MessageType::Discover));
+    assert_eq!(s.poll_message(), None);
+}

@@ -367,3 +367,20 @@ pub struct LeaseCommitted {
     /// Lease time granted, seconds.
     pub lease_secs: u32,
 }
+
+/// One message handled, for the event socket (see
+/// [`super::Server::report_messages`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSeen {
+    /// When the server handled it (Unix ms).
+    pub at_ms: u64,
+    /// The event.
+    pub event: pbxnet_inventory::DhcpEvent,
+}
+
+impl MessageSeen {
+    /// Whether this is an ACK, which waits for its lease's commit.
+    pub fn is_ack(&self) -> bool {
+        self.event.message == pbxnet_inventory::DhcpMessage::Ack
+    }
+}

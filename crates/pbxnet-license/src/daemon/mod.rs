@@ -341,7 +341,11 @@ impl Daemon for Licd {
         })
     }
 
-    async fn start(machine: Machine, config: Config<Self>) -> Result<Self> {
+    async fn start(
+        machine: Machine,
+        config: Config<Self>,
+        _events: pbxnet_runtime::events::Events,
+    ) -> Result<Self> {
         let clock = Clock::new();
         let d = &config.daemon;
         let lock = machine.lock;

@@ -115,7 +115,11 @@ impl Daemon for Ntpd {
         Ok(Sockets { sockets, workers })
     }
 
-    async fn start(bound: Sockets, config: Config<Self>) -> anyhow::Result<Self> {
+    async fn start(
+        bound: Sockets,
+        config: Config<Self>,
+        _events: pbxnet_runtime::events::Events,
+    ) -> anyhow::Result<Self> {
         let system = system::System::start(bound.sockets, bound.workers, &config.daemon).await?;
         Ok(Ntpd { system })
     }

@@ -85,7 +85,11 @@ impl Daemon for Tftpd {
         Ok(Bound { udp, tcp })
     }
 
-    async fn start(bound: Bound, config: Config<Self>) -> Result<Self> {
+    async fn start(
+        bound: Bound,
+        config: Config<Self>,
+        _events: pbxnet_runtime::events::Events,
+    ) -> Result<Self> {
         // Transfers and HTTP connections run on worker threads; the main
         // loop (and the HTTP accept loops) on this one.
         let workers =
