@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use crate::control::{self, Pending};
 use crate::daemon::{Daemon, Invocation};
 use crate::exit::EX_OSERR;
+use crate::metrics::{self, Scrape, Snapshot};
 use crate::notify::{self, WatchdogTimer};
 use crate::signals::{Signal, Signals};
 use crate::{logging, privileges, Reloader};
@@ -50,6 +51,7 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
     let mut signals = Signals::new().context("installing signal handlers")?;
     let socket = D::control_socket(&config);
     let mut requests = open_control::<D>(&socket)?;
+    let mut scrapes = open_metrics::<D>(&config);
     let opened = requests.as_ref().map(|_| socket.as_path());
     if let Some(user) = &config.site.user {
         privileges::drop_to(user, opened.as_slice())?;
@@ -72,6 +74,11 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
             Some(pending) = next_request::<D>(&mut requests) => {
                 let answer = daemon.control(pending.request)?;
                 let _ = pending.reply.send(answer);
+            }
+            Some(reply) = next_scrape(&mut scrapes) => {
+                let mut snapshot = Snapshot::new();
+                daemon.metrics(&mut snapshot);
+                let _ = reply.send(snapshot);
             }
             event = daemon.next_event() => daemon.handle_event(event).await?,
         }
@@ -102,6 +109,29 @@ async fn next_request<D: Daemon>(
 ) -> Option<Pending<D::Request, D::Response>> {
     match requests {
         Some(requests) => requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The `/metrics` listener, when the configuration names one. A listener
+/// that cannot be bound is logged and the daemon serves without it:
+/// metrics never keep phones from booting.
+fn open_metrics<D: Daemon>(
+    config: &pbxnet_config::Loaded<D::Config>,
+) -> Option<mpsc::Receiver<Scrape>> {
+    let addr = D::metrics_listen(config)?;
+    match metrics::serve(addr, D::NAME, env!("CARGO_PKG_VERSION")) {
+        Ok(scrapes) => Some(scrapes),
+        Err(e) => {
+            tracing::warn!(listen = %addr, error = %format!("{e:#}"), "metrics listener unavailable; serving without /metrics");
+            None
+        }
+    }
+}
+
+async fn next_scrape(scrapes: &mut Option<mpsc::Receiver<Scrape>>) -> Option<Scrape> {
+    match scrapes {
+        Some(scrapes) => scrapes.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -21,6 +21,7 @@
 
 mod daemon;
 mod lab;
+pub mod scrape;
 
 pub use daemon::Daemon;
 pub use lab::{can_run_lab, Lab, LabBuilder, Netns, LAB_PREFIX, SERVER_IP, SUBNET_PREFIX_LEN};
