@@ -51,6 +51,7 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
     let mut signals = Signals::new().context("installing signal handlers")?;
     let socket = D::control_socket(&config);
     let mut requests = open_control::<D>(&socket)?;
+    let metrics_listen = D::metrics_listen(&config);
     let mut scrapes = open_metrics::<D>(&config);
     let opened = requests.as_ref().map(|_| socket.as_path());
     if let Some(user) = &config.site.user {
@@ -66,6 +67,10 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
             signal = signals.next() => match signal {
                 Signal::Reload => {
                     if let Ok(config) = reloader.reload() {
+                        let listen = D::metrics_listen(&config);
+                        if listen != metrics_listen {
+                            tracing::warn!(old = ?metrics_listen, new = ?listen, "[metrics] changed: restart the daemon to apply it");
+                        }
                         daemon.reload(config).await;
                     }
                 }

@@ -158,3 +158,49 @@ fn client(c: &ClientStatus, out: &mut Metrics) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client side as `status --json` would carry it: one selected
+    /// source answering every poll, one never reached.
+    fn client_status() -> ClientStatus {
+        serde_json::from_value(serde_json::json!({
+            "clock_mode": "slew",
+            "sources": [
+                {"address": "192.0.2.1:123", "state": "selected", "stratum": 2, "reach": "377",
+                 "poll": 6, "offset_s": -0.0125, "delay_s": 0.004, "jitter_s": 0.001,
+                 "selected": true, "why": "selected"},
+                {"address": "192.0.2.2:123", "state": "unreachable", "stratum": null, "reach": "000",
+                 "poll": 4, "offset_s": null, "delay_s": null, "jitter_s": null,
+                 "selected": false, "why": "no reply"}
+            ],
+            "system_offset_s": 0.002, "frequency_ppm": -12.5, "steps": 1,
+            "last_step": null, "since_last_sync_s": 3.0, "simulated_true_offset_s": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn sources_become_labelled_gauges_and_absent_measurements_are_left_out() {
+        let mut m = Metrics::new();
+        client(&client_status(), &mut m);
+        let text = m.render(false);
+        for line in [
+            "pbxnet_ntp_source_offset_seconds{source=\"192.0.2.1:123\"} -0.0125\n",
+            "pbxnet_ntp_source_delay_seconds{source=\"192.0.2.1:123\"} 0.004\n",
+            "pbxnet_ntp_source_stratum{source=\"192.0.2.1:123\"} 2\n",
+            "pbxnet_ntp_source_reachability{source=\"192.0.2.1:123\"} 255\n",
+            "pbxnet_ntp_source_reachability{source=\"192.0.2.2:123\"} 0\n",
+            "pbxnet_ntp_source_poll_interval_seconds{source=\"192.0.2.1:123\"} 64.0\n",
+            "pbxnet_ntp_source_selected{source=\"192.0.2.1:123\"} 1\n",
+            "pbxnet_ntp_source_selected{source=\"192.0.2.2:123\"} 0\n",
+            "pbxnet_ntp_system_offset_seconds 0.002\n",
+            "pbxnet_ntp_clock_steps_total 1\n",
+        ] {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+        assert!(!text.contains("pbxnet_ntp_source_offset_seconds{source=\"192.0.2.2:123\"}"));
+    }
+}
