@@ -20,6 +20,7 @@ packages=(
   postgresql-15                                   # PostgreSQL lease store tests: a scratch cluster each (initdb, pg_ctl)
   libtss2-dev pkg-config swtpm swtpm-tools         # licd TPM anchor: tss-esapi build, software TPM for its test
   systemd strace                                  # systemd-analyze, syscall audit: unit checks (pbxnet-xtask tests)
+  prometheus                                      # promtool check metrics, and the Prometheus that scrapes the lab (metrics tests)
   groff-base man-db                               # man pages render without warnings, whatis entries (pbxnet-xtask tests)
 )
 

@@ -24,6 +24,7 @@ mod companion;
 mod diag;
 mod host;
 mod load;
+mod metrics;
 mod parse;
 mod site;
 mod source;
@@ -38,6 +39,9 @@ pub use host::{HostInterface, HostInterfaces};
 pub use load::{
     check_secret_file_mode, load, load_paths, load_paths_with, load_site, secret_file_mode_problem,
     ConfigPaths, ConfigReport, DaemonConfig, Loaded, ValidateCtx, DEFAULT_CONFIG_DIR, SITE_FILE,
+};
+pub use metrics::{
+    RawMetrics, DHCPD_METRICS_PORT, LICD_METRICS_PORT, NTPD_METRICS_PORT, TFTPD_METRICS_PORT,
 };
 pub use parse::{did_you_mean, parse_toml, parse_toml_detailed, parse_toml_recovering, Parsed};
 pub use site::{LogFormat, LogLevel, LogSettings, RawLog, RawSite, Site, DEFAULT_SERVER_ADDRESS};

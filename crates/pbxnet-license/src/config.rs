@@ -66,6 +66,9 @@ pub struct RawLicenseConfig {
     /// Site hardware limits by service id.
     #[serde(default = "default_hardware_limits")]
     pub hardware_limits: BTreeMap<String, Spanned<u32>>,
+    /// `[metrics]`: `/metrics` (Prometheus).
+    #[serde(default)]
+    pub metrics: pbxnet_config::RawMetrics,
 }
 
 fn default_serial() -> Spanned<String> {
@@ -111,6 +114,7 @@ impl Default for RawLicenseConfig {
             state_directory: default_state_directory(),
             runtime_directory: default_state_directory(),
             hardware_limits: default_hardware_limits(),
+            metrics: pbxnet_config::RawMetrics::default(),
         }
     }
 }
@@ -164,6 +168,8 @@ pub struct LicenseConfig {
     pub runtime_directory: PathBuf,
     /// Hardware caps by service id.
     pub hardware_limits: BTreeMap<String, u32>,
+    /// Where `/metrics` listens (`[metrics]`); `None`: off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl LicenseConfig {
@@ -280,6 +286,9 @@ impl DaemonConfig for LicenseConfig {
                 )
                 .set_hint("the copy detects a deleted state directory: use another directory, e.g. /var/lib/pbxnet-licd");
         }
+        let metrics = raw
+            .metrics
+            .validate(pbxnet_config::LICD_METRICS_PORT, ctx, diags);
         let tpm = match raw.tpm.as_str() {
             "auto" => TpmSetting::Auto,
             "off" => TpmSetting::Off,
@@ -300,6 +309,7 @@ impl DaemonConfig for LicenseConfig {
                 None => ctx.site.runtime_directory.clone(),
             },
             hardware_limits: limits,
+            metrics,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! client, printing that survives a closed pipe, and exit codes.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -90,6 +91,19 @@ pub trait Daemon: Sized {
     fn control(&mut self, request: Self::Request) -> anyhow::Result<Self::Response>;
     /// SIGTERM: finish or persist what is in flight.
     async fn stop(self) -> anyhow::Result<()>;
+
+    /// Where `GET /metrics` listens (`[metrics]` in the daemon's file);
+    /// `None`: no metrics listener. Read at start-up only. None by default.
+    fn metrics_listen(config: &Loaded<Self::Config>) -> Option<SocketAddr> {
+        let _ = config;
+        None
+    }
+    /// Fills `snapshot` with the daemon's counters and gauges for
+    /// `/metrics`. Runs on the loop, between two events: copy numbers,
+    /// do no I/O. Nothing by default (the runtime adds `pbxnet_build_info`).
+    fn metrics(&mut self, snapshot: &mut crate::metrics::Snapshot) {
+        let _ = snapshot;
+    }
 
     /// The control socket of the running daemon.
     fn control_socket(config: &Loaded<Self::Config>) -> PathBuf {

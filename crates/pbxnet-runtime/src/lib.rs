@@ -17,7 +17,8 @@
 //! `daemon.rs` the [`Daemon`] trait, [`main`] and the subcommands' side of
 //! the control socket, `run.rs` start-up and the serving loop, `reload.rs`
 //! configuration loading and SIGHUP, `host.rs` host checks, `control.rs`
-//! the control socket, `events.rs` the event socket,
+//! the control socket, `events.rs` the event socket, `metrics/` the
+//! `/metrics` listener and its snapshot,
 //! `notify.rs` sd_notify and the watchdog, `signals.rs`, `privileges.rs`,
 //! `logging.rs`, `output.rs` (stdout) and `exit.rs` (exit codes).
 
@@ -31,6 +32,7 @@ pub mod events;
 pub mod exit;
 mod host;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod output;
 pub mod privileges;

@@ -11,6 +11,7 @@ use crate::control::{self, Pending};
 use crate::daemon::{Daemon, Invocation};
 use crate::events::{self, Events};
 use crate::exit::EX_OSERR;
+use crate::metrics::{self, Scrape, Snapshot};
 use crate::notify::{self, WatchdogTimer};
 use crate::signals::{Signal, Signals};
 use crate::{logging, privileges, Reloader};
@@ -60,6 +61,8 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
     .into_iter()
     .flatten()
     .collect();
+    let metrics_listen = D::metrics_listen(&config);
+    let mut scrapes = open_metrics::<D>(&config);
     if let Some(user) = &config.site.user {
         privileges::drop_to(user, &opened)?;
     }
@@ -74,6 +77,10 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
             signal = signals.next() => match signal {
                 Signal::Reload => {
                     if let Ok(config) = reloader.reload() {
+                        let listen = D::metrics_listen(&config);
+                        if listen != metrics_listen {
+                            tracing::warn!(old = ?metrics_listen, new = ?listen, "[metrics] changed: restart the daemon to apply it");
+                        }
                         daemon.reload(config).await;
                     }
                 }
@@ -82,6 +89,11 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
             Some(pending) = next_request::<D>(&mut requests) => {
                 let answer = daemon.control(pending.request)?;
                 let _ = pending.reply.send(answer);
+            }
+            Some(reply) = next_scrape(&mut scrapes) => {
+                let mut snapshot = Snapshot::new();
+                daemon.metrics(&mut snapshot);
+                let _ = reply.send(snapshot);
             }
             event = daemon.next_event() => daemon.handle_event(event).await?,
         }
@@ -129,6 +141,29 @@ async fn next_request<D: Daemon>(
 ) -> Option<Pending<D::Request, D::Response>> {
     match requests {
         Some(requests) => requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The `/metrics` listener, when the configuration names one. A listener
+/// that cannot be bound is logged and the daemon serves without it:
+/// metrics never keep phones from booting.
+fn open_metrics<D: Daemon>(
+    config: &pbxnet_config::Loaded<D::Config>,
+) -> Option<mpsc::Receiver<Scrape>> {
+    let addr = D::metrics_listen(config)?;
+    match metrics::serve(addr, D::NAME, env!("CARGO_PKG_VERSION")) {
+        Ok(scrapes) => Some(scrapes),
+        Err(e) => {
+            tracing::warn!(listen = %addr, error = %format!("{e:#}"), "metrics listener unavailable; serving without /metrics");
+            None
+        }
+    }
+}
+
+async fn next_scrape(scrapes: &mut Option<mpsc::Receiver<Scrape>>) -> Option<Scrape> {
+    match scrapes {
+        Some(scrapes) => scrapes.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -22,6 +22,7 @@
 mod daemon;
 mod events;
 mod lab;
+pub mod scrape;
 
 pub use daemon::Daemon;
 pub use events::EventTap;

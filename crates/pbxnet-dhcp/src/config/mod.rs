@@ -40,6 +40,8 @@ pub struct DhcpConfig {
     pub leases: LeaseBackend,
     /// Conflict probe timeout.
     pub probe_timeout: std::time::Duration,
+    /// Where `/metrics` listens (`[metrics]`); `None`: off.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl DaemonConfig for DhcpConfig {
@@ -77,6 +79,9 @@ impl DaemonConfig for DhcpConfig {
         let classes =
             classes::validate(&mut v, &raw, &subnets.subnets, &pools, &profiles, server_ip);
         let leases = leases::validate(&mut v, &raw.leases, ctx.config_dir);
+        let metrics = raw
+            .metrics
+            .validate(pbxnet_config::DHCPD_METRICS_PORT, ctx, v.diags);
         let server = ServerConfig {
             server_ip,
             authoritative: raw.authoritative,
@@ -110,6 +115,7 @@ impl DaemonConfig for DhcpConfig {
             lease_database: ctx.site.state_directory.join(&raw.lease_database),
             leases: leases?,
             probe_timeout: raw.conflict_probe_timeout.get(),
+            metrics,
         })
     }
 }

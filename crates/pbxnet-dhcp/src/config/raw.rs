@@ -2,7 +2,7 @@
 //! defaults an absent key takes.
 
 use pbxnet_config::{
-    AddrRange, HexData, HumanDuration, Ipv4, Ipv4Net, MacAddr, MacPattern, Spanned,
+    AddrRange, HexData, HumanDuration, Ipv4, Ipv4Net, MacAddr, MacPattern, RawMetrics, Spanned,
 };
 use serde::Deserialize;
 
@@ -50,6 +50,9 @@ pub struct RawDhcp {
     /// Option profiles.
     #[serde(default)]
     pub profile: Vec<RawProfile>,
+    /// `/metrics` (Prometheus).
+    #[serde(default)]
+    pub metrics: RawMetrics,
 }
 
 impl Default for RawDhcp {
@@ -68,6 +71,7 @@ impl Default for RawDhcp {
             pool: Vec::new(),
             class: Vec::new(),
             profile: Vec::new(),
+            metrics: RawMetrics::default(),
         }
     }
 }

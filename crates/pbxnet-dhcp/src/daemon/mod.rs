@@ -11,6 +11,7 @@
 //! - `transfer.rs`: `leases export|import` (JSON lines) and `db init|upgrade`;
 //! - `control.rs`: control-socket requests, the `status`/`leases` views and
 //!   their text form;
+//! - `metrics.rs`: `/metrics`: counters and pool usage as Prometheus metrics;
 //! - `sockets.rs`: the interfaces served and their sockets;
 //! - `serve.rs`: the serving loop of one interface, conflict probes, core
 //!   events to log lines;
@@ -23,6 +24,7 @@
 mod clock;
 mod commands;
 mod control;
+mod metrics;
 mod send;
 mod serve;
 mod sockets;
@@ -219,6 +221,15 @@ impl Daemon for Dhcpd {
             Ok(()) => tracing::info!("DHCP configuration applied; existing leases kept until they expire or are released"),
             Err(e) => tracing::error!(error = %e, "reload refused, previous configuration kept"),
         }
+    }
+
+    fn metrics_listen(config: &pbxnet_config::Loaded<DhcpConfig>) -> Option<std::net::SocketAddr> {
+        config.daemon.metrics
+    }
+
+    fn metrics(&mut self, snapshot: &mut pbxnet_runtime::metrics::Snapshot) {
+        let s = self.shared.lock().expect("core lock");
+        metrics::fill(&s, &self.ports, snapshot);
     }
 
     fn control(&mut self, request: CtlRequest) -> Result<CtlResponse> {

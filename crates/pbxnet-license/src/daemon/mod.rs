@@ -16,6 +16,7 @@ mod identity;
 mod inputs;
 mod keygen;
 mod lock;
+mod metrics;
 mod render;
 mod state;
 mod store;
@@ -419,6 +420,14 @@ impl Daemon for Licd {
             }
             Err(e) => tracing::error!("reload: {e:#}; keeping the previous validator"),
         }
+    }
+
+    fn metrics_listen(config: &Loaded<LicenseConfig>) -> Option<std::net::SocketAddr> {
+        config.daemon.metrics
+    }
+
+    fn metrics(&mut self, snapshot: &mut pbxnet_runtime::metrics::Snapshot) {
+        metrics::fill(&self.shell.validator.status(self.clock.now()), snapshot);
     }
 
     fn control(&mut self, request: Request) -> Result<serde_json::Value> {

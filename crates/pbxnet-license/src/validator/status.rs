@@ -49,6 +49,10 @@ impl Validator {
             cti_alarm,
             keys,
             try_and_buy: self.try_and_buy_status(elapsed),
+            grace_seconds_left: match self.slots[0].mode {
+                Mode::Grace { until_elapsed } => Some(until_elapsed.saturating_sub(elapsed)),
+                Mode::Valid | Mode::Limited => None,
+            },
             warm_restart_required: self.restart_reasons.clone(),
             elapsed_secs: elapsed,
             wall_high_water: format_datetime(self.state.wall_high_water),
@@ -183,6 +187,8 @@ pub struct Status {
     pub keys: Vec<KeyStatus>,
     /// Try-and-Buy.
     pub try_and_buy: TryAndBuyStatus,
+    /// Counted seconds until the Main key's grace period ends (grace mode only).
+    pub grace_seconds_left: Option<u64>,
     /// Reasons a warm restart is needed (empty: none).
     pub warm_restart_required: Vec<String>,
     /// Counted time.

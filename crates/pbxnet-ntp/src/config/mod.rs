@@ -50,6 +50,8 @@ pub struct NtpConfig {
     pub sources: Vec<SourceSpec>,
     /// Clock settings.
     pub clock: ClockSettings,
+    /// Where `/metrics` listens (`[metrics]`); `None`: off.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl DaemonConfig for NtpConfig {
@@ -79,6 +81,9 @@ impl DaemonConfig for NtpConfig {
         access::check_auth_required(&policy, &keys.trusted, ctx, diags);
         let sources = sources::sources(&raw.source, &keys, ctx, diags);
         let clock = clock::clock(&raw.clock, ctx, diags);
+        let metrics = raw
+            .metrics
+            .validate(pbxnet_config::NTPD_METRICS_PORT, ctx, diags);
         if diags.has_errors() {
             return None;
         }
@@ -98,6 +103,7 @@ impl DaemonConfig for NtpConfig {
             key_file: keys.file,
             sources,
             clock,
+            metrics,
         })
     }
 }

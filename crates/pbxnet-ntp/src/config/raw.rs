@@ -27,6 +27,9 @@ pub struct RawNtpConfig {
     /// `[clock]`: what the client does with its measurements.
     #[serde(default)]
     pub clock: RawClock,
+    /// `[metrics]`: `/metrics` (Prometheus).
+    #[serde(default)]
+    pub metrics: pbxnet_config::RawMetrics,
 }
 
 /// `[[source]]`: one upstream server (or pool name).

@@ -24,13 +24,15 @@
 //!   part of `status`;
 //! - `clock.rs`, `adjtime.rs`: reading and steering the system clock;
 //! - `control.rs`: the control-socket requests and answers (status
-//!   snapshot, clients table); `render.rs`: their text form.
+//!   snapshot, clients table); `render.rs`: their text form; `metrics.rs`:
+//!   the same snapshot as `/metrics`.
 
 mod adjtime;
 mod client_net;
 mod client_status;
 mod clock;
 mod control;
+mod metrics;
 pub mod mmsg;
 mod net;
 mod render;
@@ -135,6 +137,16 @@ impl Daemon for Ntpd {
 
     async fn reload(&mut self, config: Config<Self>) {
         self.system.reload(config.daemon.clone()).await;
+    }
+
+    fn metrics_listen(config: &pbxnet_config::Loaded<NtpConfig>) -> Option<std::net::SocketAddr> {
+        config.daemon.metrics
+    }
+
+    fn metrics(&mut self, snapshot: &mut pbxnet_runtime::metrics::Snapshot) {
+        if let control::Answer::Status(status) = self.system.answer(&control::Request::Status) {
+            metrics::fill(&status, snapshot);
+        }
     }
 
     fn control(&mut self, request: control::Request) -> anyhow::Result<control::Answer> {

@@ -59,6 +59,9 @@ impl DaemonConfig for TftpConfig {
         let devices = devices::validate(&raw.devices, src, diags);
         let http = http::validate_http(&raw.http, src, diags);
         let https = http::validate_https(&raw.https, &http, ctx, diags);
+        let metrics = raw
+            .metrics
+            .validate(pbxnet_config::TFTPD_METRICS_PORT, ctx, diags);
         if !raw.files.serve_secured_config {
             files::warn_secured_not_served(ctx, diags);
         }
@@ -94,6 +97,7 @@ impl DaemonConfig for TftpConfig {
             devices: devices.devices,
             http,
             https,
+            metrics,
             anchors: Anchors {
                 root: anchor(raw.files.root.span(), "files.root"),
                 template_folder: anchor(

@@ -44,6 +44,9 @@ pub struct RawTftpConfig {
     /// `[https]`.
     #[serde(default)]
     pub https: RawHttps,
+    /// `[metrics]`: `/metrics` (Prometheus).
+    #[serde(default)]
+    pub metrics: pbxnet_config::RawMetrics,
 }
 
 /// `[devices]`: per-device `<mac>.cfg` files rendered from templates.

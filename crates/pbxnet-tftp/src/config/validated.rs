@@ -61,6 +61,8 @@ pub struct TftpConfig {
     pub http: HttpConfig,
     /// `[https]`: the HTTPS front end.
     pub https: HttpsConfig,
+    /// Where `/metrics` listens (`[metrics]`); `None`: off.
+    pub metrics: Option<SocketAddr>,
     /// Where the keys that name served folders are in `tftp.toml`, for the
     /// checks of the served tree (see [`TftpConfig::check_tree`]).
     pub(crate) anchors: Anchors,

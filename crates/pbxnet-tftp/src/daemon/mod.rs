@@ -20,6 +20,7 @@
 //! - `files.rs`: the root (`openat2` beneath it), read-ahead, staged uploads;
 //! - `host.rs`: the served tree read for `check`, start-up and reload;
 //! - `status.rs`: the control-socket request, the status answer and its text;
+//! - `metrics.rs`: `/metrics`: transfers, bytes and refusals per protocol;
 //! - `http/`: the HTTP/1.1 and HTTPS front end (same content as TFTP reads);
 //! - `tls.rs`: HTTPS certificate (configured or self-signed), rustls
 //!   configuration, client certificates per folder, their `check`.
@@ -28,6 +29,7 @@ mod content;
 mod files;
 mod host;
 mod http;
+mod metrics;
 mod serve;
 mod sockets;
 mod status;
@@ -122,6 +124,19 @@ impl Daemon for Tftpd {
         let active = Active::new(loaded);
         self.http.reload(active.clone());
         self.serve.reload(active);
+    }
+
+    fn metrics_listen(config: &pbxnet_config::Loaded<TftpConfig>) -> Option<SocketAddr> {
+        config.daemon.metrics
+    }
+
+    fn metrics(&mut self, snapshot: &mut pbxnet_runtime::metrics::Snapshot) {
+        metrics::fill(
+            &self.serve.totals,
+            self.serve.running.len(),
+            &self.http.status(),
+            snapshot,
+        );
     }
 
     fn control(&mut self, request: Request) -> Result<StatusReport> {

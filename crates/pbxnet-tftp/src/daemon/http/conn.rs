@@ -112,7 +112,7 @@ async fn refuse_head<S: Transport>(stream: &mut S, peer: &Peer, shared: &Shared,
     let mut out = head.encode();
     out.extend_from_slice(&body);
     let _ = stream.write_all(&out).await;
-    shared.stats.count_status(status);
+    shared.stats.count_status(stream.protocol(), status);
     tracing::info!(client = %peer.addr, protocol = stream.protocol(), status, error = %e, "http request refused");
 }
 
@@ -140,8 +140,8 @@ async fn request<S: Transport>(
             }
         }
     };
-    shared.stats.count_status(answer.status);
-    HttpStats::add(&shared.stats.bytes, answer.bytes);
+    shared.stats.count_status(stream.protocol(), answer.status);
+    shared.stats.count_bytes(stream.protocol(), answer.bytes);
     log_line(stream, peer, &head, &answer, started);
     answer.keep_alive
 }

@@ -34,6 +34,8 @@ use super::tls::{self, TlsSetup};
 use super::workers::Workers;
 use crate::server::Admission;
 use shared::Shared;
+#[cfg(test)]
+pub(crate) use stats::ProtocolCounts;
 pub(crate) use stats::{HttpStatus, ListenerInfo};
 
 /// Listen backlog: a boot storm opens hundreds of connections at once.
