@@ -67,6 +67,10 @@ pub struct StatusView {
     /// Reply pacing, all interfaces together.
     #[serde(default)]
     pub pacing: PacingView,
+    /// The shared lease store (PostgreSQL): connection state, offline
+    /// queue, replay progress, conflicts. Absent for SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_store: Option<super::store::pg::LeaseStoreStatus>,
 }
 
 /// Reply pacing counters (`status`).
@@ -122,6 +126,9 @@ pub(super) fn render_status(s: &StatusView) -> String {
     );
     for p in &s.pools {
         let _ = writeln!(out, "pool {}: {}/{}", p.pool, p.used, p.size);
+    }
+    if let Some(ls) = &s.lease_store {
+        let _ = writeln!(out, "{}", ls.line());
     }
     let _ = writeln!(
         out,
@@ -181,6 +188,7 @@ pub(super) fn control(
                     v.held += pace.held() as u64;
                     v
                 }),
+                lease_store: s.store().status(),
             }))
         }
         CtlRequest::Release(target) => {
