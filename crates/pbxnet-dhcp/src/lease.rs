@@ -234,6 +234,17 @@ pub trait LeaseStore: std::fmt::Debug {
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Whether the store shared with other servers cannot be reached now
+    /// (a store of one server never is).
+    fn offline(&self) -> bool {
+        false
+    }
+    /// Whether this server may grant `ip` to `client` now: always, except
+    /// while a shared store is [`offline`](LeaseStore::offline) and the
+    /// address is not this server's to grant without it.
+    fn may_grant(&self, _ip: Ipv4Addr, _client: &ClientKey, _now: u64) -> bool {
+        true
+    }
 }
 
 /// In-memory store: a BTreeMap by address (ordered listing) and a

@@ -9,13 +9,15 @@ mod support;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use pbxnet_dhcp::config::PgSettings;
 use pbxnet_dhcp::daemon::pg::sql;
-use pbxnet_dhcp::daemon::{PgStore, Store};
+use pbxnet_dhcp::daemon::PgStore;
 use pbxnet_dhcp::{ClientKey, Lease, LeaseState, LeaseStore};
 use support::pg_cluster::{unavailable, PgCluster};
+use support::pg_servers::{
+    client_packet, core, db_init, exchange, lease, leases_of, settings, Core, POOL_CONFIG, SRV,
+};
 
 macro_rules! need_postgres {
     () => {
@@ -24,40 +26,6 @@ macro_rules! need_postgres {
             return;
         }
     };
-}
-
-fn settings(pg: &PgCluster, site: &str) -> PgSettings {
-    PgSettings {
-        url: pg.url(),
-        password_file: None,
-        site: site.into(),
-    }
-}
-
-fn db_init(s: &PgSettings) {
-    sql::block_on(async {
-        let mut c = sql::connect(s).await.unwrap();
-        sql::init(&mut c).await.unwrap();
-    })
-    .unwrap();
-}
-
-fn lease(ip: [u8; 4], n: u8, state: LeaseState, expires: u64) -> Lease {
-    let mac = [2, 0, 0, 0, 1, n];
-    Lease {
-        ip: Ipv4Addr::from(ip),
-        client: ClientKey::from_bytes(&[b'H', 1, 2, 0, 0, 0, 1, n]).unwrap(),
-        mac,
-        state,
-        expires,
-        class: "phones".into(),
-        vendor_class: format!("vendor {n} é").as_str().into(),
-        hostname: format!("host-{n}").as_str().into(),
-    }
-}
-
-fn leases_of(store: &impl LeaseStore) -> Vec<Lease> {
-    store.all().into_iter().cloned().collect()
 }
 
 #[test]
@@ -130,115 +98,6 @@ fn acknowledged_commit_survives_a_crash_of_server_and_database() {
     pg.pg_ctl_start();
     let store = PgStore::open(&s).unwrap();
     assert_eq!(leases_of(&store), vec![l]);
-}
-
-// Offers held 1 s (the shortest): an offer a client left for the other
-// server's blocks its address only that long.
-const POOL_CONFIG: &str = r#"
-offer-hold = "1s"
-[[subnet]]
-name = "site"
-network = "192.168.92.0/24"
-lease-time = "1h"
-[[pool]]
-name = "tiny"
-range = "192.168.92.10..192.168.92.19"
-[[class]]
-name = "any"
-any-device = true
-profile = "p"
-[[profile]]
-name = "p"
-"#;
-
-const SRV: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 246);
-
-fn server_config() -> pbxnet_dhcp::ServerConfig {
-    use pbxnet_config::{parse_toml, DaemonConfig, Diagnostics, Site, Source, ValidateCtx};
-    let src = Source::new("dhcp.toml", POOL_CONFIG);
-    let raw = parse_toml(&src).unwrap();
-    let mut site = Site::default();
-    site.server_address = SRV;
-    let ctx = ValidateCtx {
-        site: &site,
-        source: &src,
-        config_dir: std::path::Path::new("."),
-        host: None,
-    };
-    let mut d = Diagnostics::new();
-    pbxnet_dhcp::DhcpConfig::validate(raw, &ctx, &mut d)
-        .unwrap_or_else(|| panic!("{:#?}", d.into_sorted()))
-        .server
-}
-
-type Core = Arc<Mutex<pbxnet_dhcp::Server<Store>>>;
-
-fn core(s: &PgSettings, seed: u64) -> Core {
-    use rand::SeedableRng;
-    let store = Store::Postgres(Box::new(PgStore::open(s).unwrap()));
-    let mut server = pbxnet_dhcp::Server::new(
-        server_config(),
-        store,
-        rand::rngs::StdRng::seed_from_u64(seed),
-    )
-    .unwrap();
-    server.set_interfaces(vec![pbxnet_dhcp::Interface {
-        index: 2,
-        name: "eth0".into(),
-        addr: SRV,
-    }]);
-    Arc::new(Mutex::new(server))
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// One datagram through a server as the shell handles it
-/// (`daemon/serve.rs`, `daemon/send.rs`): take in other servers' rows,
-/// decide, hand the changes to the writer, and release the reply only
-/// once the commit is durable and did not lose the address.
-fn exchange(
-    core: &Core,
-    p: &pbxnet_dhcp::Packet,
-    withheld: &AtomicU64,
-) -> Option<pbxnet_dhcp::Packet> {
-    use pbxnet_dhcp::{Outcome, Packet};
-    let mut bytes = Vec::new();
-    p.encode(&mut bytes);
-    let mut reply = Vec::new();
-    let (outcome, ticket) = {
-        let mut s = core.lock().unwrap();
-        s.store_mut().absorb();
-        let o = s.handle(now_ms(), 2, &bytes, &mut reply);
-        (o, s.store_mut().begin_commit())
-    };
-    let Outcome::Reply { .. } = outcome else {
-        return None;
-    };
-    if let Some(t) = ticket {
-        match t.blocking_recv().unwrap() {
-            Ok(c) if c.keeps(&reply) => {}
-            Ok(_) => {
-                withheld.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            Err(e) => panic!("commit failed: {e}"),
-        }
-    }
-    Some(Packet::decode(&reply).unwrap())
-}
-
-fn client_packet(mac: [u8; 6], mt: pbxnet_dhcp::MessageType, xid: u32) -> pbxnet_dhcp::Packet {
-    let mut p = pbxnet_dhcp::Packet::new(1);
-    p.xid = xid;
-    p.chaddr[..6].copy_from_slice(&mac);
-    p.options
-        .set(pbxnet_dhcp::code::MESSAGE_TYPE, vec![mt as u8]);
-    p
 }
 
 /// DISCOVER to both servers (a broadcast reaches both), REQUEST the

@@ -27,6 +27,9 @@ pub struct PgSettings {
     pub password_file: Option<PathBuf>,
     /// Site whose leases this server serves (one database, many sites).
     pub site: String,
+    /// The offline queue: commits ACKed while the database was unreachable
+    /// (`<state-directory>/pg-offline-<site>.sqlite3`).
+    pub offline_queue: PathBuf,
 }
 
 /// Never prints the connection string: it names hosts and users, and an
@@ -36,6 +39,7 @@ impl std::fmt::Debug for PgSettings {
         f.debug_struct("PgSettings")
             .field("site", &self.site)
             .field("password_file", &self.password_file)
+            .field("offline_queue", &self.offline_queue)
             .finish_non_exhaustive()
     }
 }
@@ -47,6 +51,7 @@ pub(super) fn validate(
     v: &mut V<'_>,
     raw: &RawLeases,
     config_dir: &std::path::Path,
+    state_dir: &std::path::Path,
 ) -> Option<LeaseBackend> {
     let backend = raw.backend.get_ref().as_str();
     let mut ok = check_site_and_tls(v, raw);
@@ -82,6 +87,8 @@ pub(super) fn validate(
                         .as_ref()
                         .map(|p| config_dir.join(p.get_ref())),
                     site: raw.site.get_ref().clone(),
+                    offline_queue: state_dir
+                        .join(format!("pg-offline-{}.sqlite3", raw.site.get_ref())),
                 })
             })
         }

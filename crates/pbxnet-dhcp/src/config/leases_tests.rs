@@ -23,6 +23,9 @@ fn postgresql_backend_takes_url_site_and_password_file() {
             url: "postgresql://pbxnet@/pbxnet?host=/run/postgresql".into(),
             password_file: Some("/etc/pbxnet/db.pw".into()),
             site: "paris-1".into(),
+            offline_queue: pbxnet_config::Site::default()
+                .state_directory
+                .join("pg-offline-paris-1.sqlite3"),
         })
     );
     // Debug never shows the connection string.

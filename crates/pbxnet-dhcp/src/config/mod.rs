@@ -78,7 +78,12 @@ impl DaemonConfig for DhcpConfig {
         let profiles = profiles::validate(&mut v, &raw.profile);
         let classes =
             classes::validate(&mut v, &raw, &subnets.subnets, &pools, &profiles, server_ip);
-        let leases = leases::validate(&mut v, &raw.leases, ctx.config_dir);
+        let leases = leases::validate(
+            &mut v,
+            &raw.leases,
+            ctx.config_dir,
+            &ctx.site.state_directory,
+        );
         let metrics = raw
             .metrics
             .validate(pbxnet_config::DHCPD_METRICS_PORT, ctx, v.diags);

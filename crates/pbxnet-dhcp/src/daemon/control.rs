@@ -72,6 +72,10 @@ pub struct StatusView {
     /// The event socket: subscribers, events published, lines dropped.
     #[serde(default)]
     pub events: EventCounters,
+    /// The shared lease store (PostgreSQL): connection state, offline
+    /// queue, replay progress, conflicts. Absent for SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_store: Option<super::store::pg::LeaseStoreStatus>,
 }
 
 /// Reply pacing counters (`status`).
@@ -127,6 +131,9 @@ pub(super) fn render_status(s: &StatusView) -> String {
     );
     for p in &s.pools {
         let _ = writeln!(out, "pool {}: {}/{}", p.pool, p.used, p.size);
+    }
+    if let Some(ls) = &s.lease_store {
+        let _ = writeln!(out, "{}", ls.line());
     }
     let _ = writeln!(
         out,
@@ -189,6 +196,7 @@ pub(super) fn control(
                     v
                 }),
                 events: events.counters(),
+                lease_store: s.store().status(),
             }))
         }
         CtlRequest::Release(target) => {

@@ -56,12 +56,18 @@ impl<S: LeaseStore> Server<S> {
         }
         if let Some(l) = self.store.by_client(key) {
             let ip = l.ip;
-            if self.valid_for(ip, ctx) && self.free_for(ip, key, now) {
+            if self.valid_for(ip, ctx)
+                && self.free_for(ip, key, now)
+                && self.store.may_grant(ip, key, now)
+            {
                 return Some(ip);
             }
         }
         if let Some(req) = p.options.ipv4(code::REQUESTED_IP) {
-            if self.valid_for(req, ctx) && self.free_for(req, key, now) {
+            if self.valid_for(req, ctx)
+                && self.free_for(req, key, now)
+                && self.store.may_grant(req, key, now)
+            {
                 return Some(req);
             }
         }
@@ -79,7 +85,10 @@ impl<S: LeaseStore> Server<S> {
                         None => true,
                         Some(l) => pass == 1 && !l.is_active(now),
                     };
-                    if ok && !self.is_network_or_broadcast(ip, ctx.subnet) {
+                    if ok
+                        && !self.is_network_or_broadcast(ip, ctx.subnet)
+                        && self.store.may_grant(ip, key, now)
+                    {
                         self.cursor[pi] = (off + 1) % size;
                         return Some(ip);
                     }

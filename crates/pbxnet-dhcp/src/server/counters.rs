@@ -14,7 +14,7 @@ pub struct Counters {
     /// Sent per message type, index = option 53 value.
     pub sent: [u64; 9],
     /// Drops per [`crate::DropReason`], index = `DropReason as usize`.
-    pub dropped: [u64; 12],
+    pub dropped: [u64; 13],
     /// Replies that left out an option the client's maximum message size
     /// had no room for, even with overload.
     pub truncated_replies: u64,
@@ -122,11 +122,14 @@ pub struct DropCounts {
     pub unexpected: u64,
     /// [`crate::DropReason::OnProbation`].
     pub on_probation: u64,
+    /// [`crate::DropReason::StoreUnreachable`].
+    #[serde(default)]
+    pub store_unreachable: u64,
 }
 
 impl DropCounts {
-    fn from_array(a: &[u64; 12]) -> Self {
-        let [malformed, not_a_request, bad_hardware_address, oversized_request_list, flood, no_subnet, no_class, pool_exhausted, not_for_us, not_authoritative, unexpected, on_probation] =
+    fn from_array(a: &[u64; 13]) -> Self {
+        let [malformed, not_a_request, bad_hardware_address, oversized_request_list, flood, no_subnet, no_class, pool_exhausted, not_for_us, not_authoritative, unexpected, on_probation, store_unreachable] =
             *a;
         Self {
             malformed,
@@ -141,10 +144,11 @@ impl DropCounts {
             not_authoritative,
             unexpected,
             on_probation,
+            store_unreachable,
         }
     }
 
-    fn to_array(self) -> [u64; 12] {
+    fn to_array(self) -> [u64; 13] {
         let Self {
             malformed,
             not_a_request,
@@ -158,6 +162,7 @@ impl DropCounts {
             not_authoritative,
             unexpected,
             on_probation,
+            store_unreachable,
         } = self;
         [
             malformed,
@@ -172,6 +177,7 @@ impl DropCounts {
             not_authoritative,
             unexpected,
             on_probation,
+            store_unreachable,
         ]
     }
 }

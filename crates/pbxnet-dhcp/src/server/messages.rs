@@ -29,6 +29,11 @@ impl<S: LeaseStore> Server<S> {
             }
         }
         let Some(ip) = self.choose(now, p, &key, ctx) else {
+            if self.store.offline() {
+                // Not exhausted: this server cannot promise an address
+                // without the shared store.
+                return Outcome::Ignored(DropReason::StoreUnreachable);
+            }
             self.exhausted(ctx);
             return Outcome::Ignored(DropReason::PoolExhausted);
         };
@@ -75,6 +80,12 @@ impl<S: LeaseStore> Server<S> {
                 let ours = self.store.by_ip(want).is_some_and(|l| {
                     l.client == key && l.is_active(now) && l.state != LeaseState::Declined
                 });
+                if !self.store.may_grant(want, &key, now) {
+                    // Silence, not a NAK: the client retries, and is
+                    // answered once the store is back (or by another
+                    // server).
+                    return Outcome::Ignored(DropReason::StoreUnreachable);
+                }
                 if ours || (self.valid_for(want, ctx) && self.free_for(want, &key, now)) {
                     want
                 } else {

@@ -251,11 +251,14 @@ pub enum DropReason {
     Unexpected,
     /// The client's static address is on probation after a DECLINE.
     OnProbation,
+    /// The shared lease store cannot be reached and the address the client
+    /// needs is not this server's to grant without it (a new client).
+    StoreUnreachable,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Malformed,
         DropReason::NotARequest,
         DropReason::BadHardwareAddress,
@@ -268,6 +271,7 @@ impl DropReason {
         DropReason::NotAuthoritative,
         DropReason::Unexpected,
         DropReason::OnProbation,
+        DropReason::StoreUnreachable,
     ];
 
     /// Metric label.
@@ -285,6 +289,7 @@ impl DropReason {
             DropReason::NotAuthoritative => "not_authoritative",
             DropReason::Unexpected => "unexpected",
             DropReason::OnProbation => "on_probation",
+            DropReason::StoreUnreachable => "store_unreachable",
         }
     }
 }

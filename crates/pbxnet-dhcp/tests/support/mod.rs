@@ -3,3 +3,5 @@
 // Each test crate that includes this module uses a part of it.
 #[allow(dead_code)]
 pub(crate) mod pg_cluster;
+#[allow(dead_code)]
+pub(crate) mod pg_servers;

@@ -113,6 +113,12 @@ impl PgCluster {
         run(c, "pg_ctl stop -m immediate");
     }
 
+    /// The cluster's temporary directory (tests put their offline queues
+    /// there: removed with it).
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// A connection string to the cluster's `postgres` database.
     pub(crate) fn url(&self) -> String {
         format!(

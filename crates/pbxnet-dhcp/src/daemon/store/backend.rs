@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::commit::CommitTicket;
-use super::pg::PgStore;
+use super::pg::{LeaseStoreStatus, PgStore};
 use super::sqlite::SqliteStore;
 use crate::{ClientKey, Lease, LeaseStore, StoreError};
 
@@ -45,6 +45,14 @@ impl Store {
     pub fn transactions(&self) -> u64 {
         each!(self, s => s.transactions())
     }
+
+    /// The shared store's state for `status` (none for SQLite).
+    pub fn status(&self) -> Option<LeaseStoreStatus> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(s) => Some(s.status()),
+        }
+    }
 }
 
 impl LeaseStore for Store {
@@ -78,5 +86,13 @@ impl LeaseStore for Store {
 
     fn commit(&mut self) -> Result<(), StoreError> {
         each!(self, s => s.commit())
+    }
+
+    fn offline(&self) -> bool {
+        each!(self, s => s.offline())
+    }
+
+    fn may_grant(&self, ip: Ipv4Addr, client: &ClientKey, now: u64) -> bool {
+        each!(self, s => s.may_grant(ip, client, now))
     }
 }

@@ -12,10 +12,23 @@
 //! one address do not race each other; a lost swap or a newer row read by
 //! a refresh replaces it.
 //!
-//! `sql.rs`: schema, connecting, rows; `writer.rs`: the writer thread.
+//! Offline: when the database cannot be reached the writer queues the
+//! commits that are safe without it in a local file (`wal.rs`) and ACKs
+//! them once fsynced, refuses the others, and replays the queue when the
+//! database answers again (`replay.rs`); the core asks
+//! [`LeaseStore::may_grant`] before it offers an address.
+//!
+//! `sql.rs`: schema, connecting, rows; `writer.rs`: the writer thread;
+//! `health.rs`: connection state and counters for `status`.
 
+mod change;
+mod health;
+mod replay;
 pub mod sql;
+mod wal;
 mod writer;
+
+pub use health::LeaseStoreStatus;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -23,8 +36,9 @@ use std::net::Ipv4Addr;
 use super::commit::{CommitTicket, Committed};
 use crate::config::PgSettings;
 use crate::{ClientKey, Lease, LeaseState, LeaseStore, MemStore, StoreError};
+use change::PgChange;
 use sql::{LeaseRow, PgError};
-use writer::{Done, Job, PgChange, Refresh};
+use writer::{Done, Job, Refresh};
 
 /// The PostgreSQL-backed store of one site.
 #[derive(Debug)]
@@ -49,6 +63,10 @@ impl PgStore {
         settings: &PgSettings,
         min_interval: std::time::Duration,
     ) -> Result<Self, PgError> {
+        // The writer first replays what a previous run queued offline,
+        // so the rows loaded next include it.
+        let (writer, replayed) = writer::start(settings.clone(), min_interval)?;
+        let _ = replayed.recv();
         let s = settings.clone();
         let rows = std::thread::scope(|sc| {
             sc.spawn(|| {
@@ -61,14 +79,14 @@ impl PgStore {
             .join()
             .map_err(|_| PgError::Start("loading thread panicked".into()))
         })???;
+        writer.watermark.fetch_max(
+            rows.iter().map(|r| r.changed).max().unwrap_or(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut store = PgStore {
             mem: MemStore::new(),
             versions: HashMap::new(),
-            writer: writer::start(
-                settings.clone(),
-                rows.iter().map(|r| r.changed).max().unwrap_or(0),
-                min_interval,
-            )?,
+            writer,
             pending: HashMap::new(),
             order: Vec::new(),
             site: settings.site.clone(),
@@ -130,10 +148,12 @@ impl PgStore {
         }
     }
 
-    fn queue(&mut self, ip: Ipv4Addr, lease: Option<Lease>) {
+    fn queue(&mut self, ip: Ipv4Addr, lease: Option<Lease>, prior: Option<Lease>) {
         if let Some(c) = self.pending.get_mut(&ip) {
             // Same batch: the swap still expects what the first change
-            // expected.
+            // expected, and is safe offline as judged against what the
+            // index had before it.
+            c.safe_offline = safe_offline(c.prior.as_ref(), lease.as_ref(), unix_now());
             c.lease = lease;
             if c.lease.is_none() && c.expected.is_none() {
                 self.pending.remove(&ip);
@@ -150,8 +170,10 @@ impl PgStore {
             ip,
             PgChange {
                 ip,
+                safe_offline: safe_offline(prior.as_ref(), lease.as_ref(), unix_now()),
                 lease,
                 expected,
+                prior,
             },
         );
         self.order.push(ip);
@@ -182,6 +204,11 @@ impl PgStore {
             }
         }
         Some(rx)
+    }
+
+    /// Connection state, offline queue and replay, for `status`.
+    pub fn status(&self) -> LeaseStoreStatus {
+        self.writer.health.view(&self.site)
     }
 
     /// Transactions the writer has run so far.
@@ -218,15 +245,30 @@ impl LeaseStore for PgStore {
     fn upsert(&mut self, lease: Lease) {
         // Offers are not leases: not written (as SqliteStore).
         if lease.state != LeaseState::Offered {
-            self.queue(lease.ip, Some(lease.clone()));
+            let prior = self.mem.by_ip(lease.ip).cloned();
+            self.queue(lease.ip, Some(lease.clone()), prior);
         }
         self.mem.upsert(lease);
     }
 
     fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
         let l = self.mem.remove(ip)?;
-        self.queue(ip, None);
+        self.queue(ip, None, Some(l.clone()));
         Some(l)
+    }
+
+    fn offline(&self) -> bool {
+        self.writer.health.offline()
+    }
+
+    /// Offline, only a bound, unexpired lease of the same client: renewing
+    /// it cannot collide with another server, which does not give away an
+    /// address whose lease has not ended.
+    fn may_grant(&self, ip: Ipv4Addr, client: &ClientKey, now: u64) -> bool {
+        !self.offline()
+            || self.mem.by_ip(ip).is_some_and(|l| {
+                l.client == *client && l.state == LeaseState::Bound && l.expires > now
+            })
     }
 
     fn all(&self) -> Vec<&Lease> {
@@ -259,4 +301,25 @@ impl LeaseStore for PgStore {
             )))
         }
     }
+}
+
+/// Whether a change may be ACKed from the offline queue (see
+/// [`PgChange::safe_offline`]): freeing a row promises nothing; a lease
+/// may be written over a bound, unexpired lease of the same client (a
+/// renewal, a release) or declined by it.
+fn safe_offline(prior: Option<&Lease>, new: Option<&Lease>, now: u64) -> bool {
+    let Some(new) = new else {
+        return true;
+    };
+    prior.is_some_and(|p| {
+        p.state == LeaseState::Bound
+            && p.expires > now
+            && (p.client == new.client || new.state == LeaseState::Declined)
+    })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

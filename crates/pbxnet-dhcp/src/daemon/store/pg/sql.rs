@@ -73,7 +73,34 @@ pub enum PgError {
     /// The runtime or thread could not start.
     #[error("PostgreSQL lease store: {0}")]
     Start(String),
+    /// The database did not answer in time.
+    #[error("PostgreSQL lease store: no answer within the timeout ({0})")]
+    Timeout(&'static str),
 }
+
+impl PgError {
+    /// Whether the database cannot be reached (refused, closed, silent, or
+    /// shutting down), as opposed to refusing what was asked: the writer
+    /// then goes offline instead of failing the commit.
+    pub fn unreachable(&self) -> bool {
+        match self {
+            PgError::Timeout(_) | PgError::Password { .. } => true,
+            PgError::Db(e) => match e.code() {
+                None => true,
+                // 08: connection exception; 57: operator intervention
+                // (admin shutdown, cannot connect now); 53: insufficient
+                // resources (too many connections, disk full).
+                Some(c) => {
+                    e.is_closed() || ["08", "57", "53"].iter().any(|p| c.code().starts_with(p))
+                }
+            },
+            PgError::Schema(_) | PgError::Corrupt { .. } | PgError::Start(_) => false,
+        }
+    }
+}
+
+/// How long connecting may take, when the connection string does not say.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Connects (the password, if any, read from its file now) and runs the
 /// connection on the current tokio runtime.
@@ -87,6 +114,17 @@ pub async fn connect(settings: &PgSettings) -> Result<Client, PgError> {
         cfg.password(text.lines().next().unwrap_or("").trim_end());
     }
     cfg.application_name("pbxnet-dhcpd");
+    if cfg.get_connect_timeout().is_none() {
+        cfg.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // A peer that vanished (partition, power loss) is noticed by the
+    // kernel within about 10 s even on an idle connection; a commit in
+    // flight is bounded by the writer's own timeout.
+    cfg.keepalives(true)
+        .keepalives_idle(std::time::Duration::from_secs(5))
+        .keepalives_interval(std::time::Duration::from_secs(2))
+        .keepalives_retries(3)
+        .tcp_user_timeout(std::time::Duration::from_secs(10));
     let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {

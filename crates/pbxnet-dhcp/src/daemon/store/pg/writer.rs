@@ -6,18 +6,28 @@
 //! the row as it now is, and between commits reads the rows other servers
 //! changed (every [`REFRESH_INTERVAL`], all of the site's rows every
 //! [`FULL_REFRESH_EVERY`] refreshes).
+//!
+//! When the database does not answer (refused, closed, or silent for
+//! [`DB_TIMEOUT`]) the writer goes offline: the changes that are safe
+//! without the database (see [`PgChange::safe_offline`]) go to the local
+//! offline queue (`wal.rs`) and their ACKs leave once it is fsynced; the
+//! others are reported lost (no ACK). It retries with a growing backoff
+//! and, once connected, replays the queue (`replay.rs`) before anything
+//! else is written directly again.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, Statement};
 
 use super::super::commit::Committed;
+use super::change::PgChange;
+use super::health::Health;
 use super::sql::{connect, from_row, Classes, LeaseRow, PgError, COLUMNS};
+use super::wal::OfflineWal;
 use crate::config::PgSettings;
-use crate::Lease;
 
 /// How often the writer reads the rows other servers changed.
 pub(super) const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -25,17 +35,16 @@ pub(super) const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 /// incremental read follows the change sequence, and a transaction that
 /// took a sequence number before another but committed after it is only
 /// seen by a full read.
-const FULL_REFRESH_EVERY: u32 = 30;
-
-/// One change: the address, the lease to write (`None`: the lease ended,
-/// the row becomes free) and the version the in-memory index had when the
-/// core decided (`None`: no row known, insert one).
-#[derive(Debug, Clone)]
-pub(super) struct PgChange {
-    pub(super) ip: Ipv4Addr,
-    pub(super) lease: Option<Lease>,
-    pub(super) expected: Option<i64>,
-}
+pub(super) const FULL_REFRESH_EVERY: u32 = 30;
+/// Longest a connection attempt, a commit or a refresh may take before the
+/// database counts as unreachable: an ACK is held at most this long when
+/// the network to the database goes silent.
+pub(super) const DB_TIMEOUT: Duration = Duration::from_secs(2);
+/// First wait before reconnecting; doubled per failure up to
+/// [`MAX_BACKOFF`].
+pub(super) const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait between two reconnection attempts.
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Where a commit's outcome goes.
 #[derive(Debug)]
@@ -67,10 +76,13 @@ pub(super) struct Writer {
     pub(super) jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     pub(super) refreshed: std::sync::mpsc::Receiver<Refresh>,
     pub(super) commits: Arc<AtomicU64>,
+    pub(super) health: Arc<Health>,
+    /// Highest change stamp seen (the store raises it after its load).
+    pub(super) watermark: Arc<AtomicI64>,
 }
 
 /// Prepared statements of one connection.
-struct Statements {
+pub(super) struct Statements {
     update: Statement,
     insert: Statement,
     free: Statement,
@@ -78,32 +90,49 @@ struct Statements {
     changed_since: Statement,
 }
 
-struct State {
-    settings: PgSettings,
-    client: Option<(Client, Statements)>,
-    refresh: std::sync::mpsc::Sender<Refresh>,
-    watermark: i64,
-    refreshes: u32,
+pub(super) struct State {
+    pub(super) settings: PgSettings,
+    pub(super) client: Option<(Client, Statements)>,
+    pub(super) refresh: std::sync::mpsc::Sender<Refresh>,
+    pub(super) watermark: Arc<AtomicI64>,
+    pub(super) refreshes: u32,
     commits: Arc<AtomicU64>,
+    pub(super) health: Arc<Health>,
+    pub(super) wal: OfflineWal,
+    /// Current wait between reconnection attempts.
+    pub(super) backoff: Duration,
+    /// When to try the database again (offline) or replay the next chunk.
+    pub(super) next_attempt: Instant,
 }
 
-/// Starts the writer thread; `watermark` is the highest change stamp the
-/// initial load saw.
+/// Starts the writer thread. It first replays what a previous run left in
+/// the offline queue; `ready` hears when that is done (or the database
+/// stopped answering), before the store loads the site's rows.
 pub(super) fn start(
     settings: PgSettings,
-    watermark: i64,
     min_interval: Duration,
-) -> Result<Writer, PgError> {
+) -> Result<(Writer, std::sync::mpsc::Receiver<()>), PgError> {
     let (jobs_tx, jobs) = tokio::sync::mpsc::unbounded_channel::<Job>();
     let (refresh, refreshed) = std::sync::mpsc::channel();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
     let commits = Arc::new(AtomicU64::new(0));
+    let health = Arc::new(Health::default());
+    let watermark = Arc::new(AtomicI64::new(0));
+    let wal = OfflineWal::open(&settings.offline_queue).map_err(PgError::Start)?;
+    health
+        .queued
+        .store(wal.len().map_err(PgError::Start)?, Ordering::Relaxed);
     let mut state = State {
         settings,
         client: None,
         refresh,
-        watermark,
+        watermark: watermark.clone(),
         refreshes: 0,
         commits: commits.clone(),
+        health: health.clone(),
+        wal,
+        backoff: MIN_BACKOFF,
+        next_attempt: Instant::now(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -111,16 +140,21 @@ pub(super) fn start(
         .map_err(|e| PgError::Start(format!("cannot build the writer runtime: {e}")))?;
     std::thread::Builder::new()
         .name("lease-writer-pg".into())
-        .spawn(move || rt.block_on(state.run(jobs, min_interval)))
+        .spawn(move || rt.block_on(state.run(jobs, min_interval, ready_tx)))
         .map_err(|e| PgError::Start(format!("cannot start the writer thread: {e}")))?;
-    Ok(Writer {
-        jobs: jobs_tx,
-        refreshed,
-        commits,
-    })
+    Ok((
+        Writer {
+            jobs: jobs_tx,
+            refreshed,
+            commits,
+            health,
+            watermark,
+        },
+        ready,
+    ))
 }
 
-async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
+pub(super) async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
     // The version check in `update` and `free` and `ON CONFLICT DO
     // NOTHING` in `insert` are what keep two servers from both holding
     // one address (tests/pg.rs: two_servers_never_ack_one_address_to_two_
@@ -163,21 +197,36 @@ impl State {
         &mut self,
         mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
         min_interval: Duration,
+        ready: std::sync::mpsc::Sender<()>,
     ) {
+        // What a previous run queued goes first (the store loads the
+        // site's rows after it, so it sees them).
+        while self.queued() > 0 && !self.health.offline() {
+            self.replay_step().await;
+        }
+        let _ = ready.send(());
         let mut last: Option<Instant> = None;
         let mut retry: Vec<PgChange> = Vec::new();
         let mut next_refresh = Instant::now() + REFRESH_INTERVAL;
         loop {
+            let catching_up = self.health.offline() || self.queued() > 0;
+            let wake = if catching_up {
+                self.next_attempt
+            } else {
+                next_refresh
+            };
             let first = tokio::select! {
                 j = jobs.recv() => match j {
                     Some(j) => j,
                     None => return,
                 },
-                _ = tokio::time::sleep_until(next_refresh.into()) => {
-                    if let Err(e) = self.refresh().await {
-                        tracing::warn!(error = %e, "lease store refresh failed; retrying in 1 s");
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if catching_up {
+                        self.replay_step().await;
+                    } else {
+                        self.timed_refresh().await;
+                        next_refresh = Instant::now() + REFRESH_INTERVAL;
                     }
-                    next_refresh = Instant::now() + REFRESH_INTERVAL;
                     continue;
                 }
             };
@@ -197,11 +246,10 @@ impl State {
                 changes.extend(j.changes);
                 dones.push(j.done);
             }
-            let result = self.commit(&changes).await.map_err(|e| e.to_string());
+            let result = self.commit_batch(&changes).await;
             self.commits.fetch_add(1, Ordering::Relaxed);
-            match &result {
-                Ok(c) => self.reread(&c.lost).await,
-                Err(_) => retry = changes,
+            if result.is_err() {
+                retry = changes;
             }
             for d in dones {
                 match d {
@@ -216,8 +264,137 @@ impl State {
         }
     }
 
+    /// Entries in the offline queue.
+    pub(super) fn queued(&self) -> u64 {
+        self.health.queued.load(Ordering::Relaxed)
+    }
+
+    /// A refresh, bounded by [`DB_TIMEOUT`]; a database that does not
+    /// answer makes the writer go offline (an idle server notices an
+    /// outage within a second, before a client needs it).
+    async fn timed_refresh(&mut self) {
+        match tokio::time::timeout(DB_TIMEOUT, self.refresh()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if !e.unreachable() => {
+                tracing::warn!(error = %e, "lease store refresh failed; retrying in 1 s");
+            }
+            Ok(Err(e)) => self.went_offline(&e),
+            Err(_) => self.went_offline(&PgError::Timeout("refresh")),
+        }
+    }
+
+    /// One group commit: straight to the database when it answers and
+    /// nothing is queued, else through the offline queue.
+    async fn commit_batch(&mut self, changes: &[PgChange]) -> Result<Committed, String> {
+        if !self.health.offline() && self.queued() == 0 {
+            match self.timed_commit(changes).await {
+                Ok(c) => {
+                    self.reread(&c.lost).await;
+                    return Ok(c);
+                }
+                Err(e) if !e.unreachable() => return Err(e.to_string()),
+                Err(e) => self.went_offline(&e),
+            }
+        }
+        self.commit_queued(changes).await
+    }
+
+    /// [`State::commit`] bounded by [`DB_TIMEOUT`]. On a timeout the
+    /// connection is dropped: whether its transaction committed is not
+    /// known, and the replay tells (a queued change the database already
+    /// has is not a conflict).
+    pub(super) async fn timed_commit(
+        &mut self,
+        changes: &[PgChange],
+    ) -> Result<Committed, PgError> {
+        match tokio::time::timeout(DB_TIMEOUT, self.commit(changes)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.client = None;
+                Err(PgError::Timeout("commit"))
+            }
+        }
+    }
+
+    /// Commits while offline or while the queue is replayed: the changes
+    /// safe without the database go to the queue (ACKed once it is
+    /// fsynced, after everything queued before them); the others are
+    /// written directly when the database answers (replay under way), or
+    /// refused (reported lost: no ACK) when it does not.
+    async fn commit_queued(&mut self, changes: &[PgChange]) -> Result<Committed, String> {
+        let (safe, unsafe_): (Vec<PgChange>, Vec<PgChange>) =
+            changes.iter().cloned().partition(|c| c.safe_offline);
+        let mut lost = Vec::new();
+        if !unsafe_.is_empty() && !self.health.offline() {
+            match self.timed_commit(&unsafe_).await {
+                Ok(c) => {
+                    self.reread(&c.lost).await;
+                    lost = c.lost;
+                }
+                Err(e) if !e.unreachable() => return Err(e.to_string()),
+                Err(e) => {
+                    self.went_offline(&e);
+                    lost = self.refuse(&unsafe_);
+                }
+            }
+        } else if !unsafe_.is_empty() {
+            lost = self.refuse(&unsafe_);
+        }
+        if !safe.is_empty() {
+            self.wal.append(&safe)?;
+            let n = safe.len() as u64;
+            self.health.queued.fetch_add(n, Ordering::Relaxed);
+            if !self.health.offline() {
+                // Replay under way: these are replayed too.
+                self.health.replay_total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        Ok(Committed { lost })
+    }
+
+    /// Changes that cannot be ACKed offline: the index goes back to what it
+    /// had before them; the addresses are returned as lost.
+    fn refuse(&mut self, changes: &[PgChange]) -> Vec<Ipv4Addr> {
+        self.health
+            .withheld
+            .fetch_add(changes.len() as u64, Ordering::Relaxed);
+        for c in changes {
+            tracing::debug!(ip = %c.ip, "lease store unreachable: this server cannot grant the address; no ACK");
+            let row = c.expected.map(|version| LeaseRow {
+                ip: c.ip,
+                lease: c
+                    .prior
+                    .clone()
+                    .filter(|l| l.state != crate::LeaseState::Offered),
+                version,
+                changed: 0,
+            });
+            let _ = self.refresh.send(Refresh {
+                ip: c.ip,
+                row,
+                forced: true,
+            });
+        }
+        changes.iter().map(|c| c.ip).collect()
+    }
+
+    /// The database stopped answering: drop the connection, say so once,
+    /// retry after the shortest backoff.
+    pub(super) fn went_offline(&mut self, e: &PgError) {
+        self.client = None;
+        self.backoff = MIN_BACKOFF;
+        self.next_attempt = Instant::now() + self.backoff;
+        if self.health.set_offline() {
+            tracing::warn!(
+                error = %e,
+                queue = %self.wal.path().display(),
+                "PostgreSQL lease store unreachable: renewals answered from memory, commits queued locally until it answers"
+            );
+        }
+    }
+
     /// The connection, (re)opened if it is closed.
-    async fn client(&mut self) -> Result<&mut (Client, Statements), PgError> {
+    pub(super) async fn client(&mut self) -> Result<&mut (Client, Statements), PgError> {
         if self.client.as_ref().is_some_and(|(c, _)| c.is_closed()) {
             self.client = None;
         }
@@ -237,6 +414,7 @@ impl State {
         let site = self.settings.site.clone();
         let (client, st) = self.client().await?;
         let mut order: Vec<&PgChange> = changes.iter().collect();
+        // Stable: changes of one address keep their order.
         order.sort_by_key(|c| u32::from(c.ip));
         let tx = client.transaction().await?;
         let mut lost = Vec::new();
@@ -270,7 +448,7 @@ impl State {
                     }
                 }
             };
-            if n == 0 {
+            if n == 0 && !lost.contains(&c.ip) {
                 lost.push(c.ip);
             }
         }
@@ -278,35 +456,44 @@ impl State {
         Ok(Committed { lost })
     }
 
+    /// The rows of `ips` as the database has them now (`None`: no row).
+    /// An address whose read fails is left out (the next refresh brings
+    /// it).
+    pub(super) async fn read_rows(
+        &mut self,
+        ips: &[Ipv4Addr],
+    ) -> Vec<(Ipv4Addr, Option<LeaseRow>)> {
+        let site = self.settings.site.clone();
+        let mut out = Vec::new();
+        let Ok(Ok((client, st))) = tokio::time::timeout(DB_TIMEOUT, self.client()).await else {
+            return out;
+        };
+        let mut classes = Classes::new();
+        for &ip in ips {
+            let addr = IpAddr::V4(ip);
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&site, &addr];
+            let read = tokio::time::timeout(DB_TIMEOUT, client.query_opt(&st.read_one, &params));
+            let row = match read.await {
+                Ok(Ok(r)) => r.map(|r| from_row(&r, &mut classes)).transpose(),
+                Ok(Err(e)) => Err(e.into()),
+                Err(_) => Err(PgError::Timeout("read")),
+            };
+            match row {
+                Ok(r) => out.push((ip, r)),
+                Err(e) => tracing::warn!(error = %e, %ip, "re-reading a lease failed"),
+            }
+        }
+        out
+    }
+
     /// Reads the rows of addresses whose swap lost and hands them to the
-    /// store. A failure leaves them to the next refresh.
-    async fn reread(&mut self, lost: &[Ipv4Addr]) {
+    /// store, which must take them.
+    pub(super) async fn reread(&mut self, lost: &[Ipv4Addr]) {
         if lost.is_empty() {
             return;
         }
-        let site = self.settings.site.clone();
-        let to_store = self.refresh.clone();
-        let Ok((client, st)) = self.client().await else {
-            return;
-        };
-        let mut classes = Classes::new();
-        for &ip in lost {
-            let addr = IpAddr::V4(ip);
-            let row = match client.query_opt(&st.read_one, &[&site, &addr]).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, %ip, "re-reading a lost lease failed");
-                    continue;
-                }
-            };
-            let row = match row.map(|r| from_row(&r, &mut classes)).transpose() {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, %ip, "re-reading a lost lease failed");
-                    continue;
-                }
-            };
-            let _ = to_store.send(Refresh {
+        for (ip, row) in self.read_rows(lost).await {
+            let _ = self.refresh.send(Refresh {
                 ip,
                 row,
                 forced: true,
@@ -321,7 +508,7 @@ impl State {
         let since = if self.refreshes % FULL_REFRESH_EVERY == 0 {
             i64::MIN
         } else {
-            self.watermark
+            self.watermark.load(Ordering::Relaxed)
         };
         let site = self.settings.site.clone();
         let (client, st) = self.client().await?;
@@ -329,7 +516,7 @@ impl State {
         let mut classes = Classes::new();
         for r in &rows {
             let row = from_row(r, &mut classes)?;
-            self.watermark = self.watermark.max(row.changed);
+            self.watermark.fetch_max(row.changed, Ordering::Relaxed);
             let _ = self.refresh.send(Refresh {
                 ip: row.ip,
                 row: Some(row),
