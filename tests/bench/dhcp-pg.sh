@@ -29,17 +29,17 @@
 # A configuration stops stepping after a step with more than BENCH_STOP %
 # drops (it is saturated; higher steps only cost time).
 #
-# Environment: BENCH_RATES (default "125 250 500 1000 2000 4000 8000 12000 16000"),
-# BENCH_SECS (5), BENCH_REPS (1), BENCH_STOP (5), BENCH_CONFIGS (default
+# Environment: BENCH_RATES (default "250 500 1000 1500 2000 3000 4000 6000 8000 10000 12000 16000 20000"),
+# BENCH_SECS (5), BENCH_REPS (2), BENCH_STOP (5), BENCH_CONFIGS (default
 # "kea-1t kea-mt pbxnet-1 pbxnet-2 pbxnet-3"), BENCH_OUT (table file,
 # default target/bench-dhcp-pg.md), PBXNET_DHCPD (binary, default
 # target/release). Root only. Only namespaces created here are used; they
 # and the cluster are removed on exit.
 set -euo pipefail
 
-RATES=${BENCH_RATES:-"125 250 500 1000 2000 4000 8000 12000 16000"}
+RATES=${BENCH_RATES:-"250 500 1000 1500 2000 3000 4000 6000 8000 10000 12000 16000 20000"}
 SECS=${BENCH_SECS:-5}
-REPS=${BENCH_REPS:-1}
+REPS=${BENCH_REPS:-2}
 STOP=${BENCH_STOP:-5}
 CONFIGS=${BENCH_CONFIGS:-"kea-1t kea-mt pbxnet-1 pbxnet-2 pbxnet-3"}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
