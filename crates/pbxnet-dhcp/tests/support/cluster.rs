@@ -42,9 +42,6 @@ lease-time = "1h"
 [[pool]]
 name = "phones"
 range = "192.168.92.10..192.168.92.69"
-[[pool]]
-name = "load"
-range = "10.16.1.0..10.19.255.254"
 [[class]]
 name = "any"
 any-device = true
@@ -82,8 +79,9 @@ fn sh(mut c: Command, what: &str) -> String {
 
 impl Cluster {
     /// Lab with `dhcp_clients` client namespaces, PostgreSQL started, the
-    /// schema created, `servers` configured for `site` (not started).
-    pub(crate) fn new(servers: usize, dhcp_clients: usize, site: &str) -> Cluster {
+    /// schema created, `servers` configured for `site` (not started), the
+    /// relayed clients' pool `load_pool` addresses from 10.16.1.0.
+    pub(crate) fn new(servers: usize, dhcp_clients: usize, site: &str, load_pool: u32) -> Cluster {
         let mut b = Lab::builder()
             .client_with_address(SERVER_IPS[1])
             .client_with_address(SERVER_IPS[2])
@@ -123,7 +121,8 @@ impl Cluster {
             std::fs::write(
                 dir.path().join("dhcp.toml"),
                 format!(
-                    "{DHCP_TOML}\n[leases]\nbackend = \"postgresql\"\nurl = \"{}\"\nsite = \"{site}\"\ntls = \"disable\"\n",
+                    "{DHCP_TOML}\n[[pool]]\nname = \"load\"\nrange = \"10.16.1.0..{}\"\n[leases]\nbackend = \"postgresql\"\nurl = \"{}\"\nsite = \"{site}\"\ntls = \"disable\"\n",
+                    Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 16, 1, 0)) + load_pool - 1),
                     c.pg.conninfo()
                 ),
             )
@@ -416,7 +415,7 @@ pub(crate) fn udhcpc(ns: &Netns, want: Option<Ipv4Addr>) -> (Ipv4Addr, Ipv4Addr)
         "-i",
         "eth0",
         "-t",
-        "8",
+        "15",
         "-T",
         "1",
         "-s",
