@@ -128,6 +128,15 @@ bench-dhcp: deps
 	$(CARGO) build --release -p pbxnet-dhcp --bin pbxnet-dhcpd
 	tests/bench/dhcp.sh
 
+## Several DHCP servers on one PostgreSQL 15 (scratch cluster, fsync on):
+## Kea 2.2 (lease-database postgresql, 1 thread and multi-threaded) vs one,
+## two and three pbxnet-dhcpd sharing one site; perfdhcp as relay, steps
+## BENCH_RATES for BENCH_SECS each (root; namespaces; ~5 min).
+.PHONY: bench-dhcp-pg
+bench-dhcp-pg: deps
+	$(CARGO) build --release -p pbxnet-dhcp --bin pbxnet-dhcpd
+	tests/bench/dhcp-pg.sh
+
 ## pbxnet-tftpd's HTTP/HTTPS front ends vs nginx 1.22 (nginx-light: worker_processes 1,
 ## sendfile, same certificate), pinned apart: firmware day (BENCH_CLIENTS=200 curl
 ## phones: 4 KiB config then 16 MiB image, HTTP then HTTPS) and BENCH_RECHECK=300
