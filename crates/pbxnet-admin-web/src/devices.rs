@@ -259,7 +259,7 @@ pub fn columns(query: &DevicesQuery) -> Vec<Column> {
                 }),
                 narrow_hidden: matches!(
                     key,
-                    SortKey::Firmware | SortKey::Class | SortKey::LastContact
+                    SortKey::Model | SortKey::Firmware | SortKey::Class | SortKey::LastContact
                 ),
             }
         })
