@@ -17,6 +17,7 @@ packages=(
   wget openssl                                    # HTTP(S) peers: wget, s_client, the lab's CA and client certificates
   nginx-light                                     # HTTP(S) anchor (bench-http); policy-rc.d keeps it stopped
   sqlite3 tcpdump
+  chromium chromium-driver                        # web view browser test (pbxnet-admin-web tests/browser.rs)
   postgresql-15                                   # PostgreSQL lease store tests: a scratch cluster each (initdb, pg_ctl)
   libtss2-dev pkg-config swtpm swtpm-tools         # licd TPM anchor: tss-esapi build, software TPM for its test
   systemd strace                                  # systemd-analyze, syscall audit: unit checks (pbxnet-xtask tests)
