@@ -122,7 +122,12 @@ impl Daemon for Admind {
         Ok(Bound { listener })
     }
 
-    async fn start(bound: Bound, config: Config<Self>) -> Result<Self> {
+    async fn start(
+        bound: Bound,
+        config: Config<Self>,
+        _events: pbxnet_runtime::events::Events,
+    ) -> Result<Self> {
+        // admind subscribes to events; it publishes none (`EVENTS` is None).
         let cfg = Arc::new(config.daemon.clone());
         // Opened after the privilege drop: the log's files belong to the
         // daemon's user.
