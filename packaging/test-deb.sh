@@ -22,7 +22,8 @@
 #     CTI keys for the serial `pbxnet-licd serial` prints, issued by the
 #     installed pbxnet-keygen with a throwaway vendor key pair, are in the
 #     key directory (what an installer does with the real keys);
-#  5. purge removes the state directory and the conffiles.
+#  5. purge removes the state directory and the conffiles;
+#  6. PostgreSQL is in Recommends, not in Depends (single boxes run on SQLite).
 # Needs root (chroot, chown). Prints "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -75,6 +76,13 @@ done
 for u in pbxnet.target pbxnet-dhcpd.service pbxnet-tftpd.service pbxnet-ntpd.service pbxnet-licd.service; do
   check "unit $u installed" test -f "$root/usr/lib/systemd/system/$u"
 done
+
+# PostgreSQL (the shared lease store of several DHCP servers) is
+# recommended, never required: a single box runs on SQLite.
+depends=$(dpkg-deb -f "$deb" Depends)
+recommends=$(dpkg-deb -f "$deb" Recommends)
+check "Depends does not name PostgreSQL ($depends)" bash -c "! grep -qi postgres <<<'$depends'"
+check "Recommends names postgresql ($recommends)" grep -qw postgresql <<<"$recommends"
 
 conffiles=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}\n' pbxnet)
 for f in site.toml dhcp.toml tftp.toml ntp.toml license.toml ntp.keys; do

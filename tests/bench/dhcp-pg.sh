@@ -263,6 +263,12 @@ server_ticks() {
     for p in "${SERVER_PIDS[@]}"; do s=$((s + $(ticks $p))); done
     echo $s
 }
+# Addresses whose ACK a pbxnet server withheld because another server's
+# swap won (distinct addresses: the daemon logs one line per reply batch of
+# the losing commit). Kea logs nothing of the kind: 0.
+withheld() {
+    { grep -ah 'ACK withheld' "$WORK"/server*.log 2>/dev/null || true; } | sed 's/.*ip=//' | sort -u | wc -l
+}
 PERF="perfdhcp -4 -R 1000000 -g single -W 500000"
 
 # p99 of the REQUEST-ACK delays in `perfdhcp -x t` outputs ("sent /
@@ -282,7 +288,7 @@ for rep in $(seq 1 $REPS); do
         start_config $config
         for rate in $RATES; do
             step=$((step + 1))
-            s0=$(server_ticks); p0=$(pg_ticks)
+            s0=$(server_ticks); p0=$(pg_ticks); w0=$(withheld)
             gens=()
             for i in $(seq 0 $((NSERVERS - 1))); do
                 mac=$(printf '02:%02x:%02x:%02x:00:00' $((step / 256 % 256)) $((step % 256)) $i)
@@ -291,7 +297,7 @@ for rep in $(seq 1 $REPS); do
                 gens+=($!)
             done
             for g in "${gens[@]}"; do wait $g || true; done
-            s1=$(server_ticks); p1=$(pg_ticks)
+            s1=$(server_ticks); p1=$(pg_ticks); w1=$(withheld)
             files=()
             for i in $(seq 0 $((NSERVERS - 1))); do files+=("$WORK/perf-$i.txt"); done
             sent=$(awk '/sent packets:/ {s += $3} END {print s+0}' "${files[@]}")
@@ -300,12 +306,12 @@ for rep in $(seq 1 $REPS); do
                 f && /received packets:/ { n += $3; f = 0; done = 1 } END { print n + 0 }' "${files[@]}")
             p99=$(p99_ack "${files[@]}")
             row=$(awk -v c=$config -v rep=$rep -v r=$rate -v t=$SECS -v n=$acks -v snt=$sent -v d=$drops -v p=$p99 \
-                -v s=$((s1 - s0)) -v g=$((p1 - p0)) -v tck=$TCK 'BEGIN {
+                -v s=$((s1 - s0)) -v g=$((p1 - p0)) -v tck=$TCK -v w=$((w1 - w0)) 'BEGIN {
                     cs = n > 0 ? s / tck / n * 1000 : "nan"; cg = n > 0 ? g / tck / n * 1000 : "nan"
-                    printf "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\n", c, rep, r, n / t, snt, d, p, cs, cg }')
+                    printf "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\n", c, rep, r, n / t, snt, d, p, cs, cg, w }')
             echo "$row" >> "$RESULTS"
-            echo "$row" | awk -F'\t' '{ printf "%-8s rep %s rate %6s: %6s ex/s, %6s drops of %7s (%.3f %%), ACK p99 %s ms, CPU s/1k leases: server %.4f, PostgreSQL %.4f\n",
-                $1, $2, $3, $4, $6, $5, ($5 > 0 ? $6 / $5 * 100 : 0), $7, $8, $9 }'
+            echo "$row" | awk -F'\t' '{ printf "%-8s rep %s rate %6s: %6s ex/s, %6s drops of %7s (%.3f %%), ACK p99 %s ms, CPU s/1k leases: server %.4f, PostgreSQL %.4f, %s ACKs withheld (lost swaps)\n",
+                $1, $2, $3, $4, $6, $5, ($5 > 0 ? $6 / $5 * 100 : 0), $7, $8, $9, $10 }'
             for i in $(seq 0 $((NSERVERS - 1))); do cp "$WORK/perf-$i.txt" "$WORK/last-$config-$i.txt"; done
             if awk -v s=$sent -v d=$drops -v x=$STOP 'BEGIN { exit !(s == 0 || d / s * 100 > x) }'; then
                 echo "$config: saturated at $rate/s, no higher steps"
@@ -321,14 +327,14 @@ T1=$(date +%s)
 {
     echo "PostgreSQL $PG_VERSION (fsync, synchronous_commit on), Kea $(kea-dhcp4 -v), $(nproc) CPUs; $REPS repetition(s), $SECS s per step; $((T1 - T0)) s of steps."
     echo
-    echo "| offered/s | config | achieved ex/s (median) | drops % (max) | ACK p99 ms (max) | server CPU s / 1k leases | PostgreSQL CPU s / 1k leases | total CPU s / 1k leases |"
-    echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+    echo "| offered/s | config | achieved ex/s (median) | drops % (max) | ACK p99 ms (max) | server CPU s / 1k leases | PostgreSQL CPU s / 1k leases | total CPU s / 1k leases | ACKs withheld (max) |"
+    echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
     for rate in $RATES; do
         for config in $CONFIGS; do
             awk -F'\t' -v c=$config -v r=$rate '$1 == c && $3 == r' "$RESULTS" | sort -t$'\t' -k4 -g |
             awk -F'\t' -v c=$config -v r=$rate '
-                { a[NR] = $4; d = ($5 > 0 ? $6 / $5 * 100 : 0); if (d > dm) dm = d; if ($7 > p) p = $7; cs += $8; cg += $9; n++ }
-                END { if (n) printf "| %d | %s | %.0f | %.3f | %.3f | %.4f | %.4f | %.4f |\n", r, c, a[int((n + 1) / 2)], dm, p, cs / n, cg / n, (cs + cg) / n }'
+                { a[NR] = $4; d = ($5 > 0 ? $6 / $5 * 100 : 0); if (d > dm) dm = d; if ($7 > p) p = $7; cs += $8; cg += $9; if ($10 > w) w = $10; n++ }
+                END { if (n) printf "| %d | %s | %.0f | %.3f | %.3f | %.4f | %.4f | %.4f | %d |\n", r, c, a[int((n + 1) / 2)], dm, p, cs / n, cg / n, (cs + cg) / n, w }'
         done
     done
     echo
