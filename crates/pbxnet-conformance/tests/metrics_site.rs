@@ -56,6 +56,11 @@ name = "generic"
   value = "${server_ip}"
 "#;
 
+/// The upstream the server's NTP client polls (chronyd, local stratum 3).
+const UPSTREAM: &str = "192.168.92.60";
+
+/// A virtual clock (the machine's is never touched) polling the upstream
+/// every 0.25 s.
 const NTP: &str = r#"
 [server]
 listen = ["192.168.92.246:123"]
@@ -63,6 +68,13 @@ allow = ["192.168.92.0/24"]
 [local]
 enabled = true
 stratum = 10
+[[source]]
+address = "192.168.92.60"
+minpoll = -2
+maxpoll = -2
+[clock]
+mode = "simulated"
+sim-offset = 0.02
 "#;
 
 fn workspace() -> PathBuf {
@@ -127,12 +139,43 @@ fn start(ns: &Netns, name: &str, dir: &Path) -> Daemon {
     d
 }
 
+/// A peer process (Prometheus, chronyd), killed on drop (and with the lab).
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chronyd as the NTP upstream (local stratum 3, `-x`: never touches the
+/// clock). Not waited for: the server's client polls until it answers.
+fn chronyd(ns: &Netns, dir: &Path) -> Peer {
+    let conf = dir.join("chrony.conf");
+    let d = dir.display();
+    std::fs::write(
+        &conf,
+        format!("local stratum 3\nallow 192.168.92.0/24\ncmdport 0\nbindcmdaddress /\npidfile {d}/chronyd.pid\n"),
+    )
+    .unwrap();
+    let child = ns
+        .command("chronyd")
+        .args(["-x", "-d", "-u", "root", "-f"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chronyd (tests/install-deps.sh)");
+    Peer(child)
+}
+
 /// Prometheus on the server namespace's loopback, scraping the four
-/// daemons every second; killed on drop (and with the lab).
-struct Prometheus(Child);
+/// daemons every second.
+struct Prometheus;
 
 impl Prometheus {
-    fn start(ns: &Netns, dir: &Path) -> Prometheus {
+    fn start(ns: &Netns, dir: &Path) -> Peer {
         let targets: Vec<String> = TARGETS.iter().map(|(_, t)| format!("'{t}'")).collect();
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: pbxnet\n    static_configs:\n      - targets: [{}]\n",
@@ -153,14 +196,7 @@ impl Prometheus {
             .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
             .spawn()
             .expect("prometheus (Debian package prometheus, tests/install-deps.sh)");
-        Prometheus(child)
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        Peer(child)
     }
 }
 
@@ -239,7 +275,7 @@ fn udhcpc(ns: &Netns, dir: &Path) -> bool {
 /// The clients' traffic: leases for all, a TFTP fetch (and a miss), an
 /// HTTP fetch (and a 404), an NTP query.
 fn client_traffic(lab: &Lab, work: &Path) {
-    for ns in lab.clients() {
+    for ns in &lab.clients()[..3] {
         assert!(udhcpc(ns, work), "udhcpc in {}", ns.name());
     }
     let tftp = |file: &str| {
@@ -330,7 +366,6 @@ fn check_scrapes(lab: &Lab, dir: &Path) {
         value(n, "pbxnet_ntp_requests_total", "result=\"denied\""),
         0.0
     );
-    assert_eq!(value(n, "pbxnet_ntp_stratum", ""), 10.0);
     // licd: the mode the daemon's own status names is the one set to 1.
     let status = Command::new(workspace_binary("pbxnet-licd"))
         .args(["--config", dir.to_str().unwrap(), "status", "--json"])
@@ -356,6 +391,7 @@ fn prometheus_scrapes_every_daemon_and_sees_the_leases_per_pool() {
         .client_with_mac("00:90:8f:00:00:01")
         .client_with_mac("00:90:8f:00:00:02")
         .client_with_mac("02:00:00:00:07:01")
+        .client_with_address(UPSTREAM.parse().unwrap())
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -365,6 +401,7 @@ fn prometheus_scrapes_every_daemon_and_sees_the_leases_per_pool() {
         .map(|(name, _)| start(lab.server(), name, dir.path()))
         .collect();
     let _prometheus = Prometheus::start(lab.server(), dir.path());
+    let _upstream = chronyd(lab.client(3), &dir.path().join("work"));
     let log = dir.path().join("prometheus.log");
     client_traffic(&lab, &dir.path().join("work"));
 
@@ -393,4 +430,38 @@ fn prometheus_scrapes_every_daemon_and_sees_the_leases_per_pool() {
     );
     assert_eq!(ntp[0].0["instance"], "127.0.0.1:9643");
     check_scrapes(&lab, dir.path());
+    ntp_client_side(&lab);
+}
+
+/// The client side of ntpd: the upstream as a source with its stratum,
+/// reachability and delay, selected, and the server then announcing the
+/// stratum below it.
+fn ntp_client_side(lab: &Lab) {
+    let source = format!("source=\"{UPSTREAM}:123\"");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = scrape(lab.server(), "127.0.0.1:9643");
+        let selected = sample(&text, "pbxnet_ntp_source_selected", &source);
+        if selected == Some(1.0) && sample(&text, "pbxnet_ntp_stratum", "") == Some(4.0) {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the upstream was never selected:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    promtool_check(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let value = |name: &str| {
+        sample(&text, name, &source).unwrap_or_else(|| panic!("no {name}{{{source}}}\n{text}"))
+    };
+    assert_eq!(value("pbxnet_ntp_source_stratum"), 3.0);
+    assert!(value("pbxnet_ntp_source_reachability") >= 1.0);
+    assert_eq!(value("pbxnet_ntp_source_poll_interval_seconds"), 0.25);
+    let delay = value("pbxnet_ntp_source_delay_seconds");
+    assert!(delay > 0.0 && delay < 0.1, "{delay}");
+    // The virtual clock starts 20 ms off: the source's offset says so.
+    let offset = value("pbxnet_ntp_source_offset_seconds");
+    assert!(offset.abs() < 0.1, "{offset}");
+    assert_eq!(sample(&text, "pbxnet_ntp_synchronized", ""), Some(1.0));
 }

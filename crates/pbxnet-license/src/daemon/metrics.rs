@@ -72,3 +72,63 @@ pub(super) fn fill(s: &Status, out: &mut Snapshot) {
         s.elapsed_secs,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        License, Now, PersistedState, Serial, SerialOrigin, Validator, ValidatorConfig, GRACE_SECS,
+    };
+
+    const T0: i64 = 1_780_000_000;
+
+    /// A validator whose main key is genuine but for another serial (a
+    /// replaced CPU): grace mode from T0.
+    fn in_grace(counted: u64) -> Status {
+        let serial = Serial(0x0000_68DA);
+        let vendor = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let other = crate::issue(
+            &License::defaults(KeyKind::Main, 3),
+            Serial(0x1234_5678),
+            &vendor,
+        )
+        .unwrap()
+            + "\n";
+        let cfg = ValidatorConfig {
+            serial,
+            major_version: 3,
+            public_key: vendor.verifying_key(),
+            hardware_limits: BTreeMap::new(),
+            serial_origin: SerialOrigin::Machine,
+            previous_serials: Vec::new(),
+        };
+        let now = Now::new(T0, Duration::from_secs(1000));
+        let state = PersistedState::fresh(serial, T0);
+        let mut v = Validator::new(cfg, state, now, [Some(&other), None]);
+        let later = Now::new(T0 + counted as i64, Duration::from_secs(1000 + counted));
+        v.handle_timeout(later);
+        v.status(later)
+    }
+
+    #[test]
+    fn grace_mode_is_one_sample_of_the_state_set_with_the_days_left() {
+        let status = in_grace(86_400);
+        assert_eq!(status.system_mode, "grace");
+        let mut s = Snapshot::new();
+        fill(&status, &mut s);
+        let text = s.render(false);
+        let days = (GRACE_SECS - 86_400) as f64 / 86_400.0;
+        for line in [
+            "pbxnet_license_mode{mode=\"normal\"} 0\n".to_string(),
+            "pbxnet_license_mode{mode=\"grace\"} 1\n".to_string(),
+            "pbxnet_license_mode{mode=\"limited\"} 0\n".to_string(),
+            "pbxnet_license_key_state{key=\"main\",state=\"grace\"} 1\n".to_string(),
+            format!("pbxnet_license_grace_days_left {days:?}\n"),
+        ] {
+            assert!(text.contains(&line), "{line} not in\n{text}");
+        }
+    }
+}
