@@ -93,6 +93,9 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
             Some(reply) = next_scrape(&mut scrapes) => {
                 let mut snapshot = Snapshot::new();
                 daemon.metrics(&mut snapshot);
+                if let Some(events) = &events {
+                    event_metrics(events.counters(), &mut snapshot);
+                }
                 let _ = reply.send(snapshot);
             }
             event = daemon.next_event() => daemon.handle_event(event).await?,
@@ -107,6 +110,28 @@ async fn serve<D: Daemon>(mut reloader: Reloader<D::Config>) -> anyhow::Result<(
         let _ = std::fs::remove_file(&events_socket);
     }
     stopped
+}
+
+/// The event socket's counters, the same for every daemon that publishes.
+fn event_metrics(c: events::EventCounters, snapshot: &mut Snapshot) {
+    snapshot.counter(
+        "pbxnet_events_published",
+        "Events serialised and offered to the event socket's subscribers.",
+        &[],
+        c.published,
+    );
+    snapshot.counter(
+        "pbxnet_events_dropped",
+        "Event lines not delivered because a subscriber's queue was full (summed over subscribers).",
+        &[],
+        c.dropped,
+    );
+    snapshot.gauge(
+        "pbxnet_events_subscribers",
+        "Subscribers connected to the event socket now.",
+        &[],
+        c.subscribers as i64,
+    );
 }
 
 /// The event socket, when the daemon publishes; without it the daemon
