@@ -264,6 +264,7 @@ fn offline_child() {
         password_file: None,
         site: "default".into(),
         offline_queue: queue.into(),
+        tls: pbxnet_dhcp::config::PgTls::Disable,
     };
     let mut store = PgStore::open(&s).unwrap();
     println!("child: open");
