@@ -52,6 +52,39 @@ fn events_from_the_four_sockets_build_the_inventory_the_api_serves() {
     assert_eq!(s["devices"], 3, "{s:#}");
     assert_eq!(s["by_verdict"]["provisioned"], 2, "{s:#}");
     assert_eq!(s["by_verdict"]["stuck-after-lease"], 1, "{s:#}");
+    // The same counts for Prometheus, behind the same token, valid for promtool.
+    let (code, metrics) = site.http_text("GET", "/metrics", Some(&bearer(READ_TOKEN)), None);
+    assert_eq!(code, 200, "{metrics}");
+    assert!(
+        metrics.contains("pbxnet_inventory_devices{verdict=\"provisioned\"} 2\n")
+            && metrics.contains("pbxnet_inventory_devices{verdict=\"stuck-after-lease\"} 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(site.http_text("GET", "/metrics", None, None).0, 401);
+    if let Ok(mut promtool) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        use std::io::Write;
+        promtool
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(metrics.as_bytes())
+            .unwrap();
+        let out = promtool.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("promtool not installed: /metrics format not checked");
+    }
     assert_eq!(s["events_lost"], 7);
     // No control socket is served here: the site says which daemons are missing.
     let missing: Vec<&str> = s["unavailable"]

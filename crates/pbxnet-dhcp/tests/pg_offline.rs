@@ -264,6 +264,7 @@ fn offline_child() {
         password_file: None,
         site: "default".into(),
         offline_queue: queue.into(),
+        tls: pbxnet_dhcp::config::PgTls::Disable,
     };
     let mut store = PgStore::open(&s).unwrap();
     println!("child: open");
@@ -288,4 +289,107 @@ fn offline_child() {
     assert_eq!(store.status().state, "unreachable");
     println!("child: acked 5");
     std::thread::sleep(Duration::from_secs(600));
+}
+
+/// A TCP relay to 127.0.0.1:`target` that can go silent: while `silent`
+/// it keeps every connection open but forwards nothing (a partition
+/// where packets vanish: no RST, no FIN). Returns its port.
+fn relay(target: u16, silent: std::sync::Arc<AtomicBool>) -> u16 {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let silent = silent.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        if !silent.load(Ordering::Relaxed) && to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+/// The network to the database goes silent (packets vanish, nothing is
+/// refused or closed): the server notices within the 2 s bound, every
+/// renewal is still ACKed, and none waits much longer than that bound;
+/// when the network comes back the queue is replayed.
+#[test]
+fn silent_network_to_the_database_is_noticed_within_seconds() {
+    need_postgres!();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let pg = PgCluster::start_tls(&cert.cert.pem(), &cert.key_pair.serialize_pem());
+    let silent = std::sync::Arc::new(AtomicBool::new(false));
+    let port = relay(pg.port(), silent.clone());
+    let s = PgSettings {
+        url: format!("postgresql://pbxnet@127.0.0.1:{port}/postgres"),
+        ..settings(&pg, "default")
+    };
+    db_init(&s);
+    let server = core_with(&s, 1, POOL_100);
+    let withheld = AtomicU64::new(0);
+    let clients: Vec<(u32, Ipv4Addr)> = (0..10)
+        .map(|n| (n, bind(&server, n, &withheld).expect("bound online")))
+        .collect();
+    silent.store(true, Ordering::Relaxed);
+    let mut slowest = Duration::ZERO;
+    let mut expiry = HashMap::new();
+    for round in 0..3u32 {
+        for &(n, ip) in &clients {
+            let t = Instant::now();
+            assert!(
+                renew(&server, n, ip, 5_000 + round * 100 + n, &withheld),
+                "{ip} not renewed"
+            );
+            slowest = slowest.max(t.elapsed());
+            expiry.insert(
+                ip,
+                server.lock().unwrap().store().by_ip(ip).unwrap().expires,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1_100));
+    }
+    // One renewal waited for the bound (2 s) at most, plus scheduling.
+    assert!(
+        slowest < Duration::from_millis(3_500),
+        "an ACK waited {slowest:?}"
+    );
+    let st = status(&server);
+    assert_eq!(st.state, "unreachable", "{st:?}");
+    assert!(st.queued > 0, "{st:?}");
+    silent.store(false, Ordering::Relaxed);
+    wait_for("the replay", Duration::from_secs(30), || {
+        let st = status(&server);
+        st.state == "connected" && st.queued == 0
+    });
+    let check = PgStore::open(&PgSettings {
+        url: pg_direct(&pg),
+        ..settings(&pg, "default")
+    })
+    .unwrap();
+    for (ip, e) in expiry {
+        assert!(check.by_ip(ip).unwrap().expires >= e, "{ip}");
+    }
+}
+
+fn pg_direct(pg: &PgCluster) -> String {
+    format!("postgresql://pbxnet@127.0.0.1:{}/postgres", pg.port())
 }

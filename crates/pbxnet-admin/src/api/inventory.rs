@@ -159,3 +159,70 @@ pub(super) async fn status(
     params::parse(&uri, &[])?;
     Ok(Json(crate::status::status_view(&state)))
 }
+
+/// `/metrics`: the inventory for Prometheus (devices by verdict, events
+/// applied and lost, unattributed). Behind the same authentication as the
+/// rest (Prometheus sends a bearer token: `authorization.credentials_file`);
+/// the daemons' own `/metrics` carry the packet counters.
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    uri: Uri,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use pbxnet_runtime::metrics::{
+        wants_openmetrics, Snapshot, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE,
+    };
+    params::parse(&uri, &[])?;
+    let (site, lost) = {
+        let inv = state.inventory.read().expect("inventory lock");
+        (inv.site(now_ms()), inv.events_lost())
+    };
+    let mut s = Snapshot::new();
+    s.info(
+        "pbxnet_build",
+        "Which daemon and version serves these metrics.",
+        &[("daemon", "admind"), ("version", env!("CARGO_PKG_VERSION"))],
+    );
+    for (verdict, n) in &site.by_verdict {
+        s.gauge(
+            "pbxnet_inventory_devices",
+            "Devices in the inventory by the verdict of their last boot.",
+            &[("verdict", verdict.as_str())],
+            *n as i64,
+        );
+    }
+    s.counter(
+        "pbxnet_inventory_events_applied",
+        "Events applied to the inventory (since the event log's oldest kept row).",
+        &[],
+        site.events,
+    );
+    s.counter(
+        "pbxnet_inventory_events_lost",
+        "Events the daemons reported as not delivered to pbxnet-admind (gaps).",
+        &[],
+        lost,
+    );
+    s.counter(
+        "pbxnet_inventory_unattributed",
+        "Transfers and NTP requests from an address no lease covered at the time.",
+        &[],
+        site.unattributed,
+    );
+    let openmetrics = wants_openmetrics(
+        headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let content_type = if openmetrics {
+        OPENMETRICS_CONTENT_TYPE
+    } else {
+        PROMETHEUS_CONTENT_TYPE
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        s.render(openmetrics),
+    )
+        .into_response())
+}

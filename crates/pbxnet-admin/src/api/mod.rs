@@ -71,6 +71,7 @@ pub fn routes() -> Vec<Route> {
         r("/api/v1/ntp/clients", &["GET"], get(daemons::ntp_clients)),
         r("/api/v1/license", &["GET"], get(daemons::license)),
         r("/api/v1/status", &["GET"], get(inventory::status)),
+        r("/metrics", &["GET"], get(inventory::metrics)),
         Route {
             path: "/api/v1/events",
             methods: &["GET"],

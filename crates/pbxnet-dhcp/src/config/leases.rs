@@ -30,6 +30,23 @@ pub struct PgSettings {
     /// The offline queue: commits ACKed while the database was unreachable
     /// (`<state-directory>/pg-offline-<site>.sqlite3`).
     pub offline_queue: PathBuf,
+    /// TLS to the database.
+    pub tls: PgTls,
+}
+
+/// `[leases] tls`: how the connection to the database is protected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgTls {
+    /// Plain (a Unix socket, or a network trusted as it is).
+    Disable,
+    /// Encrypted; the server's certificate is not checked.
+    Require,
+    /// Encrypted; the certificate must chain to `ca_file` and name the
+    /// host connected to.
+    VerifyFull {
+        /// PEM file of the CA certificates (`tls-ca-file`).
+        ca_file: PathBuf,
+    },
 }
 
 /// Never prints the connection string: it names hosts and users, and an
@@ -54,7 +71,8 @@ pub(super) fn validate(
     state_dir: &std::path::Path,
 ) -> Option<LeaseBackend> {
     let backend = raw.backend.get_ref().as_str();
-    let mut ok = check_site_and_tls(v, raw);
+    let tls = check_tls(v, raw, config_dir);
+    let mut ok = check_site(v, raw) && tls.is_some();
     match backend {
         "sqlite" => ok.then_some(LeaseBackend::Sqlite),
         "postgresql" => {
@@ -89,6 +107,7 @@ pub(super) fn validate(
                     site: raw.site.get_ref().clone(),
                     offline_queue: state_dir
                         .join(format!("pg-offline-{}.sqlite3", raw.site.get_ref())),
+                    tls: tls.expect("checked above"),
                 })
             })
         }
@@ -104,9 +123,8 @@ pub(super) fn validate(
     }
 }
 
-/// `site` and `tls`, which both backends accept (SQLite ignores them).
-fn check_site_and_tls(v: &mut V<'_>, raw: &RawLeases) -> bool {
-    let mut ok = true;
+/// `site`, which both backends accept (SQLite ignores it).
+fn check_site(v: &mut V<'_>, raw: &RawLeases) -> bool {
     let site = raw.site.get_ref();
     let site_ok = !site.is_empty()
         && site.len() <= MAX_SITE_LEN
@@ -120,24 +138,49 @@ fn check_site_and_tls(v: &mut V<'_>, raw: &RawLeases) -> bool {
             format!("invalid site name {site:?}"),
             format!("1 to {MAX_SITE_LEN} characters among letters, digits, `-`, `_` and `.`"),
         );
-        ok = false;
     }
-    let tls = raw.tls.get_ref().as_str();
-    if tls != "disable" {
-        let msg = if tls == "require" {
-            "TLS to the database is not supported yet".to_string()
-        } else {
-            format!("unknown TLS mode `{tls}`")
-        };
-        v.err(
-            raw.tls.span(),
-            "leases.tls",
-            msg,
-            "use a Unix socket (`host=/run/postgresql`) or a trusted network with tls = \"disable\" (\"require\" is not supported yet)",
-        );
-        ok = false;
-    }
-    ok
+    site_ok
+}
+
+/// `tls` and `tls-ca-file` (SQLite ignores them): `verify-full` needs the
+/// CA file, the other modes take none.
+fn check_tls(v: &mut V<'_>, raw: &RawLeases, config_dir: &std::path::Path) -> Option<PgTls> {
+    let ca = raw.tls_ca_file.as_ref();
+    let tls = match (raw.tls.get_ref().as_str(), ca) {
+        ("disable", None) => PgTls::Disable,
+        ("require", None) => PgTls::Require,
+        ("verify-full", Some(ca)) => PgTls::VerifyFull {
+            ca_file: config_dir.join(ca.get_ref()),
+        },
+        ("verify-full", None) => {
+            v.err(
+                raw.tls.span(),
+                "leases.tls",
+                "tls = \"verify-full\" needs the CA that signs the database's certificate",
+                "add tls-ca-file = \"db-ca.pem\"",
+            );
+            return None;
+        }
+        ("disable" | "require", Some(ca)) => {
+            v.err(
+                ca.span(),
+                "leases.tls-ca-file",
+                "a CA file is only used with tls = \"verify-full\"",
+                "set tls = \"verify-full\" to check the database's certificate, or remove tls-ca-file",
+            );
+            return None;
+        }
+        (other, _) => {
+            v.err(
+                raw.tls.span(),
+                "leases.tls",
+                format!("unknown TLS mode `{other}`"),
+                "use \"disable\" (Unix socket, trusted network), \"require\" (encrypted) or \"verify-full\" (encrypted, certificate checked against tls-ca-file)",
+            );
+            return None;
+        }
+    };
+    Some(tls)
 }
 
 /// A connection string must look like one and must not carry a password.

@@ -1,5 +1,5 @@
 use super::super::tests::{check, errors, BASE};
-use super::{LeaseBackend, PgSettings};
+use super::{LeaseBackend, PgSettings, PgTls};
 
 fn with(leases: &str) -> String {
     format!("{BASE}\n[leases]\n{leases}")
@@ -26,6 +26,7 @@ fn postgresql_backend_takes_url_site_and_password_file() {
             offline_queue: pbxnet_config::Site::default()
                 .state_directory
                 .join("pg-offline-paris-1.sqlite3"),
+            tls: PgTls::Disable,
         })
     );
     // Debug never shows the connection string.
@@ -65,12 +66,20 @@ fn leases_errors_name_key_line_and_column() {
     ));
     assert!(d.iter().any(|e| e.key == "leases.url"), "{d:#?}");
 
-    let d = errors(&with("tls = \"require\"\n"));
+    let d = errors(&with("tls = \"verify-full\"\n"));
     assert!(
         d.iter()
-            .any(|e| e.key == "leases.tls" && e.message.contains("not supported yet")),
+            .any(|e| e.key == "leases.tls" && e.message.contains("needs the CA")),
         "{d:#?}"
     );
+    let d = errors(&with("tls = \"require\"\ntls-ca-file = \"ca.pem\"\n"));
+    assert!(
+        d.iter()
+            .any(|e| e.key == "leases.tls-ca-file" && e.line == 13),
+        "{d:#?}"
+    );
+    let d = errors(&with("tls = \"prefer\"\n"));
+    assert!(d.iter().any(|e| e.key == "leases.tls"), "{d:#?}");
 
     let d = errors(&with("site = \"a b\"\n"));
     assert!(
@@ -80,4 +89,32 @@ fn leases_errors_name_key_line_and_column() {
 
     let d = errors(&with("bakend = \"sqlite\"\n"));
     assert!(!d.is_empty());
+}
+
+#[test]
+fn tls_modes_take_the_ca_file_relative_to_the_configuration() {
+    let cfg = check(&with(
+        "backend = \"postgresql\"\nurl = \"host=db.example user=pbxnet\"\ntls = \"verify-full\"\ntls-ca-file = \"db-ca.pem\"\n",
+    ))
+    .unwrap_or_else(|d| panic!("{d:#?}"));
+    let LeaseBackend::Postgres(pg) = cfg.leases else {
+        panic!("{:?}", cfg.leases)
+    };
+    assert_eq!(
+        pg.tls,
+        PgTls::VerifyFull {
+            ca_file: "./db-ca.pem".into()
+        }
+    );
+    let cfg = check(&with(
+        "backend = \"postgresql\"\nurl = \"host=db.example user=pbxnet\"\ntls = \"require\"\n",
+    ))
+    .unwrap_or_else(|d| panic!("{d:#?}"));
+    assert!(matches!(
+        cfg.leases,
+        LeaseBackend::Postgres(PgSettings {
+            tls: PgTls::Require,
+            ..
+        })
+    ));
 }

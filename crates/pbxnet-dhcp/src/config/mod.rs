@@ -16,7 +16,7 @@ mod raw;
 mod subnets;
 mod urls;
 
-pub use leases::{LeaseBackend, PgSettings};
+pub use leases::{LeaseBackend, PgSettings, PgTls};
 pub use raw::{RawClass, RawDhcp, RawFlood, RawLeases, RawOption, RawPool, RawProfile, RawSubnet};
 
 use std::path::PathBuf;

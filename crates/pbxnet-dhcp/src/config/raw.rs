@@ -109,9 +109,12 @@ pub struct RawLeases {
     /// Site whose leases this server serves.
     #[serde(default = "default_site")]
     pub site: Spanned<String>,
-    /// TLS to the database: `disable` (only mode so far) or `require`.
+    /// TLS to the database: `disable`, `require` or `verify-full`.
     #[serde(default = "default_tls")]
     pub tls: Spanned<String>,
+    /// CA certificates (PEM) that sign the database's certificate
+    /// (`verify-full`).
+    pub tls_ca_file: Option<Spanned<std::path::PathBuf>>,
 }
 
 impl Default for RawLeases {
@@ -122,6 +125,7 @@ impl Default for RawLeases {
             password_file: None,
             site: default_site(),
             tls: default_tls(),
+            tls_ca_file: None,
         }
     }
 }

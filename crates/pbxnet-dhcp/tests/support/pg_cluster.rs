@@ -14,6 +14,8 @@ const USER: &str = "nobody";
 /// A running scratch cluster.
 pub(crate) struct PgCluster {
     dir: tempfile::TempDir,
+    /// Extra server options (TCP and TLS for [`PgCluster::start_tls`]).
+    extra: String,
 }
 
 /// Why no cluster can run here (the test prints it and passes as skipped).
@@ -57,6 +59,46 @@ impl PgCluster {
     /// initdb and start; the superuser is `pbxnet` (trust auth on the
     /// socket only).
     pub(crate) fn start() -> PgCluster {
+        Self::start_with(|_| String::new())
+    }
+
+    /// Like [`PgCluster::start`], also listening on 127.0.0.1 (the port in
+    /// [`PgCluster::port`]) with `ssl = on` and this certificate and key.
+    pub(crate) fn start_tls(cert_pem: &str, key_pem: &str) -> PgCluster {
+        Self::start_with(|dir| {
+            let nobody = nix::unistd::User::from_name(USER).unwrap().unwrap().uid;
+            for (name, text) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+                let path = dir.join(name);
+                std::fs::write(&path, text).unwrap();
+                nix::unistd::chown(&path, Some(nobody), None).unwrap();
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .unwrap();
+            }
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            std::fs::write(dir.join("port"), port.to_string()).unwrap();
+            format!(
+                " -c listen_addresses='127.0.0.1' -c port={port} -c ssl=on -c ssl_cert_file='{0}/server.crt' -c ssl_key_file='{0}/server.key'",
+                dir.display()
+            )
+        })
+    }
+
+    /// The TCP port of a cluster started by [`PgCluster::start_tls`].
+    pub(crate) fn port(&self) -> u16 {
+        std::fs::read_to_string(self.dir.path().join("port"))
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn start_with(extra: impl FnOnce(&Path) -> String) -> PgCluster {
         let dir = tempfile::Builder::new()
             .prefix("pbxnet-pg")
             .tempdir()
@@ -67,7 +109,8 @@ impl PgCluster {
             None,
         )
         .expect("chown to nobody");
-        let cluster = PgCluster { dir };
+        let extra = extra(dir.path());
+        let cluster = PgCluster { dir, extra };
         let mut initdb = as_nobody("initdb");
         initdb
             .args([
@@ -98,8 +141,9 @@ impl PgCluster {
             .arg(self.dir.path().join("log"))
             .arg("-o")
             .arg(format!(
-                "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=on -c synchronous_commit=on",
-                self.dir.path().display()
+                "-c listen_addresses='' -c unix_socket_directories='{}' -c fsync=on -c synchronous_commit=on{}",
+                self.dir.path().display(),
+                self.extra
             ));
         run(c, "pg_ctl start");
     }

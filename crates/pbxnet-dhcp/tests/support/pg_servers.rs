@@ -24,6 +24,7 @@ pub(crate) fn settings(pg: &PgCluster, site: &str) -> PgSettings {
         password_file: None,
         site: site.into(),
         offline_queue: pg.dir().join(format!("offline-{site}-{n}.sqlite3")),
+        tls: pbxnet_dhcp::config::PgTls::Disable,
     }
 }
 

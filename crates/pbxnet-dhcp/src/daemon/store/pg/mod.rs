@@ -25,6 +25,7 @@ mod change;
 mod health;
 mod replay;
 pub mod sql;
+mod tls;
 mod wal;
 mod writer;
 

@@ -48,8 +48,10 @@ pub(super) const COLUMNS: &str =
 /// connection string or the password.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    /// Connecting or a statement failed.
-    #[error("PostgreSQL lease store: {0}")]
+    /// Connecting or a statement failed (with its causes: "error
+    /// performing TLS handshake" alone does not say which certificate
+    /// check failed).
+    #[error("PostgreSQL lease store: {}", with_causes(.0))]
     Db(#[from] tokio_postgres::Error),
     /// The password file cannot be read.
     #[error("reading the database password file {path}: {source}")]
@@ -73,6 +75,9 @@ pub enum PgError {
     /// The runtime or thread could not start.
     #[error("PostgreSQL lease store: {0}")]
     Start(String),
+    /// The TLS configuration cannot be built (CA file).
+    #[error("PostgreSQL lease store: {0}")]
+    Tls(String),
     /// The database did not answer in time.
     #[error("PostgreSQL lease store: no answer within the timeout ({0})")]
     Timeout(&'static str),
@@ -84,7 +89,7 @@ impl PgError {
     /// then goes offline instead of failing the commit.
     pub fn unreachable(&self) -> bool {
         match self {
-            PgError::Timeout(_) | PgError::Password { .. } => true,
+            PgError::Timeout(_) | PgError::Password { .. } | PgError::Tls(_) => true,
             PgError::Db(e) => match e.code() {
                 None => true,
                 // 08: connection exception; 57: operator intervention
@@ -97,6 +102,21 @@ impl PgError {
             PgError::Schema(_) | PgError::Corrupt { .. } | PgError::Start(_) => false,
         }
     }
+}
+
+/// `e` and each error that caused it, `: `-separated.
+fn with_causes(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// How long connecting may take, when the connection string does not say.
@@ -125,13 +145,29 @@ pub async fn connect(settings: &PgSettings) -> Result<Client, PgError> {
         .keepalives_interval(std::time::Duration::from_secs(2))
         .keepalives_retries(3)
         .tcp_user_timeout(std::time::Duration::from_secs(10));
-    let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!(error = %e, "PostgreSQL lease store connection closed");
+    let client = match super::tls::client_config(&settings.tls).map_err(PgError::Tls)? {
+        None => {
+            let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(watch(conn));
+            client
         }
-    });
+        Some(tls) => {
+            // Refuse a server that does not offer TLS (the default,
+            // `prefer`, would fall back to plain text).
+            cfg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let (client, conn) = cfg.connect(super::tls::MakeRustls(tls)).await?;
+            tokio::spawn(watch(conn));
+            client
+        }
+    };
     Ok(client)
+}
+
+/// Drives a connection until it closes, and says why it did.
+async fn watch<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(conn: F) {
+    if let Err(e) = conn.await {
+        tracing::warn!(error = %e, "PostgreSQL lease store connection closed");
+    }
 }
 
 /// The schema version in the database, `None` when it has none.
