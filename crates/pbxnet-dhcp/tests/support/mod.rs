@@ -6,6 +6,6 @@ pub(crate) mod cluster;
 #[allow(dead_code)]
 pub(crate) mod pg_cluster;
 #[allow(dead_code)]
-pub(crate) mod pg_servers;
-#[allow(dead_code)]
 pub(crate) mod pg_net;
+#[allow(dead_code)]
+pub(crate) mod pg_servers;
