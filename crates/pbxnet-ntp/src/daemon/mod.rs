@@ -34,6 +34,7 @@ mod control;
 pub mod mmsg;
 mod net;
 mod render;
+mod source_events;
 mod system;
 mod upstream;
 mod worker;
@@ -86,6 +87,7 @@ pub(crate) struct Sockets {
 impl Daemon for Ntpd {
     const NAME: &'static str = "pbxnet-ntpd";
     const ABOUT: &'static str = "NTP/SNTP server of the pbxnet site";
+    const EVENTS: Option<pbxnet_inventory::Daemon> = Some(pbxnet_inventory::Daemon::Ntpd);
     type Config = NtpConfig;
     type Command = NoCommand;
     type StatusOptions = StatusOptions;
@@ -118,9 +120,10 @@ impl Daemon for Ntpd {
     async fn start(
         bound: Sockets,
         config: Config<Self>,
-        _events: pbxnet_runtime::events::Events,
+        events: pbxnet_runtime::events::Events,
     ) -> anyhow::Result<Self> {
-        let system = system::System::start(bound.sockets, bound.workers, &config.daemon).await?;
+        let system =
+            system::System::start(bound.sockets, bound.workers, &config.daemon, events).await?;
         Ok(Ntpd { system })
     }
 
