@@ -20,6 +20,7 @@ mod mac;
 mod packet;
 mod policy;
 mod ratelimit;
+mod requests;
 mod server;
 mod time;
 
@@ -44,6 +45,7 @@ pub use packet::{
 };
 pub use policy::{Access, AccessPolicy, BadMacResponse, IpNet, IpNetError};
 pub use ratelimit::{RateLimitConfig, RateLimiter, RateVerdict, SLOT_BYTES};
+pub use requests::RequestSeen;
 pub use server::{
     PendingReply, Server, ServerAction, ServerConfig, ServerStats, SystemState, MAX_REPLY_LEN, PHI,
 };

@@ -17,7 +17,9 @@ use crate::mac::{AuthError, KeyStore};
 use crate::packet::{Header, LeapIndicator, Mode, Packet, ReferenceId, HEADER_LEN, MAX_MAC_LEN};
 use crate::policy::{Access, AccessPolicy, BadMacResponse};
 use crate::ratelimit::{RateLimitConfig, RateLimiter, RateVerdict};
+use crate::requests::{RequestSeen, Seen};
 use crate::time::{NtpDuration, NtpShort, NtpTimestamp};
+use pbxnet_inventory::AuthResult;
 use std::net::IpAddr;
 
 /// Smallest `buf` that [`Server::handle`] can always answer into.
@@ -204,6 +206,10 @@ pub struct Server {
     limiter: Option<RateLimiter>,
     seed: [u64; 2],
     stats: ServerStats,
+    /// Client requests handled since the shell last took them, while it
+    /// asks for them ([`Server::report_requests`]).
+    requests: Vec<RequestSeen>,
+    report: bool,
 }
 
 /// Byte range of the transmit timestamp in a reply.
@@ -258,7 +264,24 @@ impl Server {
             limiter,
             seed,
             stats: ServerStats::default(),
+            requests: Vec::new(),
+            report: false,
         }
+    }
+
+    /// Asks for one [`RequestSeen`] per client request, taken with
+    /// [`Server::take_requests`]; off by default, and turning it off drops
+    /// what was not taken.
+    pub fn report_requests(&mut self, on: bool) {
+        self.report = on;
+        if !on {
+            self.requests.clear();
+        }
+    }
+
+    /// The client requests handled since the last call.
+    pub fn take_requests(&mut self) -> std::vec::Drain<'_, RequestSeen> {
+        self.requests.drain(..)
     }
 
     /// Replace the configuration (keys, policy, rate limits). The rate table
@@ -330,6 +353,24 @@ impl Server {
         now_ms: u64,
         buf: &mut [u8],
     ) -> Option<PendingReply> {
+        let mut seen = Seen::default();
+        let p = self.check(request, peer, recv, now_ms, buf, &mut seen);
+        if self.report {
+            self.requests.extend(seen.finish(peer));
+        }
+        p
+    }
+
+    /// [`Server::prepare`]'s checks; `seen` records what they found.
+    fn check(
+        &mut self,
+        request: &[u8],
+        peer: IpAddr,
+        recv: NtpTimestamp,
+        now_ms: u64,
+        buf: &mut [u8],
+        seen: &mut Seen,
+    ) -> Option<PendingReply> {
         self.stats.received += 1;
         let pkt = match Packet::decode(request) {
             Ok(p) => p,
@@ -359,6 +400,7 @@ impl Server {
             self.stats.drop_buffer += 1;
             return None;
         }
+        *seen = Seen::request(h.version, pkt.mac.as_ref().map(|m| m.key_id));
 
         let access = self.config.policy.check(peer);
         if access == Access::Deny && !self.config.policy.deny_kod {
@@ -382,15 +424,17 @@ impl Server {
             leaked: verdict == RateVerdict::Leak,
         };
         if access == Access::Deny {
+            seen.kod = Some("DENY");
             let n = self.write_kod(&pkt, ReferenceId::DENY, buf);
             return self.check_size(request.len(), pending(Pending::KodDeny, n));
         }
         if verdict == RateVerdict::Kod {
+            seen.kod = Some("RATE");
             let n = self.write_kod(&pkt, ReferenceId::RATE, buf);
             return self.check_size(request.len(), pending(Pending::KodRate, n));
         }
 
-        let (kind, len) = self.authenticate(&pkt)?;
+        let (kind, len) = self.authenticate(&pkt, seen)?;
         if kind == Pending::Plain && access == Access::AuthRequired {
             self.stats.drop_auth_required += 1;
             return None;
@@ -401,10 +445,11 @@ impl Server {
 
     /// The MAC check: what kind of reply (plain, signed, crypto-NAK) and
     /// its length; `None` (counted) when a bad MAC gets silence.
-    fn authenticate(&mut self, pkt: &Packet<'_>) -> Option<(Pending, usize)> {
+    fn authenticate(&mut self, pkt: &Packet<'_>, seen: &mut Seen) -> Option<(Pending, usize)> {
         let Some(mac) = pkt.mac else {
             return Some((Pending::Plain, HEADER_LEN));
         };
+        seen.auth = Some(AuthResult::Ok);
         match self
             .config
             .keys
@@ -415,17 +460,26 @@ impl Server {
                 HEADER_LEN + 4 + k.kind().digest_len(),
             )),
             Err(e) => {
-                match e {
-                    AuthError::BadMac { .. } => self.stats.auth_bad_mac += 1,
-                    AuthError::UnknownKey { .. } => self.stats.auth_unknown_key += 1,
-                    AuthError::UntrustedKey { .. } => self.stats.auth_untrusted_key += 1,
-                }
+                let (counter, result) = match e {
+                    AuthError::BadMac { .. } => (&mut self.stats.auth_bad_mac, AuthResult::BadMac),
+                    AuthError::UnknownKey { .. } => {
+                        (&mut self.stats.auth_unknown_key, AuthResult::UnknownKey)
+                    }
+                    AuthError::UntrustedKey { .. } => {
+                        (&mut self.stats.auth_untrusted_key, AuthResult::UnknownKey)
+                    }
+                };
+                *counter += 1;
+                seen.auth = Some(result);
                 match self.config.policy.bad_mac {
                     BadMacResponse::Silence => {
                         self.stats.drop_bad_auth += 1;
                         None
                     }
-                    BadMacResponse::CryptoNak => Some((Pending::Nak, HEADER_LEN + 4)),
+                    BadMacResponse::CryptoNak => {
+                        seen.kod = Some("CRYP");
+                        Some((Pending::Nak, HEADER_LEN + 4))
+                    }
                 }
             }
         }

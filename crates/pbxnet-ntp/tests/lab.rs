@@ -7,7 +7,8 @@
 //! daemon runs in the server namespace at 192.168.92.246:123. chronyd runs
 //! with `-x` and, like every lab process, without CAP_SYS_TIME.
 
-use pbxnet_testlab::{skip_unless_root, Daemon, Lab, Netns};
+use pbxnet_inventory::{AuthResult, Event};
+use pbxnet_testlab::{skip_unless_root, Daemon, EventTap, Lab, Netns};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,18 @@ impl Ntpd {
         let mut daemon = Daemon::spawn(ns, exe, &["--config", &cfg, "run"]).unwrap();
         daemon.wait_ready(Duration::from_secs(20)).unwrap();
         Ntpd { daemon, dir }
+    }
+
+    /// Subscribes to the event socket, once the daemon counts the
+    /// subscriber (events are live only).
+    fn subscribe(&self) -> EventTap {
+        let tap = EventTap::connect(&self.dir.path().join("run/pbxnet-ntpd.events")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status()["events"]["subscribers"] != 1 {
+            assert!(Instant::now() < deadline, "subscriber not counted");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tap
     }
 
     fn status(&self) -> serde_json::Value {
@@ -1096,4 +1109,61 @@ fn system_clock_without_cap_sys_time_reports_eperm_and_only_measures() {
     // and never tried to adjust the clock
     let log = c.daemon.log();
     assert!(!log.contains("cannot adjust"), "{log}");
+}
+
+/// A subscriber sees each of ntpdig's requests: plain, with a trusted MD5
+/// key, and with a key the server does not know (answered with a
+/// crypto-NAK); `status` counts them.
+#[test]
+fn a_subscriber_sees_each_client_request() {
+    skip_unless_root!();
+    let lab = lab(&[11]);
+    let ntpd = Ntpd::start(&lab, BASE_TOML);
+    let tap = ntpd.subscribe();
+    let c = lab.client(0);
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("ntp.keys");
+    write_secret(
+        &keys,
+        &format!("1 MD5 {MD5_HEX}\n9 MD5 {}\n", "ab".repeat(16)),
+    );
+    let k = keys.to_str().unwrap();
+    let (ok, out) = ntpdig(c, &["-j", "-t", "2", "192.168.92.246"]);
+    assert!(ok, "{out}");
+    let (ok, out) = ntpdig(c, &["-j", "-t", "2", "-a", "1", "-k", k, "192.168.92.246"]);
+    assert!(ok, "{out}");
+    let _ = ntpdig(c, &["-j", "-t", "2", "-a", "9", "-k", k, "192.168.92.246"]);
+    tap.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(&e.event, Event::NtpRequest(r) if r.key_id == Some(9)),
+    )
+    .unwrap_or_else(|seen| panic!("no request with key 9; saw {seen:#?}"));
+    let seen: Vec<_> = tap
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::NtpRequest(r) => Some((r.client_ip, r.version, r.key_id, r.auth, r.kod)),
+            _ => None,
+        })
+        .collect();
+    let client = Ipv4Addr::new(192, 168, 92, 11);
+    assert_eq!(
+        seen,
+        [
+            (client, 4, None, AuthResult::None, None),
+            (client, 4, Some(1), AuthResult::Ok, None),
+            (
+                client,
+                4,
+                Some(9),
+                AuthResult::UnknownKey,
+                Some("CRYP".to_string())
+            ),
+        ]
+    );
+    let status = ntpd.status();
+    assert_eq!(status["events"]["published"], 3, "{status}");
+    assert!(ntpd
+        .status_text(&[])
+        .contains("events: 1 subscriber, 3 published"));
 }

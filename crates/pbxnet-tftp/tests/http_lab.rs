@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pbxnet_testlab::{skip_unless_root, Daemon, Lab, Netns, SERVER_IP};
+use pbxnet_inventory::{Event, Outcome, Protocol, TransferEvent};
+use pbxnet_testlab::{skip_unless_root, Daemon, EventTap, Lab, Netns, SERVER_IP};
 
 const GOOD_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 10);
 const BAD_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 92, 11);
@@ -215,6 +216,17 @@ impl Site {
             .unwrap();
         assert!(out.status.success(), "status: {out:?}");
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+    /// Subscribes to the event socket, once the daemon counts the
+    /// subscriber (events are live only).
+    fn subscribe(&self) -> EventTap {
+        let tap = EventTap::connect(&self.dir.path().join("run/pbxnet-tftpd.events")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status()["events"]["subscribers"] != 1 {
+            assert!(Instant::now() < deadline, "subscriber not counted");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        tap
     }
 }
 
@@ -1616,4 +1628,112 @@ fn malformed_requests_and_slowloris_do_not_disturb_good_clients() {
         "status counts {timeouts} timeouts: {h}"
     );
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// A subscriber sees one event per transfer end, whatever the protocol:
+/// tftp-hpa's read and a name TFTP does not have, curl's HTTP read (with
+/// its User-Agent) and 404, and an HTTPS read with a client certificate
+/// (its subject) and one refused without it.
+#[test]
+fn a_subscriber_sees_every_transfer_end() {
+    skip_unless_root!();
+    let s = start(
+        "",
+        "[[https.client-certificates]]\nfolder = \"ThirdParty_Devices\"\nca = \"{pki}/ca.pem\"\nrequired = true\n",
+        |_, _| {},
+    );
+    let tap = s.subscribe();
+    let (c, work, pki) = (s.good(), s.work(), s.pki());
+    let ca = s.ca();
+    let cert = pki.join("client.pem").display().to_string();
+    let key = pki.join("client.key").display().to_string();
+    let file = "ThirdParty_Devices/sip-phone.cfg";
+    let out = run_in(
+        c,
+        &work,
+        "tftp",
+        &["-m", "binary", HOST, "-c", "get", file, "hpa-got"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    // Served as rendered (its macros expanded): the size the client got.
+    let size = fs::metadata(work.join("hpa-got")).unwrap().len();
+    assert!(size > 0);
+    let _ = run_in(
+        c,
+        &work,
+        "tftp",
+        &[HOST, "-c", "get", "no-such.cfg", "hpa-missing"],
+    );
+    let f = curl(
+        c,
+        &work,
+        &["-A", "lab-agent/7", &http("/tpcfg/Binary/README.txt")],
+    );
+    assert_eq!(f.code, 200, "{}", f.stderr);
+    let readme = f.body.len() as u64;
+    assert_eq!(curl(c, &work, &[&http("/Binary/none.bin")]).code, 404);
+    let tls = ["--cacert", ca.as_str()];
+    let f = curl(
+        c,
+        &work,
+        &[
+            &tls[..],
+            &["--cert", &cert, "--key", &key, &https(&format!("/{file}"))],
+        ]
+        .concat(),
+    );
+    assert_eq!(f.code, 200, "{}", f.stderr);
+    assert_eq!(
+        curl(
+            c,
+            &work,
+            &[&tls[..], &[&https(&format!("/{file}"))]].concat()
+        )
+        .code,
+        403
+    );
+
+    tap.wait_for(
+        Duration::from_secs(10),
+        |e| matches!(&e.event, Event::Transfer(t) if t.outcome == Outcome::Denied),
+    )
+    .unwrap_or_else(|seen| panic!("no denied transfer; saw {seen:#?}\n{}", s.daemon.log()));
+    let transfers: Vec<TransferEvent> = tap
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.event {
+            Event::Transfer(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let brief: Vec<(Protocol, &str, Outcome, u64)> = transfers
+        .iter()
+        .map(|t| (t.protocol, t.path.as_str(), t.outcome, t.bytes))
+        .collect();
+    assert_eq!(
+        brief,
+        [
+            (Protocol::Tftp, file, Outcome::Ok, size),
+            (Protocol::Tftp, "no-such.cfg", Outcome::NotFound, 0),
+            (Protocol::Http, "Binary/README.txt", Outcome::Ok, readme),
+            (Protocol::Http, "Binary/none.bin", Outcome::NotFound, 0),
+            (Protocol::Https, file, Outcome::Ok, size),
+            (Protocol::Https, file, Outcome::Denied, brief[5].3),
+        ],
+        "{transfers:#?}"
+    );
+    assert!(transfers.iter().all(|t| t.client_ip == GOOD_IP));
+    assert_eq!(transfers[2].user_agent.as_deref(), Some("lab-agent/7"));
+    assert!(transfers[0].user_agent.is_none());
+    assert!(
+        transfers[4]
+            .client_cert
+            .as_deref()
+            .is_some_and(|c| c.contains(CLIENT_CN)),
+        "{transfers:#?}"
+    );
+    assert_eq!(transfers[5].client_cert, None);
+    let status = s.status();
+    assert_eq!(status["events"]["published"], 6, "{status}");
+    assert_eq!(status["events"]["dropped"], 0, "{status}");
 }

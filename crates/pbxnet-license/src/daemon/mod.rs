@@ -143,6 +143,8 @@ struct Shell {
     cfg: Arc<Loaded<LicenseConfig>>,
     clock: Clock,
     validator: Validator,
+    /// The event socket: mode changes are published there.
+    published: pbxnet_runtime::events::Events,
 }
 
 /// Start-up: the state to start from (state files, TPM anchor) and the
@@ -194,6 +196,7 @@ impl Shell {
             cfg,
             clock,
             validator,
+            published: pbxnet_runtime::events::Events::disabled(),
         };
         shell.log_status();
         shell.drain(writer)?;
@@ -232,6 +235,13 @@ impl Shell {
                     verdict,
                 } => {
                     tracing::warn!(%kind, from, to, verdict, "licence mode changed");
+                    self.published.publish(|| {
+                        pbxnet_inventory::Event::License(pbxnet_inventory::LicenseEvent {
+                            mode: to.to_string(),
+                            days_left: None,
+                            counter: None,
+                        })
+                    });
                 }
                 Event::WarmRestartRequired { kind, reason } => {
                     tracing::warn!(%kind, %reason, "warm restart of the PBX required for the new key to take effect");
@@ -315,6 +325,7 @@ pub(crate) enum Wake {
 impl Daemon for Licd {
     const NAME: &'static str = DAEMON;
     const ABOUT: &'static str = "PBX software-key validator (Main .msl / CTI .csl keys)";
+    const EVENTS: Option<pbxnet_inventory::Daemon> = Some(pbxnet_inventory::Daemon::Licd);
     type Config = LicenseConfig;
     type Command = Command;
     type StatusOptions = StatusOptions;
@@ -345,13 +356,14 @@ impl Daemon for Licd {
     async fn start(
         machine: Machine,
         config: Config<Self>,
-        _events: pbxnet_runtime::events::Events,
+        published: pbxnet_runtime::events::Events,
     ) -> Result<Self> {
         let clock = Clock::new();
         let d = &config.daemon;
         let lock = machine.lock;
         let (state, mut writer) = open_state(d, &machine.identity, machine.tpm, clock.now())?;
-        let shell = Shell::start(config, clock, &machine.identity, state, &mut writer)?;
+        let mut shell = Shell::start(config, clock, &machine.identity, state, &mut writer)?;
+        shell.published = published;
         let key_dir = shell.cfg.daemon.key_directory.clone();
         let events = watch_or_poll(&key_dir);
         tracing::info!(socket = %Self::control_socket(&shell.cfg).display(), "ready");
@@ -411,7 +423,8 @@ impl Daemon for Licd {
     async fn reload(&mut self, config: Config<Self>) {
         let state = self.shell.validator.state_at(self.clock.now());
         match Shell::start(config, self.clock, &self.identity, state, &mut self.writer) {
-            Ok(s) => {
+            Ok(mut s) => {
+                s.published = self.shell.published.clone();
                 self.shell = s;
                 if self.shell.cfg.daemon.key_directory != self.key_dir {
                     self.key_dir = self.shell.cfg.daemon.key_directory.clone();
@@ -434,7 +447,11 @@ impl Daemon for Licd {
         let now = self.clock.now();
         let validator = &mut self.shell.validator;
         let answer = match request {
-            Request::Status => serde_json::to_value(validator.status(now))?,
+            Request::Status => {
+                let mut status = serde_json::to_value(validator.status(now))?;
+                status["events"] = serde_json::to_value(self.shell.published.counters())?;
+                status
+            }
             Request::TryAndBuyUse => {
                 validator.handle_try_and_buy_use(now);
                 serde_json::to_value(&validator.status(now).try_and_buy)?

@@ -90,5 +90,19 @@ pub(crate) fn status_text(st: &Value) -> String {
             );
         }
     }
+    events_line(&mut out, st);
     out
+}
+
+/// The event socket's counters, when the daemon sent them.
+fn events_line(out: &mut String, st: &Value) {
+    if let Some(e) = st["events"].as_object() {
+        let _ = writeln!(
+            out,
+            "events: {} subscriber(s), {} published, {} dropped",
+            s(&e["subscribers"]),
+            s(&e["published"]),
+            s(&e["dropped"])
+        );
+    }
 }

@@ -22,6 +22,8 @@ pub(crate) struct View {
     pub(crate) key_file: Option<PathBuf>,
     pub(crate) keys: usize,
     pub(crate) clock: ClockReader,
+    /// The event socket (its counters for `status`).
+    pub(crate) events: pbxnet_runtime::events::Events,
 }
 
 /// The status snapshot (shared by daemon and `status` client).
@@ -52,6 +54,9 @@ pub(crate) struct Snapshot {
     pub(crate) send_errors: u64,
     /// The client side, when sources are configured.
     pub(crate) client: Option<ClientStatus>,
+    /// The event socket: subscribers, events published, lines dropped.
+    #[serde(default)]
+    pub(crate) events: pbxnet_runtime::events::EventCounters,
 }
 
 /// The clients the server has seen (`status clients`).
@@ -148,6 +153,7 @@ fn snapshot(v: &View, client: Option<ClientStatus>) -> Snapshot {
         no_kernel_timestamp: t.no_kernel_timestamp,
         send_errors: t.send_errors,
         client,
+        events: v.events.counters(),
     }
 }
 

@@ -36,6 +36,7 @@ mod metrics;
 pub mod mmsg;
 mod net;
 mod render;
+mod source_events;
 mod system;
 mod upstream;
 mod worker;
@@ -88,6 +89,7 @@ pub(crate) struct Sockets {
 impl Daemon for Ntpd {
     const NAME: &'static str = "pbxnet-ntpd";
     const ABOUT: &'static str = "NTP/SNTP server of the pbxnet site";
+    const EVENTS: Option<pbxnet_inventory::Daemon> = Some(pbxnet_inventory::Daemon::Ntpd);
     type Config = NtpConfig;
     type Command = NoCommand;
     type StatusOptions = StatusOptions;
@@ -120,9 +122,10 @@ impl Daemon for Ntpd {
     async fn start(
         bound: Sockets,
         config: Config<Self>,
-        _events: pbxnet_runtime::events::Events,
+        events: pbxnet_runtime::events::Events,
     ) -> anyhow::Result<Self> {
-        let system = system::System::start(bound.sockets, bound.workers, &config.daemon).await?;
+        let system =
+            system::System::start(bound.sockets, bound.workers, &config.daemon, events).await?;
         Ok(Ntpd { system })
     }
 

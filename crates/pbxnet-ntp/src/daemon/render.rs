@@ -322,6 +322,7 @@ pub(crate) fn status(s: &Snapshot) -> String {
     o += &tracking(s);
     o += "\n";
     o += &server(s);
+    o += &format!("events: {}\n", s.events);
     if let Some(c) = &s.client {
         o += "\n";
         o += &sources(c);

@@ -2,6 +2,7 @@
 //! dispersion), the client side feeding it, and the channel that carries
 //! the configuration and the system state to the server workers.
 
+use std::collections::HashMap;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +11,10 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 
 use super::clock::{ClockReader, DaemonClock};
-use super::{control, upstream, worker};
+use pbxnet_inventory::{Event as Published, SourceState};
+use pbxnet_runtime::events::Events;
+
+use super::{control, source_events, upstream, worker};
 use crate::{NtpConfig, ServerConfig, SystemState};
 
 /// What the workers serve with.
@@ -43,6 +47,10 @@ pub(super) struct System {
     feed: watch::Sender<Feed>,
     view: control::View,
     refresh: tokio::time::Interval,
+    /// Each source's state as last published (empty while nobody
+    /// subscribes, so a new subscriber gets every source's state at the
+    /// client side's next event).
+    source_states: HashMap<String, SourceState>,
 }
 
 impl System {
@@ -51,6 +59,7 @@ impl System {
         sockets: Vec<UdpSocket>,
         workers: usize,
         cfg: &NtpConfig,
+        events: Events,
     ) -> anyhow::Result<System> {
         let precision = measure_precision();
         let (replies_tx, replies_rx) = mpsc::channel::<upstream::Reply>(64);
@@ -73,8 +82,8 @@ impl System {
             };
         let state = system_state(cfg, up.as_ref(), &reader, precision);
         let (feed, feed_rx) = watch::channel(Arc::new((cfg.server.clone(), state)));
-        let shared =
-            worker::spawn_workers(sockets, feed_rx, &reader, cfg).context("spawning worker")?;
+        let shared = worker::spawn_workers(sockets, feed_rx, &reader, cfg, &events)
+            .context("spawning worker")?;
         let view = control::View {
             started: Instant::now(),
             workers: shared,
@@ -83,6 +92,7 @@ impl System {
             key_file: cfg.key_file.clone(),
             keys: cfg.server.keys.len(),
             clock: reader.clone(),
+            events,
         };
         tracing::info!(listen = ?cfg.listen, workers, precision, local_stratum = ?cfg.local_stratum, "pbxnet-ntpd serving");
         Ok(System {
@@ -96,6 +106,7 @@ impl System {
             feed,
             view,
             refresh: tokio::time::interval(Duration::from_secs(16)),
+            source_states: HashMap::new(),
         })
     }
 
@@ -129,6 +140,20 @@ impl System {
             }
         }
         self.publish();
+        self.publish_sources();
+    }
+
+    /// The sources whose state changed, on the event socket (only while
+    /// someone subscribes: the client side's status is not built otherwise).
+    fn publish_sources(&mut self) {
+        let events = &self.view.events;
+        let Some(up) = self.up.as_ref().filter(|_| events.active()) else {
+            self.source_states.clear();
+            return;
+        };
+        for change in source_events::changes(&mut self.source_states, &up.status().sources) {
+            events.publish(|| Published::NtpSource(change));
+        }
     }
 
     /// Sends the system state to the workers when it changed.

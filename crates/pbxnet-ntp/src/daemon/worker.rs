@@ -35,6 +35,9 @@
 //! `status` and `status clients` are current as soon as the batch is
 //! answered.
 
+use pbxnet_inventory::{Event, NtpRequestEvent};
+use pbxnet_runtime::events::Events;
+
 use super::clock::{ClockReader, Shift};
 use super::mmsg::{RecvBatch, SendBatch};
 use super::net::{now_ntp, Feed, Shared, WorkerOptions, WorkerStats, RX_BATCH};
@@ -55,6 +58,7 @@ pub(crate) fn spawn_workers(
     feed: Feed,
     clock: &ClockReader,
     cfg: &crate::NtpConfig,
+    events: &Events,
 ) -> io::Result<Arc<Shared>> {
     let seed_base: u64 = rand::random();
     let shared = Arc::new(Shared {
@@ -80,6 +84,7 @@ pub(crate) fn spawn_workers(
         let feed = feed.clone();
         let shared = shared.clone();
         let clock = clock.clone();
+        let events = events.clone();
         let seed = [
             seed_base ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             seed_base.rotate_left(17) ^ i as u64,
@@ -87,7 +92,7 @@ pub(crate) fn spawn_workers(
         std::thread::Builder::new()
             .name(format!("ntp-worker-{i}"))
             .spawn(move || {
-                if let Err(e) = run_worker(i, sock, feed, shared, seed, clock, opts) {
+                if let Err(e) = run_worker(i, sock, (feed, events), shared, seed, clock, opts) {
                     tracing::error!(worker = i, error = %e, "worker stopped");
                 }
             })?;
@@ -115,7 +120,7 @@ struct Worker {
 fn run_worker(
     index: usize,
     sock: StdUdpSocket,
-    mut feed: Feed,
+    (mut feed, events): (Feed, Events),
     shared: Arc<Shared>,
     seed: [u64; 2],
     clock: ClockReader,
@@ -162,8 +167,12 @@ fn run_worker(
         // Our time = real time + the simulated phase (0 unless simulated).
         let shift = clock.snapshot();
         let now_ms = shared.now_ms();
+        // Requests are recorded only while someone subscribes: one atomic
+        // load per batch when nobody does.
+        w.server.report_requests(events.active());
         w.answer_batch(&sock, shift, now_ms);
         w.publish(&shared, now_ms);
+        publish_requests(&mut w.server, &events);
     }
 }
 
@@ -281,5 +290,28 @@ impl Worker {
             }
         }
         self.seen.clear();
+    }
+}
+
+/// The batch's client requests on the event socket (IPv4 clients: the
+/// inventory attributes them through DHCP leases).
+fn publish_requests(server: &mut Server, events: &Events) {
+    for r in server.take_requests() {
+        let client_ip = match r.client {
+            IpAddr::V4(v4) => v4,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4,
+                None => continue,
+            },
+        };
+        events.publish(|| {
+            Event::NtpRequest(NtpRequestEvent {
+                client_ip,
+                version: r.version,
+                key_id: r.key_id,
+                auth: r.auth,
+                kod: r.kod.map(str::to_string),
+            })
+        });
     }
 }

@@ -548,3 +548,59 @@ mod prop {
         }
     }
 }
+
+/// Each client request is reported for the event socket only while asked
+/// for: version, key id, the MAC check and the kiss code sent; what is not
+/// a client request is not reported.
+#[test]
+fn client_requests_are_reported_only_when_asked() {
+    let mut s = local_server(ServerConfig {
+        keys: keys(),
+        ..Default::default()
+    });
+    answer(&mut s, &req(4, 3));
+    assert_eq!(s.take_requests().count(), 0, "nobody asked");
+    s.report_requests(true);
+    answer(&mut s, &req(3, 3));
+    answer(&mut s, &signed(req(4, 3), 2));
+    let mut bad = signed(req(4, 3), 1);
+    let last = bad.len() - 1;
+    bad[last] ^= 0x80;
+    answer(&mut s, &bad);
+    answer(&mut s, &signed(req(4, 3), 4));
+    answer(&mut s, &req(4, 6)); // control mode: not a client request
+    answer(&mut s, b"short");
+    let seen: Vec<_> = s
+        .take_requests()
+        .map(|r| (r.client, r.version, r.key_id, r.auth, r.kod))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (peer(), 3, None, AuthResult::None, None),
+            (peer(), 4, Some(2), AuthResult::Ok, None),
+            (peer(), 4, Some(1), AuthResult::BadMac, Some("CRYP")),
+            (peer(), 4, Some(4), AuthResult::UnknownKey, Some("CRYP")),
+        ]
+    );
+    let policy = AccessPolicy {
+        allow: vec!["10.0.0.0/8".parse::<IpNet>().unwrap()],
+        deny_kod: true,
+        ..Default::default()
+    };
+    let mut s = local_server(ServerConfig {
+        policy,
+        ..Default::default()
+    });
+    s.report_requests(true);
+    answer(&mut s, &req(4, 3));
+    let denied: Vec<_> = s.take_requests().map(|r| r.kod).collect();
+    assert_eq!(denied, [Some("DENY")]);
+    answer(&mut s, &req(4, 3));
+    s.report_requests(false);
+    assert_eq!(
+        s.take_requests().count(),
+        0,
+        "turned off: nothing left over"
+    );
+}

@@ -21,11 +21,13 @@
 //! - `host.rs`: the served tree read for `check`, start-up and reload;
 //! - `status.rs`: the control-socket request, the status answer and its text;
 //! - `metrics.rs`: `/metrics`: transfers, bytes and refusals per protocol;
+//! - `events.rs`: transfer ends as published events (the event socket);
 //! - `http/`: the HTTP/1.1 and HTTPS front end (same content as TFTP reads);
 //! - `tls.rs`: HTTPS certificate (configured or self-signed), rustls
 //!   configuration, client certificates per folder, their `check`.
 
 mod content;
+mod events;
 mod files;
 mod host;
 mod http;
@@ -72,6 +74,7 @@ impl Daemon for Tftpd {
     const NAME: &'static str = "pbxnet-tftpd";
     const ABOUT: &'static str = "TFTP, HTTP and HTTPS server for switch, AP and phone provisioning";
     const CONTROL_SOCKET_REQUIRED: bool = false;
+    const EVENTS: Option<pbxnet_inventory::Daemon> = Some(pbxnet_inventory::Daemon::Tftpd);
     type Config = TftpConfig;
     type Command = NoCommand;
     type StatusOptions = NoOptions;
@@ -90,20 +93,20 @@ impl Daemon for Tftpd {
     async fn start(
         bound: Bound,
         config: Config<Self>,
-        _events: pbxnet_runtime::events::Events,
+        events: pbxnet_runtime::events::Events,
     ) -> Result<Self> {
         // Transfers and HTTP connections run on worker threads; the main
         // loop (and the HTTP accept loops) on this one.
         let workers =
             Workers::start(config.daemon.threads).context("starting the worker threads")?;
         let active = Active::new(config);
-        let http = http::HttpFront::start(bound.tcp, active.clone(), &workers)?;
+        let http = http::HttpFront::start(bound.tcp, active.clone(), &workers, events.clone())?;
         let listen = bound.udp;
         tracing::info!(listen = %listen.local_addr()?, root = %active.cfg().root.display(), "pbxnet-tftpd ready");
         Ok(Tftpd {
             bound_listen: active.cfg().listen,
             started: Instant::now(),
-            serve: Serve::new(listen, active, workers),
+            serve: Serve::new(listen, active, workers, events),
             http,
         })
     }
@@ -146,6 +149,7 @@ impl Daemon for Tftpd {
             &self.serve.running,
             &self.serve.totals,
             self.http.status(),
+            self.serve.events.counters(),
         ))
     }
 

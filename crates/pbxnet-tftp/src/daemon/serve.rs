@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+use pbxnet_inventory::Protocol;
+use pbxnet_runtime::events::Events;
+
 use super::content::{open_content, Active};
+use super::events::{self, refusal_outcome, tftp_outcome, Ended};
 use super::files::{self, OpenError};
 use super::sockets::{bind_transfer, path_mtu, send_error};
 use super::status::{Running, Totals};
@@ -46,10 +50,16 @@ pub(super) struct Serve {
     pub(super) totals: Totals,
     buf: Vec<u8>,
     workers: Workers,
+    pub(super) events: Events,
 }
 
 impl Serve {
-    pub(super) fn new(listen: UdpSocket, active: Active, workers: Workers) -> Serve {
+    pub(super) fn new(
+        listen: UdpSocket,
+        active: Active,
+        workers: Workers,
+        events: Events,
+    ) -> Serve {
         let seed: u64 = rand::random();
         let cfg = active.cfg();
         let ports = cfg.port_range.map(|(a, b)| PortPicker::new(seed, a, b));
@@ -70,6 +80,7 @@ impl Serve {
             totals: Totals::default(),
             buf: vec![0u8; 2048],
             workers,
+            events,
         }
     }
 
@@ -153,6 +164,31 @@ impl Serve {
             retransmits = f.retransmits, outcome = %f.outcome,
             "transfer"
         );
+        let ended = Ended {
+            client: r.client,
+            path: &r.asked,
+            protocol: Protocol::Tftp,
+            bytes: f.bytes,
+            outcome: tftp_outcome(&f.outcome),
+            user_agent: None,
+            client_cert: None,
+        };
+        events::publish(&self.events, ended);
+    }
+
+    /// A refused request ends a transfer before it starts: published too
+    /// (a chain file not found is what the inventory's verdict looks for).
+    fn publish_refusal(&self, peer: SocketAddr, path: &str, reason: RefuseReason) {
+        let ended = Ended {
+            client: peer,
+            path,
+            protocol: Protocol::Tftp,
+            bytes: 0,
+            outcome: refusal_outcome(reason),
+            user_agent: None,
+            client_cert: None,
+        };
+        events::publish(&self.events, ended);
     }
 
     async fn request(&mut self, datagram: &[u8], peer: SocketAddr, id: u64) {
@@ -188,6 +224,7 @@ impl Serve {
         name: &str,
     ) {
         self.count_refusal(reason);
+        self.publish_refusal(peer, name, reason);
         match reason {
             RefuseReason::ServerBusy | RefuseReason::ClientBusy => {
                 tracing::warn!(client = %peer, file = %name, reason = reason.label(), "request refused: concurrency cap reached")
@@ -254,7 +291,7 @@ impl Serve {
         );
         let now = Instant::now();
         let transfer = Transfer::new(now, content, plan.mode, &neg, cfg.timing.clone());
-        let progress = self.register(id, peer, served.clone(), &neg, now, 0);
+        let progress = self.register(id, (peer, name), served.clone(), &neg, now, 0);
         tracing::debug!(client = %peer, file = %served, blksize = neg.blksize, windowsize = neg.windowsize, "transfer started");
         let task = task::drive(
             id,
@@ -339,7 +376,7 @@ impl Serve {
         let sink = files::StagedUpload::new(file, root, tmp, w.destination.clone(), w.overwrite);
         let upload = crate::Upload::new(now, sink, w.mode, &neg, cap, cfg.timing.clone());
         let file = format!("{} (upload)", w.destination);
-        let progress = self.register(id, peer, file, &neg, now, cap);
+        let progress = self.register(id, (peer, w.destination.clone()), file, &neg, now, cap);
         // The file was committed (or removed) by its sink: nothing to do.
         let task = task::drive(
             id,
@@ -401,6 +438,7 @@ impl Serve {
         message: &str,
     ) {
         self.count_refusal(reason);
+        self.publish_refusal(peer, &w.destination, reason);
         tracing::info!(client = %peer, file = %w.destination, reason = reason.label(), %message, "upload refused");
         send_error(&self.listen, peer, code, message).await;
     }
@@ -417,7 +455,7 @@ impl Serve {
     fn register(
         &mut self,
         id: u64,
-        client: SocketAddr,
+        (client, asked): (SocketAddr, String),
         file: String,
         neg: &Negotiated,
         started: Instant,
@@ -427,6 +465,7 @@ impl Serve {
         let running = Running {
             client,
             file,
+            asked,
             blksize: neg.blksize,
             windowsize: neg.windowsize,
             started,

@@ -10,6 +10,8 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use pbxnet_runtime::events::EventCounters;
+
 use super::http::HttpStatus;
 
 /// Control socket request.
@@ -57,6 +59,9 @@ pub(crate) struct StatusReport {
     /// The HTTP(S) front end.
     #[serde(default)]
     http: HttpStatus,
+    /// The event socket: subscribers, events published, lines dropped.
+    #[serde(default)]
+    events: EventCounters,
 }
 
 /// `status`: the answer as text (sorted by client) or JSON.
@@ -103,6 +108,7 @@ pub(super) fn render_status(mut report: StatusReport, json: bool) -> Result<Stri
         let _ = writeln!(out, "  refused {k}: {v}");
     }
     report.http.render(&mut out);
+    let _ = writeln!(out, "events: {}", report.events);
     Ok(out)
 }
 
@@ -111,6 +117,8 @@ pub(super) fn render_status(mut report: StatusReport, json: bool) -> Result<Stri
 pub(super) struct Running {
     pub(super) client: SocketAddr,
     pub(super) file: String,
+    /// The path as the client asked for it (the event's `path`).
+    pub(super) asked: String,
     pub(super) blksize: u16,
     pub(super) windowsize: u16,
     pub(super) started: Instant,
@@ -125,6 +133,7 @@ pub(super) fn report(
     running: &HashMap<u64, Running>,
     totals: &Totals,
     http: HttpStatus,
+    events: EventCounters,
 ) -> StatusReport {
     let now = Instant::now();
     StatusReport {
@@ -143,5 +152,6 @@ pub(super) fn report(
             .collect(),
         totals: totals.clone(),
         http,
+        events,
     }
 }

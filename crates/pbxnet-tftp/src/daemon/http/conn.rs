@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use pbxnet_inventory::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::respond;
@@ -12,6 +13,7 @@ use super::shared::{now_unix, Answer, Peer, Refusal, Shared};
 use super::stats::HttpStats;
 use super::transport::Transport;
 use super::upload;
+use crate::daemon::events::{self, http_outcome, Ended};
 use crate::http::request::{self, HeadError, Method, RequestHead};
 use crate::http::response::{self, ALLOW};
 
@@ -137,13 +139,54 @@ async fn request<S: Transport>(
                 keep_alive: false,
                 path: head.target.clone(),
                 note: Some("request timeout"),
+                cut_short: false,
             }
         }
     };
     shared.stats.count_status(stream.protocol(), answer.status);
     shared.stats.count_bytes(stream.protocol(), answer.bytes);
-    log_line(stream, peer, &head, &answer, started);
+    let client_cert = log_line(stream, peer, &head, &answer, started);
+    publish(stream, peer, shared, &head, &answer, client_cert.as_deref());
     answer.keep_alive
+}
+
+/// The path an event names: the served path, root-relative, without the
+/// template a rendered file came from; for a request refused before its
+/// path was resolved, the target without its query.
+fn event_path(path: &str) -> &str {
+    let served = path.split(" (from ").next().unwrap_or("");
+    served
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('/')
+}
+
+/// One event per answered request: the served path (the asked one when
+/// nothing was served), how it ended, the User-Agent and the client
+/// certificate's subject.
+fn publish<S: Transport>(
+    stream: &S,
+    peer: &Peer,
+    shared: &Shared,
+    head: &RequestHead,
+    a: &Answer,
+    client_cert: Option<&str>,
+) {
+    let protocol = match stream.tls_version() {
+        Some(_) => Protocol::Https,
+        None => Protocol::Http,
+    };
+    let ended = Ended {
+        client: peer.addr,
+        path: event_path(&a.path),
+        protocol,
+        bytes: a.bytes,
+        outcome: http_outcome(a.status, a.cut_short),
+        user_agent: head.get("user-agent"),
+        client_cert,
+    };
+    events::publish(&shared.events, ended);
 }
 
 /// The answer to a checked or refused head.
@@ -179,14 +222,14 @@ async fn answer<S: Transport>(
 }
 
 /// One info line per request. Never the Authorization field: it holds the
-/// digest response.
+/// digest response. Returns the client certificate's subject it logged.
 fn log_line<S: Transport>(
     stream: &S,
     peer: &Peer,
     head: &RequestHead,
     a: &Answer,
     started: Instant,
-) {
+) -> Option<String> {
     // A rendered file is named "<mac>.cfg (from <template>)": the MAC is in
     // the served name, before the template it came from.
     let served = a.path.split(" (from ").next().unwrap_or("");
@@ -212,4 +255,5 @@ fn log_line<S: Transport>(
         note = a.note.unwrap_or(""),
         "http request"
     );
+    client_cert
 }

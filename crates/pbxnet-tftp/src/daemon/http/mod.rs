@@ -94,10 +94,11 @@ impl HttpFront {
         bound: HttpListeners,
         active: Active,
         workers: &Workers,
+        events: pbxnet_runtime::events::Events,
     ) -> Result<HttpFront> {
         let http = &active.cfg().http;
         let admission = Admission::new(http.max_connections, http.max_connections_per_client);
-        let shared = Arc::new(Shared::new(active, admission));
+        let shared = Arc::new(Shared::new(active, admission, events));
         let mut front = HttpFront {
             shared,
             listeners: Vec::new(),

@@ -40,6 +40,7 @@ pub(super) async fn refuse<S: Transport>(
         keep_alive: keep_alive && ok,
         path: path.to_string(),
         note: Some(r.note),
+        cut_short: false,
     }
 }
 
@@ -97,6 +98,7 @@ pub(super) async fn get<S: Transport>(
         keep_alive: keep_alive && ok,
         path: served,
         note,
+        cut_short: !ok && body.is_some(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
+use pbxnet_runtime::events::Events;
 use rustls::pki_types::CertificateDer;
 
 use super::stats::HttpStats;
@@ -26,10 +27,12 @@ pub(crate) struct Shared {
     pub(super) upload_reserved: AtomicU64,
     /// The HTTPS set-up in force (replaced on reload).
     tls: RwLock<Option<Arc<TlsSetup>>>,
+    /// The event socket: one event per answered request.
+    pub(super) events: Events,
 }
 
 impl Shared {
-    pub(super) fn new(active: Active, admission: Admission) -> Shared {
+    pub(super) fn new(active: Active, admission: Admission, events: Events) -> Shared {
         Shared {
             active: RwLock::new(active),
             admission: Mutex::new(admission),
@@ -37,6 +40,7 @@ impl Shared {
             nonce_key: NonceKey::new(rand::random()),
             upload_reserved: AtomicU64::new(0),
             tls: RwLock::new(None),
+            events,
         }
     }
 
@@ -99,6 +103,9 @@ pub(crate) struct Answer {
     pub(crate) path: String,
     /// Why, for refusals.
     pub(crate) note: Option<&'static str>,
+    /// The body was not sent whole (the client went away): an `aborted`
+    /// transfer in the event.
+    pub(crate) cut_short: bool,
 }
 
 /// A refusal: status, why (for the log line), extra fields (Allow,

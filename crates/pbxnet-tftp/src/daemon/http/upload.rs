@@ -56,6 +56,7 @@ pub(super) async fn put<S: Transport>(
                 keep_alive: false,
                 path: admitted.destination,
                 note: None,
+                cut_short: false,
             }
         }
         Err(r) => refuse(stream, r, false, &admitted.destination).await,
