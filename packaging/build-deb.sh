@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make deb`: builds target/debian/pbxnet_<version>-1_<arch>.deb with cargo-deb.
 #
-# 1. release build of the four daemon crates' binaries;
+# 1. release build of the daemon crates' binaries (the four daemons,
+#    pbxnet-admind and pbxnetctl);
 # 2. stages under target/pbxnet-deb/root/ every non-binary file exactly where
 #    it is installed: units, the example site from etc/ (git-tracked files
 #    only, so a local scratch file never ships), man pages rendered from the
@@ -20,7 +21,7 @@ if ! $CARGO deb --version >/dev/null 2>&1; then
 fi
 
 echo "== release build"
-$CARGO build --release -p pbxnet-dhcp -p pbxnet-tftp -p pbxnet-ntp -p pbxnet-license --bins
+$CARGO build --release -p pbxnet-dhcp -p pbxnet-tftp -p pbxnet-ntp -p pbxnet-license -p pbxnet-admin --bins
 
 stage=target/pbxnet-deb
 rm -rf "$stage"
@@ -56,7 +57,7 @@ done
 # the package shipped no NTP page because the list said ntp.md).
 for d in README.md docs/installer-guide.md docs/configuration.md docs/config-reference.md \
          docs/operations.md docs/troubleshooting.md docs/dhcp.md docs/tftp.md docs/ntpd.md \
-         docs/pbxnet-licd.md docs/license-keys.md; do
+         docs/pbxnet-licd.md docs/license-keys.md docs/api.md; do
   install -m 644 "$d" "$root/usr/share/doc/pbxnet/"
 done
 

@@ -69,22 +69,24 @@ check "/var/lib/pbxnet is owned by pbxnet, mode 750" \
 check "/etc/pbxnet/licenses exists" test -d "$root/etc/pbxnet/licenses"
 check "ntp.keys is pbxnet's, mode 600" \
   test "$(stat -c '%u %a' "$root/etc/pbxnet/ntp.keys")" = "$uid 600"
-for b in usr/sbin/pbxnet-dhcpd usr/sbin/pbxnet-tftpd usr/sbin/pbxnet-ntpd usr/sbin/pbxnet-licd usr/bin/pbxnet-keygen; do
+for b in usr/sbin/pbxnet-dhcpd usr/sbin/pbxnet-tftpd usr/sbin/pbxnet-ntpd usr/sbin/pbxnet-licd usr/bin/pbxnet-keygen \
+         usr/sbin/pbxnet-admind usr/bin/pbxnetctl; do
   check "$b installed, executable" test -x "$root/$b"
 done
-for u in pbxnet.target pbxnet-dhcpd.service pbxnet-tftpd.service pbxnet-ntpd.service pbxnet-licd.service; do
+for u in pbxnet.target pbxnet-dhcpd.service pbxnet-tftpd.service pbxnet-ntpd.service pbxnet-licd.service \
+         pbxnet-admind.service; do
   check "unit $u installed" test -f "$root/usr/lib/systemd/system/$u"
 done
 
 conffiles=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Conffiles}\n' pbxnet)
-for f in site.toml dhcp.toml tftp.toml ntp.toml license.toml ntp.keys; do
+for f in site.toml dhcp.toml tftp.toml ntp.toml license.toml admin.toml ntp.keys; do
   check "/etc/pbxnet/$f is a conffile" grep -q "/etc/pbxnet/$f " <<<"$conffiles"
 done
 
 # The operator documentation: the guides and one page per daemon (the pages
 # the man pages and README point to).
 for d in README.md installer-guide.md configuration.md config-reference.md operations.md \
-         troubleshooting.md dhcp.md tftp.md ntpd.md pbxnet-licd.md license-keys.md; do
+         troubleshooting.md dhcp.md tftp.md ntpd.md pbxnet-licd.md license-keys.md api.md; do
   check "/usr/share/doc/pbxnet/$d installed" test -s "$root/usr/share/doc/pbxnet/$d"
 done
 
@@ -105,6 +107,7 @@ wants=$root/etc/systemd/system/pbxnet.target.wants
 check "pbxnet.target enabled (multi-user.target wants it)" test -L "$root/etc/systemd/system/multi-user.target.wants/pbxnet.target"
 check "pbxnet-tftpd enabled" test -L "$wants/pbxnet-tftpd.service"
 check "pbxnet-licd enabled" test -L "$wants/pbxnet-licd.service"
+check "pbxnet-admind enabled (localhost, tokens only)" test -L "$wants/pbxnet-admind.service"
 check "pbxnet-dhcpd NOT enabled (no DHCP on an unknown network)" test ! -e "$wants/pbxnet-dhcpd.service"
 check "pbxnet-ntpd NOT enabled (port 123 and the clock)" test ! -e "$wants/pbxnet-ntpd.service"
 
@@ -118,7 +121,7 @@ for b in "$root"/usr/sbin/pbxnet-* "$root"/usr/bin/pbxnet-keygen; do
   done
 done
 in_root() { chroot "$root" "$@"; }
-for d in dhcpd tftpd ntpd; do
+for d in dhcpd tftpd ntpd admind; do
   check "pbxnet-$d check on /etc/pbxnet" in_root /usr/sbin/pbxnet-$d check --config /etc/pbxnet
 done
 check "pbxnet-licd check fails without the vendor public key" \

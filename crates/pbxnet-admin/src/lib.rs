@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod control_client;
+pub mod ctl;
 pub mod daemon;
 pub mod names;
 pub mod sources;

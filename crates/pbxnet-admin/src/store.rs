@@ -80,6 +80,17 @@ impl EventLog {
         })
     }
 
+    /// Opens an existing log read-only (pbxnetctl while admind is down).
+    pub fn open_read_only(path: &Path) -> Result<EventLog> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("opening {} read-only", path.display()))?;
+        Ok(EventLog {
+            conn,
+            max_events: u64::MAX,
+            since_prune: 0,
+        })
+    }
+
     /// Hands every stored line to `apply`, oldest first; `apply` says
     /// whether it could read the line.
     pub fn replay(&self, mut apply: impl FnMut(&str) -> bool) -> Result<ReplayStats> {

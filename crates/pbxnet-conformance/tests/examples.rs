@@ -165,3 +165,8 @@ fn ntp_example_validates_and_refuses_stray_keys() {
 fn license_example_validates_and_refuses_stray_keys() {
     assert_example::<pbxnet_license::LicenseConfig>();
 }
+
+#[test]
+fn admin_example_validates_and_refuses_stray_keys() {
+    assert_example::<pbxnet_admin::AdminConfig>();
+}

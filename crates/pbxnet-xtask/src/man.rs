@@ -11,6 +11,8 @@
 //! | `pbxnet-ntpd` | `pbxnet_ntp::daemon::cli() -> clap::Command` |
 //! | `pbxnet-licd` | `pbxnet_license::daemon::licd_cli() -> clap::Command` |
 //! | `pbxnet-keygen` | `pbxnet_license::daemon::keygen_cli() -> clap::Command` |
+//! | `pbxnet-admind` | `pbxnet_admin::admind_cli() -> clap::Command` |
+//! | `pbxnetctl` | `pbxnet_admin::ctl::ctl_cli() -> clap::Command` |
 //! | `pbxnet-sim` | `pbxnet_sim::cli() -> clap::Command` (not packaged) |
 //!
 //! each implemented as `<Cli as clap::CommandFactory>::command()`.
@@ -77,6 +79,22 @@ pub fn pages() -> Vec<Page> {
             section: "1",
             provider: "pbxnet_license::daemon::keygen_cli",
             command: pbxnet_license::daemon::keygen_cli,
+            config_file: None,
+            packaged: true,
+        },
+        Page {
+            binary: "pbxnet-admind",
+            section: "8",
+            provider: "pbxnet_admin::admind_cli",
+            command: pbxnet_admin::admind_cli,
+            config_file: Some("admin.toml"),
+            packaged: true,
+        },
+        Page {
+            binary: "pbxnetctl",
+            section: "1",
+            provider: "pbxnet_admin::ctl::ctl_cli",
+            command: pbxnet_admin::ctl::ctl_cli,
             config_file: None,
             packaged: true,
         },

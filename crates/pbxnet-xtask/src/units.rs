@@ -17,11 +17,12 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The daemon units (without the target).
-pub const DAEMON_UNITS: [&str; 4] = [
+pub const DAEMON_UNITS: [&str; 5] = [
     "pbxnet-dhcpd.service",
     "pbxnet-tftpd.service",
     "pbxnet-ntpd.service",
     "pbxnet-licd.service",
+    "pbxnet-admind.service",
 ];
 
 /// The target grouping them.

@@ -238,6 +238,7 @@ fn watchdog_is_set_only_where_the_daemon_pings() {
         ("pbxnet-tftpd.service", "pbxnet-tftp"),
         ("pbxnet-ntpd.service", "pbxnet-ntp"),
         ("pbxnet-licd.service", "pbxnet-license"),
+        ("pbxnet-admind.service", "pbxnet-admin"),
     ] {
         let has_watchdog = settings(unit).contains_key("WatchdogSec");
         let pings = pings_watchdog(&daemon_sources(krate));

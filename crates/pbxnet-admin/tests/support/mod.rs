@@ -438,3 +438,65 @@ pub fn now_ms() -> u64 {
         .unwrap()
         .as_millis() as u64
 }
+
+/// The four publishers of a site.
+pub struct Publishers {
+    pub dhcpd: Publisher,
+    pub tftpd: Publisher,
+    pub ntpd: Publisher,
+    pub licd: Publisher,
+    pub sent: u64,
+}
+
+impl Publishers {
+    pub fn bind(site: &Site) -> Publishers {
+        Publishers {
+            dhcpd: Publisher::bind(&site.events_socket("dhcpd")),
+            tftpd: Publisher::bind(&site.events_socket("tftpd")),
+            ntpd: Publisher::bind(&site.events_socket("ntpd")),
+            licd: Publisher::bind(&site.events_socket("licd")),
+            sent: 0,
+        }
+    }
+
+    pub fn wait_subscribed(&self) {
+        for p in [&self.dhcpd, &self.tftpd, &self.ntpd, &self.licd] {
+            p.wait_subscriber();
+        }
+    }
+
+    pub fn of(&self, line: &str) -> &Publisher {
+        let v: Value = serde_json::from_str(line).unwrap();
+        match v["daemon"].as_str().unwrap() {
+            "dhcpd" => &self.dhcpd,
+            "tftpd" => &self.tftpd,
+            "ntpd" => &self.ntpd,
+            _ => &self.licd,
+        }
+    }
+
+    /// Sends schema lines on their daemon's socket, in order: before a
+    /// line from another daemon than the previous one, waits until admind
+    /// applied everything sent (the sockets are independent streams).
+    pub fn send_in_order(&mut self, site: &Site, lines: &[String]) {
+        let mut previous: Option<String> = None;
+        for line in lines {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let daemon = v["daemon"].as_str().unwrap().to_string();
+            if previous.as_ref().is_some_and(|p| *p != daemon) {
+                self.wait_applied(site);
+            }
+            assert_eq!(self.of(line).send(line), 1, "no subscriber for {line}");
+            self.sent += 1;
+            previous = Some(daemon);
+        }
+        self.wait_applied(site);
+    }
+
+    pub fn wait_applied(&self, site: &Site) {
+        let want = self.sent;
+        site.wait_for("/api/v1/status", "events applied", |s| {
+            s["events_applied"].as_u64() >= Some(want)
+        });
+    }
+}

@@ -1,0 +1,4 @@
+//! pbxnetctl: the pbxnet site in a terminal.
+fn main() -> std::process::ExitCode {
+    pbxnet_admin::ctl::ctl_main()
+}
