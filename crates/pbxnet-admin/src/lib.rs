@@ -5,7 +5,8 @@
 //! replayed at start), applies committed events to the
 //! [`pbxnet_inventory::Inventory`], asks the daemons' control sockets for
 //! what events do not carry ([`sources`]: leases, NTP, licence), and serves
-//! it all as an authenticated JSON API over HTTP ([`api`], [`auth`]).
+//! it all as an authenticated JSON API over HTTP ([`api`], [`auth`]) and as
+//! web pages behind a login ([`web`], crate pbxnet-admin-web).
 //! `pbxnetctl` is its command-line client. docs/api.md is the reference.
 
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod sources;
 pub mod status;
 pub mod store;
 pub mod subscribe;
+pub mod web;
 
 pub use config::AdminConfig;
 pub use daemon::{admind_cli, admind_main, Admind};

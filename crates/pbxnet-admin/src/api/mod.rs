@@ -114,7 +114,17 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the API on `listener` until the runtime ends.
 pub fn spawn(listener: tokio::net::TcpListener, state: AppState) -> tokio::task::JoinHandle<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // The web view's pages sit beside the API on the same listener; they
+    // have their own login (session cookies), the API keeps its tokens.
+    let site = std::sync::Arc::new(crate::web::AdminSite::new(state.clone()));
+    let app = match pbxnet_admin_web::router(site, pbxnet_admin_web::WebConfig::default()) {
+        Ok(web) => router(state).merge(web),
+        Err(e) => {
+            tracing::error!(error = %e, "web view not served: a page template does not parse");
+            router(state)
+        }
+    };
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "API server stopped");
