@@ -137,10 +137,10 @@ pub async fn ntp_clients(cfg: &AdminConfig) -> Result<Value, SourceError> {
 /// licd's status.
 pub async fn license(cfg: &AdminConfig) -> Result<Value, SourceError> {
     let v = call(cfg, Daemon::Licd, json!({"cmd": "status"})).await?;
-    if v.get("system_mode").is_none() {
+    if v.get("system-mode").is_none() {
         return Err(SourceError::Answer(
             Daemon::Licd,
-            "expected `system_mode` in the answer".into(),
+            "expected `system-mode` in the answer".into(),
         ));
     }
     Ok(v)

@@ -680,7 +680,7 @@ fn ntp_and_license_pass_the_daemons_answers_through() {
         })
     });
     let _licd = FakeControl::serve(&site.control_socket("licd"), |_| {
-        Some(json!({"system_mode": "normal", "keys": []}))
+        Some(json!({"system-mode": "normal", "keys": []}))
     });
     let _admind = Admind::start(&site, "a");
     let tracking = site.get("/api/v1/ntp/tracking");
@@ -691,7 +691,7 @@ fn ntp_and_license_pass_the_daemons_answers_through() {
         "selected"
     );
     assert_eq!(site.get("/api/v1/ntp/clients")["clients"][0]["requests"], 4);
-    assert_eq!(site.get("/api/v1/license")["system_mode"], "normal");
+    assert_eq!(site.get("/api/v1/license")["system-mode"], "normal");
     let s = site.get("/api/v1/site");
     assert_eq!(
         s["time"],

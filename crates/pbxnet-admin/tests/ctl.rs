@@ -60,7 +60,7 @@ fn pbxnetctl_shows_the_site_through_the_api_and_without_admind() {
     let mut publishers = Publishers::bind(&site);
     let _dhcpd = FakeControl::serve(&site.control_socket("dhcpd"), dhcpd_answer);
     let _licd = FakeControl::serve(&site.control_socket("licd"), |_| {
-        Some(json!({"system_mode": "grace", "keys": []}))
+        Some(json!({"system-mode": "grace", "keys": []}))
     });
     let admind = Admind::start(&site, "a");
     publishers.wait_subscribed();
@@ -83,7 +83,7 @@ fn pbxnetctl_shows_the_site_through_the_api_and_without_admind() {
     let leases = ctl_json(&site, Some(READ_TOKEN), &["leases"]);
     assert_eq!(leases["leases"][0]["verdict"], "provisioned");
     assert_eq!(
-        ctl_json(&site, Some(READ_TOKEN), &["license"])["system_mode"],
+        ctl_json(&site, Some(READ_TOKEN), &["license"])["system-mode"],
         "grace"
     );
     let (code, text, _) = ctl(&site, Some(READ_TOKEN), &["site"]);
@@ -118,7 +118,7 @@ fn pbxnetctl_shows_the_site_through_the_api_and_without_admind() {
         ctl_json(&site, None, &["leases"])["leases"][0]["verdict"],
         "provisioned"
     );
-    assert_eq!(ctl_json(&site, None, &["license"])["system_mode"], "grace");
+    assert_eq!(ctl_json(&site, None, &["license"])["system-mode"], "grace");
     let s = ctl_json(&site, None, &["site"]);
     assert_eq!(s["devices"], 2);
     assert_eq!(s["license_mode"], "grace");

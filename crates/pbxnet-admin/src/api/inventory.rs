@@ -47,7 +47,7 @@ pub(super) async fn site(
     let license_mode = licence
         .map_err(|e| unavailable.push(e.into()))
         .ok()
-        .and_then(|v| v["system_mode"].as_str().map(str::to_string));
+        .and_then(|v| v["system-mode"].as_str().map(str::to_string));
     let now = now_ms();
     let inv = state.inventory.read().expect("inventory lock");
     Ok(Json(SiteView {

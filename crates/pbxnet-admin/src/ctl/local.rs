@@ -137,7 +137,7 @@ async fn site(cfg: &AdminConfig, now: u64) -> Result<Value, String> {
     let license_mode = licence
         .map_err(|e| unavailable.push(e.into()))
         .ok()
-        .and_then(|v| v["system_mode"].as_str().map(str::to_string));
+        .and_then(|v| v["system-mode"].as_str().map(str::to_string));
     to_json(SiteView {
         now,
         inventory: inv.site(now),

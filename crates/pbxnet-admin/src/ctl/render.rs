@@ -273,7 +273,7 @@ fn ntp(v: &Value) -> String {
 
 fn license(v: &Value) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "mode: {}", s(&v["system_mode"]));
+    let _ = writeln!(out, "mode: {}", s(&v["system-mode"]));
     for k in ["alarm", "cti_alarm"] {
         if !v[k].is_null() {
             let _ = writeln!(out, "{k}: {}", s(&v[k]));
