@@ -348,7 +348,7 @@ impl<S: LeaseStore> Server<S> {
         };
         match mt {
             MessageType::Discover => self.discover(now, p, &ctx, out),
-            MessageType::Request => self.request(now, p, &ctx, out),
+            MessageType::Request => self.request(now_ms, p, &ctx, out),
             MessageType::Decline => self.decline(now, p, &ctx),
             MessageType::Release => self.release(now, p, &ctx),
             MessageType::Inform => self.inform(p, &ctx, out),
