@@ -55,11 +55,20 @@ impl<S: LeaseStore> Server<S> {
 
     pub(super) fn request(
         &mut self,
-        now: u64,
+        now_ms: u64,
         p: &Packet,
         ctx: &Ctx,
         out: &mut Vec<u8>,
     ) -> Outcome {
+        // The store keeps whole seconds. Liveness checks use the truncated
+        // second (a lease counts as running until its end second has fully
+        // begun), but the end of a lease granted now is counted from the
+        // next whole second: the client counts `secs` from the moment it
+        // sent this REQUEST (RFC 2131 §4.4.1), so truncating here would let
+        // the address be reused up to a second before that client's lease
+        // ends, and the address handed to another client while the first
+        // one still uses it.
+        let now = now_ms / 1000;
         let key = Self::client_key(p);
         let requested = p.options.ipv4(code::REQUESTED_IP);
         let sid = p.options.ipv4(code::SERVER_ID);
@@ -124,7 +133,14 @@ impl<S: LeaseStore> Server<S> {
             (None, None, true) => return Outcome::Ignored(DropReason::Unexpected),
         };
         let secs = self.lease_time(p, ctx.subnet, ip);
-        self.record(now, p, key, ip, (LeaseState::Bound, secs), ctx);
+        self.record(
+            now_ms.div_ceil(1000),
+            p,
+            key,
+            ip,
+            (LeaseState::Bound, secs),
+            ctx,
+        );
         self.lease_committed(p, ip, secs, ctx);
         self.reply(p, ctx, MessageType::Ack, ip, Some(secs), out)
     }

@@ -357,7 +357,7 @@ impl<S: LeaseStore> Server<S> {
         };
         let outcome = match mt {
             MessageType::Discover => self.discover(now, p, &ctx, out),
-            MessageType::Request => self.request(now, p, &ctx, out),
+            MessageType::Request => self.request(now_ms, p, &ctx, out),
             MessageType::Decline => self.decline(now, p, &ctx),
             MessageType::Release => self.release(now, p, &ctx),
             MessageType::Inform => self.inform(p, &ctx, out),

@@ -1103,4 +1103,102 @@ fn messages_are_reported_for_the_event_socket_only_when_asked() {
     assert_eq!(s.poll_message(), None);
     run(&mut s, T0, &phone(MessageType::Discover));
     assert_eq!(s.poll_message(), None);
+/// Replays the shrunk `no_address_bound_twice` regression case step by
+/// step and prints what the server answered.
+#[test]
+fn replay_no_address_bound_twice_seed() {
+    let ops: [(u8, u8, u64); 11] = [
+        (0, 0, 262930),
+        (2, 0, 430),
+        (0, 0, 39104),
+        (0, 2, 0),
+        (6, 0, 285034),
+        (0, 0, 53479),
+        (2, 4, 1693686),
+        (0, 1, 4483953),
+        (6, 1, 3575343),
+        (0, 2, 374182),
+        (2, 1, 3225670),
+    ];
+    let mut s = server();
+    let mut now = T0;
+    let mut held: std::collections::HashMap<u8, (Ipv4Addr, u64)> = Default::default();
+    let show = |p: &Option<Packet>| match p {
+        Some(p) => format!(
+            "type={:?} yiaddr={} lease={:?}",
+            p.options.message_type(),
+            p.yiaddr,
+            p.options.u32(51)
+        ),
+        None => "none".into(),
+    };
+    for (i, (who, what, dt)) in ops.into_iter().enumerate() {
+        now += dt;
+        let mac = [2, 0, 0, 0, 0xee - (who % 2), who];
+        print!(
+            "step {i}: who={who} what={what} t=+{}s: ",
+            (now - T0) / 1000
+        );
+        match what {
+            0 | 1 => {
+                let (o, offer) = run(&mut s, now, &client(mac, MessageType::Discover));
+                print!("discover -> {o:?} {} ", show(&offer));
+                if let Some(offer) = offer {
+                    let mut req = client(mac, MessageType::Request);
+                    req.options
+                        .set(code::REQUESTED_IP, offer.yiaddr.octets().to_vec());
+                    req.options.set(code::SERVER_ID, SRV.octets().to_vec());
+                    let (o, ack) = run(&mut s, now, &req);
+                    print!("request -> {o:?} {}", show(&ack));
+                    if let Some(ack) = ack.filter(|a| a.options.message_type() == Some(5)) {
+                        let secs = u64::from(ack.options.u32(51).unwrap());
+                        held.insert(who, (ack.yiaddr, now + secs * 1000));
+                    }
+                }
+            }
+            2 => {
+                if let Some((ip, _)) = held.remove(&who) {
+                    let mut rel = client(mac, MessageType::Release);
+                    rel.ciaddr = ip;
+                    let (o, r) = run(&mut s, now, &rel);
+                    print!("release {ip} -> {o:?} {}", show(&r));
+                }
+            }
+            3 => {
+                if let Some((ip, _)) = held.remove(&who) {
+                    let mut dec = client(mac, MessageType::Decline);
+                    dec.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+                    let (o, r) = run(&mut s, now, &dec);
+                    print!("decline {ip} -> {o:?} {}", show(&r));
+                }
+            }
+            _ => {
+                s.handle_timeout(now);
+                print!("timeout");
+            }
+        }
+        println!();
+        for l in s.store().all() {
+            println!(
+                "    lease {} {:?} mac={:02x?} expires=+{}s",
+                l.ip,
+                l.state,
+                l.mac,
+                (l.expires * 1000).saturating_sub(T0) / 1000
+            );
+        }
+        println!("    model held: {held:?}");
+        // The client counts its lease from the instant it sent the REQUEST
+        // (RFC 2131 §4.4.1): no address is ACKed to a second client before
+        // that end, even by a fraction of a second.
+        let mut owners: std::collections::HashMap<Ipv4Addr, u8> = Default::default();
+        for (w, (ip, until)) in &held {
+            if *until > now {
+                assert!(
+                    owners.insert(*ip, *w).is_none(),
+                    "step {i}: {ip} held twice"
+                );
+            }
+        }
+    }
 }
