@@ -60,14 +60,8 @@ impl<S: LeaseStore> Server<S> {
         ctx: &Ctx,
         out: &mut Vec<u8>,
     ) -> Outcome {
-        // The store keeps whole seconds. Liveness checks use the truncated
-        // second (a lease counts as running until its end second has fully
-        // begun), but the end of a lease granted now is counted from the
-        // next whole second: the client counts `secs` from the moment it
-        // sent this REQUEST (RFC 2131 §4.4.1), so truncating here would let
-        // the address be reused up to a second before that client's lease
-        // ends, and the address handed to another client while the first
-        // one still uses it.
+        // Liveness checks use the truncated second; a lease granted here
+        // counts from the next one (`grant_second`).
         let now = now_ms / 1000;
         let key = Self::client_key(p);
         let requested = p.options.ipv4(code::REQUESTED_IP);
@@ -133,14 +127,8 @@ impl<S: LeaseStore> Server<S> {
             (None, None, true) => return Outcome::Ignored(DropReason::Unexpected),
         };
         let secs = self.lease_time(p, ctx.subnet, ip);
-        self.record(
-            now_ms.div_ceil(1000),
-            p,
-            key,
-            ip,
-            (LeaseState::Bound, secs),
-            ctx,
-        );
+        let granted = grant_second(now_ms);
+        self.record(granted, p, key, ip, (LeaseState::Bound, secs), ctx);
         self.lease_committed(p, ip, secs, ctx);
         self.reply(p, ctx, MessageType::Ack, ip, Some(secs), out)
     }
@@ -244,4 +232,15 @@ impl<S: LeaseStore> Server<S> {
             kind: MessageType::Nak,
         }
     }
+}
+
+/// The second a lease granted at `now_ms` is counted from. The store keeps
+/// whole seconds and a lease counts as running until its end second has
+/// fully begun; the client counts its lease from the moment it sent the
+/// REQUEST (RFC 2131 §4.4.1). Truncating here would end the server's lease
+/// up to a second before the client's, and the address could go to another
+/// client while the first still uses it (the property test
+/// `no_address_bound_twice` found it: 148 ms), so the end rounds up.
+fn grant_second(now_ms: u64) -> u64 {
+    now_ms.div_ceil(1000)
 }

@@ -1103,6 +1103,8 @@ fn messages_are_reported_for_the_event_socket_only_when_asked() {
     assert_eq!(s.poll_message(), None);
     run(&mut s, T0, &phone(MessageType::Discover));
     assert_eq!(s.poll_message(), None);
+}
+
 /// Replays the shrunk `no_address_bound_twice` regression case step by
 /// step and prints what the server answered.
 #[test]
