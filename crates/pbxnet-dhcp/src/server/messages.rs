@@ -99,6 +99,11 @@ impl<S: LeaseStore> Server<S> {
                 });
                 let reserved = self.cfg.classes[ctx.class].static_ip == Some(want);
                 if (known || reserved) && self.valid_for(want, ctx) {
+                    if !self.store.may_grant(want, &key, now) {
+                        // A reservation the client does not hold as bound:
+                        // not this server's to grant without the store.
+                        return Outcome::Ignored(DropReason::StoreUnreachable);
+                    }
                     want
                 } else if self.cfg.authoritative {
                     return self.nak(p, ctx, out);
