@@ -51,7 +51,7 @@ impl<S: LeaseStore> Server<S> {
         let c = &self.cfg.classes[ctx.class];
         if let Some(s) = c.static_ip {
             if self.cfg.subnets[ctx.subnet].net.contains(s) {
-                return Some(s);
+                return self.store.may_grant(s, key, now).then_some(s);
             }
         }
         if let Some(l) = self.store.by_client(key) {
@@ -70,6 +70,13 @@ impl<S: LeaseStore> Server<S> {
             {
                 return Some(req);
             }
+        }
+        // Offline, only the client's own bound lease may be granted, and it
+        // was found above (by client, or by the address it asks for):
+        // scanning the pool would find nothing and, on a large pool under
+        // load, starve the core so that even those clients go unanswered.
+        if self.store.offline() {
+            return None;
         }
         let pools = self.candidate_pools(ctx.class, ctx.subnet);
         for pass in 0..2 {

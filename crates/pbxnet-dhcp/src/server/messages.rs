@@ -70,13 +70,7 @@ impl<S: LeaseStore> Server<S> {
             // SELECTING
             (Some(sid), _, _) => {
                 if sid != ctx.server_id {
-                    // The client chose another server: free our offer.
-                    if let Some(l) = self.store.by_client(&key) {
-                        if l.state == LeaseState::Offered {
-                            let ip = l.ip;
-                            self.store.remove(ip);
-                        }
-                    }
+                    self.forget_offer(&key);
                     return Outcome::Ignored(DropReason::NotForUs);
                 }
                 let want = requested.unwrap_or(p.ciaddr);
@@ -102,6 +96,11 @@ impl<S: LeaseStore> Server<S> {
                 });
                 let reserved = self.cfg.classes[ctx.class].static_ip == Some(want);
                 if (known || reserved) && self.valid_for(want, ctx) {
+                    if !self.store.may_grant(want, &key, now) {
+                        // A reservation the client does not hold as bound:
+                        // not this server's to grant without the store.
+                        return Outcome::Ignored(DropReason::StoreUnreachable);
+                    }
                     want
                 } else if self.cfg.authoritative {
                     return self.nak(p, ctx, out);
@@ -131,6 +130,17 @@ impl<S: LeaseStore> Server<S> {
         self.record(granted, p, key, ip, (LeaseState::Bound, secs), ctx);
         self.lease_committed(p, ip, secs, ctx);
         self.reply(p, ctx, MessageType::Ack, ip, Some(secs), out)
+    }
+
+    /// The client chose another server (a SELECTING REQUEST naming
+    /// another server identifier): the address we offered it is free again.
+    fn forget_offer(&mut self, key: &ClientKey) {
+        if let Some(l) = self.store.by_client(key) {
+            if l.state == LeaseState::Offered {
+                let ip = l.ip;
+                self.store.remove(ip);
+            }
+        }
     }
 
     /// Reports an ACKed lease for the log, when the shell asked for it.

@@ -1204,3 +1204,135 @@ fn replay_no_address_bound_twice_seed() {
         }
     }
 }
+
+/// A shared store that cannot reach its database: the rule of the
+/// PostgreSQL store's offline mode (only a bound, unexpired lease of the
+/// same client may be granted), over a [`MemStore`], counting lookups.
+#[derive(Debug, Default)]
+struct OfflineStore {
+    mem: MemStore,
+    offline: bool,
+    lookups: std::cell::Cell<usize>,
+}
+
+impl LeaseStore for OfflineStore {
+    fn by_ip(&self, ip: Ipv4Addr) -> Option<&Lease> {
+        self.lookups.set(self.lookups.get() + 1);
+        self.mem.by_ip(ip)
+    }
+    fn by_client(&self, client: &ClientKey) -> Option<&Lease> {
+        self.mem.by_client(client)
+    }
+    fn upsert(&mut self, lease: Lease) {
+        self.mem.upsert(lease);
+    }
+    fn remove(&mut self, ip: Ipv4Addr) -> Option<Lease> {
+        self.mem.remove(ip)
+    }
+    fn all(&self) -> Vec<&Lease> {
+        self.mem.all()
+    }
+    fn slice_from(&self, start: Ipv4Addr, limit: usize) -> Vec<&Lease> {
+        self.mem.slice_from(start, limit)
+    }
+    fn len(&self) -> usize {
+        self.mem.len()
+    }
+    fn offline(&self) -> bool {
+        self.offline
+    }
+    fn may_grant(&self, ip: Ipv4Addr, client: &ClientKey, now: u64) -> bool {
+        !self.offline
+            || self.mem.by_ip(ip).is_some_and(|l| {
+                l.client == *client && l.state == LeaseState::Bound && l.expires > now
+            })
+    }
+}
+
+fn run_on<S: LeaseStore>(s: &mut Server<S>, now: u64, p: &Packet) -> (Outcome, Option<Packet>) {
+    let mut b = Vec::new();
+    p.encode(&mut b);
+    let mut out = Vec::new();
+    let o = s.handle(now, 2, &b, &mut out);
+    let r = matches!(o, Outcome::Reply { .. }).then(|| Packet::decode(&out).unwrap());
+    (o, r)
+}
+
+#[test]
+fn offline_a_client_reacquiring_its_own_bound_lease_is_answered_nothing_else() {
+    let mut cfg = config();
+    // A large pool, as the load pool of the cluster lab.
+    cfg.pools[0].end = Ipv4Addr::new(192, 168, 92, 199);
+    let mut s = Server::new(cfg, OfflineStore::default(), StdRng::seed_from_u64(3)).unwrap();
+    s.set_interfaces(vec![Interface {
+        index: 2,
+        name: "eth0".into(),
+        addr: SRV,
+    }]);
+    let phone = [2, 0, 0, 0, 0, 0x41];
+    let reserved = [2, 0, 0, 0, 0, 0x99];
+    let (_, offer) = run_on(&mut s, T0, &client(phone, MessageType::Discover));
+    let ip = offer.unwrap().yiaddr;
+    let mut sel = client(phone, MessageType::Request);
+    sel.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    sel.options.set(code::SERVER_ID, SRV.octets().to_vec());
+    assert_eq!(
+        run_on(&mut s, T0, &sel).1.unwrap().options.message_type(),
+        Some(5)
+    );
+
+    s.store_mut().offline = true;
+    let later = T0 + 60_000;
+    // udhcpc restarting: DISCOVER (50 = its address), then SELECTING.
+    let mut disc = client(phone, MessageType::Discover);
+    disc.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    let (_, offer) = run_on(&mut s, later, &disc);
+    let offer = offer.expect("offline OFFER of the client's own lease");
+    assert_eq!((offer.options.message_type(), offer.yiaddr), (Some(2), ip));
+    let (_, ack) = run_on(&mut s, later, &sel);
+    let ack = ack.expect("offline ACK in SELECTING");
+    assert_eq!((ack.options.message_type(), ack.yiaddr), (Some(5), ip));
+    // INIT-REBOOT: ACK too.
+    let mut ir = client(phone, MessageType::Request);
+    ir.options.set(code::REQUESTED_IP, ip.octets().to_vec());
+    let (_, ack) = run_on(&mut s, later, &ir);
+    assert_eq!(ack.expect("offline ACK in INIT-REBOOT").yiaddr, ip);
+    assert_eq!(s.store().by_ip(ip).unwrap().state, LeaseState::Bound);
+
+    // Any address the client does not hold: refused.
+    let other = Ipv4Addr::new(192, 168, 92, 150);
+    sel.options.set(code::REQUESTED_IP, other.octets().to_vec());
+    assert_eq!(
+        run_on(&mut s, later, &sel).0,
+        Outcome::Ignored(DropReason::StoreUnreachable)
+    );
+    // A reservation not held as bound: neither offered nor ACKed.
+    assert_eq!(
+        run_on(&mut s, later, &client(reserved, MessageType::Discover)).0,
+        Outcome::Ignored(DropReason::StoreUnreachable)
+    );
+    let mut ir = client(reserved, MessageType::Request);
+    ir.options.set(code::REQUESTED_IP, vec![192, 168, 92, 200]);
+    assert_eq!(
+        run_on(&mut s, later, &ir).0,
+        Outcome::Ignored(DropReason::StoreUnreachable)
+    );
+    // A new client: refused without walking the pool (a walk of a large
+    // pool per DISCOVER starves the core under load).
+    s.store().lookups.set(0);
+    assert_eq!(
+        run_on(
+            &mut s,
+            later,
+            &client([2, 0, 0, 0, 0, 0x42], MessageType::Discover)
+        )
+        .0,
+        Outcome::Ignored(DropReason::StoreUnreachable)
+    );
+    assert!(
+        s.store().lookups.get() < 10,
+        "{} lookups",
+        s.store().lookups.get()
+    );
+    assert!(s.store().by_ip(Ipv4Addr::new(192, 168, 92, 200)).is_none());
+}
