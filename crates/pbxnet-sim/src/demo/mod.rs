@@ -9,6 +9,7 @@
 //! back) and `table` (the installer's table); this file is the `demo`
 //! subcommand.
 
+mod admind;
 mod fleet;
 mod licence;
 mod site_run;
@@ -27,6 +28,7 @@ use crate::spec::RunLimits;
 pub use fleet::demo_fleet;
 pub use site_run::{run_site, DaemonStart, SiteOptions, SiteRun};
 
+use admind::{admind_text, compare, ADMIND_URL};
 use licence::licence_text;
 use table::installer_table;
 
@@ -92,6 +94,7 @@ fn say_report(r: &SiteRun, verbose: bool, t0: Instant) -> bool {
     }
     site::say("\nLicence state (pbxnet-licd status):");
     site::say(&licence_text(&r.licence));
+    let admind_agrees = say_admind(r);
     let unavailable: Vec<&str> = r
         .daemons
         .iter()
@@ -112,10 +115,55 @@ fn say_report(r: &SiteRun, verbose: bool, t0: Instant) -> bool {
         ));
     }
     site::say(&format!(
+        "The site in one place: pbxnet-admind's web view at {ADMIND_URL}/ (a [[user]] of admin.toml logs in),\n\
+         or `pbxnetctl site` with a read token (docs/api.md); in the demo both lived in the server namespace."
+    ));
+    site::say(&format!(
         "Cleaned up: namespaces deleted, daemons stopped, scratch directory removed. Demo took {:.1} s.",
         t0.elapsed().as_secs_f64()
     ));
-    r.report.failures() == 0 && unavailable.is_empty() && https_ok
+    r.report.failures() == 0 && unavailable.is_empty() && https_ok && admind_agrees
+}
+
+/// Prints the site as pbxnet-admind saw it and whether that agrees with
+/// what the devices experienced; false when it does not (or admind did not
+/// answer).
+fn say_admind(r: &SiteRun) -> bool {
+    site::say("");
+    site::say(admind_text(&r.report, &r.admind).trim_end());
+    let Ok(view) = &r.admind else {
+        return false;
+    };
+    let c = compare(&r.report, view);
+    if c.unexpected.is_empty() && view.settled {
+        site::say(&format!(
+            "  admind agrees with the devices: every OK device is `provisioned`{} ({} devices).",
+            if c.expected.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " but for {} the inventory does not model, as expected",
+                    c.expected.len()
+                )
+            },
+            r.report.devices.len()
+        ));
+        for e in &c.expected {
+            site::say(&format!("    {e}"));
+        }
+        return true;
+    }
+    site::say("  admind DISAGREES with what the devices experienced:");
+    if !view.settled {
+        site::say("    its counts had not settled (or did not cover the fleet) after 5 s");
+    }
+    for d in &c.unexpected {
+        site::say(&format!("    {d}"));
+    }
+    for e in &c.expected {
+        site::say(&format!("    (expected) {e}"));
+    }
+    false
 }
 
 /// Prints the HTTPS certificate the devices accepted (once), beside the one

@@ -15,11 +15,19 @@ use crate::report::FleetReport;
 use crate::site::{self, ScratchSite, Started};
 use crate::spec::{DeviceSpec, RunLimits};
 
+use super::admind::{admind_view, prepare_admind, AdmindView};
 use super::licence::{licence_json, prepare_licence};
 use super::staging::stage_copy;
 
-/// The daemons a site run starts, in order.
-const DAEMONS: [&str; 4] = ["pbxnet-dhcpd", "pbxnet-tftpd", "pbxnet-ntpd", "pbxnet-licd"];
+/// The daemons a site run starts, in order: admind last, as it subscribes
+/// to the other four's event sockets.
+const DAEMONS: [&str; 5] = [
+    "pbxnet-dhcpd",
+    "pbxnet-tftpd",
+    "pbxnet-ntpd",
+    "pbxnet-licd",
+    "pbxnet-admind",
+];
 
 /// What [`run_site`] needs.
 #[derive(Debug)]
@@ -69,12 +77,14 @@ pub struct SiteRun {
     pub licence: Result<serde_json::Value, String>,
     /// The last lines each running daemon logged, at the end of the run.
     pub logs: Vec<(String, String)>,
+    /// The site as pbxnet-admind saw it after the fleet, or why not.
+    pub admind: Result<AdmindView, String>,
     /// The SHA-256 of the HTTPS certificate pbxnet-tftpd logged at start
     /// (`HTTPS certificate … sha256=AB:CD:…`), when it serves HTTPS.
     pub https_certificate: Option<String>,
 }
 
-/// Builds the LAN, starts the four daemons on a copy of `etc`, powers the
+/// Builds the LAN, starts the four daemons and pbxnet-admind on a copy of `etc`, powers the
 /// fleet on, collects the report, and tears everything down before
 /// returning. `progress` gets one line per stage.
 pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result<SiteRun> {
@@ -90,6 +100,8 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
     }
     let licence_issued = prepare_licence(&scratch, o.bins)?;
     progress(format!("licence: {licence_issued}"));
+    let admind_header = prepare_admind(&scratch)?;
+    progress("pbxnet-admind: a fresh read token in the copy's admin.toml".into());
     let lab = Lab::new(1).context("building the namespace LAN")?;
     progress(format!(
         "isolated LAN: server namespace {} (192.168.92.246), devices in {} behind the bridge in {}",
@@ -110,6 +122,14 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
     } else {
         Err("pbxnet-licd unavailable".into())
     };
+    let admind_up = daemons
+        .iter()
+        .any(|d| d.name == "pbxnet-admind" && d.result.is_ok());
+    let admind = if admind_up {
+        admind_view(lab.server(), &admind_header, report.devices.len())
+    } else {
+        Err("pbxnet-admind unavailable".into())
+    };
     let logs = daemon_logs(&daemons, &running);
     let https_certificate = daemons.iter().zip(&running).find_map(|(d, st)| match st {
         Started::Ready(daemon, _) if d.name == "pbxnet-tftpd" => logged_certificate(&daemon.log()),
@@ -127,6 +147,7 @@ pub fn run_site(o: &SiteOptions<'_>, progress: &mut dyn FnMut(String)) -> Result
         classes,
         profiles,
         licence,
+        admind,
     })
 }
 

@@ -151,10 +151,13 @@ async fn request<S: Transport>(
 }
 
 /// The path an event names: the served path, root-relative, without the
-/// template a rendered file came from; for a request refused before its
-/// path was resolved, the target without its query.
+/// template a rendered file came from or the ` (generated)` mark of a
+/// generated file (the inventory matches chain steps by name); for a
+/// request refused before its path was resolved, the target without its
+/// query.
 fn event_path(path: &str) -> &str {
     let served = path.split(" (from ").next().unwrap_or("");
+    let served = served.strip_suffix(" (generated)").unwrap_or(served);
     served
         .split('?')
         .next()
@@ -256,4 +259,22 @@ fn log_line<S: Transport>(
         "http request"
     );
     client_cert
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_path;
+
+    #[test]
+    fn event_path_is_the_name_the_device_asked_for() {
+        assert_eq!(
+            event_path("Secured_Config/hap_conf.ini (generated)"),
+            "Secured_Config/hap_conf.ini"
+        );
+        assert_eq!(
+            event_path("ThirdParty_Devices/00908f61a022.cfg (from templates/400hd.cfg)"),
+            "ThirdParty_Devices/00908f61a022.cfg"
+        );
+        assert_eq!(event_path("/os_conf?x=1"), "os_conf");
+    }
 }
