@@ -165,12 +165,31 @@ impl ChainNames {
             }
             DeviceKind::Stellar if is(&self.stellar_instructions) => Some(Step::Instructions),
             DeviceKind::Stellar if is(&self.stellar_config) => Some(Step::Config),
-            DeviceKind::Audiocodes if is(&format!("{}.cfg", mac.compact())) => Some(Step::Config),
+            DeviceKind::Audiocodes if audiocodes_config(name, mac) => Some(Step::Config),
             DeviceKind::Audiocodes if has_extension(name, "img") => Some(Step::Image),
             DeviceKind::SipPhone => sip_step(name, boot_file),
             _ => None,
         }
     }
+}
+
+/// An AudioCodes configuration file: the phone's own `<MAC>.cfg`, or a
+/// global one per deployment such as `420HD.cfg` (seed 004, "Configuration
+/// URL": "a unique configuration file, per phone … or a global
+/// configuration file, per deployment"); a phone whose `<MAC>.cfg` is
+/// missing falls back to it. Another phone's `<MAC>.cfg` is not this
+/// phone's configuration.
+fn audiocodes_config(name: &str, mac: Mac) -> bool {
+    let Some(stem) = name
+        .len()
+        .checked_sub(4)
+        .filter(|_| has_extension(name, "cfg"))
+        .and_then(|n| name.get(..n))
+    else {
+        return false;
+    };
+    let names_a_mac = stem.len() == 12 && stem.bytes().all(|b| b.is_ascii_hexdigit());
+    stem.eq_ignore_ascii_case(&mac.compact()) || (!names_a_mac && !stem.is_empty())
 }
 
 fn has_extension(name: &str, ext: &str) -> bool {
@@ -206,6 +225,8 @@ mod tests {
         let ac = |p| n.step_of(DeviceKind::Audiocodes, MAC, None, p);
         assert_eq!(ac("/00908F61A022.cfg"), Some(Step::Config));
         assert_eq!(ac("00908f61a023.cfg"), None);
+        assert_eq!(ac("/420HD.cfg"), Some(Step::Config));
+        assert_eq!(ac(".cfg"), None);
         assert_eq!(ac("ThirdParty_Devices/400HD.img"), Some(Step::Image));
         let sip = n.step_of(
             DeviceKind::SipPhone,

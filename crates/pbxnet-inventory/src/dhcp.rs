@@ -71,6 +71,7 @@ impl Inventory {
         if let Some(old) = old_ip {
             self.unhold(old, d.mac);
         }
+        self.reattribute_early(ip, at);
     }
 
     /// A NAK, DECLINE or RELEASE: the device holds no address any more.

@@ -51,6 +51,13 @@ pub struct Inventory {
     pub(crate) unattributed: VecDeque<Unattributed>,
     pub(crate) events_applied: u64,
     pub(crate) events_lost: u64,
+    /// Transfers and NTP requests no lease covered when applied, kept whole
+    /// (bounded like `unattributed`) so that an ACK applied later but
+    /// handled earlier by dhcpd can claim them: each daemon's stream is in
+    /// order, but admind reads the four streams as the lines arrive, and a
+    /// phone's NTP request can reach it before dhcpd's ACK line (seen in
+    /// `make demo`: an ALE phone left `booting`).
+    pub(crate) early: VecDeque<(UnixMillis, Daemon, Event)>,
     pub(crate) ntp_sources: BTreeMap<String, NtpSourceEvent>,
     pub(crate) license: Option<LicenseEvent>,
 }
@@ -67,6 +74,7 @@ impl Inventory {
             unattributed: VecDeque::new(),
             events_applied: 0,
             events_lost: 0,
+            early: VecDeque::new(),
             ntp_sources: BTreeMap::new(),
             license: None,
         }
@@ -179,8 +187,57 @@ impl Inventory {
         held
     }
 
+    fn keep_early(&mut self, at: UnixMillis, daemon: Daemon, event: Event) {
+        if self.cfg.unattributed_kept == 0 {
+            return;
+        }
+        if self.early.len() >= self.cfg.unattributed_kept {
+            self.early.pop_front();
+        }
+        self.early.push_back((at, daemon, event));
+    }
+
+    /// An ACK for `ip` handled at `ack_at` was just applied: the kept
+    /// unattributed events from `ip` that happened at or after it belong to
+    /// the new holder. They are applied again (and no longer counted as
+    /// unattributed).
+    pub(crate) fn reattribute_early(&mut self, ip: Ipv4Addr, ack_at: UnixMillis) {
+        let from_ip = |e: &Event| match e {
+            Event::Transfer(t) => t.client_ip == ip,
+            Event::NtpRequest(n) => n.client_ip == ip,
+            _ => false,
+        };
+        if !self
+            .early
+            .iter()
+            .any(|(at, _, e)| *at >= ack_at && from_ip(e))
+        {
+            return;
+        }
+        let (claimed, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.early)
+            .into_iter()
+            .partition(|(at, _, e)| *at >= ack_at && from_ip(e));
+        self.early = kept.into();
+        for (at, daemon, event) in claimed {
+            self.unattributed_count = self.unattributed_count.saturating_sub(1);
+            if let Some(i) = self
+                .unattributed
+                .iter()
+                .position(|u| u.at == at && u.ip == ip && u.daemon == daemon)
+            {
+                self.unattributed.remove(i);
+            }
+            match &event {
+                Event::Transfer(t) => self.apply_transfer(at, daemon, t),
+                Event::NtpRequest(n) => self.apply_ntp_request(at, daemon, n),
+                _ => {}
+            }
+        }
+    }
+
     fn apply_transfer(&mut self, at: UnixMillis, daemon: Daemon, t: &TransferEvent) {
         let Some(mac) = self.attribute(at, daemon, t.client_ip, Some(&t.path)) else {
+            self.keep_early(at, daemon, Event::Transfer(t.clone()));
             return;
         };
         let chains = &self.cfg.chains;
@@ -209,6 +266,7 @@ impl Inventory {
 
     fn apply_ntp_request(&mut self, at: UnixMillis, daemon: Daemon, n: &NtpRequestEvent) {
         let Some(mac) = self.attribute(at, daemon, n.client_ip, None) else {
+            self.keep_early(at, daemon, Event::NtpRequest(n.clone()));
             return;
         };
         let Some(dev) = self.devices.get_mut(&mac) else {

@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use pbxnet_inventory::{
-    DeviceFilter, DeviceKind, Inventory, InventoryConfig, LeaseState, Outcome, Step, Verdict,
+    device_verdict, DeviceFilter, DeviceKind, Inventory, InventoryConfig, LeaseState, Outcome,
+    Step, Verdict,
 };
 
 fn inventory(events: &[pbxnet_inventory::Envelope]) -> Inventory {
@@ -403,4 +404,32 @@ fn filters_pagination_and_site_counts() {
     );
     assert!(inv.devices(&all, Some("zz"), 10, now).is_err());
     assert!(inv.devices(&all, None, 0, now).is_err());
+}
+
+/// admind reads the daemons' streams as their lines arrive: a phone's NTP
+/// request and its config fetch can be applied before dhcpd's ACK that
+/// came first. The ACK claims them; events from before the ACK stay
+/// unattributed.
+#[test]
+fn an_ack_applied_late_claims_the_events_that_followed_it() {
+    let mut inv = Inventory::new(InventoryConfig::default());
+    let phone = mac("00:90:8f:61:a0:22");
+    inv.apply(&discover(T0, phone, "450HD"));
+    inv.apply(&ntp(T0 + 30, ip(20)));
+    inv.apply(&fetch(T0 + 40, ip(20), "/00908f61a022.cfg", Outcome::Ok));
+    inv.apply(&ntp(T0 - 5_000, ip(20)));
+    assert_eq!(inv.unattributed_count(), 3);
+    inv.apply(&ack(T0 + 20, phone, ip(20), "audiocodes-450hd", None));
+    assert_eq!(
+        inv.unattributed_count(),
+        1,
+        "the request from before the ACK stays unattributed"
+    );
+    assert_eq!(inv.unattributed().count(), 1);
+    let dev = inv.device(phone).unwrap();
+    assert_eq!(dev.last_ntp.as_ref().map(|n| n.at), Some(T0 + 30));
+    assert_eq!(
+        device_verdict(dev, &InventoryConfig::default(), T0 + 50),
+        Verdict::Provisioned
+    );
 }
